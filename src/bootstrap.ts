@@ -1,0 +1,112 @@
+// The composition root: from configuration to a ready SiloContext. The server (src/main.ts), the
+// CLI and the tests all start here, so they act on the same fleet in the same way.
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
+import type { DestinationStream } from 'pino';
+import { createTokenService } from './auth/tokens.ts';
+import type { Config } from './config/config.ts';
+import { resolveSecrets } from './config/secrets.ts';
+import type { SiloContext } from './context.ts';
+import { connectManagement } from './control-plane/db.ts';
+import { createCredentialBox } from './crypto/credentials.ts';
+import { startEmbeddedPostgres, type EmbeddedServer } from './embedded/embedded-postgres.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { loadMigrationSet } from './migrations/migration-set.ts';
+import { applyMigrations } from './migrations/runner.ts';
+import { ensureTemplate } from './provisioning/template.ts';
+import { createServerConnections } from './services/server-connections.ts';
+import { listServers, registerDefaultServer } from './services/servers.ts';
+import { ensureFirstSystemAdmin } from './services/system-users.ts';
+
+export const migrationsFolder = (set: 'management' | 'tenant') =>
+  fileURLToPath(new URL(`../migrations/${set}`, import.meta.url));
+
+const EMBEDDED_MANAGEMENT_DATABASE = 'silo';
+
+export interface Silo {
+  ctx: SiloContext;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  log?: Logger;
+  logDestination?: DestinationStream;
+  /** Migrate every active server's template now (the server does; short CLI commands do not). */
+  prepareTemplates?: boolean;
+  tenantMigrationsFolder?: string;
+}
+
+/** The management database on an embedded server: created on first start. */
+async function ensureDatabase(serverUrl: string, database: string): Promise<string> {
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [exists] = await admin`select 1 from pg_database where datname = ${database}`;
+    if (!exists) await admin`create database ${admin(database)}`.catch((e) => (e.code === '42P04' ? undefined : Promise.reject(e)));
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+export async function openSilo(config: Config, options: OpenOptions = {}): Promise<Silo> {
+  const log = options.log ?? createLogger(config.logLevel, options.logDestination);
+  const secrets = resolveSecrets(config);
+
+  let embedded: EmbeddedServer | undefined;
+  let serverUrl = config.databaseUrl;
+  let managementUrl = config.databaseUrl;
+  if (!serverUrl) {
+    embedded = await startEmbeddedPostgres(config.dataDir, { log: (line) => log.debug({ postgres: line }) });
+    serverUrl = embedded.url;
+    managementUrl = await ensureDatabase(serverUrl, EMBEDDED_MANAGEMENT_DATABASE);
+    log.info({ dataDir: config.dataDir }, 'using the embedded PostgreSQL');
+  }
+
+  const management = connectManagement(managementUrl!);
+  try {
+    await applyMigrations(management.sql, loadMigrationSet(migrationsFolder('management')));
+  } catch (error) {
+    await management.sql.end();
+    await embedded?.stop();
+    throw error;
+  }
+
+  const box = createCredentialBox(secrets.masterKey);
+  const ctx: SiloContext = {
+    config,
+    db: management.db,
+    sql: management.sql,
+    box,
+    tokens: createTokenService(secrets.jwtSecret, config.tokenTtlSeconds),
+    servers: createServerConnections(management.db, box),
+    tenantMigrations: loadMigrationSet(options.tenantMigrationsFolder ?? migrationsFolder('tenant')),
+    log,
+  };
+
+  await registerDefaultServer(ctx, serverUrl);
+  if (config.admin && (await ensureFirstSystemAdmin(ctx, config.admin))) {
+    log.info({ email: config.admin.email }, 'created the first system admin');
+  }
+  if (options.prepareTemplates) {
+    for (const server of await listServers(ctx)) {
+      if (server.status !== 'active') continue;
+      await ensureTemplate(ctx, server.id).catch((error: Error) =>
+        log.warn({ serverId: server.id, error: error.message }, 'could not prepare the template; creation will migrate instead'),
+      );
+    }
+  }
+
+  let closed = false;
+  return {
+    ctx,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await ctx.servers.close();
+      await management.sql.end({ timeout: 5 });
+      await embedded?.stop();
+    },
+  };
+}

@@ -1,0 +1,98 @@
+// The one place that reads the environment: parsed once with zod, refusing to start on bad values.
+import { z } from 'zod';
+
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', ''])
+  .optional()
+  .transform((v) => v === 'true' || v === '1');
+
+const postgresUrl = z
+  .string()
+  .refine((v) => /^postgres(ql)?:\/\/.+/.test(v), 'must be a postgres:// or postgresql:// URL');
+
+const envSchema = z
+  .object({
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    DATABASE_URL: postgresUrl.optional(),
+    SILO_DATA_DIR: z.string().min(1).default('./.silo'),
+    SILO_JWT_SECRET: z.string().min(32, 'must be at least 32 bytes').optional(),
+    SILO_MASTER_KEY: z
+      .string()
+      .refine((v) => decodeKey(v) !== null, 'must be 32 bytes as 64 hex digits or base64')
+      .optional(),
+    SILO_ADMIN_EMAIL: z.email().optional(),
+    SILO_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
+    SILO_MIGRATE_ON_START: booleanFlag,
+    SILO_BODY_LIMIT: z.coerce.number().int().positive().default(1024 * 1024),
+    SILO_TOKEN_TTL: z.coerce.number().int().min(60).default(3600),
+    // How tenant databases are cloned from the template; see docs/provisioning.md for the numbers.
+    SILO_TEMPLATE_STRATEGY: z.enum(['WAL_LOG', 'FILE_COPY']).default('WAL_LOG'),
+    // Names of every database and role this installation creates start with this prefix.
+    SILO_DB_PREFIX: z
+      .string()
+      .regex(/^[a-z][a-z0-9]{0,11}$/, 'must be 1-12 lowercase letters or digits, starting with a letter')
+      .default('silo'),
+    SILO_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  })
+  .refine((v) => (v.SILO_ADMIN_EMAIL === undefined) === (v.SILO_ADMIN_PASSWORD === undefined), {
+    message: 'SILO_ADMIN_EMAIL and SILO_ADMIN_PASSWORD must be set together',
+    path: ['SILO_ADMIN_PASSWORD'],
+  });
+
+export interface Config {
+  port: number;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  jwtSecret: string | undefined;
+  masterKey: Buffer | undefined;
+  admin: { email: string; password: string } | undefined;
+  migrateOnStart: boolean;
+  bodyLimitBytes: number;
+  tokenTtlSeconds: number;
+  templateStrategy: 'WAL_LOG' | 'FILE_COPY';
+  dbPrefix: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** A 32-byte key from 64 hex digits or base64; null when it is neither. */
+export function decodeKey(value: string): Buffer | null {
+  if (/^[0-9a-fA-F]{64}$/.test(value)) return Buffer.from(value, 'hex');
+  if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(value)) {
+    const key = Buffer.from(value, 'base64');
+    if (key.length === 32) return key;
+  }
+  return null;
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings count as unset, as they do in most shells' `VAR= cmd`.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    // Name the variable and the rule, never the value: it may be a secret.
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(environment)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.SILO_DATA_DIR,
+    jwtSecret: e.SILO_JWT_SECRET,
+    masterKey: e.SILO_MASTER_KEY === undefined ? undefined : (decodeKey(e.SILO_MASTER_KEY) ?? undefined),
+    admin:
+      e.SILO_ADMIN_EMAIL && e.SILO_ADMIN_PASSWORD
+        ? { email: e.SILO_ADMIN_EMAIL, password: e.SILO_ADMIN_PASSWORD }
+        : undefined,
+    migrateOnStart: e.SILO_MIGRATE_ON_START,
+    bodyLimitBytes: e.SILO_BODY_LIMIT,
+    tokenTtlSeconds: e.SILO_TOKEN_TTL,
+    templateStrategy: e.SILO_TEMPLATE_STRATEGY,
+    dbPrefix: e.SILO_DB_PREFIX,
+    logLevel: e.SILO_LOG_LEVEL,
+  };
+}

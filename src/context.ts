@@ -1,0 +1,37 @@
+// What every service function receives: the composition root builds one (src/bootstrap.ts), the
+// HTTP app, the CLI and the tests all pass it on. Nothing below reads process.env.
+import type { Sql } from 'postgres';
+import type { TokenService } from './auth/tokens.ts';
+import type { Config } from './config/config.ts';
+import type { ManagementDb } from './control-plane/db.ts';
+import type { CredentialBox } from './crypto/credentials.ts';
+import type { Logger } from './logger.ts';
+import type { MigrationSet } from './migrations/migration-set.ts';
+import type { ServerConnections } from './services/server-connections.ts';
+
+export type ProvisionStep =
+  | 'placement'
+  | 'role'
+  | 'database'
+  | 'revoke'
+  | 'ownership'
+  | 'migrate'
+  | 'first_admin'
+  | 'activate';
+
+export interface SiloContext {
+  config: Config;
+  /** Management database: drizzle for typed queries, sql for the few raw ones. */
+  db: ManagementDb;
+  sql: Sql;
+  box: CredentialBox;
+  tokens: TokenService;
+  servers: ServerConnections;
+  tenantMigrations: MigrationSet;
+  log: Logger;
+  /**
+   * Called before each provisioning step. Production leaves it unset; the tests use it to make a
+   * real saga fail at a chosen step and check that everything is undone.
+   */
+  beforeProvisionStep?: (step: ProvisionStep) => void | Promise<void>;
+}

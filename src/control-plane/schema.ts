@@ -1,0 +1,101 @@
+// The management database: every company, where its database lives, the operators, and the audit
+// trail of operations on tenant databases. `npm run db:generate:management` writes its migrations.
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+export const serverStatuses = ['active', 'draining', 'disabled'] as const;
+export const companyStatuses = ['provisioning', 'active', 'suspended', 'failed', 'deleted'] as const;
+export type ServerStatus = (typeof serverStatuses)[number];
+export type CompanyStatus = (typeof companyStatuses)[number];
+
+// Millisecond precision: JavaScript dates carry no more, and keyset cursors compare these exactly.
+const createdAt = () => timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow();
+const updatedAt = () => timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow();
+
+export const databaseServers = pgTable('database_servers', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull().unique(),
+  provider: text('provider', { enum: ['postgres', 'neon'] }).notNull().default('postgres'),
+  // The admin connection string, AES-256-GCM encrypted with SILO_MASTER_KEY.
+  urlEncrypted: text('url_encrypted').notNull(),
+  // host:port, safe to show.
+  host: text('host').notNull(),
+  capacity: integer('capacity').notNull().default(500),
+  status: text('status', { enum: serverStatuses }).notNull().default('active'),
+  // The tenant schema version the server's template database is on (null: no template yet).
+  templateVersion: text('template_version'),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+export const companies = pgTable(
+  'companies',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    slug: text('slug').notNull(),
+    name: text('name').notNull(),
+    status: text('status', { enum: companyStatuses }).notNull().default('provisioning'),
+    maxUsers: integer('max_users'),
+    features: jsonb('features').$type<Record<string, unknown>>().notNull().default({}),
+    serverId: uuid('server_id').references(() => databaseServers.id),
+    databaseName: text('database_name'),
+    roleName: text('role_name'),
+    // The tenant role's password, AES-256-GCM encrypted with SILO_MASTER_KEY.
+    credentialsEncrypted: text('credentials_encrypted'),
+    schemaVersion: text('schema_version'),
+    lastError: text('last_error'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    deletedAt: timestamp('deleted_at', { withTimezone: true }),
+  },
+  (t) => [
+    // A deleted company keeps its row for the audit trail and frees its slug.
+    uniqueIndex('companies_live_slug_key').on(t.slug).where(sql`${t.status} <> 'deleted'`),
+    index('companies_server_idx').on(t.serverId),
+    index('companies_created_idx').on(t.createdAt, t.id),
+  ],
+);
+
+export const systemUsers = pgTable(
+  'system_users',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    email: text('email').notNull(),
+    name: text('name'),
+    passwordHash: text('password_hash').notNull(),
+    lastLoginAt: timestamp('last_login_at', { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('system_users_email_key').on(sql`lower(${t.email})`)],
+);
+
+export const companyDatabaseLogs = pgTable(
+  'company_database_logs',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    companyId: uuid('company_id')
+      .notNull()
+      .references(() => companies.id),
+    serverId: uuid('server_id'),
+    // created | migrated | suspended | resumed | deleted | provision_step | ...
+    action: text('action').notNull(),
+    status: text('status', { enum: ['ok', 'failed'] }).notNull(),
+    // Who asked: "system_admin:<id>", "cli", "system".
+    actor: text('actor').notNull(),
+    durationMs: integer('duration_ms'),
+    error: text('error'),
+    details: jsonb('details').$type<Record<string, unknown>>(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('company_database_logs_company_idx').on(t.companyId, t.id)],
+);

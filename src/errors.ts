@@ -1,0 +1,52 @@
+// Domain errors. Services throw these; the HTTP layer maps `code` to a status (API.md's table) and
+// the CLI prints `message`. Messages are written for the caller and never carry secrets or SQL.
+export const errorStatus = {
+  validation_failed: 400,
+  unauthorized: 401,
+  invalid_credentials: 401,
+  forbidden: 403,
+  company_suspended: 403,
+  not_found: 404,
+  conflict: 409,
+  limit_exceeded: 409,
+  payload_too_large: 413,
+  rate_limited: 429,
+  internal: 500,
+  unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+export class SiloError extends Error {
+  override name = 'SiloError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export const notFound = (what: string) => new SiloError('not_found', `${what} not found`);
+export const conflict = (message: string, details?: unknown) => new SiloError('conflict', message, details);
+export const invalid = (message: string, details?: unknown) => new SiloError('validation_failed', message, details);
+export const unavailable = (message: string) => new SiloError('unavailable', message);
+
+/** A Postgres error's SQLSTATE, when the error came from the server. */
+export function pgCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/**
+ * A short, secret-free description of a failure for audit rows and `failed` companies: the
+ * Postgres message and SQLSTATE, or the error's own message. postgres.js errors also carry the
+ * query text and parameters; those are never used.
+ */
+export function describeError(error: unknown): string {
+  if (error instanceof SiloError) return error.message;
+  const code = pgCode(error);
+  const message = error instanceof Error ? error.message : String(error);
+  return code ? `${message} (SQLSTATE ${code})` : message;
+}

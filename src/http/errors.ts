@@ -1,0 +1,43 @@
+// Turning every error into API.md's shape: { error: { code, message, details? } }. Clients get
+// the code and a message written for them; the log gets the detail. Nothing else leaks.
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { errorStatus, SiloError, type ErrorCode } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+
+const codeForStatus: Partial<Record<number, ErrorCode>> = {
+  400: 'validation_failed',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  409: 'conflict',
+  413: 'payload_too_large',
+  429: 'rate_limited',
+  503: 'unavailable',
+};
+
+export function errorBody(code: ErrorCode, message: string, details?: unknown) {
+  return { error: { code, message, ...(details === undefined ? {} : { details }) } };
+}
+
+export function toErrorResponse(error: unknown, c: Context, log: Logger): Response {
+  let silo: SiloError;
+  if (error instanceof SiloError) {
+    silo = error;
+  } else if (error instanceof HTTPException) {
+    const code = codeForStatus[error.status] ?? 'internal';
+    const message = error.status === 400 ? 'the request body is not valid JSON' : error.message || code;
+    silo = new SiloError(code, message);
+  } else {
+    // Unexpected: log what happened (name, message, SQLSTATE, stack; never a query or its
+    // parameters), answer a bare 500.
+    const e = error as { name?: string; message?: string; code?: string; stack?: string };
+    log.error({ requestId: c.get('requestId'), err: { name: e?.name, message: e?.message, code: e?.code, stack: e?.stack } }, 'unhandled error');
+    silo = new SiloError('internal', 'internal error');
+  }
+  if (silo.code === 'internal' && error instanceof SiloError) {
+    log.error({ requestId: c.get('requestId'), message: silo.message, details: silo.details }, 'request failed');
+  }
+  return c.json(errorBody(silo.code, silo.message, silo.details), errorStatus[silo.code] as ContentfulStatusCode);
+}

@@ -1,0 +1,143 @@
+// POST /api/auth/login, POST /api/auth/token (OAuth2 password grant), GET /api/auth/me.
+import { createRoute, z } from '@hono/zod-openapi';
+import type { SiloContext } from '../../context.ts';
+import { SiloError } from '../../errors.ts';
+import { authenticateCompanyUser, getCompanyUser } from '../../services/company-auth.ts';
+import { authenticateSystemAdmin, getSystemAdmin } from '../../services/system-users.ts';
+import type { App } from '../env.ts';
+import { requireAuth } from '../middleware/auth.ts';
+import { bearer, errors, json, jsonBody } from '../schemas.ts';
+
+const UserSchema = z.object({
+  id: z.string(),
+  email: z.string(),
+  role: z.enum(['system_admin', 'company_admin', 'member']),
+  name: z.string().nullable().optional(),
+});
+const CompanyRefSchema = z.object({ id: z.string(), slug: z.string(), name: z.string() }).nullable();
+
+const LoginBody = z
+  .object({
+    email: z.string().min(1).max(320),
+    password: z.string().min(1).max(1000),
+    company: z.string().min(1).max(64).optional(),
+  })
+  .openapi('LoginRequest');
+
+const LoginResponse = z
+  .object({
+    token: z.string(),
+    tokenType: z.literal('Bearer'),
+    expiresAt: z.string(),
+    user: UserSchema,
+    company: CompanyRefSchema,
+  })
+  .openapi('LoginResponse');
+
+const invalidCredentials = () =>
+  new SiloError('invalid_credentials', 'the email, password or company is not right');
+
+/** One login for both kinds of user; `company` picks a company user. */
+async function logIn(ctx: SiloContext, email: string, password: string, company?: string) {
+  if (company) {
+    const found = await authenticateCompanyUser(ctx, company, email, password);
+    if (!found) throw invalidCredentials();
+    const issued = await ctx.tokens.issue({ sub: found.user.id, role: found.user.role, cid: found.company.id });
+    return {
+      issued,
+      user: found.user,
+      company: { id: found.company.id, slug: found.company.slug, name: found.company.name },
+    };
+  }
+  const admin = await authenticateSystemAdmin(ctx, email, password);
+  if (!admin) throw invalidCredentials();
+  const issued = await ctx.tokens.issue({ sub: admin.id, role: 'system_admin' });
+  return { issued, user: { id: admin.id, email: admin.email, name: admin.name, role: 'system_admin' as const }, company: null };
+}
+
+export function registerAuthRoutes(app: App, ctx: SiloContext) {
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/auth/login',
+      tags: ['auth'],
+      summary: 'Log in; without company, as a system admin',
+      request: { body: jsonBody(LoginBody) },
+      responses: { 200: json(LoginResponse, 'A token'), 400: errors[400], 401: errors[401], 403: errors[403] },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const result = await logIn(ctx, body.email, body.password, body.company);
+      return c.json(
+        {
+          token: result.issued.token,
+          tokenType: 'Bearer' as const,
+          expiresAt: result.issued.expiresAt.toISOString(),
+          user: result.user,
+          company: result.company,
+        },
+        200,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/auth/token',
+      tags: ['auth'],
+      summary: 'OAuth2 password grant (form-encoded)',
+      request: {
+        body: {
+          required: true,
+          content: {
+            'application/x-www-form-urlencoded': {
+              schema: z.object({
+                grant_type: z.literal('password'),
+                username: z.string().min(1).max(320),
+                password: z.string().min(1).max(1000),
+                company: z.string().min(1).max(64).optional(),
+              }),
+            },
+          },
+        },
+      },
+      responses: {
+        200: json(z.object({ access_token: z.string(), token_type: z.literal('bearer'), expires_in: z.number() }), 'A token'),
+        400: errors[400],
+        401: errors[401],
+      },
+    }),
+    async (c) => {
+      const form = c.req.valid('form');
+      const result = await logIn(ctx, form.username, form.password, form.company);
+      return c.json({ access_token: result.issued.token, token_type: 'bearer' as const, expires_in: result.issued.expiresIn }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/auth/me',
+      tags: ['auth'],
+      summary: "The caller's user and company",
+      security: bearer,
+      middleware: [requireAuth(ctx.tokens)] as const,
+      responses: { 200: json(z.object({ user: UserSchema, company: CompanyRefSchema }), 'The caller'), 401: errors[401] },
+    }),
+    async (c) => {
+      const auth = c.get('auth');
+      if (auth.role === 'system_admin') {
+        const admin = await getSystemAdmin(ctx, auth.sub);
+        if (!admin) throw new SiloError('unauthorized', 'the user no longer exists');
+        return c.json({ user: { id: admin.id, email: admin.email, name: admin.name, role: 'system_admin' as const }, company: null }, 200);
+      }
+      const found = auth.cid ? await getCompanyUser(ctx, auth.cid, auth.sub) : null;
+      if (!found) throw new SiloError('unauthorized', 'the user no longer exists');
+      return c.json(
+        { user: found.user, company: { id: found.company.id, slug: found.company.slug, name: found.company.name } },
+        200,
+      );
+    },
+  );
+}

@@ -1,0 +1,68 @@
+// POST /api/companies: provisions a company and answers when its database is ready.
+import { createRoute, z } from '@hono/zod-openapi';
+import type { SiloContext } from '../../../context.ts';
+import { invalid } from '../../../errors.ts';
+import { slugSchema } from '../../../provisioning/names.ts';
+import { provisionCompany } from '../../../provisioning/provision-company.ts';
+import { toCompanyView } from '../../../services/company-records.ts';
+import { actorOf, type App } from '../../env.ts';
+import { requireAuth } from '../../middleware/auth.ts';
+import { bearer, CompanySchema, errors, json, jsonBody } from '../../schemas.ts';
+
+const CreateCompanyBody = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    slug: slugSchema.optional().openapi({ example: 'acme' }),
+    admin: z.object({
+      email: z.email().max(320),
+      password: z.string().min(8).max(200).optional(),
+      name: z.string().trim().min(1).max(200).optional(),
+    }),
+    maxUsers: z.number().int().min(1).max(1_000_000).nullable().optional(),
+    features: z.record(z.string().max(100), z.unknown()).optional(),
+    serverId: z.uuid().optional(),
+    externalDatabaseUrl: z.string().optional(),
+  })
+  .openapi('CreateCompanyRequest');
+
+const CreatedCompany = CompanySchema.extend({
+  admin: z.object({
+    id: z.string(),
+    email: z.string(),
+    name: z.string().nullable(),
+    role: z.literal('company_admin'),
+    temporaryPassword: z.string().optional().openapi({ description: 'Shown once, when no password was given' }),
+  }),
+}).openapi('CreatedCompany');
+
+export function registerCreateCompany(app: App, ctx: SiloContext) {
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/companies',
+      tags: ['companies'],
+      summary: 'Create a company with its own database and first admin',
+      security: bearer,
+      middleware: [requireAuth(ctx.tokens, ['system_admin'])] as const,
+      request: { body: jsonBody(CreateCompanyBody) },
+      responses: {
+        201: json(CreatedCompany, 'The company, active'),
+        400: errors[400],
+        401: errors[401],
+        403: errors[403],
+        409: errors[409],
+        503: errors[503],
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      if (body.externalDatabaseUrl !== undefined) {
+        throw invalid('externalDatabaseUrl is not supported by this version of Silo yet', [
+          { path: 'body.externalDatabaseUrl', message: 'not supported yet' },
+        ]);
+      }
+      const { company, admin } = await provisionCompany(ctx, body, actorOf(c.get('auth')));
+      return c.json({ ...toCompanyView(company), admin }, 201);
+    },
+  );
+}

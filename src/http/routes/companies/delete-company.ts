@@ -1,0 +1,37 @@
+// DELETE /api/companies/:company with X-Confirm: <slug>: drops the database and role, keeps the row.
+import { createRoute, z } from '@hono/zod-openapi';
+import type { SiloContext } from '../../../context.ts';
+import { deleteCompany } from '../../../services/companies.ts';
+import { toCompanyView } from '../../../services/company-records.ts';
+import { actorOf, type App } from '../../env.ts';
+import { requireAuth } from '../../middleware/auth.ts';
+import { bearer, CompanyParam, CompanySchema, errors, json } from '../../schemas.ts';
+
+export function registerDeleteCompany(app: App, ctx: SiloContext) {
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/api/companies/{company}',
+      tags: ['companies'],
+      summary: 'Delete a company: its database and role are dropped, the row is kept as deleted',
+      security: bearer,
+      middleware: [requireAuth(ctx.tokens, ['system_admin'])] as const,
+      request: {
+        params: CompanyParam,
+        headers: z.object({ 'x-confirm': z.string().max(64).optional().openapi({ description: "The company's slug" }) }),
+      },
+      responses: {
+        200: json(CompanySchema, 'The company, deleted'),
+        401: errors[401],
+        403: errors[403],
+        404: errors[404],
+        409: errors[409],
+        503: errors[503],
+      },
+    }),
+    async (c) => {
+      const deleted = await deleteCompany(ctx, c.req.valid('param').company, c.req.header('x-confirm'), actorOf(c.get('auth')));
+      return c.json(toCompanyView(deleted), 200);
+    },
+  );
+}

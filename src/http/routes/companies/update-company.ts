@@ -1,0 +1,44 @@
+// PATCH /api/companies/:company: rename, suspend or reactivate, change limits and features.
+import { createRoute, z } from '@hono/zod-openapi';
+import type { SiloContext } from '../../../context.ts';
+import { updateCompany } from '../../../services/companies.ts';
+import { toCompanyView } from '../../../services/company-records.ts';
+import { actorOf, type App } from '../../env.ts';
+import { requireAuth } from '../../middleware/auth.ts';
+import { bearer, CompanyParam, CompanySchema, errors, json, jsonBody } from '../../schemas.ts';
+
+const UpdateCompanyBody = z
+  .object({
+    name: z.string().trim().min(1).max(200).optional(),
+    status: z.enum(['active', 'suspended']).optional(),
+    maxUsers: z.number().int().min(1).max(1_000_000).nullable().optional(),
+    features: z.record(z.string().max(100), z.unknown()).optional(),
+  })
+  .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one field to change')
+  .openapi('UpdateCompanyRequest');
+
+export function registerUpdateCompany(app: App, ctx: SiloContext) {
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/api/companies/{company}',
+      tags: ['companies'],
+      summary: 'Change a company',
+      security: bearer,
+      middleware: [requireAuth(ctx.tokens, ['system_admin'])] as const,
+      request: { params: CompanyParam, body: jsonBody(UpdateCompanyBody) },
+      responses: {
+        200: json(CompanySchema, 'The company'),
+        400: errors[400],
+        401: errors[401],
+        403: errors[403],
+        404: errors[404],
+        409: errors[409],
+      },
+    }),
+    async (c) => {
+      const updated = await updateCompany(ctx, c.req.valid('param').company, c.req.valid('json'), actorOf(c.get('auth')));
+      return c.json(toCompanyView(updated), 200);
+    },
+  );
+}

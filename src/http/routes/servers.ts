@@ -1,0 +1,66 @@
+// GET/POST /api/servers and PATCH /api/servers/:id: where tenant databases can live.
+import { createRoute, z } from '@hono/zod-openapi';
+import type { SiloContext } from '../../context.ts';
+import { serverStatuses } from '../../control-plane/schema.ts';
+import { addServer, listServers, updateServer } from '../../services/servers.ts';
+import type { App } from '../env.ts';
+import { requireAuth } from '../middleware/auth.ts';
+import { bearer, errors, json, jsonBody, ServerSchema } from '../schemas.ts';
+
+const AddServerBody = z
+  .object({
+    name: z.string().trim().min(1).max(100),
+    url: z
+      .string()
+      .max(2000)
+      .regex(/^postgres(ql)?:\/\/.+/, 'must be a postgres:// or postgresql:// URL')
+      .openapi({ description: "An admin login's connection string; stored encrypted, never shown" }),
+    capacity: z.number().int().min(1).max(100_000).optional(),
+    provider: z.literal('postgres').optional(),
+  })
+  .openapi('AddServerRequest');
+
+const UpdateServerBody = z
+  .object({ status: z.enum(serverStatuses).optional(), capacity: z.number().int().min(1).max(100_000).optional() })
+  .refine((b) => b.status !== undefined || b.capacity !== undefined, 'give status or capacity')
+  .openapi('UpdateServerRequest');
+
+export function registerServerRoutes(app: App, ctx: SiloContext) {
+  const common = { tags: ['servers'], security: bearer, middleware: [requireAuth(ctx.tokens, ['system_admin'])] };
+  const denied = { 401: errors[401], 403: errors[403] };
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'get',
+      path: '/api/servers',
+      summary: 'Database servers with their company counts and whether they answer',
+      responses: { 200: json(z.object({ items: z.array(ServerSchema) }), 'Servers'), ...denied },
+    }),
+    async (c) => c.json({ items: await listServers(ctx, { probe: true }) }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'post',
+      path: '/api/servers',
+      summary: 'Register a database server (its template is prepared before this answers)',
+      request: { body: jsonBody(AddServerBody) },
+      responses: { 201: json(ServerSchema, 'The server'), 400: errors[400], ...denied, 409: errors[409], 503: errors[503] },
+    }),
+    async (c) => c.json(await addServer(ctx, c.req.valid('json')), 201),
+  );
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'patch',
+      path: '/api/servers/{id}',
+      summary: 'Change a server: active, draining (no new companies) or disabled; capacity',
+      request: { params: z.object({ id: z.uuid() }), body: jsonBody(UpdateServerBody) },
+      responses: { 200: json(ServerSchema, 'The server'), 400: errors[400], ...denied, 404: errors[404] },
+    }),
+    async (c) => c.json(await updateServer(ctx, c.req.valid('param').id, c.req.valid('json')), 200),
+  );
+}

@@ -1,0 +1,42 @@
+// GET /api/system/status: the fleet at a glance.
+import { createRoute, z } from '@hono/zod-openapi';
+import type { SiloContext } from '../../context.ts';
+import { systemStatus } from '../../services/system-status.ts';
+import type { App } from '../env.ts';
+import { requireAuth } from '../middleware/auth.ts';
+import { bearer, errors, json } from '../schemas.ts';
+
+const StatusSchema = z
+  .object({
+    companies: z.record(z.string(), z.number()),
+    servers: z.array(
+      z.object({
+        id: z.string(),
+        name: z.string(),
+        status: z.string(),
+        capacity: z.number(),
+        companies: z.number(),
+        templateVersion: z.string().nullable(),
+      }),
+    ),
+    tenantSchema: z.object({
+      latest: z.string().nullable(),
+      versions: z.array(z.object({ version: z.string().nullable(), companies: z.number() })),
+    }),
+  })
+  .openapi('SystemStatus');
+
+export function registerSystemStatus(app: App, ctx: SiloContext) {
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/system/status',
+      tags: ['system'],
+      summary: 'Companies by status, servers, tenant schema versions',
+      security: bearer,
+      middleware: [requireAuth(ctx.tokens, ['system_admin'])] as const,
+      responses: { 200: json(StatusSchema, 'Status'), 401: errors[401], 403: errors[403] },
+    }),
+    async (c) => c.json(await systemStatus(ctx), 200),
+  );
+}

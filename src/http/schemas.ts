@@ -1,0 +1,79 @@
+// Schemas shared by several routes. They validate requests and generate /openapi.json.
+import { z } from '@hono/zod-openapi';
+import { companyStatuses, serverStatuses } from '../control-plane/schema.ts';
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: 'validation_failed' }),
+      message: z.string(),
+      details: z.any().optional(),
+    }),
+  })
+  .openapi('Error');
+
+const errorResponse = (description: string) => ({ content: { 'application/json': { schema: ErrorSchema } }, description });
+
+export const errors = {
+  400: errorResponse('The request failed validation'),
+  401: errorResponse('No token, or a bad or expired one'),
+  403: errorResponse('The role may not do this'),
+  404: errorResponse('No such resource'),
+  409: errorResponse('Conflict with the current state'),
+  413: errorResponse('Body over the configured limit'),
+  503: errorResponse('A database the request needs cannot be reached'),
+} as const;
+
+export const jsonBody = <T extends z.ZodType>(schema: T) => ({
+  required: true,
+  content: { 'application/json': { schema } },
+});
+
+export const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  content: { 'application/json': { schema } },
+  description,
+});
+
+export const CompanyParam = z.object({
+  company: z.string().min(1).max(64).openapi({ param: { name: 'company', in: 'path' }, example: 'acme' }),
+});
+
+export const PageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(500).optional(),
+});
+
+export const CompanySchema = z
+  .object({
+    id: z.string().uuid(),
+    slug: z.string(),
+    name: z.string(),
+    status: z.enum(companyStatuses),
+    maxUsers: z.number().int().nullable(),
+    features: z.record(z.string(), z.unknown()),
+    serverId: z.string().uuid().nullable(),
+    database: z.string().nullable(),
+    schemaVersion: z.string().nullable(),
+    lastError: z.string().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    deletedAt: z.string().nullable(),
+  })
+  .openapi('Company');
+
+export const ServerSchema = z
+  .object({
+    id: z.string().uuid(),
+    name: z.string(),
+    provider: z.enum(['postgres', 'neon']),
+    host: z.string(),
+    status: z.enum(serverStatuses),
+    capacity: z.number().int(),
+    companies: z.number().int(),
+    templateVersion: z.string().nullable(),
+    reachable: z.boolean().optional(),
+    createdAt: z.string(),
+  })
+  .openapi('DatabaseServer');
+
+export const bearer = [{ bearer: [] }];

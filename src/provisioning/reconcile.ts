@@ -1,0 +1,120 @@
+// `silo reconcile`: what a crash or a lost server can leave behind. Companies stuck in
+// `provisioning` past a grace period, and databases or roles on a server, named with this
+// installation's prefix, that no live company owns. Reports them; with `fix`, repairs them: stuck
+// companies are undone and marked failed (a create with the same slug retries), orphans are dropped.
+import { and, eq, lt, ne, sql as dsql } from 'drizzle-orm';
+import type { SiloContext } from '../context.ts';
+import { companies } from '../control-plane/schema.ts';
+import { describeError } from '../errors.ts';
+import { recordAudit } from '../services/audit.ts';
+import { listServers } from '../services/servers.ts';
+import { tenantNamePattern, tenantNames } from './names.ts';
+import { dropTenantDatabase } from './tenant-database.ts';
+
+export interface ReconcileFinding {
+  kind: 'stuck_provisioning' | 'orphan_database' | 'orphan_role' | 'unreachable_server';
+  serverId: string | null;
+  name: string;
+  companyId?: string;
+  fixed: boolean;
+  error?: string;
+}
+
+export interface ReconcileOptions {
+  fix: boolean;
+  /** A company provisioning for longer than this is stuck. */
+  stuckAfterMs?: number;
+  actor: string;
+}
+
+export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Promise<ReconcileFinding[]> {
+  const findings: ReconcileFinding[] = [];
+  const stuckBefore = new Date(Date.now() - (options.stuckAfterMs ?? 10 * 60_000));
+
+  const stuck = await ctx.db
+    .select()
+    .from(companies)
+    .where(and(eq(companies.status, 'provisioning'), lt(companies.updatedAt, stuckBefore)));
+  for (const company of stuck) {
+    const finding: ReconcileFinding = {
+      kind: 'stuck_provisioning',
+      serverId: company.serverId,
+      name: company.slug,
+      companyId: company.id,
+      fixed: false,
+    };
+    findings.push(finding);
+    if (!options.fix) continue;
+    try {
+      if (company.serverId) {
+        await dropTenantDatabase(await ctx.servers.admin(company.serverId), tenantNames(ctx.config.dbPrefix, company.slug));
+      }
+      await ctx.db.transaction(async (tx) => {
+        await tx
+          .update(companies)
+          .set({ status: 'failed', lastError: 'provisioning was interrupted; undone by reconcile', updatedAt: dsql`now()` })
+          .where(and(eq(companies.id, company.id), eq(companies.status, 'provisioning')));
+        await recordAudit(tx, [
+          { companyId: company.id, serverId: company.serverId, action: 'reconciled', status: 'ok', actor: options.actor, details: { finding: 'stuck_provisioning' } },
+        ]);
+      });
+      finding.fixed = true;
+    } catch (error) {
+      finding.error = describeError(error);
+    }
+  }
+
+  const pattern = tenantNamePattern(ctx.config.dbPrefix);
+
+  for (const server of await listServers(ctx)) {
+    let admin;
+    try {
+      admin = await ctx.servers.admin(server.id);
+      const present = await admin<{ name: string; kind: 'database' | 'role' }[]>`
+        select datname as name, 'database' as kind from pg_database
+          where datname like ${pattern.like} and datname not like ${pattern.notLike}
+        union all
+        select rolname, 'role' from pg_roles
+          where rolname like ${pattern.like} and rolname not like ${pattern.notLike}`;
+      // Read owners after the server: a saga inserts its row before it creates anything, so
+      // whatever was listed above and belongs to a company has its row visible now. Rows still
+      // provisioning count as owners; failed and deleted ones do not.
+      const owned = await ctx.db
+        .select({ database: companies.databaseName, role: companies.roleName })
+        .from(companies)
+        .where(and(eq(companies.serverId, server.id), ne(companies.status, 'deleted'), ne(companies.status, 'failed')));
+      const databases = new Set(owned.map((o) => o.database));
+      const roles = new Set(owned.map((o) => o.role));
+      for (const item of present) {
+        if ((item.kind === 'database' ? databases : roles).has(item.name)) continue;
+        const finding: ReconcileFinding = {
+          kind: item.kind === 'database' ? 'orphan_database' : 'orphan_role',
+          serverId: server.id,
+          name: item.name,
+          fixed: false,
+        };
+        findings.push(finding);
+      }
+    } catch (error) {
+      findings.push({ kind: 'unreachable_server', serverId: server.id, name: server.name, fixed: false, error: describeError(error) });
+      continue;
+    }
+    if (!options.fix) continue;
+    // Databases first: a role that still owns a database cannot be dropped.
+    const orphans = findings.filter((f) => f.serverId === server.id && (f.kind === 'orphan_database' || f.kind === 'orphan_role'));
+    orphans.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'orphan_database' ? -1 : 1));
+    for (const finding of orphans) {
+      try {
+        await dropTenantDatabase(
+          admin,
+          { database: finding.name, role: finding.name },
+          { database: finding.kind === 'orphan_database', role: finding.kind === 'orphan_role' },
+        );
+        finding.fixed = true;
+      } catch (error) {
+        finding.error = describeError(error);
+      }
+    }
+  }
+  return findings;
+}

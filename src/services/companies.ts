@@ -1,0 +1,248 @@
+// System-admin operations on companies: list, change, delete, and look into their databases.
+import { and, desc, eq, ilike, lt, ne, or, sql as dsql, type SQL } from 'drizzle-orm';
+import type { SiloContext } from '../context.ts';
+import { companies, companyDatabaseLogs, type CompanyStatus } from '../control-plane/schema.ts';
+import { conflict, describeError, unavailable } from '../errors.ts';
+import { readMigrationState } from '../migrations/runner.ts';
+import { tenantNames } from '../provisioning/names.ts';
+import { dropTenantDatabase } from '../provisioning/tenant-database.ts';
+import { recordAudit } from './audit.ts';
+import { getCompany, type CompanyRow } from './company-records.ts';
+import { decodeCursor, encodeCursor, type Page } from './pagination.ts';
+
+export interface ListCompaniesQuery {
+  status?: CompanyStatus;
+  q?: string;
+  limit: number;
+  cursor?: string;
+}
+
+/** Newest first, keyset-paginated on (created_at, id). */
+export async function listCompanies(ctx: SiloContext, query: ListCompaniesQuery): Promise<Page<CompanyRow>> {
+  const where: SQL[] = [];
+  if (query.status) where.push(eq(companies.status, query.status));
+  else where.push(ne(companies.status, 'deleted'));
+  if (query.q) {
+    const pattern = `%${query.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    where.push(or(ilike(companies.name, pattern), ilike(companies.slug, pattern))!);
+  }
+  if (query.cursor) {
+    const after = decodeCursor(query.cursor);
+    where.push(
+      or(
+        lt(companies.createdAt, after.createdAt),
+        and(eq(companies.createdAt, after.createdAt), lt(companies.id, after.id)),
+      )!,
+    );
+  }
+  const rows = await ctx.db
+    .select()
+    .from(companies)
+    .where(and(...where))
+    .orderBy(desc(companies.createdAt), desc(companies.id))
+    .limit(query.limit + 1);
+  const items = rows.slice(0, query.limit);
+  const last = items.at(-1);
+  return { items, nextCursor: rows.length > query.limit && last ? encodeCursor(last.createdAt, last.id) : null };
+}
+
+export interface UpdateCompanyInput {
+  name?: string;
+  status?: 'active' | 'suspended';
+  maxUsers?: number | null;
+  features?: Record<string, unknown>;
+}
+
+export async function updateCompany(
+  ctx: SiloContext,
+  idOrSlug: string,
+  input: UpdateCompanyInput,
+  actor: string,
+): Promise<CompanyRow> {
+  const company = await getCompany(ctx, idOrSlug);
+  if (input.status && input.status !== company.status && !['active', 'suspended'].includes(company.status)) {
+    throw conflict(`a ${company.status} company cannot be made ${input.status}`);
+  }
+  if (company.status === 'deleted') throw conflict('a deleted company cannot be changed');
+  const statusChange = input.status && input.status !== company.status ? input.status : undefined;
+  return ctx.db.transaction(async (tx) => {
+    const [updated] = await tx
+      .update(companies)
+      .set({
+        ...(input.name !== undefined ? { name: input.name } : {}),
+        ...(input.maxUsers !== undefined ? { maxUsers: input.maxUsers } : {}),
+        ...(input.features !== undefined ? { features: input.features } : {}),
+        ...(statusChange ? { status: statusChange } : {}),
+        updatedAt: dsql`now()`,
+      })
+      // Guard on the status read above, so a concurrent delete is not overwritten.
+      .where(and(eq(companies.id, company.id), eq(companies.status, company.status)))
+      .returning();
+    if (!updated) throw conflict('the company changed while this request ran; try again');
+    if (statusChange) {
+      await recordAudit(tx, [
+        {
+          companyId: company.id,
+          serverId: company.serverId,
+          action: statusChange === 'suspended' ? 'suspended' : 'resumed',
+          status: 'ok',
+          actor,
+        },
+      ]);
+    }
+    return updated;
+  });
+}
+
+/**
+ * Drops the company's database and role and keeps its row as `deleted`. `confirm` must be the slug.
+ * When the server cannot be reached nothing changes, so the delete can simply be repeated.
+ */
+export async function deleteCompany(ctx: SiloContext, idOrSlug: string, confirm: string | undefined, actor: string) {
+  const company = await getCompany(ctx, idOrSlug);
+  if (confirm !== company.slug) {
+    throw conflict(`deleting needs the header X-Confirm: ${company.slug}`, { expected: 'X-Confirm' });
+  }
+  if (company.status === 'deleted') throw conflict('the company is already deleted');
+  if (company.status === 'provisioning') throw conflict('the company is being provisioned; try again shortly');
+  const started = performance.now();
+  if (company.serverId) {
+    try {
+      const admin = await ctx.servers.admin(company.serverId);
+      await dropTenantDatabase(admin, tenantNames(ctx.config.dbPrefix, company.slug));
+    } catch (error) {
+      await recordAudit(ctx.db, [
+        {
+          companyId: company.id,
+          serverId: company.serverId,
+          action: 'deleted',
+          status: 'failed',
+          actor,
+          durationMs: Math.round(performance.now() - started),
+          error: describeError(error),
+        },
+      ]);
+      throw unavailable('the company database server cannot be reached; nothing was deleted');
+    }
+  }
+  return ctx.db.transaction(async (tx) => {
+    const [deleted] = await tx
+      .update(companies)
+      .set({ status: 'deleted', credentialsEncrypted: null, deletedAt: dsql`now()`, updatedAt: dsql`now()` })
+      .where(eq(companies.id, company.id))
+      .returning();
+    await recordAudit(tx, [
+      {
+        companyId: company.id,
+        serverId: company.serverId,
+        action: 'deleted',
+        status: 'ok',
+        actor,
+        durationMs: Math.round(performance.now() - started),
+      },
+    ]);
+    ctx.log.info({ companyId: company.id, slug: company.slug }, 'company deleted');
+    return deleted!;
+  });
+}
+
+export async function companyLogs(ctx: SiloContext, idOrSlug: string, limit: number, cursor?: string) {
+  const company = await getCompany(ctx, idOrSlug);
+  const before = cursor ? Number(Buffer.from(cursor, 'base64url').toString()) : undefined;
+  const rows = await ctx.db
+    .select()
+    .from(companyDatabaseLogs)
+    .where(
+      and(
+        eq(companyDatabaseLogs.companyId, company.id),
+        before !== undefined && Number.isSafeInteger(before) ? lt(companyDatabaseLogs.id, before) : undefined,
+      ),
+    )
+    .orderBy(desc(companyDatabaseLogs.id))
+    .limit(limit + 1);
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return {
+    items: items.map((r) => ({
+      id: r.id,
+      action: r.action,
+      status: r.status,
+      actor: r.actor,
+      durationMs: r.durationMs,
+      error: r.error,
+      details: r.details,
+      serverId: r.serverId,
+      createdAt: r.createdAt.toISOString(),
+    })),
+    nextCursor: rows.length > limit && last ? Buffer.from(String(last.id)).toString('base64url') : null,
+  };
+}
+
+/** A client logged in as the company's own role; the caller ends it. */
+export async function openCompanyDatabase(ctx: SiloContext, company: CompanyRow) {
+  if (!company.serverId || !company.credentialsEncrypted || !company.roleName || !company.databaseName) {
+    throw conflict(`the company is ${company.status} and has no database to reach`);
+  }
+  return ctx.servers.open(company.serverId, company.databaseName, {
+    user: company.roleName,
+    password: ctx.box.open(company.credentialsEncrypted),
+  });
+}
+
+async function withCompanyDatabase<T>(ctx: SiloContext, company: CompanyRow, run: (sql: Awaited<ReturnType<typeof openCompanyDatabase>>) => Promise<T>) {
+  const sql = await openCompanyDatabase(ctx, company);
+  try {
+    return await run(sql);
+  } catch (error) {
+    if (isUnreachable(error)) throw unavailable('the company database cannot be reached');
+    throw error;
+  } finally {
+    await sql.end({ timeout: 2 });
+  }
+}
+
+function isUnreachable(error: unknown): boolean {
+  const code = String((error as { code?: unknown })?.code ?? '');
+  return /^(ECONN|ETIMEDOUT|EHOSTUNREACH|CONNECT_TIMEOUT|CONNECTION_)/.test(code) || /^(08|57P0)/.test(code);
+}
+
+export async function testCompanyDatabase(ctx: SiloContext, idOrSlug: string) {
+  const company = await getCompany(ctx, idOrSlug);
+  return withCompanyDatabase(ctx, company, async (sql) => {
+    const started = performance.now();
+    const [row] = await sql<{ version: string }[]>`select current_setting('server_version') as version`;
+    const latencyMs = Math.round((performance.now() - started) * 100) / 100;
+    const state = await readMigrationState(sql, ctx.tenantMigrations);
+    return {
+      ok: true,
+      latencyMs,
+      serverVersion: row!.version,
+      schemaVersion: state.version,
+      pendingMigrations: state.pending.length,
+    };
+  });
+}
+
+export async function companyStats(ctx: SiloContext, idOrSlug: string) {
+  const company = await getCompany(ctx, idOrSlug);
+  return withCompanyDatabase(ctx, company, async (sql) => {
+    const [size] = await sql<{ bytes: string; connections: number }[]>`
+      select pg_database_size(current_database())::text as bytes,
+             (select count(*)::int from pg_stat_activity where datname = current_database()) as connections`;
+    const tables = await sql<{ name: string }[]>`
+      select tablename as name from pg_tables where schemaname = 'public' order by tablename`;
+    const rowsPerTable: Record<string, number> = {};
+    for (const { name } of tables) {
+      const [count] = await sql<{ n: number }[]>`select count(*)::int as n from ${sql(name)}`;
+      rowsPerTable[name] = count!.n;
+    }
+    return {
+      databaseSizeBytes: Number(size!.bytes),
+      rowsPerTable,
+      users: rowsPerTable.users ?? 0,
+      documents: rowsPerTable.documents ?? 0,
+      // This request's own connection is one of them.
+      openConnections: size!.connections,
+    };
+  });
+}
