@@ -1,5 +1,7 @@
 // Domain errors. Services throw these; the HTTP layer maps `code` to a status (API.md's table) and
 // the CLI prints `message`. Messages are written for the caller and never carry secrets or SQL.
+import { DrizzleQueryError } from 'drizzle-orm/errors';
+
 export const errorStatus = {
   validation_failed: 400,
   unauthorized: 401,
@@ -33,9 +35,18 @@ export const conflict = (message: string, details?: unknown) => new SiloError('c
 export const invalid = (message: string, details?: unknown) => new SiloError('validation_failed', message, details);
 export const unavailable = (message: string) => new SiloError('unavailable', message);
 
+/** The driver's error, unwrapped from drizzle's DrizzleQueryError (which keeps it as `cause`). */
+export function driverError(error: unknown): unknown {
+  let current = error;
+  for (let depth = 0; depth < 5 && current instanceof DrizzleQueryError; depth++) {
+    current = current.cause;
+  }
+  return current;
+}
+
 /** A Postgres error's SQLSTATE, when the error came from the server. */
 export function pgCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
+  const code = (driverError(error) as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
@@ -47,6 +58,8 @@ export function pgCode(error: unknown): string | undefined {
 export function describeError(error: unknown): string {
   if (error instanceof SiloError) return error.message;
   const code = pgCode(error);
-  const message = error instanceof Error ? error.message : String(error);
+  // DrizzleQueryError's own message holds the query text and parameters: use the driver's.
+  const inner = driverError(error);
+  const message = inner instanceof Error ? inner.message : String(inner);
   return code ? `${message} (SQLSTATE ${code})` : message;
 }

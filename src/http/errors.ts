@@ -3,7 +3,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { errorStatus, SiloError, type ErrorCode } from '../errors.ts';
+import { driverError, errorStatus, SiloError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
 const codeForStatus: Partial<Record<number, ErrorCode>> = {
@@ -31,8 +31,8 @@ export function toErrorResponse(error: unknown, c: Context, log: Logger): Respon
     silo = new SiloError(code, message);
   } else {
     // Unexpected: log what happened (name, message, SQLSTATE, stack; never a query or its
-    // parameters), answer a bare 500.
-    const e = error as { name?: string; message?: string; code?: string; stack?: string };
+    // parameters, which drizzle's wrapper error puts in its message), answer a bare 500.
+    const e = driverError(error) as { name?: string; message?: string; code?: string; stack?: string };
     log.error({ requestId: c.get('requestId'), err: { name: e?.name, message: e?.message, code: e?.code, stack: e?.stack } }, 'unhandled error');
     silo = new SiloError('internal', 'internal error');
   }

@@ -1,0 +1,190 @@
+// The provisioning saga against a real PostgreSQL: what a created company gets, what a failure
+// leaves behind (nothing), and that a retry works.
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProvisionStep } from '../src/context.ts';
+import { provisionCompany } from '../src/provisioning/provision-company.ts';
+import { tenantNames } from '../src/provisioning/names.ts';
+import { createTestSilo, serverUrl, type TestSilo } from './support/test-silo.ts';
+
+let t: TestSilo;
+beforeAll(async () => {
+  t = await createTestSilo();
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+async function databaseExists(name: string) {
+  const rows = await t.admin`select 1 from pg_database where datname = ${name}`;
+  return rows.length === 1;
+}
+async function roleExists(name: string) {
+  const rows = await t.admin`select 1 from pg_roles where rolname = ${name}`;
+  return rows.length === 1;
+}
+
+/** Log in to a database as a role with a password, run one query, and end. */
+async function connectAs(database: string, user: string, password: string) {
+  const url = new URL(serverUrl(database));
+  url.username = user;
+  url.password = password;
+  const sql = postgres(url.toString(), { max: 1, onnotice: () => {}, connect_timeout: 5 });
+  try {
+    return await sql<{ user: string; tables: number }[]>`
+      select current_user as user,
+             (select count(*)::int from pg_tables where schemaname = 'public') as tables`;
+  } finally {
+    await sql.end();
+  }
+}
+
+function credentialsOf(slug: string) {
+  return t.ctx.db.query.companies.findFirst({ where: (c, { eq, and, ne }) => and(eq(c.slug, slug), ne(c.status, 'deleted')) });
+}
+
+describe('a created company', () => {
+  it('gets its own migrated database that only its own role can reach', async () => {
+    const a = await t.call('POST', '/api/companies', { body: { name: 'Alpha', slug: 'alpha', admin: { email: 'a@alpha.test', password: 'alpha-password' } } });
+    const b = await t.call('POST', '/api/companies', { body: { name: 'Beta', slug: 'beta', admin: { email: 'b@beta.test' } } });
+    expect(a.status).toBe(201);
+    expect(b.status).toBe(201);
+    expect(a.body).toMatchObject({ slug: 'alpha', status: 'active', schemaVersion: t.ctx.tenantMigrations.latest });
+    expect(a.body.admin.temporaryPassword).toBeUndefined();
+    expect(b.body.admin.temporaryPassword).toEqual(expect.any(String));
+
+    const alpha = tenantNames(t.config.dbPrefix, 'alpha');
+    const beta = tenantNames(t.config.dbPrefix, 'beta');
+    expect(await databaseExists(alpha.database)).toBe(true);
+
+    const alphaRow = (await credentialsOf('alpha'))!;
+    const betaRow = (await credentialsOf('beta'))!;
+    const alphaPassword = t.ctx.box.open(alphaRow.credentialsEncrypted!);
+    const betaPassword = t.ctx.box.open(betaRow.credentialsEncrypted!);
+
+    // Its role reaches it and sees the migrated tables, owned by itself.
+    const [seen] = await connectAs(alpha.database, alpha.role, alphaPassword);
+    expect(seen).toEqual({ user: alpha.role, tables: 5 });
+
+    // Postgres itself refuses another company's role.
+    await expect(connectAs(alpha.database, beta.role, betaPassword)).rejects.toMatchObject({ code: '42501' });
+  });
+
+  it('owns every object cloned from the template, and the first admin can log in', async () => {
+    const row = (await credentialsOf('alpha'))!;
+    const url = new URL(serverUrl(row.databaseName!));
+    url.username = row.roleName!;
+    url.password = t.ctx.box.open(row.credentialsEncrypted!);
+    const sql = postgres(url.toString(), { max: 1, onnotice: () => {} });
+    try {
+      const owners = await sql<{ owner: string }[]>`
+        select distinct pg_get_userbyid(c.relowner) as owner from pg_class c
+        join pg_namespace n on n.oid = c.relnamespace where n.nspname in ('public', 'drizzle')`;
+      expect(owners).toEqual([{ owner: row.roleName }]);
+    } finally {
+      await sql.end();
+    }
+    const login = await t.call('POST', '/api/auth/login', {
+      token: null,
+      body: { email: 'a@alpha.test', password: 'alpha-password', company: 'alpha' },
+    });
+    expect(login.status).toBe(200);
+    expect(login.body.company).toMatchObject({ slug: 'alpha' });
+    expect(login.body.user).toMatchObject({ email: 'a@alpha.test', role: 'company_admin' });
+  });
+
+  it('is audited step by step', async () => {
+    const logs = await t.call('GET', '/api/companies/alpha/logs');
+    expect(logs.status).toBe(200);
+    const actions = logs.body.items.map((l: { action: string }) => l.action);
+    expect(actions).toEqual(expect.arrayContaining(['created', 'provision.role', 'provision.database', 'provision.revoke', 'provision.first_admin']));
+    expect(logs.body.items.every((l: { status: string }) => l.status === 'ok')).toBe(true);
+  });
+});
+
+describe('deleting a company', () => {
+  it('needs the slug in X-Confirm, then drops the database and role and keeps the row', async () => {
+    await t.call('POST', '/api/companies', { body: { name: 'Gamma', slug: 'gamma', admin: { email: 'g@gamma.test' } } });
+    const names = tenantNames(t.config.dbPrefix, 'gamma');
+    expect((await t.call('DELETE', '/api/companies/gamma')).status).toBe(409);
+    expect((await t.call('DELETE', '/api/companies/gamma', { headers: { 'x-confirm': 'alpha' } })).status).toBe(409);
+    expect(await databaseExists(names.database)).toBe(true);
+
+    const deleted = await t.call('DELETE', '/api/companies/gamma', { headers: { 'x-confirm': 'gamma' } });
+    expect(deleted.status).toBe(200);
+    expect(deleted.body.status).toBe('deleted');
+    expect(await databaseExists(names.database)).toBe(false);
+    expect(await roleExists(names.role)).toBe(false);
+    const row = await t.call('GET', `/api/companies/${deleted.body.id}`);
+    expect(row.body).toMatchObject({ status: 'deleted', slug: 'gamma' });
+    expect(row.body.deletedAt).toEqual(expect.any(String));
+
+    // The slug is free again.
+    const again = await t.call('POST', '/api/companies', { body: { name: 'Gamma 2', slug: 'gamma', admin: { email: 'g@gamma.test' } } });
+    expect(again.status).toBe(201);
+    expect(again.body.id).not.toBe(deleted.body.id);
+  });
+});
+
+describe('a failure part-way through the saga', () => {
+  const steps: ProvisionStep[] = ['role', 'database', 'revoke', 'ownership', 'first_admin', 'activate'];
+
+  it.each(steps)('at step "%s" leaves no database and no role, and the company failed', async (failAt) => {
+    const slug = `fail-${failAt.replace('_', '-')}`;
+    const names = tenantNames(t.config.dbPrefix, slug);
+    t.ctx.beforeProvisionStep = (step) => {
+      if (step === failAt) throw new Error(`injected failure at ${step}`);
+    };
+    try {
+      const res = await t.call('POST', '/api/companies', { body: { name: slug, slug, admin: { email: 'x@fail.test' } } });
+      expect(res.status).toBe(500);
+      expect(res.body.error.code).toBe('internal');
+    } finally {
+      t.ctx.beforeProvisionStep = undefined;
+    }
+    expect(await databaseExists(names.database)).toBe(false);
+    expect(await roleExists(names.role)).toBe(false);
+    const company = await t.call('GET', `/api/companies/${slug}`);
+    expect(company.body.status).toBe('failed');
+    expect(company.body.lastError).toContain(`injected failure at ${failAt}`);
+
+    // Creating it again retries on the same row and succeeds.
+    const retry = await t.call('POST', '/api/companies', { body: { name: slug, slug, admin: { email: 'x@fail.test' } } });
+    expect(retry.status).toBe(201);
+    expect(retry.body.id).toBe(company.body.id);
+    expect(retry.body.status).toBe('active');
+    expect(await databaseExists(names.database)).toBe(true);
+  });
+
+  it('undoes only what it created when Postgres itself refuses a step', async () => {
+    // Someone else's database already holds the name: CREATE DATABASE fails after the role exists.
+    const names = tenantNames(t.config.dbPrefix, 'squatted');
+    await t.admin`create database ${t.admin(names.database)}`;
+    const res = await t.call('POST', '/api/companies', { body: { name: 'Squatted', slug: 'squatted', admin: { email: 's@s.test' } } });
+    expect(res.status).toBe(500);
+    expect(await roleExists(names.role)).toBe(false);
+    expect(await databaseExists(names.database)).toBe(true); // not ours: left alone
+    const company = await t.call('GET', '/api/companies/squatted');
+    expect(company.body.status).toBe('failed');
+    expect(company.body.lastError).toMatch(/already exists/);
+
+    await t.admin`drop database ${t.admin(names.database)}`;
+    const retry = await t.call('POST', '/api/companies', { body: { name: 'Squatted', slug: 'squatted', admin: { email: 's@s.test' } } });
+    expect(retry.status).toBe(201);
+  });
+});
+
+describe('provisioning without a current template', () => {
+  it('creates an empty database and applies every migration instead', async () => {
+    const { company } = await provisionCompany(
+      t.ctx,
+      { name: 'Delta', slug: 'delta', admin: { email: 'd@delta.test', password: 'delta-password' } },
+      'test',
+      { via: 'migrations' },
+    );
+    expect(company.status).toBe('active');
+    expect(company.schemaVersion).toBe(t.ctx.tenantMigrations.latest);
+    const test = await t.call('GET', '/api/companies/delta/database/test');
+    expect(test.body).toMatchObject({ ok: true, pendingMigrations: 0, schemaVersion: t.ctx.tenantMigrations.latest });
+  });
+});
