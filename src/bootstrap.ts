@@ -17,6 +17,7 @@ import { ensureTemplate } from './provisioning/template.ts';
 import { createServerConnections } from './services/server-connections.ts';
 import { listServers, registerDefaultServer } from './services/servers.ts';
 import { ensureFirstSystemAdmin } from './services/system-users.ts';
+import { Tenants } from './tenancy/tenants.ts';
 
 export const migrationsFolder = (set: 'management' | 'tenant') =>
   fileURLToPath(new URL(`../migrations/${set}`, import.meta.url));
@@ -33,6 +34,8 @@ export interface OpenOptions {
   logDestination?: DestinationStream;
   /** Migrate every active server's template now (the server does; short CLI commands do not). */
   prepareTemplates?: boolean;
+  /** LISTEN for company changes made by other instances (servers do; the CLI has no caches). */
+  listen?: boolean;
   tenantMigrationsFolder?: string;
 }
 
@@ -74,18 +77,22 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
   }
 
   const box = createCredentialBox(secrets.masterKey);
+  const servers = createServerConnections(management.db, box);
+  const tenants = new Tenants({ db: management.db, sql: management.sql, box, servers, log }, config.pools);
   const ctx: SiloContext = {
     config,
     db: management.db,
     sql: management.sql,
     box,
     tokens: createTokenService(secrets.jwtSecret, config.tokenTtlSeconds),
-    servers: createServerConnections(management.db, box),
+    servers,
+    tenants,
     tenantMigrations: loadMigrationSet(options.tenantMigrationsFolder ?? migrationsFolder('tenant')),
     log,
   };
 
   await registerDefaultServer(ctx, serverUrl);
+  if (options.listen) await tenants.listen();
   if (config.admin && (await ensureFirstSystemAdmin(ctx, config.admin))) {
     log.info({ email: config.admin.email }, 'created the first system admin');
   }
@@ -104,6 +111,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
     async close() {
       if (closed) return;
       closed = true;
+      await tenants.close();
       await ctx.servers.close();
       await management.sql.end({ timeout: 5 });
       await embedded?.stop();

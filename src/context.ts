@@ -8,6 +8,7 @@ import type { CredentialBox } from './crypto/credentials.ts';
 import type { Logger } from './logger.ts';
 import type { MigrationSet } from './migrations/migration-set.ts';
 import type { ServerConnections } from './services/server-connections.ts';
+import type { Tenants } from './tenancy/tenants.ts';
 
 export type ProvisionStep =
   | 'placement'
@@ -27,6 +28,8 @@ export interface SiloContext {
   box: CredentialBox;
   tokens: TokenService;
   servers: ServerConnections;
+  /** The data plane: company registry cache and pool map. */
+  tenants: Tenants;
   tenantMigrations: MigrationSet;
   log: Logger;
   /**

@@ -63,3 +63,16 @@ export function describeError(error: unknown): string {
   const message = inner instanceof Error ? inner.message : String(inner);
   return code ? `${message} (SQLSTATE ${code})` : message;
 }
+
+/**
+ * Whether an error means a database could not be reached (refused, timed out, dropped, or the
+ * server shutting down), as opposed to a query failing on a database that answers.
+ */
+export function isConnectionError(error: unknown): boolean {
+  const code = String((driverError(error) as { code?: unknown } | null)?.code ?? '');
+  return (
+    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EPIPE)$/.test(code) ||
+    /^(CONNECT_TIMEOUT|CONNECTION_CLOSED|CONNECTION_ENDED|CONNECTION_DESTROYED)$/.test(code) ||
+    /^(08...|57P01|57P02|57P03)$/.test(code)
+  );
+}

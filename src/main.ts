@@ -6,7 +6,7 @@ import { createApp } from './http/app.ts';
 
 async function main() {
   const config = loadConfig();
-  const silo = await openSilo(config, { prepareTemplates: true });
+  const silo = await openSilo(config, { prepareTemplates: true, listen: true });
   const { log } = silo.ctx;
   const app = createApp(silo.ctx);
   const server = serve({ fetch: app.fetch, port: config.port }, (info) => {

@@ -1,5 +1,6 @@
 // Access tokens: HS256 JWTs (jose) with the algorithm, issuer and audience pinned and exp required.
 import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { SiloError } from '../errors.ts';
 
@@ -35,6 +36,10 @@ export interface TokenService {
 
 export function createTokenService(secret: Uint8Array, ttlSeconds: number): TokenService {
   if (secret.length < 32) throw new Error('the token secret must be at least 32 bytes');
+  // Verifying an HS256 signature through WebCrypto costs more than a primary-key query, so a token
+  // verified once is remembered until shortly before it expires (keyed by the whole token, so a
+  // token that differs in any byte is verified afresh).
+  const verified = new LRUCache<string, TokenClaims & { exp: number }>({ max: 50_000 });
   return {
     async issue(claims) {
       const now = Math.floor(Date.now() / 1000);
@@ -50,6 +55,8 @@ export function createTokenService(secret: Uint8Array, ttlSeconds: number): Toke
       return { token, expiresAt: new Date(exp * 1000), expiresIn: ttlSeconds };
     },
     async verify(token) {
+      const known = verified.get(token);
+      if (known && known.exp * 1000 > Date.now()) return { sub: known.sub, role: known.role, ...(known.cid ? { cid: known.cid } : {}) };
       try {
         const { payload } = await jwtVerify(token, secret, {
           algorithms: ['HS256'],
@@ -58,7 +65,9 @@ export function createTokenService(secret: Uint8Array, ttlSeconds: number): Toke
           requiredClaims: ['exp', 'sub'],
         });
         const claims = claimsSchema.parse(payload);
-        return { sub: claims.sub, role: claims.role, ...(claims.cid ? { cid: claims.cid } : {}) };
+        const result = { sub: claims.sub, role: claims.role, ...(claims.cid ? { cid: claims.cid } : {}) };
+        verified.set(token, { ...result, exp: claims.exp }, { ttl: Math.max(1, claims.exp * 1000 - Date.now()) });
+        return result;
       } catch (error) {
         const expired = error instanceof joseErrors.JWTExpired;
         throw new SiloError('unauthorized', expired ? 'token expired' : 'invalid token');

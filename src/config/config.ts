@@ -33,10 +33,25 @@ const envSchema = z
       .regex(/^[a-z][a-z0-9]{0,11}$/, 'must be 1-12 lowercase letters or digits, starting with a letter')
       .default('silo'),
     SILO_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    // The pool map (docs/pool-map.md): defaults suit one instance on a server with max_connections = 100.
+    SILO_POOL_MAX_POOLS: z.coerce.number().int().min(1).default(200),
+    SILO_POOL_PER_COMPANY: z.coerce.number().int().min(1).max(50).default(3),
+    SILO_POOL_SERVER_BUDGET: z.coerce.number().int().min(1).default(60),
+    SILO_POOL_IDLE_TIMEOUT: z.coerce.number().int().min(1).default(30),
+    SILO_TENANT_CONNECT_TIMEOUT: z.coerce.number().int().min(1).max(60).default(3),
+    SILO_REGISTRY_TTL_MS: z.coerce.number().int().min(0).default(5000),
+    SILO_LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).default(10),
+    SILO_LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(100),
+    SILO_LOGIN_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
+    SILO_TRUST_PROXY: booleanFlag,
   })
   .refine((v) => (v.SILO_ADMIN_EMAIL === undefined) === (v.SILO_ADMIN_PASSWORD === undefined), {
     message: 'SILO_ADMIN_EMAIL and SILO_ADMIN_PASSWORD must be set together',
     path: ['SILO_ADMIN_PASSWORD'],
+  })
+  .refine((v) => v.SILO_POOL_SERVER_BUDGET >= v.SILO_POOL_PER_COMPANY, {
+    message: 'must be at least SILO_POOL_PER_COMPANY, or no company could be served',
+    path: ['SILO_POOL_SERVER_BUDGET'],
   });
 
 export interface Config {
@@ -52,6 +67,16 @@ export interface Config {
   templateStrategy: 'WAL_LOG' | 'FILE_COPY';
   dbPrefix: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  pools: {
+    maxPools: number;
+    perCompany: number;
+    serverBudget: number;
+    idleTimeoutSeconds: number;
+    connectTimeoutSeconds: number;
+    registryTtlMs: number;
+  };
+  login: { maxFailures: number; maxFailuresPerAddress: number; windowSeconds: number };
+  trustProxy: boolean;
 }
 
 export class ConfigError extends Error {
@@ -94,5 +119,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     templateStrategy: e.SILO_TEMPLATE_STRATEGY,
     dbPrefix: e.SILO_DB_PREFIX,
     logLevel: e.SILO_LOG_LEVEL,
+    pools: {
+      maxPools: e.SILO_POOL_MAX_POOLS,
+      perCompany: e.SILO_POOL_PER_COMPANY,
+      serverBudget: e.SILO_POOL_SERVER_BUDGET,
+      idleTimeoutSeconds: e.SILO_POOL_IDLE_TIMEOUT,
+      connectTimeoutSeconds: e.SILO_TENANT_CONNECT_TIMEOUT,
+      registryTtlMs: e.SILO_REGISTRY_TTL_MS,
+    },
+    login: {
+      maxFailures: e.SILO_LOGIN_MAX_FAILURES,
+      maxFailuresPerAddress: e.SILO_LOGIN_MAX_FAILURES_PER_IP,
+      windowSeconds: e.SILO_LOGIN_WINDOW_SECONDS,
+    },
+    trustProxy: e.SILO_TRUST_PROXY,
   };
 }

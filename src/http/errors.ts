@@ -3,7 +3,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { driverError, errorStatus, SiloError, type ErrorCode } from '../errors.ts';
+import { driverError, errorStatus, isConnectionError, SiloError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
 const codeForStatus: Partial<Record<number, ErrorCode>> = {
@@ -29,6 +29,9 @@ export function toErrorResponse(error: unknown, c: Context, log: Logger): Respon
     const code = codeForStatus[error.status] ?? 'internal';
     const message = error.status === 400 ? 'the request body is not valid JSON' : error.message || code;
     silo = new SiloError(code, message);
+  } else if (isConnectionError(error)) {
+    log.warn({ requestId: c.get('requestId'), code: (driverError(error) as { code?: string }).code }, 'database unreachable');
+    silo = new SiloError('unavailable', 'a database this request needs cannot be reached; try again shortly');
   } else {
     // Unexpected: log what happened (name, message, SQLSTATE, stack; never a query or its
     // parameters, which drizzle's wrapper error puts in its message), answer a bare 500.
@@ -38,6 +41,10 @@ export function toErrorResponse(error: unknown, c: Context, log: Logger): Respon
   }
   if (silo.code === 'internal' && error instanceof SiloError) {
     log.error({ requestId: c.get('requestId'), message: silo.message, details: silo.details }, 'request failed');
+  }
+  if (silo.code === 'rate_limited') {
+    const retryAfter = (silo.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
+    if (retryAfter) c.header('Retry-After', String(retryAfter));
   }
   return c.json(errorBody(silo.code, silo.message, silo.details), errorStatus[silo.code] as ContentfulStatusCode);
 }

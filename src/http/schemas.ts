@@ -21,6 +21,7 @@ export const errors = {
   404: errorResponse('No such resource'),
   409: errorResponse('Conflict with the current state'),
   413: errorResponse('Body over the configured limit'),
+  429: errorResponse('Too many attempts; Retry-After says when to try again'),
   503: errorResponse('A database the request needs cannot be reached'),
 } as const;
 

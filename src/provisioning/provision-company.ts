@@ -8,7 +8,7 @@ import { generatePassword, hashPassword } from '../auth/passwords.ts';
 import type { ProvisionStep, SiloContext } from '../context.ts';
 import { companies } from '../control-plane/schema.ts';
 import { scramSha256Verifier } from '../crypto/scram.ts';
-import { conflict, describeError, invalid, pgCode, SiloError } from '../errors.ts';
+import { conflict, describeError, invalid, isConnectionError, pgCode, SiloError } from '../errors.ts';
 import { applyMigrations } from '../migrations/runner.ts';
 import { recordAudit, type AuditEntry } from '../services/audit.ts';
 import { findLiveCompanyBySlug, type CompanyRow } from '../services/company-records.ts';
@@ -265,11 +265,4 @@ export async function provisionCompany(
       { companyId: row.id, step: current },
     );
   }
-}
-
-function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_DESTROYED'].includes(
-    String(code),
-  ) || pgCode(error)?.startsWith('08') === true || pgCode(error) === '57P03';
 }

@@ -2,7 +2,7 @@
 import { and, desc, eq, ilike, lt, ne, or, sql as dsql, type SQL } from 'drizzle-orm';
 import type { SiloContext } from '../context.ts';
 import { companies, companyDatabaseLogs, type CompanyStatus } from '../control-plane/schema.ts';
-import { conflict, describeError, unavailable } from '../errors.ts';
+import { conflict, describeError, isConnectionError, unavailable } from '../errors.ts';
 import { readMigrationState } from '../migrations/runner.ts';
 import { tenantNames } from '../provisioning/names.ts';
 import { dropTenantDatabase } from '../provisioning/tenant-database.ts';
@@ -65,7 +65,7 @@ export async function updateCompany(
   }
   if (company.status === 'deleted') throw conflict('a deleted company cannot be changed');
   const statusChange = input.status && input.status !== company.status ? input.status : undefined;
-  return ctx.db.transaction(async (tx) => {
+  const result = await ctx.db.transaction(async (tx) => {
     const [updated] = await tx
       .update(companies)
       .set({
@@ -92,6 +92,10 @@ export async function updateCompany(
     }
     return updated;
   });
+  // After the commit, so that no instance can re-read the old row: every instance drops its
+  // cached row (and its pool, which a suspension must stop at once).
+  await ctx.tenants.companyChanged(company.id);
+  return result;
 }
 
 /**
@@ -106,6 +110,8 @@ export async function deleteCompany(ctx: SiloContext, idOrSlug: string, confirm:
   if (company.status === 'deleted') throw conflict('the company is already deleted');
   if (company.status === 'provisioning') throw conflict('the company is being provisioned; try again shortly');
   const started = performance.now();
+  // Stop serving it first: its pool holds connections that DROP DATABASE would have to force out.
+  await ctx.tenants.companyChanged(company.id);
   if (company.serverId) {
     try {
       const admin = await ctx.servers.admin(company.serverId);
@@ -125,8 +131,8 @@ export async function deleteCompany(ctx: SiloContext, idOrSlug: string, confirm:
       throw unavailable('the company database server cannot be reached; nothing was deleted');
     }
   }
-  return ctx.db.transaction(async (tx) => {
-    const [deleted] = await tx
+  const deleted = await ctx.db.transaction(async (tx) => {
+    const [row] = await tx
       .update(companies)
       .set({ status: 'deleted', credentialsEncrypted: null, deletedAt: dsql`now()`, updatedAt: dsql`now()` })
       .where(eq(companies.id, company.id))
@@ -141,9 +147,11 @@ export async function deleteCompany(ctx: SiloContext, idOrSlug: string, confirm:
         durationMs: Math.round(performance.now() - started),
       },
     ]);
-    ctx.log.info({ companyId: company.id, slug: company.slug }, 'company deleted');
-    return deleted!;
+    return row!;
   });
+  await ctx.tenants.companyChanged(company.id);
+  ctx.log.info({ companyId: company.id, slug: company.slug }, 'company deleted');
+  return deleted;
 }
 
 export async function companyLogs(ctx: SiloContext, idOrSlug: string, limit: number, cursor?: string) {
@@ -194,17 +202,13 @@ async function withCompanyDatabase<T>(ctx: SiloContext, company: CompanyRow, run
   try {
     return await run(sql);
   } catch (error) {
-    if (isUnreachable(error)) throw unavailable('the company database cannot be reached');
+    if (isConnectionError(error)) throw unavailable('the company database cannot be reached');
     throw error;
   } finally {
     await sql.end({ timeout: 2 });
   }
 }
 
-function isUnreachable(error: unknown): boolean {
-  const code = String((error as { code?: unknown })?.code ?? '');
-  return /^(ECONN|ETIMEDOUT|EHOSTUNREACH|CONNECT_TIMEOUT|CONNECTION_)/.test(code) || /^(08|57P0)/.test(code);
-}
 
 export async function testCompanyDatabase(ctx: SiloContext, idOrSlug: string) {
   const company = await getCompany(ctx, idOrSlug);

@@ -62,6 +62,7 @@ export async function createTestSilo(options: { env?: Record<string, string>; te
   });
   const silo = await openSilo(config, {
     prepareTemplates: true,
+    listen: true,
     logDestination: destination,
     ...(options.tenantMigrationsFolder ? { tenantMigrationsFolder: options.tenantMigrationsFolder } : {}),
   });

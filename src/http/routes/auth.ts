@@ -2,10 +2,15 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../context.ts';
 import { SiloError } from '../../errors.ts';
-import { authenticateCompanyUser, getCompanyUser } from '../../services/company-auth.ts';
+import { eq } from 'drizzle-orm';
+import { LoginLimiter } from '../../auth/login-limiter.ts';
+import { authenticateCompanyUser } from '../../services/company-auth.ts';
 import { authenticateSystemAdmin, getSystemAdmin } from '../../services/system-users.ts';
+import { users } from '../../tenant/schema.ts';
+import { clientAddress } from '../client-address.ts';
 import type { App } from '../env.ts';
 import { requireAuth } from '../middleware/auth.ts';
+import { tokenCompany } from '../middleware/tenant.ts';
 import { bearer, errors, json, jsonBody } from '../schemas.ts';
 
 const UserSchema = z.object({
@@ -37,8 +42,29 @@ const LoginResponse = z
 const invalidCredentials = () =>
   new SiloError('invalid_credentials', 'the email, password or company is not right');
 
-/** One login for both kinds of user; `company` picks a company user. */
-async function logIn(ctx: SiloContext, email: string, password: string, company?: string) {
+/**
+ * One login for both kinds of user; `company` picks a company user. Failed attempts count per
+ * account and per client address; past the limit the answer is 429 before any password check.
+ */
+async function logIn(
+  ctx: SiloContext,
+  limiter: LoginLimiter,
+  address: string,
+  { email, password, company }: { email: string; password: string; company?: string | undefined },
+) {
+  const account = `${company ?? ''}/${email.toLowerCase()}`;
+  limiter.check(account, address);
+  try {
+    const result = await authenticate(ctx, email, password, company);
+    limiter.recordSuccess(account);
+    return result;
+  } catch (error) {
+    if (error instanceof SiloError && error.code === 'invalid_credentials') limiter.recordFailure(account, address);
+    throw error;
+  }
+}
+
+async function authenticate(ctx: SiloContext, email: string, password: string, company?: string) {
   if (company) {
     const found = await authenticateCompanyUser(ctx, company, email, password);
     if (!found) throw invalidCredentials();
@@ -56,6 +82,7 @@ async function logIn(ctx: SiloContext, email: string, password: string, company?
 }
 
 export function registerAuthRoutes(app: App, ctx: SiloContext) {
+  const limiter = new LoginLimiter(ctx.config.login);
   app.openapi(
     createRoute({
       method: 'post',
@@ -63,11 +90,10 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
       tags: ['auth'],
       summary: 'Log in; without company, as a system admin',
       request: { body: jsonBody(LoginBody) },
-      responses: { 200: json(LoginResponse, 'A token'), 400: errors[400], 401: errors[401], 403: errors[403] },
+      responses: { 200: json(LoginResponse, 'A token'), 400: errors[400], 401: errors[401], 403: errors[403], 429: errors[429] },
     }),
     async (c) => {
-      const body = c.req.valid('json');
-      const result = await logIn(ctx, body.email, body.password, body.company);
+      const result = await logIn(ctx, limiter, clientAddress(c, ctx.config.trustProxy), c.req.valid('json'));
       return c.json(
         {
           token: result.issued.token,
@@ -106,11 +132,16 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
         200: json(z.object({ access_token: z.string(), token_type: z.literal('bearer'), expires_in: z.number() }), 'A token'),
         400: errors[400],
         401: errors[401],
+        429: errors[429],
       },
     }),
     async (c) => {
       const form = c.req.valid('form');
-      const result = await logIn(ctx, form.username, form.password, form.company);
+      const result = await logIn(ctx, limiter, clientAddress(c, ctx.config.trustProxy), {
+        email: form.username,
+        password: form.password,
+        company: form.company,
+      });
       return c.json({ access_token: result.issued.token, token_type: 'bearer' as const, expires_in: result.issued.expiresIn }, 200);
     },
   );
@@ -132,12 +163,12 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
         if (!admin) throw new SiloError('unauthorized', 'the user no longer exists');
         return c.json({ user: { id: admin.id, email: admin.email, name: admin.name, role: 'system_admin' as const }, company: null }, 200);
       }
-      const found = auth.cid ? await getCompanyUser(ctx, auth.cid, auth.sub) : null;
-      if (!found) throw new SiloError('unauthorized', 'the user no longer exists');
-      return c.json(
-        { user: found.user, company: { id: found.company.id, slug: found.company.slug, name: found.company.name } },
-        200,
+      const company = await tokenCompany(ctx, auth);
+      const [user] = await ctx.tenants.run(company, (db) =>
+        db.select({ id: users.id, email: users.email, name: users.name, role: users.role }).from(users).where(eq(users.id, auth.sub)),
       );
+      if (!user) throw new SiloError('unauthorized', 'the user no longer exists');
+      return c.json({ user, company: { id: company.id, slug: company.slug, name: company.name } }, 200);
     },
   );
 }

@@ -1,0 +1,30 @@
+// Routes a company user's request to that company's database. The company comes from the token's
+// `cid` claim and nothing else: no header, path or body can choose another. Handlers read the
+// typed tenant database from the context (`c.get('tenant')`).
+import type { MiddlewareHandler } from 'hono';
+import type { TokenClaims } from '../../auth/tokens.ts';
+import type { SiloContext } from '../../context.ts';
+import { SiloError } from '../../errors.ts';
+import type { CompanyRecord } from '../../tenancy/tenants.ts';
+import type { AppEnv } from '../env.ts';
+
+/** The token's company, if it may be served now: deleted -> 401, suspended -> 403. */
+export async function tokenCompany(ctx: SiloContext, auth: TokenClaims): Promise<CompanyRecord> {
+  if (!auth.cid) throw new SiloError('forbidden', 'this route is for company users');
+  const company = await ctx.tenants.company(auth.cid);
+  if (!company || !['active', 'suspended'].includes(company.status)) {
+    throw new SiloError('unauthorized', 'the company of this token no longer exists');
+  }
+  if (company.status === 'suspended') throw new SiloError('company_suspended', 'the company is suspended');
+  return company;
+}
+
+export function requireTenant(ctx: SiloContext): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const company = await tokenCompany(ctx, c.get('auth'));
+    await ctx.tenants.run(company, async (db) => {
+      c.set('tenant', { company, db });
+      await next();
+    });
+  };
+}

@@ -1,0 +1,189 @@
+// The pool map: company id -> a small postgres.js pool wrapped in drizzle, logged in as that
+// company's own role. Bounded two ways so that any number of companies never exhausts a server's
+// max_connections: at most `maxPools` pools in all, and at most `serverBudget` connections per
+// database server (each pool may hold up to `perCompany` connections, so a server takes
+// floor(serverBudget / perCompany) pools). Least recently used pools make room for new ones.
+//
+// Written by hand rather than on lru-cache because eviction here must wait: an evicted pool lets
+// its in-flight queries finish (postgres.js end()), and until it has ended its connections still
+// count against its server's budget, so a new pool on that server waits for the slot.
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import postgres, { type Sql } from 'postgres';
+import * as tenantSchema from '../tenant/schema.ts';
+
+export type TenantDb = PostgresJsDatabase<typeof tenantSchema>;
+
+export interface TenantTarget {
+  companyId: string;
+  serverId: string;
+  /** Connection string as the company's role; used only to open the pool, never kept elsewhere. */
+  url: () => Promise<string>;
+}
+
+export interface PoolMapOptions {
+  maxPools: number;
+  perCompany: number;
+  serverBudget: number;
+  idleTimeoutSeconds: number;
+  connectTimeoutSeconds: number;
+  /** How long an evicted pool's queries may run before it is closed anyway. */
+  drainTimeoutSeconds?: number;
+}
+
+interface Entry {
+  companyId: string;
+  serverId: string;
+  sql: Sql;
+  db: TenantDb;
+  inFlight: number;
+}
+
+export interface PoolMapStats {
+  openPools: number;
+  drainingPools: number;
+  connectionsAtMost: number;
+  hits: number;
+  misses: number;
+  evictions: number;
+  opensInFlight: number;
+}
+
+export class PoolMap {
+  /** Open pools, least recently used first (a Map keeps insertion order; a hit re-inserts). */
+  private readonly entries = new Map<string, Entry>();
+  /** Single flight: concurrent first requests for one company share one open. */
+  private readonly opening = new Map<string, Promise<Entry>>();
+  /** Pools being ended, per server: they still hold connections. */
+  private readonly draining = new Map<string, Set<Promise<void>>>();
+  private hits = 0;
+  private misses = 0;
+  private evictions = 0;
+  private closed = false;
+
+  constructor(private readonly options: PoolMapOptions) {
+    if (options.perCompany < 1 || options.maxPools < 1) throw new Error('pool map: perCompany and maxPools must be >= 1');
+    if (options.serverBudget < options.perCompany) {
+      throw new Error('pool map: the per-server connection budget must hold at least one company pool');
+    }
+  }
+
+  /** Pools a server may hold at once (open or still draining). */
+  get poolsPerServer(): number {
+    return Math.floor(this.options.serverBudget / this.options.perCompany);
+  }
+
+  /** Runs `work` with the company's pool; the pool is not ended while work runs. */
+  async run<T>(target: TenantTarget, work: (db: TenantDb, sql: Sql) => Promise<T>): Promise<T> {
+    const entry = await this.acquire(target);
+    entry.inFlight++;
+    try {
+      return await work(entry.db, entry.sql);
+    } finally {
+      entry.inFlight--;
+    }
+  }
+
+  private async acquire(target: TenantTarget): Promise<Entry> {
+    if (this.closed) throw new Error('pool map is closed');
+    const found = this.entries.get(target.companyId);
+    if (found) {
+      this.hits++;
+      this.entries.delete(target.companyId);
+      this.entries.set(target.companyId, found);
+      return found;
+    }
+    const pending = this.opening.get(target.companyId);
+    if (pending) {
+      this.hits++;
+      return pending;
+    }
+    this.misses++;
+    const open = this.open(target).finally(() => this.opening.delete(target.companyId));
+    this.opening.set(target.companyId, open);
+    return open;
+  }
+
+  private async open(target: TenantTarget): Promise<Entry> {
+    const url = await target.url();
+    // Check for room and insert with no await in between, so that concurrent opens on one server
+    // cannot both take the last slot.
+    for (let wait = this.makeRoom(target.serverId); wait; wait = this.makeRoom(target.serverId)) await wait;
+    const sql = postgres(url, {
+      max: this.options.perCompany,
+      idle_timeout: this.options.idleTimeoutSeconds,
+      connect_timeout: this.options.connectTimeoutSeconds,
+      onnotice: () => {},
+      connection: { application_name: 'silo-tenant' },
+    });
+    const entry: Entry = { companyId: target.companyId, serverId: target.serverId, sql, db: drizzle(sql, { schema: tenantSchema }), inFlight: 0 };
+    this.entries.set(target.companyId, entry);
+    return entry;
+  }
+
+  private slotsUsed(serverId: string): number {
+    let used = this.draining.get(serverId)?.size ?? 0;
+    for (const entry of this.entries.values()) if (entry.serverId === serverId) used++;
+    return used;
+  }
+
+  /**
+   * Makes room for one more pool on a server: null when there is room now, else a promise to
+   * wait on before asking again (an evicted pool still holds its connections until it has ended).
+   */
+  private makeRoom(serverId: string): Promise<unknown> | null {
+    while (this.entries.size >= this.options.maxPools) this.evictLeastRecent();
+    if (this.slotsUsed(serverId) < this.poolsPerServer) return null;
+    this.evictLeastRecent(serverId);
+    const draining = this.draining.get(serverId);
+    return draining && draining.size > 0 ? Promise.race(draining) : null;
+  }
+
+  /** Ends the least recently used pool (on `serverId`, when given). False when there is none. */
+  private evictLeastRecent(serverId?: string): boolean {
+    for (const entry of this.entries.values()) {
+      if (serverId && entry.serverId !== serverId) continue;
+      this.evict(entry.companyId);
+      return true;
+    }
+    return false;
+  }
+
+  /** Drops a company's pool at once (suspended, deleted, moved); its queries may finish. */
+  evict(companyId: string): void {
+    const entry = this.entries.get(companyId);
+    if (!entry) return;
+    this.entries.delete(companyId);
+    this.evictions++;
+    let set = this.draining.get(entry.serverId);
+    if (!set) this.draining.set(entry.serverId, (set = new Set()));
+    const ended: Promise<void> = entry.sql
+      .end({ timeout: this.options.drainTimeoutSeconds ?? 10 })
+      .catch(() => {})
+      .finally(() => set.delete(ended));
+    set.add(ended);
+  }
+
+  stats(): PoolMapStats {
+    let drainingPools = 0;
+    for (const set of this.draining.values()) drainingPools += set.size;
+    return {
+      openPools: this.entries.size,
+      drainingPools,
+      // postgres.js does not expose how many connections a pool has open; this is the most the
+      // open and draining pools may hold, which is what the budget bounds.
+      connectionsAtMost: (this.entries.size + drainingPools) * this.options.perCompany,
+      hits: this.hits,
+      misses: this.misses,
+      evictions: this.evictions,
+      opensInFlight: this.opening.size,
+    };
+  }
+
+  /** Ends every pool (graceful shutdown). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.opening.values()]);
+    for (const companyId of [...this.entries.keys()]) this.evict(companyId);
+    await Promise.all([...this.draining.values()].flatMap((set) => [...set]));
+  }
+}
