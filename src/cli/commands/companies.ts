@@ -1,0 +1,119 @@
+// `silo companies list | create | delete`: the companies, each with its own database.
+import { Option, type Command } from 'commander';
+import { companyStatuses, type CompanyStatus } from '../../control-plane/schema.ts';
+import { provisionCompany } from '../../provisioning/provision-company.ts';
+import { deleteCompany, listCompanies } from '../../services/companies.ts';
+import { toCompanyView } from '../../services/company-records.ts';
+import { checkPassword, parseEmail, parsePositiveInt, parseServerId, parseSlug, parseText } from '../arguments.ts';
+import { printJson, printLine, printTable, shortTime } from '../output.ts';
+import { usageError, type CliRuntime } from '../runtime.ts';
+
+interface ListOptions {
+  status?: CompanyStatus;
+  q?: string;
+  limit: number;
+  cursor?: string;
+  json?: boolean;
+}
+
+interface CreateOptions {
+  name: string;
+  slug?: string;
+  adminEmail: string;
+  adminPassword?: string;
+  adminName?: string;
+  maxUsers?: number;
+  server?: string;
+  json?: boolean;
+}
+
+interface DeleteOptions {
+  confirm: string;
+  json?: boolean;
+}
+
+export function registerCompanyCommands(program: Command, cli: CliRuntime): void {
+  const companies = program.command('companies').description('list, create and delete companies');
+
+  companies
+    .command('list')
+    .description('companies, newest first')
+    .addOption(
+      new Option('--status <status>', 'only companies with this status (default: all but deleted)').choices(companyStatuses),
+    )
+    .option('--q <text>', 'only companies whose name or slug contains this text', parseText(200))
+    .option('--limit <n>', 'at most this many (1-200)', parsePositiveInt(200), 50)
+    .option('--cursor <cursor>', 'the page after a previous one (its nextCursor)')
+    .option('--json', 'print one JSON document: { items, nextCursor }')
+    .action(async (options: ListOptions) => {
+      const page = await cli.withSilo((ctx) =>
+        listCompanies(ctx, {
+          limit: options.limit,
+          ...(options.status ? { status: options.status } : {}),
+          ...(options.q ? { q: options.q } : {}),
+          ...(options.cursor ? { cursor: options.cursor } : {}),
+        }),
+      );
+      const items = page.items.map(toCompanyView);
+      if (options.json) return printJson(cli.stdout, { items, nextCursor: page.nextCursor });
+      if (items.length === 0) return printLine(cli.stdout, 'no companies');
+      printTable(
+        cli.stdout,
+        ['SLUG', 'NAME', 'STATUS', 'DATABASE', 'SCHEMA', 'CREATED'],
+        items.map((c) => [c.slug, c.name, c.status, c.database, c.schemaVersion, shortTime(c.createdAt)]),
+      );
+      if (page.nextCursor) printLine(cli.stderr, `more companies: add --cursor ${page.nextCursor}`);
+    });
+
+  companies
+    .command('create')
+    .description('create a company with its own database and first admin; answers when the database is ready')
+    .requiredOption('--name <name>', 'the company name', parseText(200))
+    .option('--slug <slug>', 'its short name, which also names its database (default: from --name)', parseSlug)
+    .requiredOption('--admin-email <email>', "the first company admin's email", parseEmail)
+    .option('--admin-password <password>', "the first admin's password, 8-200 characters (default: a temporary one, printed once)")
+    .option('--admin-name <name>', "the first admin's name", parseText(200))
+    .option('--max-users <n>', 'the most users the company may have (default: no limit)', parsePositiveInt(1_000_000))
+    .option('--server <id>', 'the database server to place it on (default: the least loaded active one)', parseServerId)
+    .option('--json', 'print one JSON document')
+    .action(async (options: CreateOptions) => {
+      const password = options.adminPassword === undefined ? undefined : checkPassword(options.adminPassword, '--admin-password');
+      const { company, admin } = await cli.withSilo((ctx) =>
+        provisionCompany(
+          ctx,
+          {
+            name: options.name,
+            ...(options.slug ? { slug: options.slug } : {}),
+            admin: {
+              email: options.adminEmail,
+              ...(password ? { password } : {}),
+              ...(options.adminName ? { name: options.adminName } : {}),
+            },
+            ...(options.maxUsers ? { maxUsers: options.maxUsers } : {}),
+            ...(options.server ? { serverId: options.server } : {}),
+          },
+          'cli',
+        ),
+      );
+      const view = toCompanyView(company);
+      if (options.json) return printJson(cli.stdout, { ...view, admin });
+      printLine(cli.stdout, `created company ${view.slug} (${view.id}) with database ${view.database}`);
+      printLine(cli.stdout, `first admin: ${admin.email}`);
+      // Generated for this one answer and stored only as a hash: this is the only chance to see it.
+      if (admin.temporaryPassword) printLine(cli.stdout, `temporary password (shown once): ${admin.temporaryPassword}`);
+    });
+
+  companies
+    .command('delete')
+    .description("drop a company's database and role; its row is kept as deleted for the audit trail")
+    .argument('<slug>', 'the company', parseSlug)
+    .requiredOption('--confirm <slug>', 'the slug again, to confirm')
+    .option('--json', 'print one JSON document')
+    .action(async (slug: string, options: DeleteOptions) => {
+      if (options.confirm !== slug) throw usageError(`--confirm must repeat the slug: --confirm ${slug}`);
+      const deleted = await cli.withSilo((ctx) => deleteCompany(ctx, slug, options.confirm, 'cli'));
+      const view = toCompanyView(deleted);
+      if (options.json) return printJson(cli.stdout, view);
+      printLine(cli.stdout, `deleted company ${view.slug}: database ${view.database} dropped`);
+    });
+}
