@@ -91,18 +91,26 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
     log,
   };
 
-  await registerDefaultServer(ctx, serverUrl);
-  if (options.listen) await tenants.listen();
-  if (config.admin && (await ensureFirstSystemAdmin(ctx, config.admin))) {
-    log.info({ email: config.admin.email }, 'created the first system admin');
-  }
-  if (options.prepareTemplates) {
-    for (const server of await listServers(ctx)) {
-      if (server.status !== 'active') continue;
-      await ensureTemplate(ctx, server.id).catch((error: Error) =>
-        log.warn({ serverId: server.id, error: error.message }, 'could not prepare the template; creation will migrate instead'),
-      );
+  try {
+    await registerDefaultServer(ctx, serverUrl);
+    if (options.listen) await tenants.listen();
+    if (config.admin && (await ensureFirstSystemAdmin(ctx, config.admin))) {
+      log.info({ email: config.admin.email }, 'created the first system admin');
     }
+    if (options.prepareTemplates) {
+      for (const server of await listServers(ctx)) {
+        if (server.status !== 'active') continue;
+        await ensureTemplate(ctx, server.id).catch((error: Error) =>
+          log.warn({ serverId: server.id, error: error.message }, 'could not prepare the template; creation will migrate instead'),
+        );
+      }
+    }
+  } catch (error) {
+    await tenants.close();
+    await servers.close();
+    await management.sql.end({ timeout: 5 });
+    await embedded?.stop();
+    throw error;
   }
 
   let closed = false;

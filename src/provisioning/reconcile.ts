@@ -78,11 +78,13 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
           where rolname like ${pattern.like} and rolname not like ${pattern.notLike}`;
       // Read owners after the server: a saga inserts its row before it creates anything, so
       // whatever was listed above and belongs to a company has its row visible now. Rows still
-      // provisioning count as owners; failed and deleted ones do not.
+      // provisioning count as owners; failed and deleted ones do not. A name any live company
+      // holds is never an orphan, on whichever server entry it is found: one cluster registered
+      // twice must not look like a server full of orphans.
       const owned = await ctx.db
         .select({ database: companies.databaseName, role: companies.roleName })
         .from(companies)
-        .where(and(eq(companies.serverId, server.id), ne(companies.status, 'deleted'), ne(companies.status, 'failed')));
+        .where(and(ne(companies.status, 'deleted'), ne(companies.status, 'failed')));
       const databases = new Set(owned.map((o) => o.database));
       const roles = new Set(owned.map((o) => o.role));
       for (const item of present) {

@@ -105,7 +105,7 @@ export async function updateCompany(
 export async function deleteCompany(ctx: SiloContext, idOrSlug: string, confirm: string | undefined, actor: string) {
   const company = await getCompany(ctx, idOrSlug);
   if (confirm !== company.slug) {
-    throw conflict(`deleting needs the header X-Confirm: ${company.slug}`, { expected: 'X-Confirm' });
+    throw conflict("deleting needs confirmation: repeat the company's slug (the X-Confirm header, or --confirm)", { confirm: company.slug });
   }
   if (company.status === 'deleted') throw conflict('the company is already deleted');
   if (company.status === 'provisioning') throw conflict('the company is being provisioned; try again shortly');
