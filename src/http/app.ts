@@ -14,6 +14,8 @@ import { registerCreateCompany } from './routes/companies/create-company.ts';
 import { registerDeleteCompany } from './routes/companies/delete-company.ts';
 import { registerReadCompanies } from './routes/companies/read-companies.ts';
 import { registerUpdateCompany } from './routes/companies/update-company.ts';
+import { registerTenantHealthRoutes } from './routes/company/tenant-health.ts';
+import { registerUserRoutes } from './routes/company/users.ts';
 import { registerOperationRoutes } from './routes/operations.ts';
 import { registerServerRoutes } from './routes/servers.ts';
 import { registerSystemStatus } from './routes/system-status.ts';
@@ -65,6 +67,9 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
   registerDeleteCompany(app, ctx);
   registerCompanyDatabaseRoutes(app, ctx);
   registerServerRoutes(app, ctx);
+  // The company plane: a company user's token, routed to that company's database.
+  registerTenantHealthRoutes(app, ctx);
+  registerUserRoutes(app, ctx);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

@@ -23,28 +23,40 @@ export interface TenantsOptions extends PoolMapOptions {
 
 export class Tenants {
   readonly pools: PoolMap;
-  private readonly registry: LRUCache<string, CompanyRecord | 'missing'>;
+  private readonly rows: LRUCache<string, CompanyRecord | 'missing'>;
+  /** Single flight: concurrent lookups of one company share one query. */
+  private readonly loading = new Map<string, Promise<CompanyRecord | undefined>>();
+  /** Bumped by every forget(), so a lookup that raced a change does not cache the old row. */
+  private generation = 0;
 
   constructor(
     private readonly deps: { db: ManagementDb; sql: Sql; box: CredentialBox; servers: ServerConnections; log: Logger },
     options: TenantsOptions,
   ) {
     this.pools = new PoolMap(options);
-    this.registry = new LRUCache<string, CompanyRecord | 'missing'>({
-      max: 10_000,
-      ttl: options.registryTtlMs,
-      // Concurrent lookups of one company share one query.
-      fetchMethod: async (id) => {
-        const [row] = await deps.db.select().from(companies).where(eq(companies.id, id));
-        return row ?? 'missing';
-      },
-    });
+    this.rows = new LRUCache<string, CompanyRecord | 'missing'>({ max: 10_000, ttl: Math.max(1, options.registryTtlMs) });
   }
 
   /** The company row for an id, from the cache when fresh. */
   async company(id: string): Promise<CompanyRecord | undefined> {
-    const found = await this.registry.fetch(id);
-    return found === 'missing' ? undefined : found;
+    const cached = this.rows.get(id);
+    if (cached !== undefined) return cached === 'missing' ? undefined : cached;
+    let pending = this.loading.get(id);
+    if (!pending) {
+      const load = this.load(id).finally(() => {
+        if (this.loading.get(id) === load) this.loading.delete(id);
+      });
+      this.loading.set(id, load);
+      pending = load;
+    }
+    return pending;
+  }
+
+  private async load(id: string): Promise<CompanyRecord | undefined> {
+    const generation = this.generation;
+    const [row] = await this.deps.db.select().from(companies).where(eq(companies.id, id));
+    if (generation === this.generation) this.rows.set(id, row ?? 'missing');
+    return row;
   }
 
   /** Runs work on the company's database, as the company's role, through the pool map. */
@@ -65,7 +77,9 @@ export class Tenants {
 
   /** Forget a company in this instance: its cached row and its pool. */
   forget(companyId: string): void {
-    this.registry.delete(companyId);
+    this.generation++;
+    this.rows.delete(companyId);
+    this.loading.delete(companyId);
     this.pools.evict(companyId);
   }
 
@@ -83,7 +97,7 @@ export class Tenants {
   }
 
   async close(): Promise<void> {
-    this.registry.clear();
+    this.rows.clear();
     await this.pools.close();
   }
 }

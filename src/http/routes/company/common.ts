@@ -1,0 +1,31 @@
+// What every company-plane route shares: a company user's token, then the tenant middleware.
+import { z } from '@hono/zod-openapi';
+import type { SiloContext } from '../../../context.ts';
+import { requireAuth } from '../../middleware/auth.ts';
+import { requireTenant } from '../../middleware/tenant.ts';
+import { bearer, errors } from '../../schemas.ts';
+import type { MiddlewareHandler } from 'hono';
+import { SiloError } from '../../../errors.ts';
+import type { AppEnv } from '../../env.ts';
+
+export function companyRoute(ctx: SiloContext, tag: string) {
+  return {
+    tags: [tag],
+    security: bearer,
+    middleware: [requireAuth(ctx.tokens, ['company_admin', 'member']), requireTenant(ctx)],
+  };
+}
+
+/** Writes need company_admin. */
+export const adminOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (c.get('auth').role !== 'company_admin') throw new SiloError('forbidden', 'this needs a company_admin');
+  await next();
+};
+
+export const IdParam = z.object({ id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }) });
+
+export const companyErrors = {
+  401: errors[401],
+  403: errors[403],
+  503: errors[503],
+} as const;

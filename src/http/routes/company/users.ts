@@ -1,0 +1,110 @@
+// /api/users: a company's users. Reads for every company user, writes for company_admin.
+import { createRoute, z } from '@hono/zod-openapi';
+import type { SiloContext } from '../../../context.ts';
+import { createUser, deleteUser, getUser, listUsers, updateUser } from '../../../company-plane/users.ts';
+import type { App } from '../../env.ts';
+import { errors, json, jsonBody, PageQuery } from '../../schemas.ts';
+import { adminOnly, companyErrors, companyRoute, IdParam } from './common.ts';
+
+const role = z.enum(['company_admin', 'member']);
+
+const UserSchema = z
+  .object({
+    id: z.string(),
+    email: z.string(),
+    name: z.string().nullable(),
+    role,
+    lastLoginAt: z.string().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('User');
+
+const CreateUserBody = z
+  .object({
+    email: z.email().max(320),
+    name: z.string().trim().min(1).max(200).optional(),
+    role,
+    password: z.string().min(8).max(200),
+  })
+  .openapi('CreateUserRequest');
+
+const UpdateUserBody = z
+  .object({
+    name: z.string().trim().min(1).max(200).nullable().optional(),
+    role: role.optional(),
+    password: z.string().min(8).max(200).optional(),
+  })
+  .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one field to change')
+  .openapi('UpdateUserRequest');
+
+export function registerUserRoutes(app: App, ctx: SiloContext) {
+  const common = companyRoute(ctx, 'users');
+  const writes = { ...common, middleware: [...common.middleware, adminOnly] };
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'get',
+      path: '/api/users',
+      summary: "The company's users, newest first",
+      request: { query: PageQuery },
+      responses: { 200: json(z.object({ items: z.array(UserSchema), nextCursor: z.string().nullable() }), 'A page'), 400: errors[400], ...companyErrors },
+    }),
+    async (c) => c.json(await listUsers(c.get('tenant').db, c.req.valid('query')), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      ...writes,
+      method: 'post',
+      path: '/api/users',
+      summary: 'Add a user (company_admin); maxUsers is enforced',
+      request: { body: jsonBody(CreateUserBody) },
+      responses: { 201: json(UserSchema, 'The user'), 400: errors[400], 409: errors[409], ...companyErrors },
+    }),
+    async (c) => {
+      const { company, db } = c.get('tenant');
+      return c.json(await createUser(db, company.maxUsers, c.req.valid('json')), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'get',
+      path: '/api/users/{id}',
+      summary: 'One user',
+      request: { params: IdParam },
+      responses: { 200: json(UserSchema, 'The user'), 400: errors[400], 404: errors[404], ...companyErrors },
+    }),
+    async (c) => c.json(await getUser(c.get('tenant').db, c.req.valid('param').id), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      ...writes,
+      method: 'patch',
+      path: '/api/users/{id}',
+      summary: 'Change a user (company_admin)',
+      request: { params: IdParam, body: jsonBody(UpdateUserBody) },
+      responses: { 200: json(UserSchema, 'The user'), 400: errors[400], 404: errors[404], 409: errors[409], ...companyErrors },
+    }),
+    async (c) => c.json(await updateUser(c.get('tenant').db, c.req.valid('param').id, c.req.valid('json')), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      ...writes,
+      method: 'delete',
+      path: '/api/users/{id}',
+      summary: 'Remove a user (company_admin)',
+      request: { params: IdParam },
+      responses: { 204: { description: 'Removed' }, 400: errors[400], 404: errors[404], 409: errors[409], ...companyErrors },
+    }),
+    async (c) => {
+      await deleteUser(c.get('tenant').db, c.req.valid('param').id);
+      return c.body(null, 204);
+    },
+  );
+}
