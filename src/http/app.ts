@@ -8,6 +8,7 @@ import type { SiloContext } from '../context.ts';
 import { SiloError } from '../errors.ts';
 import type { AppEnv } from './env.ts';
 import { toErrorResponse } from './errors.ts';
+import { createMetrics } from './metrics.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
 import { registerCompanyDatabaseRoutes } from './routes/companies/company-database.ts';
 import { registerCreateCompany } from './routes/companies/create-company.ts';
@@ -32,7 +33,9 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
     },
   });
 
+  const metrics = createMetrics(ctx);
   app.use('*', requestId());
+  app.use('*', metrics.measure);
   app.use('*', async (c, next) => {
     const started = performance.now();
     await next();
@@ -76,6 +79,9 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
     info: { title: 'Silo', version: '0.1.0', description: 'Database-per-tenant service for PostgreSQL' },
   });
   app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  app.get('/metrics', async (c) =>
+    c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }),
+  );
 
   app.notFound(() => {
     throw new SiloError('not_found', 'no such route');

@@ -16,6 +16,7 @@ export async function systemStatus(ctx: SiloContext) {
   return {
     companies: Object.fromEntries(byStatus.map((r) => [r.status, r.n])) as Record<string, number>,
     servers: servers.map((s) => ({ id: s.id, name: s.name, status: s.status, capacity: s.capacity, companies: s.companies, templateVersion: s.templateVersion })),
+    pools: ctx.tenants.pools.stats(),
     tenantSchema: {
       latest: ctx.tenantMigrations.latest,
       versions: versions.map((r) => ({ version: r.version, companies: r.n })),

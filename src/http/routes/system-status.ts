@@ -19,6 +19,15 @@ const StatusSchema = z
         templateVersion: z.string().nullable(),
       }),
     ),
+    pools: z.object({
+      openPools: z.number(),
+      drainingPools: z.number(),
+      connectionsAtMost: z.number(),
+      hits: z.number(),
+      misses: z.number(),
+      evictions: z.number(),
+      opensInFlight: z.number(),
+    }),
     tenantSchema: z.object({
       latest: z.string().nullable(),
       versions: z.array(z.object({ version: z.string().nullable(), companies: z.number() })),

@@ -1,0 +1,55 @@
+// GET /metrics in Prometheus' text format (prom-client): request latencies by route, and the pool
+// map's figures read at scrape time. One registry per app, so tests and several apps in one
+// process do not share counters.
+import type { MiddlewareHandler } from 'hono';
+import { routePath } from 'hono/route';
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { SiloContext } from '../context.ts';
+import type { AppEnv } from './env.ts';
+
+export function createMetrics(ctx: SiloContext) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'silo_process_' });
+
+  const requestSeconds = new Histogram({
+    name: 'silo_http_request_duration_seconds',
+    help: 'HTTP request latency by method, route pattern and status',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+
+  const poolFigures: [string, string, keyof ReturnType<SiloContext['tenants']['pools']['stats']>][] = [
+    ['silo_pool_open_pools', 'Tenant pools open in the pool map', 'openPools'],
+    ['silo_pool_draining_pools', 'Evicted tenant pools still finishing their queries', 'drainingPools'],
+    ['silo_pool_connections_at_most', 'Most connections the open and draining pools may hold', 'connectionsAtMost'],
+    ['silo_pool_hits', 'Requests served by an already open pool', 'hits'],
+    ['silo_pool_misses', 'Requests that had to open a pool', 'misses'],
+    ['silo_pool_evictions', 'Pools closed to make room or because the company changed', 'evictions'],
+    ['silo_pool_opens_in_flight', 'Pools being opened right now', 'opensInFlight'],
+  ];
+  for (const [name, help, field] of poolFigures) {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(ctx.tenants.pools.stats()[field]);
+      },
+    });
+  }
+
+  const measure: MiddlewareHandler<AppEnv> = async (c, next) => {
+    const end = requestSeconds.startTimer();
+    try {
+      await next();
+    } finally {
+      // The route pattern, not the path: ids would make a label per resource. A request that
+      // matched only wildcard middleware found no route.
+      const route = routePath(c, -1);
+      end({ method: c.req.method, route: route.endsWith('*') ? 'unmatched' : route, status: c.res.status });
+    }
+  };
+
+  return { registry, measure };
+}
