@@ -3,6 +3,7 @@ import { serve } from '@hono/node-server';
 import { openSilo } from './bootstrap.ts';
 import { ConfigError, loadConfig } from './config/config.ts';
 import { createApp } from './http/app.ts';
+import { fleetStatus, migrateFleet } from './migrations/fleet.ts';
 
 async function main() {
   const config = loadConfig();
@@ -13,11 +14,26 @@ async function main() {
     log.info({ port: info.port }, `Silo is listening on http://localhost:${info.port}`);
   });
 
+  // An upgrade leaves companies behind until they are migrated: say how many, and with
+  // SILO_MIGRATE_ON_START migrate them in the background (each is also migrated on its first request).
+  const fleet = await fleetStatus(silo.ctx);
+  if (fleet.behind > 0) log.warn({ behind: fleet.behind, latest: fleet.latest }, 'companies are behind the latest tenant schema');
+  const migrating = new AbortController();
+  if (config.migrateOnStart && fleet.behind > 0) {
+    void migrateFleet(silo.ctx, { concurrency: 4, actor: 'system:start', signal: migrating.signal })
+      .then((run) => {
+        const failed = run.results.filter((r) => r.status === 'failed').length;
+        log.info({ runId: run.runId, companies: run.total, failed }, 'fleet migration on start finished');
+      })
+      .catch((error: Error) => log.error({ error: error.message }, 'fleet migration on start failed'));
+  }
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
+    migrating.abort();
     server.close();
     await silo.close();
     process.exit(0);

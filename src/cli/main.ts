@@ -8,6 +8,7 @@ import { ConfigError } from '../config/config.ts';
 import { describeError, SiloError } from '../errors.ts';
 import { registerAdminCommands } from './commands/admin.ts';
 import { registerCompanyCommands } from './commands/companies.ts';
+import { registerMigrateCommands } from './commands/migrate.ts';
 import { registerReconcileCommand } from './commands/reconcile.ts';
 import { registerServerCommands } from './commands/servers.ts';
 import { CliError, createRuntime, EXIT, type CliIo } from './runtime.ts';
@@ -36,6 +37,7 @@ function buildProgram(io: CliIo): Command {
   registerCompanyCommands(program, cli);
   registerServerCommands(program, cli);
   registerReconcileCommand(program, cli);
+  registerMigrateCommands(program, cli);
   return program;
 }
 

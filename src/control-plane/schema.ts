@@ -53,6 +53,9 @@ export const companies = pgTable(
     // The tenant role's password, AES-256-GCM encrypted with SILO_MASTER_KEY.
     credentialsEncrypted: text('credentials_encrypted'),
     schemaVersion: text('schema_version'),
+    // Set when the last attempt to migrate this company failed; cleared when one succeeds.
+    migrationError: text('migration_error'),
+    migratedAt: timestamp('migrated_at', { withTimezone: true, precision: 3 }),
     lastError: text('last_error'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
@@ -98,4 +101,24 @@ export const companyDatabaseLogs = pgTable(
     createdAt: createdAt(),
   },
   (t) => [index('company_database_logs_company_idx').on(t.companyId, t.id)],
+);
+
+/** Every migration attempted on a company's database, by the fleet runner, the API or a request. */
+export const companyMigrations = pgTable(
+  'company_migrations',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    companyId: uuid('company_id')
+      .notNull()
+      .references(() => companies.id),
+    // The migration's tag, e.g. "0001_add_priority".
+    migration: text('migration').notNull(),
+    status: text('status', { enum: ['applied', 'failed'] }).notNull(),
+    durationMs: integer('duration_ms'),
+    error: text('error'),
+    // Groups the results of one fleet run (null for single migrations).
+    runId: uuid('run_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('company_migrations_company_idx').on(t.companyId, t.id), index('company_migrations_run_idx').on(t.runId)],
 );

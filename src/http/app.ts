@@ -13,6 +13,7 @@ import { registerAuthRoutes } from './routes/auth.ts';
 import { registerCompanyDatabaseRoutes } from './routes/companies/company-database.ts';
 import { registerCreateCompany } from './routes/companies/create-company.ts';
 import { registerDeleteCompany } from './routes/companies/delete-company.ts';
+import { registerMigrateCompany } from './routes/companies/migrate-company.ts';
 import { registerReadCompanies } from './routes/companies/read-companies.ts';
 import { registerUpdateCompany } from './routes/companies/update-company.ts';
 import { registerTenantHealthRoutes } from './routes/company/tenant-health.ts';
@@ -69,6 +70,7 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
   registerUpdateCompany(app, ctx);
   registerDeleteCompany(app, ctx);
   registerCompanyDatabaseRoutes(app, ctx);
+  registerMigrateCompany(app, ctx);
   registerServerRoutes(app, ctx);
   // The company plane: a company user's token, routed to that company's database.
   registerTenantHealthRoutes(app, ctx);

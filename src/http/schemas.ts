@@ -55,6 +55,8 @@ export const CompanySchema = z
     serverId: z.string().uuid().nullable(),
     database: z.string().nullable(),
     schemaVersion: z.string().nullable(),
+    migrationError: z.string().nullable(),
+    migratedAt: z.string().nullable(),
     lastError: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),

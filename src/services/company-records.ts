@@ -16,6 +16,9 @@ export interface CompanyView {
   serverId: string | null;
   database: string | null;
   schemaVersion: string | null;
+  /** Why the last migration of this company failed; null once one succeeds. */
+  migrationError: string | null;
+  migratedAt: string | null;
   lastError: string | null;
   createdAt: string;
   updatedAt: string;
@@ -33,6 +36,8 @@ export function toCompanyView(row: CompanyRow): CompanyView {
     serverId: row.serverId,
     database: row.databaseName,
     schemaVersion: row.schemaVersion,
+    migrationError: row.migrationError,
+    migratedAt: row.migratedAt?.toISOString() ?? null,
     lastError: row.lastError,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),

@@ -5,6 +5,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { TokenClaims } from '../../auth/tokens.ts';
 import type { SiloContext } from '../../context.ts';
 import { SiloError } from '../../errors.ts';
+import { ensureCompanyCurrent } from '../../migrations/company-migrations.ts';
 import type { CompanyRecord } from '../../tenancy/tenants.ts';
 import type { AppEnv } from '../env.ts';
 
@@ -22,6 +23,8 @@ export async function tokenCompany(ctx: SiloContext, auth: TokenClaims): Promise
 export function requireTenant(ctx: SiloContext): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const company = await tokenCompany(ctx, c.get('auth'));
+    // A company left behind by an upgrade is migrated before it is served.
+    await ensureCompanyCurrent(ctx, company);
     await ctx.tenants.run(company, async (db) => {
       c.set('tenant', { company, db });
       await next();

@@ -31,6 +31,8 @@ const StatusSchema = z
     tenantSchema: z.object({
       latest: z.string().nullable(),
       versions: z.array(z.object({ version: z.string().nullable(), companies: z.number() })),
+      behind: z.number(),
+      failed: z.array(z.object({ companyId: z.string(), slug: z.string(), version: z.string().nullable(), error: z.string() })),
     }),
   })
   .openapi('SystemStatus');

@@ -1,0 +1,186 @@
+// Migrating one company's database: the runner on a dedicated one-connection client logged in as
+// the company's role, every applied or failed migration recorded in the management database, the
+// company's schema version kept current there, and every instance told (its pools hold prepared
+// statements planned against the old schema).
+import { eq, sql as dsql } from 'drizzle-orm';
+import type { SiloContext } from '../context.ts';
+import { companies, companyMigrations } from '../control-plane/schema.ts';
+import { conflict, describeError, isConnectionError, SiloError } from '../errors.ts';
+import { recordAudit } from '../services/audit.ts';
+import type { CompanyRecord } from '../tenancy/tenants.ts';
+import { applyMigrations, MigrationFailedError, readMigrationState, type Drift } from './runner.ts';
+
+export interface CompanyMigrationResult {
+  companyId: string;
+  slug: string;
+  status: 'migrated' | 'current' | 'failed';
+  applied: string[];
+  fromVersion: string | null;
+  version: string | null;
+  pending: string[];
+  drift: Drift[];
+  durationMs: number;
+  error?: string;
+  failedMigration?: string;
+}
+
+export interface MigrateCompanyOptions {
+  actor: string;
+  runId?: string;
+  /** Report what is pending without applying it. */
+  dryRun?: boolean;
+}
+
+function openAsCompany(ctx: SiloContext, company: CompanyRecord) {
+  const { serverId, databaseName, roleName, credentialsEncrypted } = company;
+  if (!serverId || !databaseName || !roleName || !credentialsEncrypted) {
+    throw conflict(`the company is ${company.status} and has no database to migrate`);
+  }
+  return ctx.servers.open(serverId, databaseName, { user: roleName, password: ctx.box.open(credentialsEncrypted) }, {
+    connection: { application_name: 'silo-migrate' },
+  });
+}
+
+/** Brings one company's database to the latest tenant version (or reports what it would do). */
+export async function migrateCompany(
+  ctx: SiloContext,
+  company: CompanyRecord,
+  options: MigrateCompanyOptions,
+): Promise<CompanyMigrationResult> {
+  const started = performance.now();
+  const sql = await openAsCompany(ctx, company);
+  const recorded: (typeof companyMigrations.$inferInsert)[] = [];
+  const base = { companyId: company.id, slug: company.slug, fromVersion: company.schemaVersion };
+  try {
+    if (options.dryRun) {
+      const state = await readMigrationState(sql, ctx.tenantMigrations);
+      return {
+        ...base,
+        status: state.pending.length === 0 ? 'current' : 'migrated',
+        applied: [],
+        version: state.version,
+        pending: state.pending.map((m) => m.tag),
+        drift: state.drift,
+        durationMs: Math.round(performance.now() - started),
+      };
+    }
+    try {
+      const result = await applyMigrations(sql, ctx.tenantMigrations, {
+        onApplied: (tag, ms) =>
+          recorded.push({ companyId: company.id, migration: tag, status: 'applied', durationMs: Math.round(ms), runId: options.runId }),
+      });
+      const outcome: CompanyMigrationResult = {
+        ...base,
+        status: result.appliedNow.length > 0 ? 'migrated' : 'current',
+        applied: result.appliedNow,
+        version: result.version,
+        pending: result.pending.map((m) => m.tag),
+        drift: result.drift,
+        durationMs: Math.round(performance.now() - started),
+      };
+      await recordOutcome(ctx, company, outcome, recorded, options.actor);
+      return outcome;
+    } catch (error) {
+      if (!(error instanceof MigrationFailedError)) throw error;
+      const message = describeError(error.reason);
+      recorded.push({ companyId: company.id, migration: error.tag, status: 'failed', error: message, runId: options.runId });
+      const state = await readMigrationState(sql, ctx.tenantMigrations).catch(() => undefined);
+      const outcome: CompanyMigrationResult = {
+        ...base,
+        status: 'failed',
+        applied: error.appliedNow,
+        version: state?.version ?? company.schemaVersion,
+        pending: state?.pending.map((m) => m.tag) ?? [],
+        drift: state?.drift ?? [],
+        durationMs: Math.round(performance.now() - started),
+        error: message,
+        failedMigration: error.tag,
+      };
+      await recordOutcome(ctx, company, outcome, recorded, options.actor);
+      return outcome;
+    }
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+async function recordOutcome(
+  ctx: SiloContext,
+  company: CompanyRecord,
+  outcome: CompanyMigrationResult,
+  recorded: (typeof companyMigrations.$inferInsert)[],
+  actor: string,
+): Promise<void> {
+  const failed = outcome.status === 'failed';
+  await ctx.db.transaction(async (tx) => {
+    if (recorded.length > 0) await tx.insert(companyMigrations).values(recorded);
+    await tx
+      .update(companies)
+      .set({
+        schemaVersion: outcome.version,
+        migrationError: failed ? `${outcome.failedMigration}: ${outcome.error}` : null,
+        ...(outcome.applied.length > 0 ? { migratedAt: dsql`now()` } : {}),
+      })
+      .where(eq(companies.id, company.id));
+    if (outcome.applied.length > 0 || failed) {
+      await recordAudit(tx, [
+        {
+          companyId: company.id,
+          serverId: company.serverId,
+          action: 'migrated',
+          status: failed ? 'failed' : 'ok',
+          actor,
+          durationMs: outcome.durationMs,
+          error: failed ? (outcome.error ?? null) : null,
+          details: { applied: outcome.applied, version: outcome.version, ...(failed ? { failedMigration: outcome.failedMigration } : {}) },
+        },
+      ]);
+    }
+  });
+  if (outcome.applied.length > 0 || outcome.version !== company.schemaVersion) await ctx.tenants.companyChanged(company.id);
+}
+
+// A failed upgrade on a request is not retried by every following request: it waits this long.
+const RETRY_FAILED_UPGRADE_MS = 30_000;
+const upgrades = new WeakMap<SiloContext, Map<string, Promise<void>>>();
+const failedUpgrades = new WeakMap<SiloContext, Map<string, number>>();
+
+/**
+ * Called before a request is served: a company that is behind the latest tenant version is
+ * migrated first (once, however many requests arrive together), so an upgrade without a fleet
+ * run still converges. A company whose migration fails answers 503 until an operator fixes it.
+ */
+export async function ensureCompanyCurrent(ctx: SiloContext, company: CompanyRecord): Promise<void> {
+  if (company.schemaVersion === ctx.tenantMigrations.latest) return;
+  let inFlight = upgrades.get(ctx);
+  if (!inFlight) upgrades.set(ctx, (inFlight = new Map()));
+  let failures = failedUpgrades.get(ctx);
+  if (!failures) failedUpgrades.set(ctx, (failures = new Map()));
+
+  const failedAt = failures.get(company.id);
+  if (failedAt && Date.now() - failedAt < RETRY_FAILED_UPGRADE_MS) {
+    throw new SiloError('unavailable', "the company's database could not be upgraded; an operator has to look at it");
+  }
+  let pending = inFlight.get(company.id);
+  if (!pending) {
+    const run = (async () => {
+      const result = await migrateCompany(ctx, company, { actor: 'system:first-request' });
+      if (result.status === 'failed') {
+        failures.set(company.id, Date.now());
+        ctx.log.error({ companyId: company.id, migration: result.failedMigration, error: result.error }, 'upgrade on first request failed');
+        throw new SiloError('unavailable', "the company's database could not be upgraded; an operator has to look at it");
+      }
+      failures.delete(company.id);
+      ctx.log.info({ companyId: company.id, applied: result.applied }, 'company upgraded on its first request');
+    })()
+      .catch((error: unknown) => {
+        if (error instanceof SiloError) throw error;
+        if (isConnectionError(error)) throw new SiloError('unavailable', 'the company database cannot be reached');
+        throw error;
+      })
+      .finally(() => inFlight.delete(company.id));
+    inFlight.set(company.id, run);
+    pending = run;
+  }
+  await pending;
+}
