@@ -149,9 +149,11 @@ export async function migrateFleet(ctx: SiloContext, options: FleetOptions): Pro
     const queue = [...batch];
     const running = new Set<Promise<void>>();
     while (queue.length > 0 || running.size > 0) {
-      const mayStart = () =>
-        !run.stoppedBecause && !options.signal?.aborted && running.size < options.concurrency && queue.length > 0;
-      while (mayStart()) {
+      // Check before scheduling more: a failure or Ctrl-C stops what has not started yet.
+      if (options.signal?.aborted) stop('interrupted');
+      if (stopOnFailure && failed > 0) stop('canary_failed');
+      if (options.maxFailures !== undefined && failed >= options.maxFailures) stop('max_failures');
+      while (!run.stoppedBecause && running.size < options.concurrency && queue.length > 0) {
         const index = queue.findIndex((c) => (runningPerServer.get(c.serverId ?? '') ?? 0) < perServer);
         if (index === -1) break;
         const [company] = queue.splice(index, 1) as [CompanyRecord];
@@ -163,9 +165,6 @@ export async function migrateFleet(ctx: SiloContext, options: FleetOptions): Pro
         });
         running.add(task);
       }
-      if (options.signal?.aborted) stop('interrupted');
-      if (stopOnFailure && failed > 0) stop('canary_failed');
-      if (options.maxFailures !== undefined && failed >= options.maxFailures) stop('max_failures');
       if (running.size === 0) break;
       await Promise.race(running);
     }
