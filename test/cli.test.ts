@@ -284,3 +284,38 @@ describe('the silo binary', () => {
     expect(failed).toMatchObject({ code: 1, stderr: 'error: company not found\n' });
   });
 });
+
+describe('silo migrate', () => {
+  it('shows status and plan, and apply exits 0 when every company is current', async () => {
+    const created = await silo('companies', 'create', '--name', 'Migrating', '--slug', 'migrating', '--admin-email', 'm@m.test');
+    expect(created.code).toBe(0);
+    const latest = t.ctx.tenantMigrations.latest;
+
+    const status = await silo('migrate', 'status', '--json');
+    expect(status.code).toBe(0);
+    const parsed = JSON.parse(status.stdout);
+    expect(parsed).toMatchObject({ latest, behind: 0, failed: [] });
+    expect(parsed.versions).toEqual([expect.objectContaining({ version: latest })]);
+
+    const plan = await silo('migrate', 'plan', '--json');
+    expect(JSON.parse(plan.stdout)).toMatchObject({ behind: 0, plan: [] });
+
+    const apply = await silo('migrate', 'apply', '--json', '--only', 'migrating');
+    expect(apply.code).toBe(0);
+    const run = JSON.parse(apply.stdout);
+    expect(run).toMatchObject({ total: 1, stoppedBecause: null, results: [expect.objectContaining({ slug: 'migrating', status: 'current' })] });
+
+    const human = await silo('migrate', 'apply', '--only', 'migrating');
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain('migrating: current');
+
+    const dry = await silo('migrate', 'apply', '--dry-run', '--json', '--exclude', 'migrating');
+    expect(dry.code).toBe(0);
+    expect(JSON.parse(dry.stdout).results.every((r: { slug: string }) => r.slug !== 'migrating')).toBe(true);
+  });
+
+  it('refuses bad options before touching anything', async () => {
+    expect((await silo('migrate', 'apply', '--concurrency', '0')).code).toBe(2);
+    expect((await silo('migrate', 'apply', '--only', 'Not_A_Slug')).code).toBe(2);
+  });
+});
