@@ -2,12 +2,9 @@
 // the company's role, every applied or failed migration recorded in the management database, the
 // company's schema version kept current there, and every instance told (its pools hold prepared
 // statements planned against the old schema).
-import { eq, sql as dsql } from 'drizzle-orm';
 import type { SiloContext } from '../context.ts';
-import { companies, companyMigrations } from '../control-plane/schema.ts';
 import { conflict, describeError, isConnectionError, SiloError } from '../errors.ts';
-import { recordAudit } from '../services/audit.ts';
-import type { CompanyRecord } from '../tenancy/tenants.ts';
+import { COMPANY_CHANGED_CHANNEL, type CompanyRecord } from '../tenancy/tenants.ts';
 import { applyMigrations, MigrationFailedError, readMigrationState, type Drift } from './runner.ts';
 
 export interface CompanyMigrationResult {
@@ -22,6 +19,14 @@ export interface CompanyMigrationResult {
   durationMs: number;
   error?: string;
   failedMigration?: string;
+}
+
+/** A company_migrations row as the recording statement reads it. */
+interface MigrationRow {
+  migration: string;
+  status: 'applied' | 'failed';
+  duration_ms: number | null;
+  error: string | null;
 }
 
 export interface MigrateCompanyOptions {
@@ -49,7 +54,7 @@ export async function migrateCompany(
 ): Promise<CompanyMigrationResult> {
   const started = performance.now();
   const sql = await openAsCompany(ctx, company);
-  const recorded: (typeof companyMigrations.$inferInsert)[] = [];
+  const recorded: MigrationRow[] = [];
   const base = { companyId: company.id, slug: company.slug, fromVersion: company.schemaVersion };
   try {
     if (options.dryRun) {
@@ -66,8 +71,7 @@ export async function migrateCompany(
     }
     try {
       const result = await applyMigrations(sql, ctx.tenantMigrations, {
-        onApplied: (tag, ms) =>
-          recorded.push({ companyId: company.id, migration: tag, status: 'applied', durationMs: Math.round(ms), runId: options.runId }),
+        onApplied: (tag, ms) => recorded.push({ migration: tag, status: 'applied', duration_ms: Math.round(ms), error: null }),
       });
       const outcome: CompanyMigrationResult = {
         ...base,
@@ -78,12 +82,27 @@ export async function migrateCompany(
         drift: result.drift,
         durationMs: Math.round(performance.now() - started),
       };
-      await recordOutcome(ctx, company, outcome, recorded, options.actor);
+      await recordOutcome(ctx, company, outcome, recorded, options.actor, options.runId);
       return outcome;
     } catch (error) {
-      if (!(error instanceof MigrationFailedError)) throw error;
+      if (!(error instanceof MigrationFailedError)) {
+        // The database could not be reached (or the lock not taken): nothing was applied.
+        if (!isConnectionError(error)) throw error;
+        const outcome: CompanyMigrationResult = {
+          ...base,
+          status: 'failed',
+          applied: [],
+          version: company.schemaVersion,
+          pending: [],
+          drift: [],
+          durationMs: Math.round(performance.now() - started),
+          error: `cannot reach the database: ${describeError(error)}`,
+        };
+        await recordOutcome(ctx, company, outcome, recorded, options.actor, options.runId);
+        return outcome;
+      }
       const message = describeError(error.reason);
-      recorded.push({ companyId: company.id, migration: error.tag, status: 'failed', error: message, runId: options.runId });
+      recorded.push({ migration: error.tag, status: 'failed', duration_ms: null, error: message });
       const state = await readMigrationState(sql, ctx.tenantMigrations).catch(() => undefined);
       const outcome: CompanyMigrationResult = {
         ...base,
@@ -96,7 +115,7 @@ export async function migrateCompany(
         error: message,
         failedMigration: error.tag,
       };
-      await recordOutcome(ctx, company, outcome, recorded, options.actor);
+      await recordOutcome(ctx, company, outcome, recorded, options.actor, options.runId);
       return outcome;
     }
   } finally {
@@ -104,40 +123,44 @@ export async function migrateCompany(
   }
 }
 
+/**
+ * Records a company's outcome in the management database in one statement (a fleet run does this
+ * for every company, so it is one round trip rather than a transaction of four): the migration
+ * rows, the audit row, the company's version, and a NOTIFY (sent at commit) so every instance
+ * drops its cached row and its pool, whose prepared statements were planned against the old schema.
+ */
 async function recordOutcome(
   ctx: SiloContext,
   company: CompanyRecord,
   outcome: CompanyMigrationResult,
-  recorded: (typeof companyMigrations.$inferInsert)[],
+  recorded: MigrationRow[],
   actor: string,
+  runId: string | undefined,
 ): Promise<void> {
   const failed = outcome.status === 'failed';
-  await ctx.db.transaction(async (tx) => {
-    if (recorded.length > 0) await tx.insert(companyMigrations).values(recorded);
-    await tx
-      .update(companies)
-      .set({
-        schemaVersion: outcome.version,
-        migrationError: failed ? `${outcome.failedMigration}: ${outcome.error}` : null,
-        ...(outcome.applied.length > 0 ? { migratedAt: dsql`now()` } : {}),
-      })
-      .where(eq(companies.id, company.id));
-    if (outcome.applied.length > 0 || failed) {
-      await recordAudit(tx, [
-        {
-          companyId: company.id,
-          serverId: company.serverId,
-          action: 'migrated',
-          status: failed ? 'failed' : 'ok',
-          actor,
-          durationMs: outcome.durationMs,
-          error: failed ? (outcome.error ?? null) : null,
-          details: { applied: outcome.applied, version: outcome.version, ...(failed ? { failedMigration: outcome.failedMigration } : {}) },
-        },
-      ]);
-    }
-  });
-  if (outcome.applied.length > 0 || outcome.version !== company.schemaVersion) await ctx.tenants.companyChanged(company.id);
+  const changed = outcome.applied.length > 0 || outcome.version !== company.schemaVersion;
+  const audited = outcome.applied.length > 0 || failed;
+  const details = { applied: outcome.applied, version: outcome.version, ...(failed ? { failedMigration: outcome.failedMigration } : {}) };
+  const sql = ctx.sql;
+  await sql`
+    with recorded as (
+      insert into company_migrations (company_id, migration, status, duration_ms, error, run_id)
+      select ${company.id}::uuid, r.migration, r.status, r.duration_ms, r.error, ${runId ?? null}::uuid
+      from jsonb_to_recordset(${JSON.stringify(recorded)}::jsonb)
+        as r(migration text, status text, duration_ms int, error text)
+    ), audited as (
+      insert into company_database_logs (company_id, server_id, action, status, actor, duration_ms, error, details)
+      select ${company.id}::uuid, ${company.serverId}::uuid, 'migrated', ${failed ? 'failed' : 'ok'}, ${actor},
+             ${outcome.durationMs}, ${failed ? (outcome.error ?? null) : null}, ${JSON.stringify(details)}::jsonb
+      where ${audited}
+    )
+    update companies set
+      schema_version = ${outcome.version},
+      migration_error = ${failed ? (outcome.failedMigration ? `${outcome.failedMigration}: ${outcome.error}` : (outcome.error ?? null)) : null},
+      migrated_at = case when ${outcome.applied.length > 0} then now() else migrated_at end
+    where id = ${company.id}::uuid
+    returning case when ${changed} then pg_notify(${COMPANY_CHANGED_CHANNEL}, id::text) end`;
+  if (changed) ctx.tenants.forget(company.id);
 }
 
 // A failed upgrade on a request is not retried by every following request: it waits this long.

@@ -47,13 +47,19 @@ export class MigrationFailedError extends Error {
   }
 }
 
+const UNDEFINED_TABLE = '42P01';
+
+/** What the database records as applied; empty when it has no migrations table yet. */
 async function readApplied(sql: Sql): Promise<AppliedRow[]> {
-  const [exists] = await sql<{ present: boolean }[]>`
-    select to_regclass('drizzle.__drizzle_migrations') is not null as present`;
-  if (!exists?.present) return [];
-  const rows = await sql<{ hash: string; created_at: string }[]>`
-    select hash, created_at from drizzle.__drizzle_migrations order by id`;
-  return rows.map((r) => ({ hash: r.hash, createdAt: Number(r.created_at) }));
+  try {
+    const rows = await sql<{ hash: string; created_at: string }[]>`
+      select hash, created_at from drizzle.__drizzle_migrations order by id`;
+    return rows.map((r) => ({ hash: r.hash, createdAt: Number(r.created_at) }));
+  } catch (error) {
+    // One round trip in the common case, rather than asking first whether the table exists.
+    if ((error as { code?: string }).code === UNDEFINED_TABLE) return [];
+    throw error;
+  }
 }
 
 /** Compares what a database records with the files: applied, pending and drifted migrations. */
@@ -84,6 +90,32 @@ export async function readMigrationState(sql: Sql, set: MigrationSet): Promise<M
   return compareWithSet(set, await readApplied(sql));
 }
 
+/**
+ * One migration in one transaction, sent as a single multi-statement query: one round trip
+ * instead of one per statement. Only text Silo controls goes into it: the migration's own SQL,
+ * a timeout checked by the caller, and its hash (hex) and journal time (an integer).
+ */
+async function applyOne(conn: Sql, migration: Migration, lockTimeout: string): Promise<void> {
+  if (!/^[0-9a-f]{64}$/.test(migration.hash) || !Number.isSafeInteger(migration.createdAt)) {
+    throw new Error(`migration ${migration.tag} has an unexpected hash or time`);
+  }
+  const script = [
+    'begin',
+    `set local lock_timeout = '${lockTimeout}'`,
+    ...migration.statements,
+    `insert into drizzle.__drizzle_migrations (hash, created_at) values ('${migration.hash}', ${migration.createdAt})`,
+    'commit',
+    // A newline before each semicolon, so a statement ending in a -- comment cannot swallow it.
+  ].join('\n;\n');
+  try {
+    await conn.unsafe(script);
+  } catch (error) {
+    // The failed statement aborted the transaction; end it so the connection is usable again.
+    await conn.unsafe('rollback').catch(() => {});
+    throw error;
+  }
+}
+
 export interface ApplyOptions {
   /** Per migration: how long a statement may wait for a lock before the migration fails. */
   lockTimeout?: string;
@@ -103,35 +135,26 @@ export async function applyMigrations(sql: Sql, set: MigrationSet, options: Appl
     await conn`select pg_advisory_lock(${MIGRATION_LOCK_KEY[0]}, ${MIGRATION_LOCK_KEY[1]})`;
     try {
       // Read under the lock: another runner may have just applied what we would apply.
-      const before = await readMigrationState(conn, set);
-      if (before.pending.length > 0) {
-        await conn`create schema if not exists drizzle`;
-        await conn`create table if not exists drizzle.__drizzle_migrations (
-          id serial primary key, hash text not null, created_at bigint)`;
+      const rows = await readApplied(conn);
+      const before = compareWithSet(set, rows);
+      if (before.pending.length > 0 && rows.length === 0) {
+        await conn.unsafe(
+          'create schema if not exists drizzle; ' +
+            'create table if not exists drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)',
+        );
       }
       for (const migration of before.pending) {
         const started = performance.now();
         try {
-          // A reserved connection has no sql.begin(): the transaction is spelled out.
-          await conn.unsafe('begin');
-          try {
-            await conn.unsafe(`set local lock_timeout = '${lockTimeout}'`);
-            for (const statement of migration.statements) await conn.unsafe(statement);
-            await conn`insert into drizzle.__drizzle_migrations (hash, created_at)
-              values (${migration.hash}, ${migration.createdAt})`;
-            await conn.unsafe('commit');
-          } catch (error) {
-            await conn.unsafe('rollback').catch(() => {});
-            throw error;
-          }
+          await applyOne(conn, migration, lockTimeout);
         } catch (error) {
           throw new MigrationFailedError(migration.tag, error, appliedNow);
         }
         appliedNow.push(migration.tag);
+        rows.push({ hash: migration.hash, createdAt: migration.createdAt });
         options.onApplied?.(migration.tag, performance.now() - started);
       }
-      const after = await readMigrationState(conn, set);
-      return { ...after, appliedNow };
+      return { ...compareWithSet(set, rows), appliedNow };
     } finally {
       await conn`select pg_advisory_unlock(${MIGRATION_LOCK_KEY[0]}, ${MIGRATION_LOCK_KEY[1]})`.catch(() => {});
     }

@@ -69,7 +69,7 @@ export function registerMigrateCommands(program: Command, cli: CliRuntime): void
   migrate
     .command('apply')
     .description('migrate every targeted company to the latest tenant schema (templates first)')
-    .option('--concurrency <n>', 'companies migrated at once (each server also takes at most a quarter of its pool budget)', parsePositiveInt(256), 4)
+    .option('--concurrency <n>', 'companies migrated at once (each server also takes at most a quarter of its pool budget)', parsePositiveInt(256), 8)
     .option('--canary <n>', 'migrate this many companies first, and stop if any of them fails', parsePositiveInt(100_000))
     .option('--max-failures <n>', 'stop scheduling after this many failures', parsePositiveInt(1_000_000))
     .option('--only <slugs>', 'only these companies (comma-separated, repeatable)', collectSlugs)

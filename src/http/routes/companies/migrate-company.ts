@@ -1,7 +1,7 @@
 // POST /api/companies/:company/migrate: applies pending tenant migrations to one company.
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
-import { conflict } from '../../../errors.ts';
+import { conflict, unavailable } from '../../../errors.ts';
 import { migrateCompany } from '../../../migrations/company-migrations.ts';
 import { getCompany } from '../../../services/company-records.ts';
 import { actorOf, type App } from '../../env.ts';
@@ -48,7 +48,10 @@ export function registerMigrateCompany(app: App, ctx: SiloContext) {
       if (company.status !== 'active' && company.status !== 'suspended') {
         throw conflict(`a ${company.status} company has no database to migrate`);
       }
-      return c.json(await migrateCompany(ctx, company, { actor: actorOf(c.get('auth')) }), 200);
+      const result = await migrateCompany(ctx, company, { actor: actorOf(c.get('auth')) });
+      // A failing migration is a result (200, status "failed"); an unreachable database is a 503.
+      if (result.status === 'failed' && !result.failedMigration) throw unavailable('the company database cannot be reached');
+      return c.json(result, 200);
     },
   );
 }
