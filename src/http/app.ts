@@ -18,6 +18,9 @@ import { registerReadCompanies } from './routes/companies/read-companies.ts';
 import { registerUpdateCompany } from './routes/companies/update-company.ts';
 import { registerTenantHealthRoutes } from './routes/company/tenant-health.ts';
 import { registerUserRoutes } from './routes/company/users.ts';
+import { registerInvitationRoutes } from './routes/company/invitations.ts';
+import { registerDocumentRoutes } from './routes/company/documents.ts';
+import { registerChatRoutes } from './routes/company/chat.ts';
 import { registerOperationRoutes } from './routes/operations.ts';
 import { registerServerRoutes } from './routes/servers.ts';
 import { registerSystemStatus } from './routes/system-status.ts';
@@ -75,6 +78,9 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
   // The company plane: a company user's token, routed to that company's database.
   registerTenantHealthRoutes(app, ctx);
   registerUserRoutes(app, ctx);
+  registerInvitationRoutes(app, ctx);
+  registerDocumentRoutes(app, ctx);
+  registerChatRoutes(app, ctx);
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

@@ -1,0 +1,89 @@
+// /api/chat/sessions: chat history. Each session belongs to the user who opened it; another
+// user's session is "not found", like another company's.
+import { createRoute, z } from '@hono/zod-openapi';
+import type { SiloContext } from '../../../context.ts';
+import { createSession, listMessages, listSessions, postMessage } from '../../../company-plane/chat.ts';
+import type { App } from '../../env.ts';
+import { errors, json, jsonBody, PageQuery } from '../../schemas.ts';
+import { companyErrors, companyRoute, IdParam } from './common.ts';
+
+// PostgreSQL text cannot hold NUL: refused here rather than failing in the database.
+const noNul = (value: string) => !value.includes('\u0000');
+const nulMessage = 'must not contain NUL characters';
+
+const SessionSchema = z
+  .object({ id: z.string().uuid(), title: z.string().nullable(), createdAt: z.string(), updatedAt: z.string() })
+  .openapi('ChatSession');
+
+const MessageSchema = z
+  .object({
+    id: z.string().uuid(),
+    sessionId: z.string().uuid(),
+    role: z.enum(['user', 'assistant', 'system']),
+    content: z.string(),
+    createdAt: z.string(),
+  })
+  .openapi('ChatMessage');
+
+const CreateSessionBody = z
+  .object({ title: z.string().trim().min(1).max(500).refine(noNul, nulMessage).optional() })
+  .openapi('CreateChatSessionRequest');
+
+// The body limit (1 MB by default) bounds the content.
+const PostMessageBody = z
+  .object({ role: z.enum(['user', 'assistant', 'system']), content: z.string().min(1).refine(noNul, nulMessage) })
+  .openapi('PostChatMessageRequest');
+
+const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+
+export function registerChatRoutes(app: App, ctx: SiloContext) {
+  const common = companyRoute(ctx, 'chat');
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'post',
+      path: '/api/chat/sessions',
+      summary: 'Open a chat session of your own',
+      request: { body: jsonBody(CreateSessionBody) },
+      responses: { 201: json(SessionSchema, 'The session'), 400: errors[400], ...companyErrors },
+    }),
+    async (c) => c.json(await createSession(c.get('tenant').db, c.get('auth').sub, c.req.valid('json')), 201),
+  );
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'get',
+      path: '/api/chat/sessions',
+      summary: 'Your chat sessions, newest first',
+      request: { query: PageQuery },
+      responses: { 200: json(page(SessionSchema), 'A page'), 400: errors[400], ...companyErrors },
+    }),
+    async (c) => c.json(await listSessions(c.get('tenant').db, c.get('auth').sub, c.req.valid('query')), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'get',
+      path: '/api/chat/sessions/{id}/messages',
+      summary: "A session's messages, oldest first",
+      request: { params: IdParam, query: PageQuery },
+      responses: { 200: json(page(MessageSchema), 'A page'), 400: errors[400], 404: errors[404], ...companyErrors },
+    }),
+    async (c) => c.json(await listMessages(c.get('tenant').db, c.get('auth').sub, c.req.valid('param').id, c.req.valid('query')), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'post',
+      path: '/api/chat/sessions/{id}/messages',
+      summary: 'Add a message to one of your sessions',
+      request: { params: IdParam, body: jsonBody(PostMessageBody) },
+      responses: { 201: json(MessageSchema, 'The message'), 400: errors[400], 404: errors[404], 413: errors[413], ...companyErrors },
+    }),
+    async (c) => c.json(await postMessage(c.get('tenant').db, c.get('auth').sub, c.req.valid('param').id, c.req.valid('json')), 201),
+  );
+}

@@ -1,0 +1,120 @@
+// /api/documents: a company's documents, with full-text search (`q`) and a tag filter. Any company
+// user may read and write them.
+import { createRoute, z } from '@hono/zod-openapi';
+import type { SiloContext } from '../../../context.ts';
+import { createDocument, deleteDocument, getDocument, listDocuments, updateDocument } from '../../../company-plane/documents.ts';
+import type { App } from '../../env.ts';
+import { errors, json, jsonBody, PageQuery } from '../../schemas.ts';
+import { companyErrors, companyRoute, IdParam } from './common.ts';
+
+// PostgreSQL text and jsonb cannot hold NUL: refused here rather than failing in the database.
+const noNul = (value: string) => !value.includes('\u0000');
+const nulMessage = 'must not contain NUL characters';
+const noNulWithin = (value: unknown): boolean => {
+  if (typeof value === 'string') return noNul(value);
+  if (Array.isArray(value)) return value.every(noNulWithin);
+  if (value !== null && typeof value === 'object') return Object.entries(value).every(([key, inner]) => noNul(key) && noNulWithin(inner));
+  return true;
+};
+
+const title = z.string().trim().min(1).max(500).refine(noNul, nulMessage);
+// The body limit (1 MB by default) bounds the content.
+const content = z.string().refine(noNul, nulMessage);
+const tags = z.array(z.string().trim().min(1).max(100).refine(noNul, nulMessage)).max(50);
+const metadata = z.record(z.string(), z.unknown()).refine(noNulWithin, nulMessage);
+
+const DocumentSchema = z
+  .object({
+    id: z.string().uuid(),
+    title: z.string(),
+    content: z.string(),
+    tags: z.array(z.string()),
+    metadata: z.record(z.string(), z.unknown()),
+    createdBy: z.string().uuid().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('Document');
+
+const CreateDocumentBody = z.object({ title, content, tags: tags.optional(), metadata: metadata.optional() }).openapi('CreateDocumentRequest');
+
+const UpdateDocumentBody = z
+  .object({ title: title.optional(), content: content.optional(), tags: tags.optional(), metadata: metadata.optional() })
+  .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one field to change')
+  .openapi('UpdateDocumentRequest');
+
+const DocumentQuery = PageQuery.extend({
+  q: z.string().max(1000).refine(noNul, nulMessage).optional().openapi({ description: 'Full-text search (web search syntax: words, "phrases", or, -not)' }),
+  tag: z.string().trim().min(1).max(100).refine(noNul, nulMessage).optional().openapi({ description: 'Only documents with this tag' }),
+});
+
+export function registerDocumentRoutes(app: App, ctx: SiloContext) {
+  const common = companyRoute(ctx, 'documents');
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'get',
+      path: '/api/documents',
+      summary: 'Documents: newest first, or with q the best matches first',
+      request: { query: DocumentQuery },
+      responses: {
+        200: json(z.object({ items: z.array(DocumentSchema), nextCursor: z.string().nullable() }), 'A page'),
+        400: errors[400],
+        ...companyErrors,
+      },
+    }),
+    async (c) => c.json(await listDocuments(c.get('tenant').db, c.req.valid('query')), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'post',
+      path: '/api/documents',
+      summary: 'Add a document',
+      request: { body: jsonBody(CreateDocumentBody) },
+      responses: { 201: json(DocumentSchema, 'The document'), 400: errors[400], 413: errors[413], ...companyErrors },
+    }),
+    async (c) => c.json(await createDocument(c.get('tenant').db, c.get('auth').sub, c.req.valid('json')), 201),
+  );
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'get',
+      path: '/api/documents/{id}',
+      summary: 'One document',
+      request: { params: IdParam },
+      responses: { 200: json(DocumentSchema, 'The document'), 400: errors[400], 404: errors[404], ...companyErrors },
+    }),
+    async (c) => c.json(await getDocument(c.get('tenant').db, c.req.valid('param').id), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'patch',
+      path: '/api/documents/{id}',
+      summary: 'Change a document; tags and metadata are replaced whole',
+      request: { params: IdParam, body: jsonBody(UpdateDocumentBody) },
+      responses: { 200: json(DocumentSchema, 'The document'), 400: errors[400], 404: errors[404], 413: errors[413], ...companyErrors },
+    }),
+    async (c) => c.json(await updateDocument(c.get('tenant').db, c.req.valid('param').id, c.req.valid('json')), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'delete',
+      path: '/api/documents/{id}',
+      summary: 'Remove a document',
+      request: { params: IdParam },
+      responses: { 204: { description: 'Removed' }, 400: errors[400], 404: errors[404], ...companyErrors },
+    }),
+    async (c) => {
+      await deleteDocument(c.get('tenant').db, c.req.valid('param').id);
+      return c.body(null, 204);
+    },
+  );
+}
