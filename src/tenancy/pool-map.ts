@@ -35,7 +35,10 @@ interface Entry {
   serverId: string;
   sql: Sql;
   db: TenantDb;
+  /** Pieces of work running on this pool; an evicted pool ends when the last one finishes. */
   inFlight: number;
+  /** Set once evicted: resolves the drain when inFlight reaches zero. */
+  idle?: () => void;
 }
 
 export interface PoolMapStats {
@@ -80,6 +83,7 @@ export class PoolMap {
       return await work(entry.db, entry.sql);
     } finally {
       entry.inFlight--;
+      if (entry.inFlight === 0) entry.idle?.();
     }
   }
 
@@ -133,8 +137,12 @@ export class PoolMap {
   private makeRoom(serverId: string): Promise<unknown> | null {
     while (this.entries.size >= this.options.maxPools) this.evictLeastRecent();
     if (this.slotsUsed(serverId) < this.poolsPerServer) return null;
-    this.evictLeastRecent(serverId);
-    const draining = this.draining.get(serverId);
+    // A pool already draining on this server frees a slot soon: wait for it rather than evict more.
+    let draining = this.draining.get(serverId);
+    if (!draining || draining.size === 0) {
+      this.evictLeastRecent(serverId);
+      draining = this.draining.get(serverId);
+    }
     return draining && draining.size > 0 ? Promise.race(draining) : null;
   }
 
@@ -148,7 +156,11 @@ export class PoolMap {
     return false;
   }
 
-  /** Drops a company's pool at once (suspended, deleted, moved); its queries may finish. */
+  /**
+   * Drops a company's pool at once (suspended, deleted, moved, or to make room): no new work gets
+   * it, while work already running on it finishes, however many queries it still has to make.
+   * Only then is the pool ended; until it has ended it counts against its server's budget.
+   */
   evict(companyId: string): void {
     const entry = this.entries.get(companyId);
     if (!entry) return;
@@ -156,8 +168,15 @@ export class PoolMap {
     this.evictions++;
     let set = this.draining.get(entry.serverId);
     if (!set) this.draining.set(entry.serverId, (set = new Set()));
-    const ended: Promise<void> = entry.sql
-      .end({ timeout: this.options.drainTimeoutSeconds ?? 10 })
+    const drainSeconds = this.options.drainTimeoutSeconds ?? 30;
+    const idle = new Promise<void>((resolve) => {
+      entry.idle = resolve;
+      if (entry.inFlight === 0) resolve();
+      // Work that never finishes cannot hold the slot for ever.
+      setTimeout(resolve, drainSeconds * 1000).unref();
+    });
+    const ended: Promise<void> = idle
+      .then(() => entry.sql.end({ timeout: 5 }))
       .catch(() => {})
       .finally(() => set.delete(ended));
     set.add(ended);
