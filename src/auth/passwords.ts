@@ -1,11 +1,63 @@
-// Password hashing for system admins and company users (bcryptjs, pure JavaScript: no native build).
+// Password hashing for system admins and company users: bcryptjs (pure JavaScript, no native
+// build), run on worker threads so that a login or a sign-up never blocks the event loop, and so
+// that provisioning's hash runs on another core while Postgres creates the database.
 import bcrypt from 'bcryptjs';
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 
 const COST = 10;
 
-export const hashPassword = (password: string) => bcrypt.hash(password, COST);
-export const verifyPassword = (password: string, hash: string) => bcrypt.compare(password, hash);
+type Job = { op: 'hash'; password: string; cost: number } | { op: 'compare'; password: string; hash: string };
+type Reply = { id: number; result?: string | boolean; error?: string };
+
+class BcryptWorkers {
+  private readonly workers: Worker[] = [];
+  private readonly waiting = new Map<number, { resolve: (value: never) => void; reject: (error: Error) => void }>();
+  private readonly busy = new Map<Worker, number>();
+  private nextId = 0;
+
+  /** One worker per spare core, at least one and at most four; started on first use. */
+  private worker(): Worker {
+    const size = Math.max(1, Math.min(4, availableParallelism() - 1));
+    if (this.workers.length < size) {
+      const worker = new Worker(new URL('./bcrypt-worker.mjs', import.meta.url));
+      // Idle workers must not keep a CLI or a test process alive.
+      worker.unref();
+      worker.on('message', (reply: Reply) => {
+        this.busy.set(worker, (this.busy.get(worker) ?? 1) - 1);
+        const pending = this.waiting.get(reply.id);
+        this.waiting.delete(reply.id);
+        if (reply.error !== undefined) pending?.reject(new Error(`bcrypt: ${reply.error}`));
+        else pending?.resolve(reply.result as never);
+      });
+      worker.on('error', (error) => {
+        // A crashed worker fails what it held; the next job starts a new one.
+        this.workers.splice(this.workers.indexOf(worker), 1);
+        for (const [id, pending] of this.waiting) (this.waiting.delete(id), pending.reject(error));
+      });
+      this.workers.push(worker);
+      this.busy.set(worker, 0);
+      return worker;
+    }
+    return this.workers.reduce((a, b) => ((this.busy.get(a) ?? 0) <= (this.busy.get(b) ?? 0) ? a : b));
+  }
+
+  run<T extends string | boolean>(job: Job): Promise<T> {
+    const id = this.nextId++;
+    const worker = this.worker();
+    this.busy.set(worker, (this.busy.get(worker) ?? 0) + 1);
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(id, { resolve: resolve as (value: never) => void, reject });
+      worker.postMessage({ id, ...job });
+    });
+  }
+}
+
+const workers = new BcryptWorkers();
+
+export const hashPassword = (password: string) => workers.run<string>({ op: 'hash', password, cost: COST });
+export const verifyPassword = (password: string, hash: string) => workers.run<boolean>({ op: 'compare', password, hash });
 
 /** A random password for generated credentials (tenant roles, temporary admin passwords). */
 export const generatePassword = (bytes = 18) => randomBytes(bytes).toString('base64url');
@@ -13,4 +65,4 @@ export const generatePassword = (bytes = 18) => randomBytes(bytes).toString('bas
 // A real hash to compare against when the user does not exist, so that an unknown email costs the
 // same time as a wrong password.
 const dummyHash = bcrypt.hashSync(generatePassword(), COST);
-export const burnPasswordCheck = (password: string) => bcrypt.compare(password, dummyHash).then(() => false);
+export const burnPasswordCheck = (password: string) => verifyPassword(password, dummyHash).then(() => false);

@@ -96,7 +96,7 @@ export async function provisionCompany(
   const row = await claimCompanyRow(ctx, slug, input, placement.serverId);
   const names = tenantNames(ctx.config.dbPrefix, slug);
   const serverId = placement.serverId;
-  const admin = await ctx.servers.admin(serverId);
+  let admin: Sql | undefined;
 
   const audit: AuditEntry[] = [];
   const created = { role: false, database: false };
@@ -122,12 +122,14 @@ export async function provisionCompany(
 
   const rolePassword = generatePassword(24);
   try {
+    admin = await ctx.servers.admin(serverId);
+    const server = admin;
     await step('role', async () => {
-      await admin.unsafe(
+      await server.unsafe(
         `create role ${quoteIdent(names.role)} login password ${quoteLiteral(scramSha256Verifier(rolePassword))}`,
       );
       created.role = true;
-      await letAdminActAs(admin, names.role);
+      await letAdminActAs(server, names.role);
     });
 
     let schemaVersion: string | null = null;
@@ -136,11 +138,17 @@ export async function provisionCompany(
     await step('database', async () => {
       if (wantTemplate) {
         let templateVersion = placement.templateVersion;
-        if (templateVersion !== ctx.tenantMigrations.latest) templateVersion = await ensureTemplate(ctx, serverId);
+        if (templateVersion !== ctx.tenantMigrations.latest) {
+          templateVersion = await ensureTemplate(ctx, serverId).catch((error: unknown) => {
+            // A template that cannot be brought up to date is not cloned: migrations run instead.
+            ctx.log.warn({ serverId, error: describeError(error) }, 'template not current; creating an empty database and migrating it');
+            return null;
+          });
+        }
         // Never clone a template that is behind.
         if (templateVersion !== null && templateVersion === ctx.tenantMigrations.latest) {
           try {
-            await admin.unsafe(
+            await server.unsafe(
               `create database ${quoteIdent(names.database)} owner ${quoteIdent(names.role)} ` +
                 `template ${quoteIdent(templateNames(ctx.config.dbPrefix).database)} strategy ${ctx.config.templateStrategy}`,
             );
@@ -155,31 +163,26 @@ export async function provisionCompany(
           }
         }
       }
-      await admin.unsafe(`create database ${quoteIdent(names.database)} owner ${quoteIdent(names.role)}`);
+      await server.unsafe(`create database ${quoteIdent(names.database)} owner ${quoteIdent(names.role)}`);
       created.database = true;
     });
 
-    await step('revoke', () => admin.unsafe(`revoke all on database ${quoteIdent(names.database)} from public`));
+    await step('revoke', () => server.unsafe(`revoke all on database ${quoteIdent(names.database)} from public`));
 
+    // One connection to the new database for the rest of the saga. A clone needs the admin: its
+    // objects belong to the template's owner role, and only the admin can hand them over. A
+    // database built by migrations is reached as the company's own role, so that everything the
+    // migrations create belongs to it.
+    tenantClient = cloned
+      ? await ctx.servers.open(serverId, names.database)
+      : await ctx.servers.open(serverId, names.database, { user: names.role, password: rolePassword });
+    const tenant = tenantClient;
     if (cloned) {
-      // Objects cloned from the template belong to the template's owner role: hand them over.
       await step('ownership', async () => {
         const owner = quoteIdent(templateNames(ctx.config.dbPrefix).owner);
-        const inTenant = await ctx.servers.open(serverId, names.database);
-        try {
-          await inTenant.unsafe(
-            `reassign owned by ${owner} to ${quoteIdent(names.role)}; revoke all on schema public from ${owner}`,
-          );
-        } finally {
-          await inTenant.end({ timeout: 5 });
-        }
+        await tenant.unsafe(`reassign owned by ${owner} to ${quoteIdent(names.role)}; revoke all on schema public from ${owner}`);
       });
-    }
-
-    // From here on Silo talks to the tenant database as the tenant's own role.
-    tenantClient = await ctx.servers.open(serverId, names.database, { user: names.role, password: rolePassword });
-    const tenant = tenantClient;
-    if (!cloned) {
+    } else {
       schemaVersion = await step('migrate', async () => (await applyMigrations(tenant, ctx.tenantMigrations)).version);
     }
 
@@ -234,7 +237,7 @@ export async function provisionCompany(
     await tenantClient?.end({ timeout: 1 }).catch(() => {});
     let cleanup = 'ok';
     try {
-      await dropTenantDatabase(admin, names, created);
+      if (admin) await dropTenantDatabase(admin, names, created);
     } catch (undoError) {
       // The server may be gone; `silo reconcile` finds what was left behind.
       cleanup = describeError(undoError);

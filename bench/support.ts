@@ -1,0 +1,195 @@
+// Shared pieces for benchmarks: a throwaway PostgreSQL (embedded, or BENCH_DATABASE_URL), a throwaway
+// Silo on it under a unique name prefix, cleanup that drops everything the run created, command-line
+// options, statistics and plain-text tables. Benchmarks print numbers; they assert nothing.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { openSilo, type Silo } from '../src/bootstrap.ts';
+import { loadConfig } from '../src/config/config.ts';
+import { startEmbeddedPostgres } from '../src/embedded/embedded-postgres.ts';
+import { createLogger } from '../src/logger.ts';
+
+export const silentLog = createLogger('silent');
+
+/** `url` with its database replaced. */
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${encodeURIComponent(database)}`;
+  return parsed.toString();
+}
+
+export interface BenchServer {
+  /** An admin login (one that may create databases and roles) on some database of the server. */
+  url: string;
+  embedded: boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * BENCH_DATABASE_URL when set (left running), otherwise an embedded PostgreSQL on a free port in a
+ * temporary directory, stopped and removed by stop(). Should the process be interrupted, the
+ * embedded-postgres package stops its server on exit and the directory is removed then.
+ */
+export async function startBenchServer(): Promise<BenchServer> {
+  const given = process.env.BENCH_DATABASE_URL;
+  if (given) return { url: given, embedded: false, stop: async () => {} };
+  const dir = mkdtempSync(join(os.tmpdir(), 'silo-bench-'));
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeDir);
+  let server;
+  try {
+    server = await startEmbeddedPostgres(dir);
+  } catch (error) {
+    removeDir();
+    throw error;
+  }
+  const stopServer = server.stop;
+  return {
+    url: server.url,
+    embedded: true,
+    async stop() {
+      try {
+        await stopServer();
+      } finally {
+        removeDir();
+      }
+    },
+  };
+}
+
+export interface BenchSilo {
+  silo: Silo;
+  /** Every database and role of this Silo starts with `${prefix}_`. */
+  prefix: string;
+  /** The environment its config was loaded from, to derive variants with loadConfig. */
+  env: Record<string, string>;
+  /** Closes the Silo and drops every database and role whose name starts with `${prefix}_`. */
+  close(): Promise<void>;
+}
+
+/** Drops every database (forcing sessions out) and then every role named `${prefix}_...`. */
+async function dropByPrefix(serverUrl: string, prefix: string): Promise<void> {
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  const like = `${prefix}\\_%`;
+  try {
+    const databases = await admin<{ datname: string }[]>`select datname from pg_database where datname like ${like}`;
+    for (const { datname } of databases) await admin`drop database if exists ${admin(datname)} with (force)`;
+    const roles = await admin<{ rolname: string }[]>`select rolname from pg_roles where rolname like ${like}`;
+    for (const { rolname } of roles) await admin`drop role if exists ${admin(rolname)}`;
+  } finally {
+    await admin.end({ timeout: 5 });
+  }
+}
+
+/**
+ * A Silo with its own management database on `serverUrl`, a unique prefix and the templates
+ * prepared, as the server starts one. `env` adds to (or overrides) the configuration.
+ */
+export async function openBenchSilo(serverUrl: string, env: Record<string, string> = {}): Promise<BenchSilo> {
+  const prefix = `bench${[...randomBytes(6)].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('')}`;
+  const managementDb = `${prefix}_management`;
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  try {
+    await admin`create database ${admin(managementDb)}`;
+  } finally {
+    await admin.end({ timeout: 5 });
+  }
+  const fullEnv = {
+    DATABASE_URL: withDatabase(serverUrl, managementDb),
+    // Given, so that nothing is written to a data dir.
+    SILO_JWT_SECRET: randomBytes(32).toString('hex'),
+    SILO_MASTER_KEY: randomBytes(32).toString('hex'),
+    SILO_DATA_DIR: join(os.tmpdir(), `${prefix}-unused`),
+    SILO_DB_PREFIX: prefix,
+    SILO_LOG_LEVEL: 'silent',
+    ...env,
+  };
+  let silo: Silo;
+  try {
+    silo = await openSilo(loadConfig(fullEnv), { prepareTemplates: true, log: silentLog });
+  } catch (error) {
+    await dropByPrefix(serverUrl, prefix).catch(() => {});
+    throw error;
+  }
+  return {
+    silo,
+    prefix,
+    env: fullEnv,
+    async close() {
+      try {
+        await silo.close();
+      } finally {
+        await dropByPrefix(serverUrl, prefix);
+      }
+    },
+  };
+}
+
+/** `--flag value` or `--flag=value` on the command line, else the environment variable. */
+export function option(flag: string, envName: string): string | undefined {
+  const args = process.argv.slice(2);
+  const at = args.findIndex((a) => a === `--${flag}` || a.startsWith(`--${flag}=`));
+  const raw = at < 0 ? process.env[envName] : args[at]!.includes('=') ? args[at]!.slice(flag.length + 3) : args[at + 1];
+  return raw === '' ? undefined : raw;
+}
+
+/** A positive whole number from option(), else the fallback. */
+export function intOption(flag: string, envName: string, fallback: number): number {
+  const raw = option(flag, envName);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${flag} / ${envName} must be a positive whole number`);
+  return value;
+}
+
+/** The p-th percentile (0..100) with linear interpolation between closest ranks (R-7, Excel's PERCENTILE.INC). */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = (p / 100) * (sorted.length - 1);
+  const low = Math.floor(rank);
+  const high = Math.ceil(rank);
+  return sorted[low]! + (sorted[high]! - sorted[low]!) * (rank - low);
+}
+
+export const median = (values: readonly number[]) => percentile(values, 50);
+
+export interface Summary {
+  n: number;
+  p50: number;
+  p95: number;
+  mean: number;
+}
+
+export function summarize(values: readonly number[]): Summary {
+  const mean = values.reduce((sum, v) => sum + v, 0) / values.length;
+  return { n: values.length, p50: percentile(values, 50), p95: percentile(values, 95), mean };
+}
+
+export const ms = (value: number) => (Number.isFinite(value) ? value.toFixed(1) : '-');
+
+/** A table with `|` between columns; the first column is left-aligned, the others right-aligned. */
+export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ');
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)].join('\n');
+}
+
+/** The machine the numbers come from. */
+export function machineInfo(): string {
+  const cpus = os.cpus();
+  const gib = (os.totalmem() / 2 ** 30).toFixed(1);
+  return `${os.platform()} ${os.release()} ${os.arch()}, ${cpus.length} CPUs (${cpus[0]?.model.trim() ?? 'unknown'}), ${gib} GiB RAM, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, node ${process.version}`;
+}
+
+/** The server's version and the settings that decide what a durable write costs. */
+export async function serverInfo(sql: postgres.Sql): Promise<string> {
+  const [row] = await sql<{ version: string; fsync: string; sync: string; fpw: string; buffers: string }[]>`
+    select version() as version, current_setting('fsync') as fsync, current_setting('synchronous_commit') as sync,
+           current_setting('full_page_writes') as fpw, current_setting('shared_buffers') as buffers`;
+  if (!row) return 'unknown';
+  return `${row.version}; fsync=${row.fsync}, synchronous_commit=${row.sync}, full_page_writes=${row.fpw}, shared_buffers=${row.buffers}`;
+}
