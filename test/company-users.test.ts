@@ -59,6 +59,15 @@ describe('users', () => {
     expect(duplicate.status).toBe(409);
   });
 
+  it('refuses text Postgres cannot store with 400, not 500', async () => {
+    const res = await t.call('POST', '/api/users', {
+      token: tokens.a,
+      body: { email: 'nul@users-a.test', name: 'a\u0000b', role: 'member', password: 'member-password' },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('validation_failed');
+  });
+
   it('keeps the last company_admin', async () => {
     const me = await t.call('GET', '/api/auth/me', { token: tokens.b });
     const res = await t.call('DELETE', `/api/users/${me.body.user.id}`, { token: tokens.b });

@@ -3,7 +3,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { driverError, errorStatus, isConnectionError, SiloError, type ErrorCode } from '../errors.ts';
+import { driverError, errorStatus, isConnectionError, pgCode, SiloError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
 const codeForStatus: Partial<Record<number, ErrorCode>> = {
@@ -29,6 +29,10 @@ export function toErrorResponse(error: unknown, c: Context, log: Logger): Respon
     const code = codeForStatus[error.status] ?? 'internal';
     const message = error.status === 400 ? 'the request body is not valid JSON' : error.message || code;
     silo = new SiloError(code, message);
+  } else if (['22021', '22P05', '22001'].includes(pgCode(error) ?? '')) {
+    // Text Postgres cannot store (a NUL, a bad escape, too long for its column): the client's
+    // input, which a schema should have refused; a safety net so it is never a 500.
+    silo = new SiloError('validation_failed', 'the request holds text the database cannot store');
   } else if (isConnectionError(error)) {
     log.warn({ requestId: c.get('requestId'), code: (driverError(error) as { code?: string }).code }, 'database unreachable');
     silo = new SiloError('unavailable', 'a database this request needs cannot be reached; try again shortly');

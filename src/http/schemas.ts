@@ -35,6 +35,29 @@ export const json = <T extends z.ZodType>(schema: T, description: string) => ({
   description,
 });
 
+// PostgreSQL text and jsonb cannot hold NUL: every text field refuses it here (400) rather than
+// failing in the database (500).
+const noNul = (value: string) => !value.includes('\u0000');
+const nulMessage = 'must not contain NUL characters';
+
+/** Text a client writes: NUL-free, at most `max` characters (and at least one after trimming, unless `empty`). */
+export const text = (max: number, options: { trim?: boolean; empty?: boolean } = {}) => {
+  const base = options.trim === false ? z.string() : z.string().trim();
+  return (options.empty ? base : base.min(1)).max(max).refine(noNul, nulMessage);
+};
+
+/** A JSON object whose keys and strings hold no NUL. */
+export const jsonObject = () => z.record(z.string(), z.unknown()).refine(noNulWithin, nulMessage);
+function noNulWithin(value: unknown): boolean {
+  if (typeof value === 'string') return noNul(value);
+  if (Array.isArray(value)) return value.every(noNulWithin);
+  if (value !== null && typeof value === 'object') return Object.entries(value).every(([key, inner]) => noNul(key) && noNulWithin(inner));
+  return true;
+}
+
+/** A page of items, as every list answers. */
+export const pageOf = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+
 export const CompanyParam = z.object({
   company: z.string().min(1).max(64).openapi({ param: { name: 'company', in: 'path' }, example: 'acme' }),
 });

@@ -5,11 +5,11 @@ import { serverStatuses } from '../../control-plane/schema.ts';
 import { addServer, listServers, updateServer } from '../../services/servers.ts';
 import type { App } from '../env.ts';
 import { requireAuth } from '../middleware/auth.ts';
-import { bearer, errors, json, jsonBody, ServerSchema } from '../schemas.ts';
+import { bearer, errors, json, jsonBody, ServerSchema, text } from '../schemas.ts';
 
 const AddServerBody = z
   .object({
-    name: z.string().trim().min(1).max(100),
+    name: text(100),
     url: z
       .string()
       .max(2000)

@@ -4,7 +4,7 @@ import type { SiloContext } from '../../../context.ts';
 import { companyLogs, companyStats, testCompanyDatabase } from '../../../services/companies.ts';
 import type { App } from '../../env.ts';
 import { requireAuth } from '../../middleware/auth.ts';
-import { bearer, CompanyParam, errors, json, PageQuery } from '../../schemas.ts';
+import { bearer, CompanyParam, errors, json, PageQuery, pageOf } from '../../schemas.ts';
 
 const StatsSchema = z
   .object({
@@ -77,7 +77,7 @@ export function registerCompanyDatabaseRoutes(app: App, ctx: SiloContext) {
       summary: "The company's database operation log, newest first",
       request: { params: CompanyParam, query: PageQuery },
       responses: {
-        200: json(z.object({ items: z.array(LogSchema), nextCursor: z.string().nullable() }), 'A page'),
+        200: json(pageOf(LogSchema), 'A page'),
         400: errors[400],
         ...failures,
       },

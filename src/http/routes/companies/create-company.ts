@@ -7,19 +7,19 @@ import { provisionCompany } from '../../../provisioning/provision-company.ts';
 import { toCompanyView } from '../../../services/company-records.ts';
 import { actorOf, type App } from '../../env.ts';
 import { requireAuth } from '../../middleware/auth.ts';
-import { bearer, CompanySchema, errors, json, jsonBody } from '../../schemas.ts';
+import { bearer, CompanySchema, errors, json, jsonBody, jsonObject, text } from '../../schemas.ts';
 
 const CreateCompanyBody = z
   .object({
-    name: z.string().trim().min(1).max(200),
+    name: text(200),
     slug: slugSchema.optional().openapi({ example: 'acme' }),
     admin: z.object({
       email: z.email().max(320),
       password: z.string().min(8).max(200).optional(),
-      name: z.string().trim().min(1).max(200).optional(),
+      name: text(200).optional(),
     }),
     maxUsers: z.number().int().min(1).max(1_000_000).nullable().optional(),
-    features: z.record(z.string().max(100), z.unknown()).optional(),
+    features: jsonObject().optional(),
     serverId: z.uuid().optional(),
     externalDatabaseUrl: z.string().optional(),
   })

@@ -6,7 +6,7 @@ import { listCompanies } from '../../../services/companies.ts';
 import { getCompany, toCompanyView } from '../../../services/company-records.ts';
 import type { App } from '../../env.ts';
 import { requireAuth } from '../../middleware/auth.ts';
-import { bearer, CompanyParam, CompanySchema, errors, json, PageQuery } from '../../schemas.ts';
+import { bearer, CompanyParam, CompanySchema, errors, json, PageQuery, pageOf } from '../../schemas.ts';
 
 export function registerReadCompanies(app: App, ctx: SiloContext) {
   const adminOnly = requireAuth(ctx.tokens, ['system_admin']);
@@ -22,7 +22,7 @@ export function registerReadCompanies(app: App, ctx: SiloContext) {
         query: PageQuery.extend({ status: z.enum(companyStatuses).optional(), q: z.string().max(200).optional() }),
       },
       responses: {
-        200: json(z.object({ items: z.array(CompanySchema), nextCursor: z.string().nullable() }), 'A page'),
+        200: json(pageOf(CompanySchema), 'A page'),
         400: errors[400],
         401: errors[401],
         403: errors[403],

@@ -5,14 +5,14 @@ import { updateCompany } from '../../../services/companies.ts';
 import { toCompanyView } from '../../../services/company-records.ts';
 import { actorOf, type App } from '../../env.ts';
 import { requireAuth } from '../../middleware/auth.ts';
-import { bearer, CompanyParam, CompanySchema, errors, json, jsonBody } from '../../schemas.ts';
+import { bearer, CompanyParam, CompanySchema, errors, json, jsonBody, jsonObject, text } from '../../schemas.ts';
 
 const UpdateCompanyBody = z
   .object({
-    name: z.string().trim().min(1).max(200).optional(),
+    name: text(200).optional(),
     status: z.enum(['active', 'suspended']).optional(),
     maxUsers: z.number().int().min(1).max(1_000_000).nullable().optional(),
-    features: z.record(z.string().max(100), z.unknown()).optional(),
+    features: jsonObject().optional(),
   })
   .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one field to change')
   .openapi('UpdateCompanyRequest');

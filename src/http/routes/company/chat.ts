@@ -4,12 +4,9 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
 import { createSession, listMessages, listSessions, postMessage } from '../../../company-plane/chat.ts';
 import type { App } from '../../env.ts';
-import { errors, json, jsonBody, PageQuery } from '../../schemas.ts';
+import { errors, json, jsonBody, PageQuery, pageOf, text } from '../../schemas.ts';
 import { companyErrors, companyRoute, IdParam } from './common.ts';
 
-// PostgreSQL text cannot hold NUL: refused here rather than failing in the database.
-const noNul = (value: string) => !value.includes('\u0000');
-const nulMessage = 'must not contain NUL characters';
 
 const SessionSchema = z
   .object({ id: z.string().uuid(), title: z.string().nullable(), createdAt: z.string(), updatedAt: z.string() })
@@ -26,15 +23,14 @@ const MessageSchema = z
   .openapi('ChatMessage');
 
 const CreateSessionBody = z
-  .object({ title: z.string().trim().min(1).max(500).refine(noNul, nulMessage).optional() })
+  .object({ title: text(500).optional() })
   .openapi('CreateChatSessionRequest');
 
 // The body limit (1 MB by default) bounds the content.
 const PostMessageBody = z
-  .object({ role: z.enum(['user', 'assistant', 'system']), content: z.string().min(1).refine(noNul, nulMessage) })
+  .object({ role: z.enum(['user', 'assistant', 'system']), content: text(Number.MAX_SAFE_INTEGER, { trim: false }) })
   .openapi('PostChatMessageRequest');
 
-const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });
 
 export function registerChatRoutes(app: App, ctx: SiloContext) {
   const common = companyRoute(ctx, 'chat');
@@ -58,7 +54,7 @@ export function registerChatRoutes(app: App, ctx: SiloContext) {
       path: '/api/chat/sessions',
       summary: 'Your chat sessions, newest first',
       request: { query: PageQuery },
-      responses: { 200: json(page(SessionSchema), 'A page'), 400: errors[400], ...companyErrors },
+      responses: { 200: json(pageOf(SessionSchema), 'A page'), 400: errors[400], ...companyErrors },
     }),
     async (c) => c.json(await listSessions(c.get('tenant').db, c.get('auth').sub, c.req.valid('query')), 200),
   );
@@ -70,7 +66,7 @@ export function registerChatRoutes(app: App, ctx: SiloContext) {
       path: '/api/chat/sessions/{id}/messages',
       summary: "A session's messages, oldest first",
       request: { params: IdParam, query: PageQuery },
-      responses: { 200: json(page(MessageSchema), 'A page'), 400: errors[400], 404: errors[404], ...companyErrors },
+      responses: { 200: json(pageOf(MessageSchema), 'A page'), 400: errors[400], 404: errors[404], ...companyErrors },
     }),
     async (c) => c.json(await listMessages(c.get('tenant').db, c.get('auth').sub, c.req.valid('param').id, c.req.valid('query')), 200),
   );

@@ -4,24 +4,14 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
 import { createDocument, deleteDocument, getDocument, listDocuments, updateDocument } from '../../../company-plane/documents.ts';
 import type { App } from '../../env.ts';
-import { errors, json, jsonBody, PageQuery } from '../../schemas.ts';
+import { errors, json, jsonBody, jsonObject, PageQuery, text, pageOf } from '../../schemas.ts';
 import { companyErrors, companyRoute, IdParam } from './common.ts';
 
-// PostgreSQL text and jsonb cannot hold NUL: refused here rather than failing in the database.
-const noNul = (value: string) => !value.includes('\u0000');
-const nulMessage = 'must not contain NUL characters';
-const noNulWithin = (value: unknown): boolean => {
-  if (typeof value === 'string') return noNul(value);
-  if (Array.isArray(value)) return value.every(noNulWithin);
-  if (value !== null && typeof value === 'object') return Object.entries(value).every(([key, inner]) => noNul(key) && noNulWithin(inner));
-  return true;
-};
-
-const title = z.string().trim().min(1).max(500).refine(noNul, nulMessage);
+const title = text(500);
 // The body limit (1 MB by default) bounds the content.
-const content = z.string().refine(noNul, nulMessage);
-const tags = z.array(z.string().trim().min(1).max(100).refine(noNul, nulMessage)).max(50);
-const metadata = z.record(z.string(), z.unknown()).refine(noNulWithin, nulMessage);
+const content = text(Number.MAX_SAFE_INTEGER, { trim: false, empty: true });
+const tags = z.array(text(100)).max(50);
+const metadata = jsonObject();
 
 const DocumentSchema = z
   .object({
@@ -44,8 +34,8 @@ const UpdateDocumentBody = z
   .openapi('UpdateDocumentRequest');
 
 const DocumentQuery = PageQuery.extend({
-  q: z.string().max(1000).refine(noNul, nulMessage).optional().openapi({ description: 'Full-text search (web search syntax: words, "phrases", or, -not)' }),
-  tag: z.string().trim().min(1).max(100).refine(noNul, nulMessage).optional().openapi({ description: 'Only documents with this tag' }),
+  q: text(1000, { empty: true }).optional().openapi({ description: 'Full-text search (web search syntax: words, "phrases", or, -not)' }),
+  tag: text(100).optional().openapi({ description: 'Only documents with this tag' }),
 });
 
 export function registerDocumentRoutes(app: App, ctx: SiloContext) {
@@ -59,7 +49,7 @@ export function registerDocumentRoutes(app: App, ctx: SiloContext) {
       summary: 'Documents: newest first, or with q the best matches first',
       request: { query: DocumentQuery },
       responses: {
-        200: json(z.object({ items: z.array(DocumentSchema), nextCursor: z.string().nullable() }), 'A page'),
+        200: json(pageOf(DocumentSchema), 'A page'),
         400: errors[400],
         ...companyErrors,
       },

@@ -4,7 +4,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
 import { acceptInvitation, createInvitation, deleteInvitation, listInvitations } from '../../../company-plane/invitations.ts';
 import type { App } from '../../env.ts';
-import { errors, json, jsonBody, PageQuery } from '../../schemas.ts';
+import { errors, json, jsonBody, PageQuery, text, pageOf } from '../../schemas.ts';
 import { adminOnly, companyErrors, companyRoute, IdParam } from './common.ts';
 
 const role = z.enum(['company_admin', 'member']);
@@ -36,8 +36,7 @@ const AcceptInvitationBody = z
   .object({
     token: z.string().min(1).max(200),
     password: z.string().min(8).max(200),
-    // PostgreSQL text cannot hold NUL: refused here rather than failing in the database.
-    name: z.string().trim().min(1).max(200).refine((value) => !value.includes('\u0000'), 'must not contain NUL characters').optional(),
+    name: text(200).optional(),
   })
   .openapi('AcceptInvitationRequest');
 
@@ -86,7 +85,7 @@ export function registerInvitationRoutes(app: App, ctx: SiloContext) {
       summary: "The company's invitations, newest first (company_admin); never their tokens",
       request: { query: PageQuery },
       responses: {
-        200: json(z.object({ items: z.array(InvitationSchema), nextCursor: z.string().nullable() }), 'A page'),
+        200: json(pageOf(InvitationSchema), 'A page'),
         400: errors[400],
         ...companyErrors,
       },

@@ -3,7 +3,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
 import { createUser, deleteUser, getUser, listUsers, updateUser } from '../../../company-plane/users.ts';
 import type { App } from '../../env.ts';
-import { errors, json, jsonBody, PageQuery } from '../../schemas.ts';
+import { errors, json, jsonBody, PageQuery, pageOf, text } from '../../schemas.ts';
 import { adminOnly, companyErrors, companyRoute, IdParam } from './common.ts';
 
 const role = z.enum(['company_admin', 'member']);
@@ -23,7 +23,7 @@ const UserSchema = z
 const CreateUserBody = z
   .object({
     email: z.email().max(320),
-    name: z.string().trim().min(1).max(200).optional(),
+    name: text(200).optional(),
     role,
     password: z.string().min(8).max(200),
   })
@@ -31,7 +31,7 @@ const CreateUserBody = z
 
 const UpdateUserBody = z
   .object({
-    name: z.string().trim().min(1).max(200).nullable().optional(),
+    name: text(200).nullable().optional(),
     role: role.optional(),
     password: z.string().min(8).max(200).optional(),
   })
@@ -49,7 +49,7 @@ export function registerUserRoutes(app: App, ctx: SiloContext) {
       path: '/api/users',
       summary: "The company's users, newest first",
       request: { query: PageQuery },
-      responses: { 200: json(z.object({ items: z.array(UserSchema), nextCursor: z.string().nullable() }), 'A page'), 400: errors[400], ...companyErrors },
+      responses: { 200: json(pageOf(UserSchema), 'A page'), 400: errors[400], ...companyErrors },
     }),
     async (c) => c.json(await listUsers(c.get('tenant').db, c.req.valid('query')), 200),
   );
