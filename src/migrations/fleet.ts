@@ -12,7 +12,7 @@ import { describeError } from '../errors.ts';
 import { ensureTemplate } from '../provisioning/template.ts';
 import { listServers } from '../services/servers.ts';
 import type { CompanyRecord } from '../tenancy/tenants.ts';
-import { migrateCompany, type CompanyMigrationResult } from './company-migrations.ts';
+import { isNewerThanThisCode, migrateCompany, type CompanyMigrationResult } from './company-migrations.ts';
 
 export interface FleetSelection {
   only?: string[];
@@ -61,8 +61,9 @@ export async function selectFleet(ctx: SiloContext, selection: FleetSelection): 
 /** What a run would apply, per company, from the versions the management database records. */
 export function plannedMigrations(ctx: SiloContext, company: CompanyRecord): string[] {
   const tags = ctx.tenantMigrations.migrations.map((m) => m.tag);
-  const at = company.schemaVersion === null ? -1 : tags.indexOf(company.schemaVersion);
-  return at === -1 && company.schemaVersion !== null ? tags : tags.slice(at + 1);
+  // A version this code does not know is a newer deploy's: nothing to apply from here.
+  if (isNewerThanThisCode(ctx, company.schemaVersion)) return [];
+  return company.schemaVersion === null ? tags : tags.slice(tags.indexOf(company.schemaVersion) + 1);
 }
 
 /** How many companies are on each version, and which last failed to migrate. */
@@ -76,7 +77,9 @@ export async function fleetStatus(ctx: SiloContext) {
       where status in ('active', 'suspended') and migration_error is not null order by slug`),
   ]);
   const latest = ctx.tenantMigrations.latest;
-  const behind = versions.filter((v) => v.version !== latest).reduce((n, v) => n + v.companies, 0);
+  const behind = versions
+    .filter((v) => v.version !== latest && !isNewerThanThisCode(ctx, v.version))
+    .reduce((n, v) => n + v.companies, 0);
   return {
     latest,
     versions: versions.map((v) => ({ version: v.version, companies: v.companies })),

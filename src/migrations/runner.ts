@@ -129,7 +129,11 @@ export interface ApplyOptions {
 export async function applyMigrations(sql: Sql, set: MigrationSet, options: ApplyOptions = {}): Promise<ApplyResult> {
   const lockTimeout = options.lockTimeout ?? '5s';
   if (!/^\d+(ms|s|min)?$/.test(lockTimeout)) throw new Error('lockTimeout must look like 5s or 500ms');
-  const conn = await sql.reserve();
+  // The lock is held by a session: every statement below must use one connection. A one-connection
+  // client is that already (and postgres.js's reserve() never resolves on a fresh client created
+  // with fetch_types: false, which the fleet's migration clients are); a pool lends one.
+  const reserved = sql.options.max === 1 ? undefined : await sql.reserve();
+  const conn = reserved ?? sql;
   const appliedNow: string[] = [];
   try {
     await conn`select pg_advisory_lock(${MIGRATION_LOCK_KEY[0]}, ${MIGRATION_LOCK_KEY[1]})`;
@@ -159,6 +163,6 @@ export async function applyMigrations(sql: Sql, set: MigrationSet, options: Appl
       await conn`select pg_advisory_unlock(${MIGRATION_LOCK_KEY[0]}, ${MIGRATION_LOCK_KEY[1]})`.catch(() => {});
     }
   } finally {
-    conn.release();
+    reserved?.release();
   }
 }
