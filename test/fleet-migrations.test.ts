@@ -248,3 +248,24 @@ describe('a rolling deploy, old and new code side by side', () => {
     expect(plannedMigrations(t.ctx, (await company('fleet-13'))!)).toEqual([]);
   });
 });
+
+describe('an interrupted run', () => {
+  it('stops scheduling when aborted, lets running migrations finish, and a re-run completes', async () => {
+    addMigration('0007_interrupted', 'select pg_sleep(0.1);\n--> statement-breakpoint\nalter table documents add column late text;');
+    const interrupt = new AbortController();
+    const run = await migrateFleet(t.ctx, {
+      concurrency: 2,
+      actor: 'test',
+      signal: interrupt.signal,
+      onResult: (_, progress) => {
+        if (progress.done === 3) interrupt.abort();
+      },
+    });
+    expect(run.stoppedBecause).toBe('interrupted');
+    expect(run.results.every((r) => r.status !== 'failed')).toBe(true);
+    expect(run.results.length).toBeGreaterThanOrEqual(3);
+    expect(run.results.length + run.notAttempted.length).toBe(run.total);
+    expect(run.notAttempted.length).toBeGreaterThan(0);
+    expect(fleetSucceeded(await migrateFleet(t.ctx, { concurrency: 4, actor: 'test' }))).toBe(true);
+  });
+});
