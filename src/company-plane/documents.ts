@@ -5,6 +5,7 @@ import { and, eq, sql, type SQL } from 'drizzle-orm';
 import { notFound, pgCode, SiloError } from '../errors.ts';
 import { keyset, toPage, type Page, type PageRequest } from '../services/pagination.ts';
 import type { TenantDb } from '../tenancy/pool-map.ts';
+import { preparedPerTenant } from '../tenancy/prepared.ts';
 import { documents } from '../tenant/schema.ts';
 
 export interface DocumentView {
@@ -93,8 +94,12 @@ export async function createDocument(db: TenantDb, createdBy: string, input: Doc
   }
 }
 
+const documentById = preparedPerTenant((db) =>
+  db.select(columns).from(documents).where(eq(documents.id, sql.placeholder('id'))).prepare('silo_document_by_id'),
+);
+
 export async function getDocument(db: TenantDb, id: string): Promise<DocumentView> {
-  const [row] = await db.select(columns).from(documents).where(eq(documents.id, id));
+  const [row] = await documentById(db).execute({ id });
   if (!row) throw notFound('document');
   return toDocumentView(row);
 }

@@ -5,6 +5,7 @@ import { hashPassword } from '../auth/passwords.ts';
 import { conflict, notFound, pgCode, SiloError } from '../errors.ts';
 import { decodeCursor, encodeCursor, type Page } from '../services/pagination.ts';
 import type { TenantDb } from '../tenancy/pool-map.ts';
+import { preparedPerTenant } from '../tenancy/prepared.ts';
 import { users } from '../tenant/schema.ts';
 
 export type CompanyRole = 'company_admin' | 'member';
@@ -94,8 +95,12 @@ export async function listUsers(db: TenantDb, query: { limit: number; cursor?: s
   return { items: items.map(toUserView), nextCursor: rows.length > query.limit && last ? encodeCursor(last.createdAt, last.id) : null };
 }
 
+const userById = preparedPerTenant((db) =>
+  db.select(columns).from(users).where(eq(users.id, sql.placeholder('id'))).prepare('silo_user_by_id'),
+);
+
 export async function getUser(db: TenantDb, id: string): Promise<UserView> {
-  const [row] = await db.select(columns).from(users).where(eq(users.id, id));
+  const [row] = await userById(db).execute({ id });
   if (!row) throw notFound('user');
   return toUserView(row);
 }

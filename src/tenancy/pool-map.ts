@@ -54,8 +54,12 @@ export interface PoolMapStats {
 export class PoolMap {
   /** Open pools, least recently used first (a Map keeps insertion order; a hit re-inserts). */
   private readonly entries = new Map<string, Entry>();
-  /** Single flight: concurrent first requests for one company share one open. */
-  private readonly opening = new Map<string, Promise<Entry>>();
+  /**
+   * Single flight: concurrent first requests for one company share one open. `claims` counts the
+   * callers waiting on it, so the new pool starts with them in flight and cannot be ended by an
+   * eviction before they resume.
+   */
+  private readonly opening = new Map<string, { entry: Promise<Entry>; claims: number }>();
   /** Pools being ended, per server: they still hold connections. */
   private readonly draining = new Map<string, Set<Promise<void>>>();
   private hits = 0;
@@ -77,8 +81,8 @@ export class PoolMap {
 
   /** Runs `work` with the company's pool; the pool is not ended while work runs. */
   async run<T>(target: TenantTarget, work: (db: TenantDb, sql: Sql) => Promise<T>): Promise<T> {
+    // acquire() counts this caller in flight when it hands the pool out, not when it resumes.
     const entry = await this.acquire(target);
-    entry.inFlight++;
     try {
       return await work(entry.db, entry.sql);
     } finally {
@@ -92,6 +96,7 @@ export class PoolMap {
     const found = this.entries.get(target.companyId);
     if (found) {
       this.hits++;
+      found.inFlight++;
       this.entries.delete(target.companyId);
       this.entries.set(target.companyId, found);
       return found;
@@ -99,15 +104,17 @@ export class PoolMap {
     const pending = this.opening.get(target.companyId);
     if (pending) {
       this.hits++;
-      return pending;
+      pending.claims++;
+      return pending.entry;
     }
     this.misses++;
-    const open = this.open(target).finally(() => this.opening.delete(target.companyId));
-    this.opening.set(target.companyId, open);
-    return open;
+    const opening = { entry: undefined as unknown as Promise<Entry>, claims: 1 };
+    opening.entry = this.open(target, opening).finally(() => this.opening.delete(target.companyId));
+    this.opening.set(target.companyId, opening);
+    return opening.entry;
   }
 
-  private async open(target: TenantTarget): Promise<Entry> {
+  private async open(target: TenantTarget, opening: { claims: number }): Promise<Entry> {
     const url = await target.url();
     // Check for room and insert with no await in between, so that concurrent opens on one server
     // cannot both take the last slot.
@@ -119,7 +126,13 @@ export class PoolMap {
       onnotice: () => {},
       connection: { application_name: 'silo-tenant' },
     });
-    const entry: Entry = { companyId: target.companyId, serverId: target.serverId, sql, db: drizzle(sql, { schema: tenantSchema }), inFlight: 0 };
+    const entry: Entry = {
+      companyId: target.companyId,
+      serverId: target.serverId,
+      sql,
+      db: drizzle(sql, { schema: tenantSchema }),
+      inFlight: opening.claims,
+    };
     this.entries.set(target.companyId, entry);
     return entry;
   }
@@ -201,7 +214,7 @@ export class PoolMap {
   /** Ends every pool (graceful shutdown). */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled([...this.opening.values()]);
+    await Promise.allSettled([...this.opening.values()].map((o) => o.entry));
     for (const companyId of [...this.entries.keys()]) this.evict(companyId);
     await Promise.all([...this.draining.values()].flatMap((set) => [...set]));
   }

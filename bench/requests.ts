@@ -1,0 +1,364 @@
+// What a request costs through Silo, against the physical limit of this stack and the naive
+// pattern, and how Silo holds up when many more companies than pools are served at random. One
+// PostgreSQL, one data set; every server and the load generator (autocannon) run as separate child
+// processes on 127.0.0.1, so no two of them share an event loop:
+//
+//   (a) GET /api/documents/:id through Silo (openSilo + createApp + serve, as `npm start`), warm
+//   (b) the same primary-key select on a bare Hono route, on a postgres.js pool opened beforehand,
+//       no auth: the most this stack can do (bench/request-server.ts)
+//   (c) the naive pattern: a postgres.js client created, queried and ended per request, logged in
+//       as the tenant role
+//   (d) 1,000 companies hit at random, GET /api/users/:id, with the pool map bounded to 50 pools
+//
+// (a), (b) and (c) run in rounds that alternate them, so background noise falls on all three; the
+// figures quoted are the medians over the rounds.
+//
+//   npm run bench:requests [-- --seconds 10 --rounds 2 --companies 1000 --connections 16]
+//   ... -- --profile DIR      also write CPU profiles of Silo's servers (one for (a), one for (d)) into DIR
+//   BENCH_DATABASE_URL=postgres://...  an existing server (max_connections >= 400) instead of an embedded one
+//
+// Results and their reading: docs/pool-map.md.
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
+import type { SiloContext } from '../src/context.ts';
+import { startEmbeddedPostgres } from '../src/embedded/embedded-postgres.ts';
+import { provisionCompany } from '../src/provisioning/provision-company.ts';
+import { listServers, updateServer } from '../src/services/servers.ts';
+import { documents } from '../src/tenant/schema.ts';
+import type { ServerMessage } from './request-server.ts';
+import type { LoadJob, LoadResult, LoadTarget } from './requests-load.ts';
+import { formatTable, intOption, machineInfo, median, ms, openBenchSilo, option, serverInfo, withDatabase, type BenchSilo } from './support.ts';
+
+const SECONDS = intOption('seconds', 'BENCH_SECONDS', 10);
+const ROUNDS = intOption('rounds', 'BENCH_ROUNDS', 2);
+const COMPANIES = intOption('companies', 'BENCH_COMPANIES', 1000);
+const CONNECTIONS = intOption('connections', 'BENCH_CONNECTIONS', 16);
+const PROFILE_DIR = option('profile', 'BENCH_PROFILE');
+const WARMUP_SECONDS = 2;
+// (d): maxPools binds, not the budget (300 / 3 per company = 100 pools per server, open or draining).
+const D_MAX_POOLS = 50;
+const D_BUDGET = 300;
+const MAX_CONNECTIONS = 400;
+
+// ---------------------------------------------------------------------------------------------
+// Child processes
+
+function forkTs(script: string, env: Record<string, string>, nodeArgs: string[] = []): ChildProcess {
+  return fork(fileURLToPath(new URL(script, import.meta.url)), [], {
+    execArgv: ['--import', 'tsx', ...nodeArgs],
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(20_000)]);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+interface ServerChild {
+  url: string;
+  stats(): Promise<Extract<ServerMessage, { type: 'stats' }>>;
+  /** Memory samples (every 250 ms) from now until stopRecording(). */
+  startRecording(): void;
+  stopRecording(): { rss: number; heapUsed: number }[];
+  stop(): Promise<void>;
+}
+
+async function startServer(mode: 'silo' | 'bare', env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerChild> {
+  const child = forkTs('./request-server.ts', { ...env, BENCH_MODE: mode }, nodeArgs);
+  const port = await new Promise<number>((resolve, reject) => {
+    child.on('message', (m: ServerMessage) => m.type === 'ready' && resolve(m.port));
+    child.once('exit', (code) => reject(new Error(`the ${mode} server exited (code ${code}) before listening`)));
+  });
+  let recording: { rss: number; heapUsed: number }[] | null = null;
+  child.on('message', (m: ServerMessage) => {
+    if (m.type === 'rss') recording?.push({ rss: m.rss, heapUsed: m.heapUsed });
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stats: () =>
+      new Promise((resolve) => {
+        const onMessage = (m: ServerMessage) => {
+          if (m.type !== 'stats') return;
+          child.off('message', onMessage);
+          resolve(m);
+        };
+        child.on('message', onMessage);
+        child.send({ type: 'stats' });
+      }),
+    startRecording: () => void (recording = []),
+    stopRecording: () => {
+      const samples = recording ?? [];
+      recording = null;
+      return samples;
+    },
+    stop: () => stopChild(child),
+  };
+}
+
+/** One autocannon run in a child process of its own. */
+async function load(job: LoadJob): Promise<LoadResult> {
+  const child = forkTs('./requests-load.ts', {});
+  try {
+    const result = new Promise<LoadResult>((resolve, reject) => {
+      child.once('message', (m: LoadResult) => resolve(m));
+      child.once('exit', (code) => reject(new Error(`the load generator exited (code ${code}) without a result`)));
+    });
+    child.send(job);
+    return await result;
+  } finally {
+    await stopChild(child);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup
+
+async function startPostgres(): Promise<{ url: string; embedded: boolean; stop(): Promise<void> }> {
+  const given = process.env.BENCH_DATABASE_URL;
+  if (given) return { url: withDatabase(given, 'postgres'), embedded: false, stop: async () => {} };
+  const dir = mkdtempSync(join(os.tmpdir(), 'silo-bench-requests-'));
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeDir);
+  const server = await startEmbeddedPostgres(dir, { maxConnections: MAX_CONNECTIONS });
+  return {
+    url: server.url,
+    embedded: true,
+    async stop() {
+      try {
+        await server.stop();
+      } finally {
+        removeDir();
+      }
+    },
+  };
+}
+
+/** A company with its first admin, and a token for that admin as POST /api/auth/login would issue. */
+async function companyWithToken(ctx: SiloContext, slug: string) {
+  const { company, admin } = await provisionCompany(
+    ctx,
+    { name: `Bench ${slug}`, slug, admin: { email: `admin@${slug}.example`, password: 'bench-password-1' } },
+    'bench',
+  );
+  const { token } = await ctx.tokens.issue({ sub: admin.id, role: 'company_admin', cid: company.id });
+  return { company, adminId: admin.id, token };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting
+
+interface PhaseFigures {
+  perSecond: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+const failures = (r: LoadResult) => r.errors + r.timeouts + r.non2xx;
+const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+
+function medianFigures(runs: LoadResult[]): PhaseFigures {
+  return {
+    perSecond: median(runs.map((r) => r.perSecond)),
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    errors: runs.reduce((sum, r) => sum + failures(r), 0),
+  };
+}
+
+function verdict(value: number, target: number, atLeast: boolean): string {
+  const met = atLeast ? value >= target : value < target;
+  return met ? 'met' : 'MISSED';
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const benchStarted = performance.now();
+const elapsed = () => `${((performance.now() - benchStarted) / 1000).toFixed(0)} s`;
+
+async function main() {
+  console.log(`bench:requests: ${SECONDS} s per phase after ${WARMUP_SECONDS} s of warm-up, ${ROUNDS} rounds of (a) (b) (c), ${CONNECTIONS} connections; (d) ${COMPANIES} companies`);
+  console.log(`machine: ${machineInfo()}`);
+  const pg = await startPostgres();
+  let bench: BenchSilo | undefined;
+  const children: ServerChild[] = [];
+  try {
+    const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
+    console.log(`postgres: ${await serverInfo(admin)}; max_connections=${(await admin`show max_connections`)[0]!.max_connections}`);
+    await admin.end();
+
+    bench = await openBenchSilo(pg.url);
+    const { ctx } = bench.silo;
+    // Room for every company on the one server (its capacity counts companies; the default is 500).
+    for (const server of await listServers(ctx)) await updateServer(ctx, server.id, { capacity: COMPANIES + 100 });
+
+    // (a) (b) (c): one company, one document, its admin's token.
+    const warm = await companyWithToken(ctx, 'warm');
+    const [doc] = await ctx.tenants.run(warm.company, (db) =>
+      db
+        .insert(documents)
+        .values({
+          title: 'Quarterly report',
+          content: 'Revenue grew in every region; the details follow in the attached tables. '.repeat(3),
+          tags: ['finance', 'q3'],
+          metadata: { pages: 12, confidential: false },
+          createdBy: warm.adminId,
+        })
+        .returning({ id: documents.id }),
+    );
+    const { serverId, databaseName, roleName, credentialsEncrypted } = warm.company;
+    const tenantUrl = await ctx.servers.urlFor(serverId!, databaseName!, { user: roleName!, password: ctx.box.open(credentialsEncrypted!) });
+
+    const sharedEnv = { ...bench.env, SILO_LOG_LEVEL: 'warn' };
+    const profileArgs = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
+    const silo = await startServer('silo', sharedEnv, profileArgs);
+    children.push(silo);
+    const bare = await startServer('bare', { BENCH_TENANT_URL: tenantUrl, BENCH_POOL_SIZE: String(ctx.config.pools.perCompany) });
+    children.push(bare);
+
+    const phases: Record<'a' | 'b' | 'c', { label: string; url: string; target: LoadTarget }> = {
+      a: { label: '(a) Silo GET /api/documents/:id', url: silo.url, target: { path: `/api/documents/${doc!.id}`, headers: { authorization: `Bearer ${warm.token}` } } },
+      b: { label: '(b) bare Hono + postgres.js, same select', url: bare.url, target: { path: `/documents/${doc!.id}` } },
+      c: { label: '(c) naive: a connection per request', url: bare.url, target: { path: `/naive/documents/${doc!.id}` } },
+    };
+    // The three answer the same JSON.
+    const bodies = await Promise.all(
+      Object.values(phases).map(async ({ url, target }) => {
+        const res = await fetch(url + target.path, { headers: target.headers ?? {} });
+        if (res.status !== 200) throw new Error(`${url}${target.path} answered ${res.status}: ${await res.text()}`);
+        return res.text();
+      }),
+    );
+    if (new Set(bodies).size !== 1) throw new Error(`the three routes answer different bodies:\n${bodies.join('\n')}`);
+
+    const runs: Record<'a' | 'b' | 'c', LoadResult[]> = { a: [], b: [], c: [] };
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const key of ['a', 'b', 'c'] as const) {
+        const { url, target, label } = phases[key];
+        const result = await load({ url, connections: CONNECTIONS, warmupSeconds: WARMUP_SECONDS, seconds: SECONDS, targets: [target] });
+        runs[key].push(result);
+        console.log(`  round ${round} ${label}: ${result.perSecond.toFixed(0)} req/s, p50 ${ms(result.p50)} ms, p99 ${ms(result.p99)} ms, ${failures(result)} errors`);
+      }
+    }
+    const siloRss = (await silo.stats()).rss;
+    await silo.stop();
+    await bare.stop();
+    children.length = 0;
+
+    const figures = { a: medianFigures(runs.a), b: medianFigures(runs.b), c: medianFigures(runs.c) };
+    const ab = figures.a.perSecond / figures.b.perSecond;
+    const ac = figures.a.perSecond / figures.c.perSecond;
+
+    // (d): many companies, few pools.
+    console.log(`  [${elapsed()}] provisioning ${COMPANIES} companies...`);
+    const provisionStarted = performance.now();
+    const many: Awaited<ReturnType<typeof companyWithToken>>[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < COMPANIES) {
+          const i = next++;
+          many.push(await companyWithToken(ctx, `load-${String(i).padStart(4, '0')}`));
+          if (many.length % 100 === 0) console.log(`    ${many.length} companies`);
+        }
+      }),
+    );
+    const provisionSeconds = (performance.now() - provisionStarted) / 1000;
+    // The parent's own pools (from setup) are not part of the measurement.
+    await ctx.tenants.close();
+
+    console.log(`  [${elapsed()}] (d)`);
+    const siloD = await startServer(
+      'silo',
+      { ...sharedEnv, SILO_POOL_MAX_POOLS: String(D_MAX_POOLS), SILO_POOL_SERVER_BUDGET: String(D_BUDGET) },
+      profileArgs,
+    );
+    children.push(siloD);
+    const targets = many.map((m) => ({ path: `/api/users/${m.adminId}`, headers: { authorization: `Bearer ${m.token}` } }));
+    const connectionsD = CONNECTIONS * 2;
+    await load({ url: siloD.url, connections: connectionsD, warmupSeconds: 0, seconds: WARMUP_SECONDS, targets });
+    const before = (await siloD.stats()).pools!;
+    siloD.startRecording();
+    const d = await load({ url: siloD.url, connections: connectionsD, warmupSeconds: 0, seconds: SECONDS * 2, targets });
+    const memory = siloD.stopRecording();
+    const rss = memory.map((m) => m.rss);
+    const after = await siloD.stats();
+    await siloD.stop();
+    children.length = 0;
+    const pools = after.pools!;
+    const served = pools.hits! + pools.misses! - (before.hits! + before.misses!);
+    const coldShare = (pools.misses! - before.misses!) / served;
+    const rssMax = Math.max(...rss, after.rss);
+
+    console.log(`  [${elapsed()}] (d) done`);
+    // Report.
+    console.log('');
+    console.log(`(a), (b), (c): medians of ${ROUNDS} rounds of ${SECONDS} s, ${CONNECTIONS} connections; Silo's RSS after them ${mb(siloRss)} MB`);
+    console.log(
+      formatTable(
+        ['phase', 'req/s', 'p50 ms', 'p99 ms', 'errors'],
+        (['a', 'b', 'c'] as const).map((k) => [phases[k].label, figures[k].perSecond.toFixed(0), ms(figures[k].p50), ms(figures[k].p99), String(figures[k].errors)]),
+      ),
+    );
+    console.log('');
+    console.log(
+      formatTable(
+        ['ratio', 'value', 'target', ''],
+        [
+          ['a/b (Silo / physical limit)', ab.toFixed(2), '>= 0.75', verdict(ab, 0.75, true)],
+          ['a/c (Silo / connection per request)', ac.toFixed(1), '>= 10', verdict(ac, 10, true)],
+        ],
+      ),
+    );
+    console.log('');
+    console.log(
+      `(d) ${COMPANIES} companies at random (GET /api/users/:id), maxPools ${D_MAX_POOLS}, budget ${D_BUDGET} per server, ` +
+        `${connectionsD} connections, ${SECONDS * 2} s (provisioning took ${provisionSeconds.toFixed(0)} s)`,
+    );
+    console.log(
+      formatTable(
+        ['figure', 'value', 'target', ''],
+        [
+          ['req/s', d.perSecond.toFixed(0), '', ''],
+          ['p50 ms', ms(d.p50), '', ''],
+          ['p99 ms', ms(d.p99), '', ''],
+          ['cold opens (misses / requests)', `${(coldShare * 100).toFixed(1)}%`, '', ''],
+          ['errors', String(failures(d)), '0', failures(d) === 0 ? 'met' : 'MISSED'],
+          ['RSS max MB', mb(rssMax), '< 300', verdict(rssMax / 2 ** 20, 300, false)],
+          ['RSS median MB', mb(median(rss)), '', ''],
+          ['JS heap used max MB', mb(Math.max(...memory.map((m) => m.heapUsed))), '', ''],
+          ['open / draining pools at the end', `${pools.openPools} / ${pools.drainingPools}`, '', ''],
+          ['evictions', String(pools.evictions! - before.evictions!), '', ''],
+        ],
+      ),
+    );
+    if (failures(d) > 0) console.log(`(d) statuses: ${JSON.stringify(d.statuses)}, connection errors ${d.errors}, timeouts ${d.timeouts}`);
+  } finally {
+    for (const child of children) await child.stop().catch(() => {});
+    // An embedded server goes away with its directory; on a given server, drop what the run made.
+    await (pg.embedded ? bench?.silo.close() : bench?.close())?.catch((error: Error) => console.error(`cleanup: ${error.message}`));
+    await pg.stop();
+    console.log(`\ndone in ${elapsed()}`);
+  }
+}
+
+// Explicitly: handles left by the loader and embedded-postgres' exit hook would otherwise keep the
+// process alive, or end it with 0 after a failure.
+main().then(
+  () => process.exit(0),
+  (error: Error) => {
+    console.error(error.stack ?? error.message);
+    process.exit(1);
+  },
+);
