@@ -20,6 +20,20 @@ export type ProvisionStep =
   | 'first_admin'
   | 'activate';
 
+/** The steps of moving a company to another server (src/scale-out/move-company.ts). */
+export type MoveStep =
+  | 'role'
+  | 'database'
+  | 'revoke'
+  | 'ownership'
+  | 'migrate'
+  | 'hold'
+  | 'lock'
+  | 'copy'
+  | 'verify'
+  | 'switch'
+  | 'drop_old';
+
 export interface SiloContext {
   config: Config;
   /** Management database: drizzle for typed queries, sql for the few raw ones. */
@@ -37,4 +51,6 @@ export interface SiloContext {
    * real saga fail at a chosen step and check that everything is undone.
    */
   beforeProvisionStep?: (step: ProvisionStep) => void | Promise<void>;
+  /** Likewise before each step of a move, and before each table it copies (`table`). */
+  beforeMoveStep?: (step: MoveStep, detail?: { table: string }) => void | Promise<void>;
 }

@@ -7,6 +7,7 @@ import { hashPassword } from '../auth/passwords.ts';
 import type { IssuedToken } from '../auth/tokens.ts';
 import type { SiloContext } from '../context.ts';
 import { conflict, notFound, pgCode, SiloError } from '../errors.ts';
+import { assertWritesAllowed } from '../scale-out/write-hold.ts';
 import { keyset, toPage, type Page, type PageRequest } from '../services/pagination.ts';
 import type { TenantDb } from '../tenancy/pool-map.ts';
 import { userInvitations, users } from '../tenant/schema.ts';
@@ -125,6 +126,7 @@ export async function acceptInvitation(
   const user = await ctx.tenants.run(company, async (db) => {
     const [invitation] = await db.select({ id: userInvitations.id }).from(userInvitations).where(and(eq(userInvitations.tokenHash, tokenHash), open));
     if (!invitation) throw noSuchInvitation();
+    assertWritesAllowed(company);
     // Only the holder of a good token learns that the company is suspended.
     if (company.status === 'suspended') throw new SiloError('company_suspended', 'the company is suspended');
     const passwordHash = await hashPassword(input.password);

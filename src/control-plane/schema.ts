@@ -57,6 +57,12 @@ export const companies = pgTable(
     migrationError: text('migration_error'),
     migratedAt: timestamp('migrated_at', { withTimezone: true, precision: 3 }),
     lastError: text('last_error'),
+    // A move to another server in progress (docs/scale-out.md): where to, and until when the mover's
+    // claim holds unless renewed (a mover that died lets it lapse).
+    movingTo: uuid('moving_to').references(() => databaseServers.id),
+    moveLeaseUntil: timestamp('move_lease_until', { withTimezone: true, precision: 3 }),
+    // While in the future, writes to the company answer 503 (its data is being copied).
+    writesHeldUntil: timestamp('writes_held_until', { withTimezone: true, precision: 3 }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
     deletedAt: timestamp('deleted_at', { withTimezone: true }),
@@ -121,4 +127,29 @@ export const companyMigrations = pgTable(
     createdAt: createdAt(),
   },
   (t) => [index('company_migrations_company_idx').on(t.companyId, t.id), index('company_migrations_run_idx').on(t.runId)],
+);
+
+/**
+ * Databases and roles a move may have left on a server: the target of a move that did not finish
+ * (recorded before anything is created there) and the source of one that did (until it is dropped).
+ * `silo reconcile` drops those still present; `removed_at` is set once they are gone.
+ */
+export const databaseLeftovers = pgTable(
+  'database_leftovers',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    companyId: uuid('company_id')
+      .notNull()
+      .references(() => companies.id),
+    serverId: uuid('server_id')
+      .notNull()
+      .references(() => databaseServers.id),
+    databaseName: text('database_name').notNull(),
+    roleName: text('role_name').notNull(),
+    reason: text('reason', { enum: ['move_target', 'move_source'] }).notNull(),
+    lastError: text('last_error'),
+    createdAt: createdAt(),
+    removedAt: timestamp('removed_at', { withTimezone: true, precision: 3 }),
+  },
+  (t) => [index('database_leftovers_present_idx').on(t.companyId, t.serverId).where(sql`${t.removedAt} is null`)],
 );

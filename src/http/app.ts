@@ -14,6 +14,7 @@ import { registerCompanyDatabaseRoutes } from './routes/companies/company-databa
 import { registerCreateCompany } from './routes/companies/create-company.ts';
 import { registerDeleteCompany } from './routes/companies/delete-company.ts';
 import { registerMigrateCompany } from './routes/companies/migrate-company.ts';
+import { registerMoveCompany } from './routes/companies/move-company.ts';
 import { registerReadCompanies } from './routes/companies/read-companies.ts';
 import { registerUpdateCompany } from './routes/companies/update-company.ts';
 import { registerTenantHealthRoutes } from './routes/company/tenant-health.ts';
@@ -74,6 +75,7 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
   registerDeleteCompany(app, ctx);
   registerCompanyDatabaseRoutes(app, ctx);
   registerMigrateCompany(app, ctx);
+  registerMoveCompany(app, ctx);
   registerServerRoutes(app, ctx);
   // The company plane: a company user's token, routed to that company's database.
   registerTenantHealthRoutes(app, ctx);

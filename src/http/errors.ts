@@ -46,7 +46,7 @@ export function toErrorResponse(error: unknown, c: Context, log: Logger): Respon
   if (silo.code === 'internal' && error instanceof SiloError) {
     log.error({ requestId: c.get('requestId'), message: silo.message, details: silo.details }, 'request failed');
   }
-  if (silo.code === 'rate_limited') {
+  if (silo.code === 'rate_limited' || silo.code === 'unavailable') {
     const retryAfter = (silo.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
     if (retryAfter) c.header('Retry-After', String(retryAfter));
   }

@@ -1,4 +1,5 @@
-// Where a new tenant database goes: the active server with the most room left.
+// Where a new tenant database goes: the active server with the most room left (a company moving
+// to a server takes its room from the start of the move).
 import { sql } from 'drizzle-orm';
 import type { SiloContext } from '../context.ts';
 import { conflict } from '../errors.ts';
@@ -12,7 +13,7 @@ export async function chooseServer(ctx: SiloContext, requested?: string): Promis
   const rows = await ctx.db.execute<{ id: string; template_version: string | null; room: number }>(sql`
     select s.id, s.template_version,
            s.capacity - (select count(*) from companies c
-                          where c.server_id = s.id and c.status <> 'deleted')::int as room
+                          where (c.server_id = s.id or c.moving_to = s.id) and c.status <> 'deleted')::int as room
     from database_servers s
     where s.status = 'active' ${requested ? sql`and s.id = ${requested}` : sql``}
     order by room desc, s.created_at

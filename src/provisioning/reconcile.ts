@@ -6,13 +6,14 @@ import { and, eq, lt, ne, sql as dsql } from 'drizzle-orm';
 import type { SiloContext } from '../context.ts';
 import { companies } from '../control-plane/schema.ts';
 import { describeError } from '../errors.ts';
+import { reconcileMoves } from '../scale-out/leftovers.ts';
 import { recordAudit } from '../services/audit.ts';
 import { listServers } from '../services/servers.ts';
 import { tenantNamePattern, tenantNames } from './names.ts';
 import { dropTenantDatabase } from './tenant-database.ts';
 
 export interface ReconcileFinding {
-  kind: 'stuck_provisioning' | 'orphan_database' | 'orphan_role' | 'unreachable_server';
+  kind: 'stuck_provisioning' | 'orphan_database' | 'orphan_role' | 'unreachable_server' | 'interrupted_move' | 'move_leftover';
   serverId: string | null;
   name: string;
   companyId?: string;
@@ -118,5 +119,7 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
       }
     }
   }
+  // Moves: a lapsed claim, and databases a move left behind (scale-out/leftovers.ts).
+  findings.push(...(await reconcileMoves(ctx, options)));
   return findings;
 }

@@ -4,6 +4,7 @@ import { eq, sql as dsql } from 'drizzle-orm';
 import { burnPasswordCheck, verifyPassword } from '../auth/passwords.ts';
 import type { SiloContext } from '../context.ts';
 import { SiloError } from '../errors.ts';
+import { writesHeld } from '../scale-out/write-hold.ts';
 import type { CompanyRecord } from '../tenancy/tenants.ts';
 import { users } from '../tenant/schema.ts';
 import { findCompany } from './company-records.ts';
@@ -30,7 +31,8 @@ export async function authenticateCompanyUser(
     const [found] = await db.select().from(users).where(eq(dsql`lower(${users.email})`, email.toLowerCase()));
     if (!found) return burnPasswordCheck(password).then(() => null);
     if (!(await verifyPassword(password, found.passwordHash))) return null;
-    await db.update(users).set({ lastLoginAt: dsql`now()` }).where(eq(users.id, found.id));
+    // A company being moved takes no writes: the login works, its time is not recorded.
+    if (!writesHeld(company)) await db.update(users).set({ lastLoginAt: dsql`now()` }).where(eq(users.id, found.id));
     return { id: found.id, email: found.email, name: found.name, role: found.role };
   });
   if (!user) return null;

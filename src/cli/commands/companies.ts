@@ -1,12 +1,14 @@
-// `silo companies list | create | delete`: the companies, each with its own database.
+// `silo companies list | create | delete | move`: the companies, each with its own database.
 import { Option, type Command } from 'commander';
 import { companyStatuses, type CompanyStatus } from '../../control-plane/schema.ts';
+import { SiloError } from '../../errors.ts';
 import { provisionCompany } from '../../provisioning/provision-company.ts';
+import { describeMoveFailure, moveCompany } from '../../scale-out/move-company.ts';
 import { deleteCompany, listCompanies } from '../../services/companies.ts';
 import { toCompanyView } from '../../services/company-records.ts';
 import { checkPassword, parseEmail, parsePositiveInt, parseServerId, parseSlug, parseText } from '../arguments.ts';
 import { printJson, printLine, printTable, shortTime } from '../output.ts';
-import { usageError, type CliRuntime } from '../runtime.ts';
+import { CliError, usageError, type CliRuntime } from '../runtime.ts';
 
 interface ListOptions {
   status?: CompanyStatus;
@@ -27,13 +29,18 @@ interface CreateOptions {
   json?: boolean;
 }
 
+interface MoveOptions {
+  to: string;
+  json?: boolean;
+}
+
 interface DeleteOptions {
   confirm: string;
   json?: boolean;
 }
 
 export function registerCompanyCommands(program: Command, cli: CliRuntime): void {
-  const companies = program.command('companies').description('list, create and delete companies');
+  const companies = program.command('companies').description('list, create, delete and move companies');
 
   companies
     .command('list')
@@ -115,5 +122,28 @@ export function registerCompanyCommands(program: Command, cli: CliRuntime): void
       const view = toCompanyView(deleted);
       if (options.json) return printJson(cli.stdout, view);
       printLine(cli.stdout, `deleted company ${view.slug}: database ${view.database} dropped`);
+    });
+
+  companies
+    .command('move')
+    .description("move a company's database to another server: copied, verified, switched, the old one dropped")
+    .argument('<slug>', 'the company', parseSlug)
+    .requiredOption('--to <serverId>', 'the database server to move it to (see "silo servers list")', parseServerId)
+    .option('--json', 'print one JSON document: the company, with the figures of the move')
+    .addHelpText(
+      'after',
+      '\nWrites to the company answer 503 (Retry-After) while its data is copied; reads go on. A failure\n' +
+        'before the switch leaves the company on its old server, untouched (exit status 1).',
+    )
+    .action(async (slug: string, options: MoveOptions) => {
+      const { company, move } = await cli.withSilo((ctx) => moveCompany(ctx, slug, options.to, 'cli')).catch((error: unknown) => {
+        // A failed move's reason is in its details, which the generic report leaves out.
+        throw error instanceof SiloError && error.code !== 'validation_failed' ? new CliError(describeMoveFailure(error)) : error;
+      });
+      if (options.json) return printJson(cli.stdout, { ...toCompanyView(company), move });
+      const mb = (move.bytes / 1e6).toFixed(1);
+      printLine(cli.stdout, `moved company ${company.slug} to server ${move.toServerId}: ${move.rows} rows, ${mb} MB in ${move.durationMs} ms`);
+      printLine(cli.stdout, `writes were held for ${move.writesHeldMs} ms`);
+      if (!move.oldDatabaseDropped) printLine(cli.stderr, 'the old database could not be dropped: "silo reconcile --fix" drops it');
     });
 }

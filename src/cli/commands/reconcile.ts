@@ -15,7 +15,7 @@ export function registerReconcileCommand(program: Command, cli: CliRuntime): voi
   program
     .command('reconcile')
     .description(
-      'find companies stuck in provisioning and databases or roles no company owns; with --fix, undo and drop them',
+      'find companies stuck in provisioning, databases or roles no company owns, and what failed or interrupted moves left; with --fix, undo and drop them',
     )
     .option('--fix', 'repair what is found: stuck companies are undone and marked failed, orphans are dropped')
     .option('--stuck-after-minutes <n>', 'a company provisioning for longer than this is stuck', parsePositiveInt(100_000), 10)

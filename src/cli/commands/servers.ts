@@ -1,10 +1,12 @@
-// `silo servers list | add`: the database servers that hold tenant databases. A server's URL holds
-// its admin password: it is stored encrypted and never printed; servers show `host` (host:port).
+// `silo servers list | add | drain`: the database servers that hold tenant databases. A server's URL
+// holds its admin password: it is stored encrypted and never printed; servers show `host` (host:port).
+import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
+import { drainServer } from '../../scale-out/drain-server.ts';
 import { addServer, listServers, type ServerView } from '../../services/servers.ts';
-import { checkDatabaseUrl, parsePositiveInt, parseText } from '../arguments.ts';
+import { checkDatabaseUrl, parsePositiveInt, parseServerId, parseText } from '../arguments.ts';
 import { printJson, printLine, printTable } from '../output.ts';
-import type { CliRuntime } from '../runtime.ts';
+import { CliError, EXIT, type CliRuntime } from '../runtime.ts';
 
 interface AddOptions {
   name: string;
@@ -48,5 +50,66 @@ export function registerServerCommands(program: Command, cli: CliRuntime): void 
       );
       if (options.json) return printJson(cli.stdout, server);
       printLine(cli.stdout, `added server ${server.name} (${server.id}) at ${server.host}`);
+    });
+
+  servers
+    .command('drain')
+    .description('mark a server draining (no new companies) and move every company on it to the other servers')
+    .argument('<id>', 'the server (see "silo servers list")', parseServerId)
+    .option('--concurrency <n>', 'companies moved at once', parsePositiveInt(64), 2)
+    .option('--json', 'print one JSON document at the end')
+    .addHelpText(
+      'after',
+      '\nEach company goes where a new one would be placed. Ctrl-C stops starting moves; running ones\n' +
+        'finish. The server stays draining afterwards. Exit status: 0 only when no company is left on it.',
+    )
+    .action(async (id: string, options: { concurrency: number; json?: boolean }) => {
+      const interrupt = new AbortController();
+      const onSignal = () => interrupt.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      const live = !options.json && (cli.stdout as { isTTY?: boolean }).isTTY === true;
+      const bar = live ? new SingleBar({ format: 'draining [{bar}] {value}/{total} companies | failed {failed} | {slug}' }) : undefined;
+      try {
+        const run = await cli.withSilo((ctx) => {
+          bar?.start(0, 0, { failed: 0, slug: '' });
+          return drainServer(ctx, id, {
+            concurrency: options.concurrency,
+            actor: 'cli',
+            signal: interrupt.signal,
+            onOutcome: (outcome, progress) => {
+              if (bar) {
+                bar.setTotal(progress.total);
+                bar.update(progress.done, { failed: progress.failed, slug: outcome.slug });
+              } else if (!options.json) {
+                const what = outcome.status === 'moved' ? `moved to ${outcome.toServerId}` : `FAILED: ${outcome.error}`;
+                printLine(cli.stdout, `[${progress.done}/${progress.total}] ${outcome.slug}: ${what}`);
+              }
+            },
+          });
+        });
+        bar?.stop();
+        const moved = run.outcomes.filter((o) => o.status === 'moved');
+        const failed = run.outcomes.filter((o) => o.status === 'failed');
+        if (options.json) {
+          printJson(cli.stdout, run);
+        } else {
+          const mb = (moved.reduce((n, o) => n + o.bytes, 0) / 1e6).toFixed(1);
+          const held = Math.max(0, ...moved.map((o) => o.writesHeldMs ?? 0));
+          printTable(
+            cli.stdout,
+            ['COMPANIES', 'MOVED', 'FAILED', 'NOT ATTEMPTED', 'REMAINING', 'DATA (MB)', 'LONGEST WRITE HOLD (MS)'],
+            [[run.total, moved.length, failed.length, run.notAttempted.length, run.remaining, mb, held]],
+          );
+          for (const f of failed) printLine(cli.stderr, `failed: ${f.slug}${f.step ? ` at ${f.step}` : ''}: ${f.error}`);
+        }
+        if (run.remaining > 0) {
+          throw new CliError(`${run.remaining} compan${run.remaining === 1 ? 'y is' : 'ies are'} still on the server`, EXIT.failed);
+        }
+      } finally {
+        bar?.stop();
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
     });
 }

@@ -6,6 +6,7 @@ import type { TokenClaims } from '../../auth/tokens.ts';
 import type { SiloContext } from '../../context.ts';
 import { SiloError } from '../../errors.ts';
 import { ensureCompanyCurrent } from '../../migrations/company-migrations.ts';
+import { assertWritesAllowed, writesHeld } from '../../scale-out/write-hold.ts';
 import type { CompanyRecord } from '../../tenancy/tenants.ts';
 import type { AppEnv } from '../env.ts';
 
@@ -23,8 +24,10 @@ export async function tokenCompany(ctx: SiloContext, auth: TokenClaims): Promise
 export function requireTenant(ctx: SiloContext): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const company = await tokenCompany(ctx, c.get('auth'));
-    // A company left behind by an upgrade is migrated before it is served.
-    await ensureCompanyCurrent(ctx, company);
+    // A company being moved serves reads from its old database and refuses writes (503, Retry-After).
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD') assertWritesAllowed(company);
+    // A company left behind by an upgrade is migrated before it is served (not while it is moved).
+    if (!writesHeld(company)) await ensureCompanyCurrent(ctx, company);
     await ctx.tenants.run(company, async (db) => {
       c.set('tenant', { company, db });
       await next();

@@ -1,0 +1,200 @@
+// How fast a company moves between two database servers, and how long its writes are held: one
+// company of at least --mb megabytes of table data (documents with full-text search, chat history,
+// users), moved from one PostgreSQL to another and back, by moveCompany as the API and the CLI call
+// it. Both servers are embedded ones on this machine unless given.
+//
+//   npm run bench:move [-- --mb N]            about N MB of COPY text in the company (default 100; or BENCH_MB)
+//   ... -- --runs N                           moves, alternating direction (default 2; or BENCH_RUNS)
+//   BENCH_DATABASE_URL=postgres://...         the first server (an admin login) instead of an embedded one
+//   BENCH_TARGET_URL=postgres://...           the second server likewise
+//
+// Results and their reading: docs/scale-out.md.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import type { SiloContext } from '../src/context.ts';
+import { startEmbeddedPostgres } from '../src/embedded/embedded-postgres.ts';
+import { tenantNames } from '../src/provisioning/names.ts';
+import { provisionCompany } from '../src/provisioning/provision-company.ts';
+import { moveCompany, type MoveResult } from '../src/scale-out/move-company.ts';
+import { addServer, listServers } from '../src/services/servers.ts';
+import { formatTable, intOption, machineInfo, ms, openBenchSilo, serverInfo, startBenchServer, withDatabase, type BenchServer } from './support.ts';
+
+const WORDS = (
+  'account agenda answer archive budget calendar customer contract delivery design document draft estimate ' +
+  'feature forecast invoice issue launch meeting memo milestone note offer order payment plan policy price ' +
+  'product project proposal quarter question receipt release report request review revenue risk roadmap ' +
+  'sales schedule service shipment sprint status summary supplier support task team ticket timeline update ' +
+  'vendor warehouse weekly workflow alpha beta gamma delta north south east west green blue red amber quick ' +
+  'slow steady early late final open closed pending approved rejected urgent minor major critical'
+).split(' ');
+
+/** A second server: BENCH_TARGET_URL, else another embedded PostgreSQL, removed by stop(). */
+async function startTargetServer(): Promise<BenchServer> {
+  const given = process.env.BENCH_TARGET_URL;
+  if (given) return { url: given, embedded: false, stop: async () => {} };
+  const dir = mkdtempSync(join(os.tmpdir(), 'silo-bench-target-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const server = await startEmbeddedPostgres(dir);
+  return { url: server.url, embedded: true, stop: () => server.stop().finally(() => rmSync(dir, { recursive: true, force: true })) };
+}
+
+/** Fills the company's tables as its own users would have, in batches, until about `mb` MB of row text. */
+async function fill(ctx: SiloContext, serverId: string, database: string, mb: number): Promise<void> {
+  const sql = await ctx.servers.open(serverId, database);
+  try {
+    await sql`
+      insert into users (email, name, role, password_hash)
+      select 'user' || i || '@bench.example', 'User ' || i, 'member', (select password_hash from users limit 1)
+      from generate_series(1, 2000) i`;
+    await sql`insert into chat_sessions (user_id, title) select id, 'Session of ' || name from users`;
+    // Documents take about 80% of the text, chat messages the rest.
+    const documents = Math.ceil((mb * 0.8 * 1e6) / 2100);
+    const messages = Math.ceil((mb * 0.2 * 1e6) / 200);
+    const batch = 5000;
+    for (let done = 0; done < documents; done += batch) {
+      await sql`
+        with authors as (select array_agg(id order by id) as ids from users)
+        insert into documents (title, content, tags, metadata, created_by)
+        select 'Document ' || i,
+               array_to_string(array(select (${WORDS}::text[])[1 + floor(random() * ${WORDS.length})::int]
+                                     from generate_series(1, 220 + i % 60)), ' '),
+               array['q' || (i % 4 + 1), 'team' || (i % 12)], jsonb_build_object('n', i, 'words', 220 + i % 60),
+               authors.ids[1 + i % array_length(authors.ids, 1)]
+        from generate_series(${done + 1}::int, ${Math.min(done + batch, documents)}::int) i, authors`;
+      process.stderr.write(`  documents ${Math.min(done + batch, documents)}/${documents}\r`);
+    }
+    for (let done = 0; done < messages; done += batch * 4) {
+      await sql`
+        with sessions as (select array_agg(id order by id) as ids from chat_sessions)
+        insert into chat_messages (session_id, role, content)
+        select sessions.ids[1 + i % array_length(sessions.ids, 1)], (array['user', 'assistant', 'system'])[1 + i % 3],
+               'message ' || i || ': ' || array_to_string(array(select (${WORDS}::text[])[1 + floor(random() * ${WORDS.length})::int]
+                                                             from generate_series(1, 20 + i % 10)), ' ')
+        from generate_series(${done + 1}::int, ${Math.min(done + batch * 4, messages)}::int) i, sessions`;
+      process.stderr.write(`  chat messages ${Math.min(done + batch * 4, messages)}/${messages}   \r`);
+    }
+    process.stderr.write('\n');
+    await sql`vacuum analyze`;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+async function databaseSize(ctx: SiloContext, serverId: string, database: string): Promise<number> {
+  const admin = await ctx.servers.admin(serverId);
+  const [row] = await admin<{ bytes: string }[]>`select pg_database_size(${database})::text as bytes`;
+  return Number(row!.bytes);
+}
+
+/** The move's steps as it recorded them in company_database_logs, ms. */
+async function stepTimes(ctx: SiloContext, companyId: string, since: Date): Promise<Map<string, number>> {
+  const rows = await ctx.sql<{ action: string; duration_ms: number | null }[]>`
+    select action, duration_ms from company_database_logs
+    where company_id = ${companyId} and action like 'move.%' and created_at >= ${since.toISOString()}::timestamptz order by id`;
+  return new Map(rows.map((r) => [r.action.replace(/^move\./, ''), r.duration_ms ?? Number.NaN]));
+}
+
+async function bench(first: BenchServer, second: BenchServer): Promise<void> {
+  const mb = intOption('mb', 'BENCH_MB', 100);
+  const runs = intOption('runs', 'BENCH_RUNS', 2);
+  const benchSilo = await openBenchSilo(first.url);
+  try {
+    const ctx = benchSilo.silo.ctx;
+    const added = await addServer(ctx, { name: 'second', url: withDatabase(second.url, 'postgres') });
+    const servers = await listServers(ctx);
+    const firstId = servers.find((s) => s.name === 'default')!.id;
+
+    console.log('Silo move benchmark');
+    console.log(`  postgres:   ${await serverInfo(ctx.sql)} (${first.embedded ? 'embedded' : 'BENCH_DATABASE_URL'}; second: ${second.embedded ? 'embedded' : 'BENCH_TARGET_URL'})`);
+    console.log(`  machine:    ${machineInfo()}`);
+
+    const { company } = await provisionCompany(
+      ctx,
+      { name: 'Bench Mover', slug: 'bench-mover', admin: { email: 'admin@bench.example', password: 'bench-password-1' }, serverId: firstId },
+      'bench',
+    );
+    const database = tenantNames(ctx.config.dbPrefix, company.slug).database;
+    const filling = performance.now();
+    await fill(ctx, firstId, database, mb);
+    const size = await databaseSize(ctx, firstId, database);
+    console.log(`  company:    ${database}, ${(size / 1e6).toFixed(0)} MB on disk (pg_database_size), filled in ${((performance.now() - filling) / 1000).toFixed(0)} s\n`);
+
+    const results: { from: string; to: string; move: MoveResult; steps: Map<string, number> }[] = [];
+    for (let run = 0; run < runs; run++) {
+      const [from, to] = run % 2 === 0 ? ['first', 'second'] : ['second', 'first'];
+      const since = new Date();
+      const { move } = await moveCompany(ctx, company.id, run % 2 === 0 ? added.id : firstId, 'bench');
+      results.push({ from, to, move, steps: await stepTimes(ctx, company.id, since) });
+      process.stderr.write(`  move ${run + 1}/${runs} done\n`);
+    }
+
+    const rate = (amount: number, millis: number) => (amount / (millis / 1000)).toFixed(0);
+    console.log('Moves (rows and MB: every table; MB is COPY text, 10^6 bytes)');
+    console.log(
+      formatTable(
+        ['move', 'rows', 'MB', 'total s', 'copy s', 'rows/s (copy)', 'MB/s (copy)', 'MB/s (total)', 'writes held s'],
+        results.map(({ from, to, move }) => [
+          `${from} -> ${to}`,
+          String(move.rows),
+          (move.bytes / 1e6).toFixed(1),
+          (move.durationMs / 1000).toFixed(1),
+          (move.copyMs / 1000).toFixed(1),
+          rate(move.rows, move.copyMs),
+          (move.bytes / 1e6 / (move.copyMs / 1000)).toFixed(1),
+          (move.bytes / 1e6 / (move.durationMs / 1000)).toFixed(1),
+          (move.writesHeldMs / 1000).toFixed(1),
+        ]),
+      ),
+    );
+    const stepNames = ['role', 'database', 'revoke', 'ownership', 'migrate', 'hold', 'lock', 'copy', 'verify', 'switch'];
+    console.log('\nSteps, ms (company_database_logs)');
+    console.log(
+      formatTable(
+        ['step', ...results.map((r) => `${r.from} -> ${r.to}`)],
+        stepNames
+          .filter((s) => results.some((r) => r.steps.has(s)))
+          .map((s) => [s, ...results.map((r) => ms(r.steps.get(s) ?? Number.NaN))]),
+      ),
+    );
+    console.log('\nRows per table (first move)');
+    console.log(formatTable(['table', 'rows', 'MB'], results[0]!.move.tables.map((t) => [t.name, String(t.rows), (t.bytes / 1e6).toFixed(1)])));
+  } finally {
+    await dropByPrefixOnSecond(benchSilo.silo.ctx, benchSilo.prefix).catch((error: unknown) => console.error('could not clean the second server:', error));
+    await benchSilo.close();
+  }
+}
+
+/** What this run made on the second server (closing the Silo cleans the first one). */
+async function dropByPrefixOnSecond(ctx: SiloContext, prefix: string): Promise<void> {
+  const second = (await listServers(ctx)).find((s) => s.name === 'second');
+  if (!second) return;
+  const admin = await ctx.servers.admin(second.id);
+  const like = `${prefix}\\_%`;
+  for (const { datname } of await admin<{ datname: string }[]>`select datname from pg_database where datname like ${like}`) {
+    await admin`drop database if exists ${admin(datname)} with (force)`;
+  }
+  for (const { rolname } of await admin<{ rolname: string }[]>`select rolname from pg_roles where rolname like ${like}`) {
+    await admin`drop role if exists ${admin(rolname)}`;
+  }
+}
+
+const first = await startBenchServer();
+let failed = false;
+let second: BenchServer | undefined;
+try {
+  second = await startTargetServer();
+  await bench(first, second);
+} catch (error) {
+  failed = true;
+  console.error('benchmark failed:', error);
+} finally {
+  for (const server of [second, first]) {
+    await server?.stop().catch((error: unknown) => {
+      failed = true;
+      console.error('could not stop a PostgreSQL server:', error);
+    });
+  }
+}
+// Explicitly: embedded-postgres' exit hook would otherwise end the process with 0.
+process.exit(failed ? 1 : 0);
