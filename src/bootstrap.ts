@@ -67,14 +67,18 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
     log.info({ dataDir: config.dataDir }, 'using the embedded PostgreSQL');
   }
 
-  const management = connectManagement(managementUrl!);
+  // Management migrations on a client of their own with one connection (the runner's session lock
+  // needs one connection, and a pool's reserve() is avoided: see src/migrations/runner.ts).
+  const migrator = postgres(managementUrl!, { max: 1, onnotice: () => {}, connection: { application_name: 'silo-migrate' } });
   try {
-    await applyMigrations(management.sql, loadMigrationSet(migrationsFolder('management')));
+    await applyMigrations(migrator, loadMigrationSet(migrationsFolder('management')));
   } catch (error) {
-    await management.sql.end();
     await embedded?.stop();
     throw error;
+  } finally {
+    await migrator.end({ timeout: 5 });
   }
+  const management = connectManagement(managementUrl!);
 
   const box = createCredentialBox(secrets.masterKey);
   const servers = createServerConnections(management.db, box);
