@@ -8,12 +8,11 @@ import type { MiddlewareHandler } from 'hono';
 import { SiloError } from '../../../errors.ts';
 import type { AppEnv } from '../../env.ts';
 
-export function companyRoute(ctx: SiloContext, tag: string) {
-  return {
-    tags: [tag],
-    security: bearer,
-    middleware: [requireAuth(ctx.tokens, ['company_admin', 'member']), requireTenant(ctx)],
-  };
+/** A company-plane route's common parts; `{ adminOnly: true }` for routes that need company_admin. */
+export function companyRoute(ctx: SiloContext, tag: string, options: { adminOnly?: boolean } = {}) {
+  const middleware: MiddlewareHandler<AppEnv>[] = [requireAuth(ctx.tokens, ['company_admin', 'member']), requireTenant(ctx)];
+  if (options.adminOnly) middleware.push(adminOnly);
+  return { tags: [tag], security: bearer, middleware };
 }
 
 /** Writes need company_admin. */

@@ -5,7 +5,7 @@ import type { SiloContext } from '../../../context.ts';
 import { acceptInvitation, createInvitation, deleteInvitation, listInvitations } from '../../../company-plane/invitations.ts';
 import type { App } from '../../env.ts';
 import { errors, json, jsonBody, PageQuery, text, pageOf } from '../../schemas.ts';
-import { adminOnly, companyErrors, companyRoute, IdParam } from './common.ts';
+import { companyErrors, companyRoute, IdParam } from './common.ts';
 
 const role = z.enum(['company_admin', 'member']);
 
@@ -59,8 +59,7 @@ const AcceptedInvitation = z
   .openapi('AcceptedInvitation');
 
 export function registerInvitationRoutes(app: App, ctx: SiloContext) {
-  const common = companyRoute(ctx, 'invitations');
-  const adminOnlyRoute = { ...common, middleware: [...common.middleware, adminOnly] };
+  const adminOnlyRoute = companyRoute(ctx, 'invitations', { adminOnly: true });
 
   app.openapi(
     createRoute({

@@ -4,7 +4,7 @@ import type { SiloContext } from '../../../context.ts';
 import { createUser, deleteUser, getUser, listUsers, updateUser } from '../../../company-plane/users.ts';
 import type { App } from '../../env.ts';
 import { errors, json, jsonBody, PageQuery, pageOf, text } from '../../schemas.ts';
-import { adminOnly, companyErrors, companyRoute, IdParam } from './common.ts';
+import { companyErrors, companyRoute, IdParam } from './common.ts';
 
 const role = z.enum(['company_admin', 'member']);
 
@@ -40,7 +40,7 @@ const UpdateUserBody = z
 
 export function registerUserRoutes(app: App, ctx: SiloContext) {
   const common = companyRoute(ctx, 'users');
-  const writes = { ...common, middleware: [...common.middleware, adminOnly] };
+  const writes = companyRoute(ctx, 'users', { adminOnly: true });
 
   app.openapi(
     createRoute({
