@@ -15,6 +15,7 @@ import { loadMigrationSet } from './migrations/migration-set.ts';
 import { applyMigrations } from './migrations/runner.ts';
 import { ensureTemplate } from './provisioning/template.ts';
 import { createServerConnections } from './services/server-connections.ts';
+import { configureNeonDriver } from './providers/neon/driver.ts';
 import { listServers, registerDefaultServer } from './services/servers.ts';
 import { ensureFirstSystemAdmin } from './services/system-users.ts';
 import { Tenants } from './tenancy/tenants.ts';
@@ -82,6 +83,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
 
   const box = createCredentialBox(secrets.masterKey);
   const servers = createServerConnections(management.db, box);
+  configureNeonDriver({ wsProxy: config.neonWsProxy });
   const tenants = new Tenants({ db: management.db, sql: management.sql, box, servers, log }, config.pools);
   const ctx: SiloContext = {
     config,
@@ -103,7 +105,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
     }
     if (options.prepareTemplates) {
       for (const server of await listServers(ctx)) {
-        if (server.status !== 'active') continue;
+        if (server.status !== 'active' || server.provider !== 'postgres') continue;
         await ensureTemplate(ctx, server.id).catch((error: Error) =>
           log.warn({ serverId: server.id, error: error.message }, 'could not prepare the template; creation will migrate instead'),
         );

@@ -12,6 +12,8 @@ import type { Tenants } from './tenancy/tenants.ts';
 
 export type ProvisionStep =
   | 'placement'
+  | 'project'
+  | 'connect'
   | 'role'
   | 'database'
   | 'revoke'

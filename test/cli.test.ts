@@ -180,7 +180,7 @@ describe('silo servers', () => {
     const host = `${new URL(t.config.databaseUrl!).hostname}:${new URL(t.config.databaseUrl!).port || '5432'}`;
     expect(items).toEqual([expect.objectContaining({ name: 'default', host, status: 'active', reachable: true })]);
     const table = await silo('servers', 'list');
-    expect(table.stdout).toMatch(/^NAME\s+HOST\s+STATUS/);
+    expect(table.stdout).toMatch(/^NAME\s+PROVIDER\s+HOST\s+STATUS/);
     for (const output of [listed.stdout, table.stdout, listed.stderr, table.stderr]) {
       expect(output).not.toContain('postgres://');
       for (const secret of secretsOfTheServer()) expect(output).not.toContain(secret);

@@ -12,6 +12,7 @@ import { migrateFleet, fleetStatus, fleetSucceeded, plannedMigrations } from '..
 import { loadMigrationSet } from '../src/migrations/migration-set.ts';
 import { provisionCompany } from '../src/provisioning/provision-company.ts';
 import { documents } from '../src/tenant/schema.ts';
+import { rowsOf } from '../src/tenancy/tenant-db.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
 
 let t: TestSilo;
@@ -39,8 +40,10 @@ async function addDocument(slug: string, title: string, content = 'x') {
 }
 
 async function columnsOfDocuments(slug: string) {
-  const rows = await t.ctx.tenants.run(await company(slug), (db) =>
-    db.execute<{ name: string }>(sql`select column_name as name from information_schema.columns where table_name = 'documents'`),
+  const rows = rowsOf<{ name: string }>(
+    await t.ctx.tenants.run(await company(slug), (db) =>
+      db.execute(sql`select column_name as name from information_schema.columns where table_name = 'documents'`),
+    ),
   );
   return rows.map((r) => r.name);
 }
@@ -98,7 +101,9 @@ describe('a deploy with a new migration', () => {
     expect(status.body.tenantSchema.failed.map((f: { slug: string }) => f.slug)).toEqual(['fleet-03']);
 
     // Nothing of the failed migration stayed behind in that company.
-    const index = await t.ctx.tenants.run(await company('fleet-03'), (db) => db.execute(sql`select to_regclass('documents_title_key') as i`));
+    const index = rowsOf<{ i: string | null }>(
+      await t.ctx.tenants.run(await company('fleet-03'), (db) => db.execute(sql`select to_regclass('documents_title_key') as i`)),
+    );
     expect(index[0]!.i).toBeNull();
 
     await t.ctx.tenants.run(await company('fleet-03'), (db) => db.execute(sql`delete from documents where title = 'duplicate'`));
@@ -146,8 +151,8 @@ describe('a deploy with a new migration', () => {
       .from(companyMigrations)
       .where(sql`${companyMigrations.migration} = '0004_note' and ${companyMigrations.status} = 'applied'`);
     expect(applied[0]!.n).toBe(21);
-    const rows = await t.ctx.tenants.run(await company('fleet-10'), (db) =>
-      db.execute<{ n: number }>(sql`select count(*)::int as n from drizzle.__drizzle_migrations`),
+    const rows = rowsOf<{ n: number }>(
+      await t.ctx.tenants.run(await company('fleet-10'), (db) => db.execute(sql`select count(*)::int as n from drizzle.__drizzle_migrations`)),
     );
     expect(rows[0]!.n).toBe(t.ctx.tenantMigrations.migrations.length);
   });

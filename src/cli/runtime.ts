@@ -37,6 +37,7 @@ export interface CliIo {
 export interface CliRuntime {
   stdout: Writer;
   stderr: Writer;
+  env: Record<string, string | undefined>;
   /** Opens the Silo from the environment, runs `run` on it and always closes it. */
   withSilo<T>(run: (ctx: SiloContext) => Promise<T>): Promise<T>;
 }
@@ -45,6 +46,7 @@ export function createRuntime(io: CliIo): CliRuntime {
   return {
     stdout: io.stdout,
     stderr: io.stderr,
+    env: io.env,
     async withSilo(run) {
       // A command's output is its report: logs go to stderr, warnings and worse unless asked.
       const config = loadConfig({ ...io.env, SILO_LOG_LEVEL: io.env.SILO_LOG_LEVEL || 'warn' });

@@ -44,6 +44,12 @@ const envSchema = z
     SILO_LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(100),
     SILO_LOGIN_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
     SILO_TRUST_PROXY: booleanFlag,
+    // host:port/path of a WebSocket-to-TCP proxy for Neon's serverless driver (no protocol). Unset
+    // for Neon itself; the tests set it to reach a local PostgreSQL (docs/scale-out.md).
+    SILO_NEON_WS_PROXY: z
+      .string()
+      .regex(/^[^\s/:]+(:\d+)?(\/\S*)?$/, 'must be host[:port][/path], without a protocol')
+      .optional(),
   })
   .refine((v) => (v.SILO_ADMIN_EMAIL === undefined) === (v.SILO_ADMIN_PASSWORD === undefined), {
     message: 'SILO_ADMIN_EMAIL and SILO_ADMIN_PASSWORD must be set together',
@@ -77,6 +83,7 @@ export interface Config {
   };
   login: { maxFailures: number; maxFailuresPerAddress: number; windowSeconds: number };
   trustProxy: boolean;
+  neonWsProxy: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -133,5 +140,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       windowSeconds: e.SILO_LOGIN_WINDOW_SECONDS,
     },
     trustProxy: e.SILO_TRUST_PROXY,
+    neonWsProxy: e.SILO_NEON_WS_PROXY,
   };
 }

@@ -14,9 +14,13 @@ import {
 } from 'drizzle-orm/pg-core';
 
 export const serverStatuses = ['active', 'draining', 'disabled'] as const;
+// postgres: a server Silo administers (creates databases and roles). neon: the Neon API, one Neon
+// project per company. external: databases someone else created, registered by connection string.
+export const providers = ['postgres', 'neon', 'external'] as const;
 export const companyStatuses = ['provisioning', 'active', 'suspended', 'failed', 'deleted'] as const;
 export type ServerStatus = (typeof serverStatuses)[number];
 export type CompanyStatus = (typeof companyStatuses)[number];
+export type Provider = (typeof providers)[number];
 
 // Millisecond precision: JavaScript dates carry no more, and keyset cursors compare these exactly.
 const createdAt = () => timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow();
@@ -25,10 +29,15 @@ const updatedAt = () => timestamp('updated_at', { withTimezone: true, precision:
 export const databaseServers = pgTable('database_servers', {
   id: uuid('id').primaryKey().defaultRandom(),
   name: text('name').notNull().unique(),
-  provider: text('provider', { enum: ['postgres', 'neon'] }).notNull().default('postgres'),
-  // The admin connection string, AES-256-GCM encrypted with SILO_MASTER_KEY.
-  urlEncrypted: text('url_encrypted').notNull(),
-  // host:port, safe to show.
+  provider: text('provider', { enum: providers }).notNull().default('postgres'),
+  // AES-256-GCM encrypted with SILO_MASTER_KEY. postgres: the admin connection string. neon: the
+  // Neon API's base URL. external: none (each company brings its own connection string).
+  urlEncrypted: text('url_encrypted'),
+  // neon: the Neon API key, encrypted like the URL.
+  apiKeyEncrypted: text('api_key_encrypted'),
+  // neon: what new projects are created with (region, Postgres version, organization); never secret.
+  settings: jsonb('settings').$type<Record<string, unknown>>().notNull().default({}),
+  // host:port (postgres) or the API's host (neon), safe to show.
   host: text('host').notNull(),
   capacity: integer('capacity').notNull().default(500),
   status: text('status', { enum: serverStatuses }).notNull().default('active'),
@@ -48,10 +57,17 @@ export const companies = pgTable(
     maxUsers: integer('max_users'),
     features: jsonb('features').$type<Record<string, unknown>>().notNull().default({}),
     serverId: uuid('server_id').references(() => databaseServers.id),
+    // How the database is reached and looked after: the provider of its server when it was placed.
+    provider: text('provider', { enum: providers }).notNull().default('postgres'),
     databaseName: text('database_name'),
     roleName: text('role_name'),
     // The tenant role's password, AES-256-GCM encrypted with SILO_MASTER_KEY.
     credentialsEncrypted: text('credentials_encrypted'),
+    // neon and external: the whole connection string (the host is the company's own), encrypted
+    // like the password. postgres companies are reached through their server's URL instead.
+    databaseUrlEncrypted: text('database_url_encrypted'),
+    // neon: the Neon project that holds the company's database (deleted with the company).
+    providerRef: text('provider_ref'),
     schemaVersion: text('schema_version'),
     // Set when the last attempt to migrate this company failed; cleared when one succeeds.
     migrationError: text('migration_error'),

@@ -1,6 +1,6 @@
 // Schemas shared by several routes. They validate requests and generate /openapi.json.
 import { z } from '@hono/zod-openapi';
-import { companyStatuses, serverStatuses } from '../control-plane/schema.ts';
+import { companyStatuses, providers, serverStatuses } from '../control-plane/schema.ts';
 
 export const ErrorSchema = z
   .object({
@@ -76,6 +76,7 @@ export const CompanySchema = z
     maxUsers: z.number().int().nullable(),
     features: z.record(z.string(), z.unknown()),
     serverId: z.string().uuid().nullable(),
+    provider: z.enum(providers),
     database: z.string().nullable(),
     schemaVersion: z.string().nullable(),
     migrationError: z.string().nullable(),
@@ -91,7 +92,7 @@ export const ServerSchema = z
   .object({
     id: z.string().uuid(),
     name: z.string(),
-    provider: z.enum(['postgres', 'neon']),
+    provider: z.enum(providers),
     host: z.string(),
     status: z.enum(serverStatuses),
     capacity: z.number().int(),

@@ -5,6 +5,7 @@
 import type { SiloContext } from '../context.ts';
 import { conflict, describeError, isConnectionError, SiloError } from '../errors.ts';
 import { COMPANY_CHANGED_CHANNEL, type CompanyRecord } from '../tenancy/tenants.ts';
+import { hasDatabase, openAsCompany } from '../tenancy/company-database.ts';
 import { applyMigrations, MigrationFailedError, readMigrationState, type Drift } from './runner.ts';
 
 export interface CompanyMigrationResult {
@@ -43,12 +44,9 @@ export interface MigrateCompanyOptions {
   dryRun?: boolean;
 }
 
-function openAsCompany(ctx: SiloContext, company: CompanyRecord) {
-  const { serverId, databaseName, roleName, credentialsEncrypted } = company;
-  if (!serverId || !databaseName || !roleName || !credentialsEncrypted) {
-    throw conflict(`the company is ${company.status} and has no database to migrate`);
-  }
-  return ctx.servers.open(serverId, databaseName, { user: roleName, password: ctx.box.open(credentialsEncrypted) }, {
+function openForMigration(ctx: SiloContext, company: CompanyRecord) {
+  if (!hasDatabase(company)) throw conflict(`the company is ${company.status} and has no database to migrate`);
+  return openAsCompany(ctx, company, {
     connection: { application_name: 'silo-migrate' },
     // The runner reads and writes only text and numbers: skip postgres.js's array-type query on
     // connect, a third of the CPU of a short migration connection.
@@ -63,7 +61,7 @@ export async function migrateCompany(
   options: MigrateCompanyOptions,
 ): Promise<CompanyMigrationResult> {
   const started = performance.now();
-  const sql = await openAsCompany(ctx, company);
+  const sql = await openForMigration(ctx, company);
   const recorded: MigrationRow[] = [];
   const base = { companyId: company.id, slug: company.slug, fromVersion: company.schemaVersion };
   try {

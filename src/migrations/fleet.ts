@@ -102,7 +102,8 @@ export async function migrateFleet(ctx: SiloContext, options: FleetOptions): Pro
 
   if (!options.dryRun) {
     for (const server of await listServers(ctx)) {
-      if (server.status === 'disabled') continue;
+      // Only postgres servers have templates; neon projects and external databases are migrated.
+      if (server.status === 'disabled' || server.provider !== 'postgres') continue;
       try {
         run.templates.push({ serverId: server.id, version: await ensureTemplate(ctx, server.id) });
       } catch (error) {

@@ -1,24 +1,26 @@
 // Provisioning a company: a saga that either ends with an active company whose database exists, is
 // migrated and accepts its first admin, or undoes every step it took and leaves the company
-// `failed` with the reason (and a later create with the same slug retries). See
-// docs/provisioning.md for the steps, the choices and the measured cost of each.
+// `failed` with the reason (and a later create with the same slug retries). Where the database
+// comes from is the provider's part (postgres-, neon- and external-database.ts); the rest is
+// common. See docs/provisioning.md for the steps, the choices and the measured cost of each.
 import { and, eq, sql as dsql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/postgres-js';
 import type { Sql } from 'postgres';
 import { generatePassword, hashPassword } from '../auth/passwords.ts';
 import type { ProvisionStep, SiloContext } from '../context.ts';
-import { companies } from '../control-plane/schema.ts';
-import { scramSha256Verifier } from '../crypto/scram.ts';
+import { companies, type Provider } from '../control-plane/schema.ts';
 import { conflict, describeError, invalid, isConnectionError, pgCode, SiloError } from '../errors.ts';
 import { applyMigrations } from '../migrations/runner.ts';
+import { neonError } from '../providers/neon/api.ts';
 import { recordAudit, type AuditEntry } from '../services/audit.ts';
 import { findLiveCompanyBySlug, type CompanyRow } from '../services/company-records.ts';
-import { letAdminActAs } from './admin-role.ts';
-import { quoteIdent, quoteLiteral, slugFromName, slugSchema, templateNames, tenantNames } from './names.ts';
-import { chooseServer } from './placement.ts';
-import { ensureTemplate } from './template.ts';
-import { dropTenantDatabase } from './tenant-database.ts';
 import { users } from '../tenant/schema.ts';
-import { drizzle } from 'drizzle-orm/postgres-js';
+import type { DatabaseBuilder, StepRunner } from './database-builder.ts';
+import { externalDatabaseBuilder } from './external-database.ts';
+import { slugFromName, slugSchema, tenantNames } from './names.ts';
+import { neonDatabaseBuilder } from './neon-database.ts';
+import { chooseServer, type Placement } from './placement.ts';
+import { postgresDatabaseBuilder } from './postgres-database.ts';
 
 export interface CreateCompanyInput {
   name: string;
@@ -27,6 +29,8 @@ export interface CreateCompanyInput {
   maxUsers?: number | null;
   features?: Record<string, unknown>;
   serverId?: string;
+  /** Bring your own: a database someone else created, as the login Silo is to use. */
+  externalDatabaseUrl?: string;
 }
 
 export interface ProvisionOptions {
@@ -39,21 +43,24 @@ export interface ProvisionedCompany {
   admin: { id: string; email: string; name: string | null; role: 'company_admin'; temporaryPassword?: string };
 }
 
-const OBJECT_IN_USE = '55006';
 const UNIQUE_VIOLATION = '23505';
 
 /** Inserts the company as `provisioning`, or takes over a `failed` row with the same slug. */
-async function claimCompanyRow(ctx: SiloContext, slug: string, input: CreateCompanyInput, serverId: string) {
+async function claimCompanyRow(ctx: SiloContext, slug: string, input: CreateCompanyInput, placement: Placement) {
   const names = tenantNames(ctx.config.dbPrefix, slug);
   const values = {
     name: input.name,
     status: 'provisioning' as const,
     maxUsers: input.maxUsers ?? null,
     features: input.features ?? {},
-    serverId,
-    databaseName: names.database,
-    roleName: names.role,
+    serverId: placement.serverId,
+    provider: placement.provider,
+    // What a postgres server's database will be called; other providers say once it exists.
+    databaseName: placement.provider === 'postgres' ? names.database : null,
+    roleName: placement.provider === 'postgres' ? names.role : null,
     credentialsEncrypted: null,
+    databaseUrlEncrypted: null,
+    providerRef: null,
     schemaVersion: null,
     lastError: null,
   };
@@ -92,19 +99,18 @@ export async function provisionCompany(
   const adminPasswordHash = hashPassword(input.admin.password ?? temporaryPassword!);
   adminPasswordHash.catch(() => {});
 
-  const placement = await chooseServer(ctx, input.serverId);
-  const row = await claimCompanyRow(ctx, slug, input, placement.serverId);
-  const names = tenantNames(ctx.config.dbPrefix, slug);
+  const placement = await chooseServer(ctx, { serverId: input.serverId, external: input.externalDatabaseUrl !== undefined });
+
+  const row = await claimCompanyRow(ctx, slug, input, placement);
   const serverId = placement.serverId;
-  let admin: Sql | undefined;
+  const builder = databaseBuilder(ctx, row.id, slug, placement, input, options);
 
   const audit: AuditEntry[] = [];
-  const created = { role: false, database: false };
-  let tenantClient: Sql | undefined;
+  let client: Sql | undefined;
   let current: ProvisionStep = 'placement';
   const sagaStarted = performance.now();
 
-  const step = async <T>(name: ProvisionStep, run: () => Promise<T>): Promise<T> => {
+  const step: StepRunner = async (name, run) => {
     current = name;
     await ctx.beforeProvisionStep?.(name);
     const started = performance.now();
@@ -120,99 +126,42 @@ export async function provisionCompany(
     return result;
   };
 
-  const rolePassword = generatePassword(24);
   try {
-    admin = await ctx.servers.admin(serverId);
-    const server = admin;
-    await step('role', async () => {
-      await server.unsafe(
-        `create role ${quoteIdent(names.role)} login password ${quoteLiteral(scramSha256Verifier(rolePassword))}`,
-      );
-      created.role = true;
-      await letAdminActAs(server, names.role);
-    });
-
-    let schemaVersion: string | null = null;
-    const wantTemplate = (options.via ?? 'template') === 'template';
-    let cloned = false;
-    await step('database', async () => {
-      if (wantTemplate) {
-        let templateVersion = placement.templateVersion;
-        if (templateVersion !== ctx.tenantMigrations.latest) {
-          templateVersion = await ensureTemplate(ctx, serverId).catch((error: unknown) => {
-            // A template that cannot be brought up to date is not cloned: migrations run instead.
-            ctx.log.warn({ serverId, error: describeError(error) }, 'template not current; creating an empty database and migrating it');
-            return null;
-          });
-        }
-        // Never clone a template that is behind.
-        if (templateVersion !== null && templateVersion === ctx.tenantMigrations.latest) {
-          try {
-            await server.unsafe(
-              `create database ${quoteIdent(names.database)} owner ${quoteIdent(names.role)} ` +
-                `template ${quoteIdent(templateNames(ctx.config.dbPrefix).database)} strategy ${ctx.config.templateStrategy}`,
-            );
-            created.database = true;
-            cloned = true;
-            schemaVersion = templateVersion;
-            return;
-          } catch (error) {
-            // Someone is connected to the template (a migration of it running elsewhere): fall back.
-            if (pgCode(error) !== OBJECT_IN_USE) throw error;
-            ctx.log.warn({ serverId }, 'template busy; creating an empty database and migrating it');
-          }
-        }
-      }
-      await server.unsafe(`create database ${quoteIdent(names.database)} owner ${quoteIdent(names.role)}`);
-      created.database = true;
-    });
-
-    await step('revoke', () => server.unsafe(`revoke all on database ${quoteIdent(names.database)} from public`));
-
-    // One connection to the new database for the rest of the saga. A clone needs the admin: its
-    // objects belong to the template's owner role, and only the admin can hand them over. A
-    // database built by migrations is reached as the company's own role, so that everything the
-    // migrations create belongs to it.
-    tenantClient = cloned
-      ? await ctx.servers.open(serverId, names.database)
-      : await ctx.servers.open(serverId, names.database, { user: names.role, password: rolePassword });
-    const tenant = tenantClient;
-    if (cloned) {
-      await step('ownership', async () => {
-        const owner = quoteIdent(templateNames(ctx.config.dbPrefix).owner);
-        await tenant.unsafe(`reassign owned by ${owner} to ${quoteIdent(names.role)}; revoke all on schema public from ${owner}`);
-      });
-    } else {
+    const built = await builder.build(step);
+    client = built.client;
+    const tenant = built.client;
+    let schemaVersion = built.schemaVersion;
+    if (schemaVersion === null) {
       schemaVersion = await step('migrate', async () => (await applyMigrations(tenant, ctx.tenantMigrations)).version);
     }
 
     const firstAdmin = await step('first_admin', async () => {
-      const [user] = await drizzle(tenant)
-        .insert(users)
-        .values({
-          email: input.admin.email,
-          name: input.admin.name ?? null,
-          role: 'company_admin',
-          passwordHash: await adminPasswordHash,
-        })
-        .returning({ id: users.id, email: users.email, name: users.name });
-      return user!;
+      try {
+        const [user] = await drizzle(tenant)
+          .insert(users)
+          .values({
+            email: input.admin.email,
+            name: input.admin.name ?? null,
+            role: 'company_admin',
+            passwordHash: await adminPasswordHash,
+          })
+          .returning({ id: users.id, email: users.email, name: users.name });
+        return user!;
+      } catch (error) {
+        // Only a database that already had users (an external one, attached before) gets here.
+        if (pgCode(error) === UNIQUE_VIOLATION) throw conflict('the database already has a user with the admin\'s email');
+        throw error;
+      }
     });
     await tenant.end({ timeout: 5 });
-    tenantClient = undefined;
+    client = undefined;
 
     current = 'activate';
     await ctx.beforeProvisionStep?.('activate');
     const activated = await ctx.db.transaction(async (tx) => {
       const [updated] = await tx
         .update(companies)
-        .set({
-          status: 'active',
-          credentialsEncrypted: ctx.box.seal(rolePassword),
-          schemaVersion,
-          lastError: null,
-          updatedAt: dsql`now()`,
-        })
+        .set({ status: 'active', ...built.location, schemaVersion, lastError: null, updatedAt: dsql`now()` })
         .where(eq(companies.id, row.id))
         .returning();
       audit.push({
@@ -222,25 +171,26 @@ export async function provisionCompany(
         status: 'ok',
         actor,
         durationMs: Math.round(performance.now() - sagaStarted),
-        details: { via: cloned ? 'template' : 'migrations', schemaVersion },
+        details: { via: built.via, schemaVersion },
       });
       await recordAudit(tx, audit);
       return updated!;
     });
-    ctx.log.info({ companyId: row.id, slug, serverId, via: cloned ? 'template' : 'migrations' }, 'company provisioned');
+    ctx.log.info({ companyId: row.id, slug, serverId, via: built.via }, 'company provisioned');
     return {
       company: activated,
       admin: { ...firstAdmin, role: 'company_admin', ...(temporaryPassword ? { temporaryPassword } : {}) },
     };
-  } catch (error) {
+  } catch (failure) {
+    const error = neonError(failure);
     const reason = `${current}: ${describeError(error)}`;
-    await tenantClient?.end({ timeout: 1 }).catch(() => {});
+    await client?.end({ timeout: 1 }).catch(() => {});
     let cleanup = 'ok';
     try {
-      if (admin) await dropTenantDatabase(admin, names, created);
+      await builder.undo();
     } catch (undoError) {
       // The server may be gone; `silo reconcile` finds what was left behind.
-      cleanup = describeError(undoError);
+      cleanup = describeError(neonError(undoError));
     }
     const lastError = cleanup === 'ok' ? reason : `${reason}; cleanup incomplete: ${cleanup}`;
     await ctx.db.transaction(async (tx) => {
@@ -256,7 +206,7 @@ export async function provisionCompany(
         actor,
         durationMs: Math.round(performance.now() - sagaStarted),
         error: lastError,
-        details: { step: current, undone: created, cleanup },
+        details: { step: current, undone: builder.created(), cleanup },
       });
       await recordAudit(tx, audit);
     });
@@ -268,4 +218,18 @@ export async function provisionCompany(
       { companyId: row.id, step: current },
     );
   }
+}
+
+function databaseBuilder(
+  ctx: SiloContext,
+  companyId: string,
+  slug: string,
+  placement: Placement,
+  input: CreateCompanyInput,
+  options: ProvisionOptions,
+): DatabaseBuilder {
+  const provider: Provider = placement.provider;
+  if (provider === 'neon') return neonDatabaseBuilder(ctx, companyId, slug, placement.serverId);
+  if (provider === 'external') return externalDatabaseBuilder(ctx, input.externalDatabaseUrl!);
+  return postgresDatabaseBuilder(ctx, slug, placement, options);
 }

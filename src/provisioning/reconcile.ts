@@ -67,7 +67,9 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
 
   const pattern = tenantNamePattern(ctx.config.dbPrefix);
 
+  // Only postgres servers are Silo's to list; a neon project or an external database is one company's.
   for (const server of await listServers(ctx)) {
+    if (server.provider !== 'postgres') continue;
     let admin;
     try {
       admin = await ctx.servers.admin(server.id);

@@ -4,8 +4,8 @@
 // choice. One failed move never stops the others; the server is empty only when all of them moved.
 import { and, asc, count, eq, inArray, notInArray } from 'drizzle-orm';
 import type { SiloContext } from '../context.ts';
-import { companies } from '../control-plane/schema.ts';
-import { SiloError } from '../errors.ts';
+import { companies, databaseServers } from '../control-plane/schema.ts';
+import { conflict, notFound, SiloError } from '../errors.ts';
 import { chooseServer } from '../provisioning/placement.ts';
 import { updateServer } from '../services/servers.ts';
 import { describeMoveFailure, prepareMove, runMove } from './move-company.ts';
@@ -47,6 +47,11 @@ export interface DrainRun {
 }
 
 export async function drainServer(ctx: SiloContext, serverId: string, options: DrainOptions): Promise<DrainRun> {
+  const [server] = await ctx.db.select({ provider: databaseServers.provider }).from(databaseServers).where(eq(databaseServers.id, serverId));
+  if (!server) throw notFound('database server');
+  if (server.provider !== 'postgres') {
+    throw conflict(`companies on a ${server.provider} server are not moved by Silo; set it draining to stop new companies landing there`);
+  }
   await updateServer(ctx, serverId, { status: 'draining' });
   const fleet = await ctx.db
     .select({ id: companies.id, slug: companies.slug })
@@ -62,7 +67,7 @@ export async function drainServer(ctx: SiloContext, serverId: string, options: D
     const started = performance.now();
     let outcome: DrainOutcome;
     try {
-      const prepare = claiming.then(async () => prepareMove(ctx, company.id, (await chooseServer(ctx)).serverId, options.actor));
+      const prepare = claiming.then(async () => prepareMove(ctx, company.id, (await chooseServer(ctx, { external: false, provider: 'postgres' })).serverId, options.actor));
       claiming = prepare.catch(() => {});
       const { move } = await runMove(ctx, await prepare, options.actor);
       outcome = {

@@ -63,6 +63,9 @@ export async function prepareMove(ctx: SiloContext, idOrSlug: string, to: string
   if (company.status !== 'active' && company.status !== 'suspended') {
     throw conflict(`a ${company.status} company has no database to move`);
   }
+  if (company.provider !== 'postgres') {
+    throw conflict(`Silo moves databases between postgres servers; this company's database is ${company.provider === 'neon' ? 'a Neon project' : 'an external one'} and stays where it is`);
+  }
   if (!company.serverId || !company.databaseName || !company.roleName || !company.credentialsEncrypted) {
     throw conflict('the company has no database to move');
   }

@@ -2,10 +2,12 @@
 import { and, desc, eq, ilike, lt, ne, or, sql as dsql, type SQL } from 'drizzle-orm';
 import type { SiloContext } from '../context.ts';
 import { companies, companyDatabaseLogs, type CompanyStatus } from '../control-plane/schema.ts';
-import { conflict, describeError, isConnectionError, unavailable } from '../errors.ts';
+import { conflict, describeError, isConnectionError, pgCode, SiloError, unavailable } from '../errors.ts';
 import { readMigrationState } from '../migrations/runner.ts';
-import { tenantNames } from '../provisioning/names.ts';
-import { dropTenantDatabase } from '../provisioning/tenant-database.ts';
+import { removeCompanyDatabase } from '../provisioning/tenant-database.ts';
+import { neonError } from '../providers/neon/api.ts';
+import { hasDatabase, openAsCompany } from '../tenancy/company-database.ts';
+import type { Sql } from 'postgres';
 import { recordAudit } from './audit.ts';
 import { getCompany, type CompanyRow } from './company-records.ts';
 import { decodeCursor, encodeCursor, type Page } from './pagination.ts';
@@ -99,10 +101,17 @@ export async function updateCompany(
 }
 
 /**
- * Drops the company's database and role and keeps its row as `deleted`. `confirm` must be the slug.
- * When the server cannot be reached nothing changes, so the delete can simply be repeated.
+ * Drops the company's database and role (a neon company: its project) and keeps its row as
+ * `deleted`. An external database is detached, and dropped only with `dropDatabase`. `confirm` must
+ * be the slug. When the database cannot be reached nothing changes, so the delete can be repeated.
  */
-export async function deleteCompany(ctx: SiloContext, idOrSlug: string, confirm: string | undefined, actor: string) {
+export async function deleteCompany(
+  ctx: SiloContext,
+  idOrSlug: string,
+  confirm: string | undefined,
+  actor: string,
+  options: { dropDatabase?: boolean } = {},
+) {
   const company = await getCompany(ctx, idOrSlug);
   if (confirm !== company.slug) {
     throw conflict("deleting needs confirmation: repeat the company's slug (the X-Confirm header, or --confirm)", { confirm: company.slug });
@@ -112,29 +121,33 @@ export async function deleteCompany(ctx: SiloContext, idOrSlug: string, confirm:
   const started = performance.now();
   // Stop serving it first: its pool holds connections that DROP DATABASE would have to force out.
   await ctx.tenants.companyChanged(company.id);
-  if (company.serverId) {
-    try {
-      const admin = await ctx.servers.admin(company.serverId);
-      await dropTenantDatabase(admin, tenantNames(ctx.config.dbPrefix, company.slug));
-    } catch (error) {
-      await recordAudit(ctx.db, [
-        {
-          companyId: company.id,
-          serverId: company.serverId,
-          action: 'deleted',
-          status: 'failed',
-          actor,
-          durationMs: Math.round(performance.now() - started),
-          error: describeError(error),
-        },
-      ]);
-      throw unavailable('the company database server cannot be reached; nothing was deleted');
+  let outcome: Awaited<ReturnType<typeof removeCompanyDatabase>>;
+  try {
+    outcome = await removeCompanyDatabase(ctx, company, { dropExternal: options.dropDatabase === true });
+  } catch (failure) {
+    const error = neonError(failure);
+    await recordAudit(ctx.db, [
+      {
+        companyId: company.id,
+        serverId: company.serverId,
+        action: 'deleted',
+        status: 'failed',
+        actor,
+        durationMs: Math.round(performance.now() - started),
+        error: describeError(error),
+      },
+    ]);
+    if (error instanceof SiloError && error.code !== 'validation_failed') throw error;
+    if (company.provider === 'external' && pgCode(error)) {
+      throw conflict(`the external database could not be dropped (${describeError(error)}); nothing was deleted`);
     }
+    throw unavailable("the company's database cannot be reached; nothing was deleted");
   }
   const deleted = await ctx.db.transaction(async (tx) => {
     const [row] = await tx
       .update(companies)
-      .set({ status: 'deleted', credentialsEncrypted: null, deletedAt: dsql`now()`, updatedAt: dsql`now()` })
+      // The secrets go; the names stay for the audit trail.
+      .set({ status: 'deleted', credentialsEncrypted: null, databaseUrlEncrypted: null, deletedAt: dsql`now()`, updatedAt: dsql`now()` })
       .where(eq(companies.id, company.id))
       .returning();
     await recordAudit(tx, [
@@ -145,6 +158,7 @@ export async function deleteCompany(ctx: SiloContext, idOrSlug: string, confirm:
         status: 'ok',
         actor,
         durationMs: Math.round(performance.now() - started),
+        details: { database: outcome },
       },
     ]);
     return row!;
@@ -186,19 +200,9 @@ export async function companyLogs(ctx: SiloContext, idOrSlug: string, limit: num
   };
 }
 
-/** A client logged in as the company's own role; the caller ends it. */
-export async function openCompanyDatabase(ctx: SiloContext, company: CompanyRow) {
-  if (!company.serverId || !company.credentialsEncrypted || !company.roleName || !company.databaseName) {
-    throw conflict(`the company is ${company.status} and has no database to reach`);
-  }
-  return ctx.servers.open(company.serverId, company.databaseName, {
-    user: company.roleName,
-    password: ctx.box.open(company.credentialsEncrypted),
-  });
-}
-
-async function withCompanyDatabase<T>(ctx: SiloContext, company: CompanyRow, run: (sql: Awaited<ReturnType<typeof openCompanyDatabase>>) => Promise<T>) {
-  const sql = await openCompanyDatabase(ctx, company);
+async function withCompanyDatabase<T>(ctx: SiloContext, company: CompanyRow, run: (sql: Sql) => Promise<T>) {
+  if (!hasDatabase(company)) throw conflict(`the company is ${company.status} and has no database to reach`);
+  const sql = await openAsCompany(ctx, company);
   try {
     return await run(sql);
   } catch (error) {

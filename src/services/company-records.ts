@@ -14,6 +14,7 @@ export interface CompanyView {
   maxUsers: number | null;
   features: Record<string, unknown>;
   serverId: string | null;
+  provider: CompanyRow['provider'];
   database: string | null;
   schemaVersion: string | null;
   /** Why the last migration of this company failed; null once one succeeds. */
@@ -34,6 +35,7 @@ export function toCompanyView(row: CompanyRow): CompanyView {
     maxUsers: row.maxUsers,
     features: row.features,
     serverId: row.serverId,
+    provider: row.provider,
     database: row.databaseName,
     schemaVersion: row.schemaVersion,
     migrationError: row.migrationError,

@@ -6,7 +6,7 @@ import postgres, { type Sql } from 'postgres';
 import type { ManagementDb } from '../control-plane/db.ts';
 import { databaseServers } from '../control-plane/schema.ts';
 import type { CredentialBox } from '../crypto/credentials.ts';
-import { notFound } from '../errors.ts';
+import { notFound, SiloError } from '../errors.ts';
 
 export interface ServerConnections {
   /** The admin pool for a server, opened on first use. */
@@ -31,10 +31,14 @@ export function createServerConnections(db: ManagementDb, box: CredentialBox): S
     const cached = urls.get(serverId);
     if (cached) return cached;
     const [row] = await db
-      .select({ urlEncrypted: databaseServers.urlEncrypted })
+      .select({ urlEncrypted: databaseServers.urlEncrypted, provider: databaseServers.provider })
       .from(databaseServers)
       .where(eq(databaseServers.id, serverId));
     if (!row) throw notFound('database server');
+    // Neon and external servers have no admin login: their companies carry their own URLs.
+    if (row.provider !== 'postgres' || !row.urlEncrypted) {
+      throw new SiloError('conflict', `a ${row.provider} server has no admin connection; this works on postgres servers only`);
+    }
     const url = box.open(row.urlEncrypted);
     urls.set(serverId, url);
     return url;

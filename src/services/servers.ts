@@ -1,11 +1,15 @@
 // Database servers that hold tenant databases: register, list, change. A server's URL holds its
-// admin password, so it is stored encrypted and only `host` (host:port) is ever shown.
+// admin password (a neon server: its API key), so it is stored encrypted and only `host` is shown.
+// Three providers (docs/scale-out.md): postgres servers Silo administers, the Neon API (a project
+// per company), and `external` for databases that companies bring themselves.
 import { asc, eq, sql as dsql } from 'drizzle-orm';
 import postgres from 'postgres';
 import type { SiloContext } from '../context.ts';
 import { databaseServers, type ServerStatus } from '../control-plane/schema.ts';
 import { conflict, describeError, invalid, notFound, pgCode, unavailable } from '../errors.ts';
 import { ensureTemplate } from '../provisioning/template.ts';
+import { NEON_API_URL, NeonApi, neonError, type NeonSettings } from '../providers/neon/api.ts';
+import { neonApiFor } from '../providers/neon/servers.ts';
 
 export type ServerRow = typeof databaseServers.$inferSelect;
 
@@ -48,11 +52,14 @@ function toView(row: ServerRow, companies: number): ServerView {
   };
 }
 
-async function isReachable(ctx: SiloContext, serverId: string): Promise<boolean> {
+async function isReachable(ctx: SiloContext, server: ServerView): Promise<boolean> {
+  // An external server is a label: each of its databases is checked on its own (database/test).
+  if (server.provider === 'external') return true;
   try {
-    const admin = await ctx.servers.admin(serverId);
     await Promise.race([
-      admin`select 1`,
+      server.provider === 'neon'
+        ? (await neonApiFor(ctx, server.id)).checkKey()
+        : (await ctx.servers.admin(server.id))`select 1`,
       new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3000).unref()),
     ]);
     return true;
@@ -68,16 +75,20 @@ export async function listServers(ctx: SiloContext, options: { probe?: boolean }
   ]);
   const views = rows.map((row) => toView(row, counts.get(row.id) ?? 0));
   if (options.probe) {
-    await Promise.all(views.map(async (v) => (v.reachable = await isReachable(ctx, v.id))));
+    await Promise.all(views.map(async (v) => (v.reachable = await isReachable(ctx, v))));
   }
   return views;
 }
 
 export interface AddServerInput {
   name: string;
-  url: string;
-  capacity?: number;
-  provider?: 'postgres';
+  /** postgres: an admin connection string. neon: the API's base URL (default: Neon's). */
+  url?: string | undefined;
+  capacity?: number | undefined;
+  provider?: ServerRow['provider'] | undefined;
+  /** neon only. */
+  apiKey?: string | undefined;
+  neon?: NeonSettings | undefined;
 }
 
 /** Checks that the URL reaches a server where its login may create databases and roles. */
@@ -103,35 +114,50 @@ async function checkAdminLogin(url: string): Promise<void> {
   }
 }
 
-export async function addServer(ctx: SiloContext, input: AddServerInput): Promise<ServerView> {
+/** What a new server row stores, per provider, after checking that it works. */
+async function checkedServerValues(ctx: SiloContext, input: AddServerInput) {
+  const provider = input.provider ?? 'postgres';
+  if (provider === 'external') return { provider, urlEncrypted: null, apiKeyEncrypted: null, host: 'external', settings: {} };
+  const url = input.url ?? (provider === 'neon' ? NEON_API_URL : undefined);
+  if (!url) throw invalid('url is required for a postgres server', [{ path: 'url', message: 'required' }]);
   let host: string;
   try {
-    host = hostOf(input.url);
+    host = provider === 'neon' ? new URL(url).host : hostOf(url);
   } catch {
-    throw invalid('url is not a valid connection string', [{ path: 'url', message: 'not a URL' }]);
+    throw invalid('url is not a valid URL', [{ path: 'url', message: 'not a URL' }]);
   }
+  if (provider === 'postgres') {
+    await checkAdminLogin(url);
+    return { provider, urlEncrypted: ctx.box.seal(url), apiKeyEncrypted: null, host, settings: {} };
+  }
+  if (!input.apiKey) throw invalid('apiKey is required for a neon server', [{ path: 'apiKey', message: 'required' }]);
+  const settings = input.neon ?? {};
+  try {
+    await new NeonApi(url, input.apiKey, { timeoutMs: 10_000 }).checkKey(settings.orgId);
+  } catch (error) {
+    throw neonError(error);
+  }
+  return { provider, urlEncrypted: ctx.box.seal(url), apiKeyEncrypted: ctx.box.seal(input.apiKey), host, settings: { ...settings } };
+}
+
+export async function addServer(ctx: SiloContext, input: AddServerInput): Promise<ServerView> {
   const [existing] = await ctx.db.select({ id: databaseServers.id }).from(databaseServers).where(eq(databaseServers.name, input.name));
   if (existing) throw conflict(`a server named "${input.name}" already exists`);
-  await checkAdminLogin(input.url);
+  const values = await checkedServerValues(ctx, input);
   let row: ServerRow;
   try {
     [row] = (await ctx.db
       .insert(databaseServers)
-      .values({
-        name: input.name,
-        provider: input.provider ?? 'postgres',
-        urlEncrypted: ctx.box.seal(input.url),
-        host,
-        capacity: input.capacity ?? 500,
-      })
+      .values({ name: input.name, ...values, capacity: input.capacity ?? 500 })
       .returning()) as [ServerRow];
   } catch (error) {
     if (pgCode(error) === '23505') throw conflict(`a server named "${input.name}" already exists`);
     throw error;
   }
-  // New companies are cloned from the template: make it now rather than on the first create.
-  row.templateVersion = await ensureTemplate(ctx, row.id);
-  ctx.log.info({ serverId: row.id, name: row.name, host }, 'database server added');
+  // New companies on a postgres server are cloned from its template: make it now, not on the
+  // first create. Neon projects and external databases are migrated instead.
+  if (row.provider === 'postgres') row.templateVersion = await ensureTemplate(ctx, row.id);
+  ctx.log.info({ serverId: row.id, name: row.name, provider: row.provider, host: row.host }, 'database server added');
   return toView(row, 0);
 }
 
@@ -158,4 +184,20 @@ export async function registerDefaultServer(ctx: SiloContext, url: string): Prom
     .insert(databaseServers)
     .values({ name: 'default', urlEncrypted: ctx.box.seal(url), host: hostOf(url) })
     .onConflictDoNothing({ target: databaseServers.name });
+}
+
+/** The external server that bring-your-own companies are registered under, made on first use. */
+export async function ensureExternalServer(ctx: SiloContext): Promise<string> {
+  const find = async () =>
+    (await ctx.db.select({ id: databaseServers.id }).from(databaseServers).where(eq(databaseServers.provider, 'external')).orderBy(asc(databaseServers.createdAt)).limit(1))[0];
+  const found = await find();
+  if (found) return found.id;
+  // Large capacity: these databases take no room on any server Silo runs.
+  await ctx.db
+    .insert(databaseServers)
+    .values({ name: 'external', provider: 'external', host: 'external', capacity: 100_000 })
+    .onConflictDoNothing({ target: databaseServers.name });
+  const made = await find();
+  if (!made) throw conflict('a server named "external" exists and is not an external server; register one with provider "external"');
+  return made.id;
 }

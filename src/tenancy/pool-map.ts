@@ -1,5 +1,5 @@
-// The pool map: company id -> a small postgres.js pool wrapped in drizzle, logged in as that
-// company's own role. Bounded two ways so that any number of companies never exhausts a server's
+// The pool map: company id -> a small pool wrapped in drizzle (postgres.js, or Neon's serverless
+// driver for neon companies), logged in as that company's own role. Bounded two ways so that any number of companies never exhausts a server's
 // max_connections: at most `maxPools` pools in all, and at most `serverBudget` connections per
 // database server (each pool may hold up to `perCompany` connections, so a server takes
 // floor(serverBudget / perCompany) pools). Least recently used pools make room for new ones.
@@ -7,15 +7,18 @@
 // Written by hand rather than on lru-cache because eviction here must wait: an evicted pool lets
 // its in-flight queries finish (postgres.js end()), and until it has ended its connections still
 // count against its server's budget, so a new pool on that server waits for the slot.
-import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
-import postgres, { type Sql } from 'postgres';
-import * as tenantSchema from '../tenant/schema.ts';
+import { openTenantPool, type TenantDb, type TenantDriver, type TenantHandle } from './tenant-db.ts';
 
-export type TenantDb = PostgresJsDatabase<typeof tenantSchema>;
+export type { TenantDb } from './tenant-db.ts';
 
 export interface TenantTarget {
   companyId: string;
+  /**
+   * Whose connection budget the pool counts against: the database server's id, or for a company
+   * on a host of its own (neon, external) that host.
+   */
   serverId: string;
+  driver?: TenantDriver;
   /** Connection string as the company's role; used only to open the pool, never kept elsewhere. */
   url: () => Promise<string>;
 }
@@ -33,8 +36,7 @@ export interface PoolMapOptions {
 interface Entry {
   companyId: string;
   serverId: string;
-  sql: Sql;
-  db: TenantDb;
+  handle: TenantHandle;
   /** Pieces of work running on this pool; an evicted pool ends when the last one finishes. */
   inFlight: number;
   /** Set once evicted: resolves the drain when inFlight reaches zero. */
@@ -80,11 +82,11 @@ export class PoolMap {
   }
 
   /** Runs `work` with the company's pool; the pool is not ended while work runs. */
-  async run<T>(target: TenantTarget, work: (db: TenantDb, sql: Sql) => Promise<T>): Promise<T> {
+  async run<T>(target: TenantTarget, work: (db: TenantDb) => Promise<T>): Promise<T> {
     // acquire() counts this caller in flight when it hands the pool out, not when it resumes.
     const entry = await this.acquire(target);
     try {
-      return await work(entry.db, entry.sql);
+      return await work(entry.handle.db);
     } finally {
       entry.inFlight--;
       if (entry.inFlight === 0) entry.idle?.();
@@ -119,20 +121,12 @@ export class PoolMap {
     // Check for room and insert with no await in between, so that concurrent opens on one server
     // cannot both take the last slot.
     for (let wait = this.makeRoom(target.serverId); wait; wait = this.makeRoom(target.serverId)) await wait;
-    const sql = postgres(url, {
+    const handle = openTenantPool(target.driver ?? 'postgres', url, {
       max: this.options.perCompany,
-      idle_timeout: this.options.idleTimeoutSeconds,
-      connect_timeout: this.options.connectTimeoutSeconds,
-      onnotice: () => {},
-      connection: { application_name: 'silo-tenant' },
+      idleTimeoutSeconds: this.options.idleTimeoutSeconds,
+      connectTimeoutSeconds: this.options.connectTimeoutSeconds,
     });
-    const entry: Entry = {
-      companyId: target.companyId,
-      serverId: target.serverId,
-      sql,
-      db: drizzle(sql, { schema: tenantSchema }),
-      inFlight: opening.claims,
-    };
+    const entry: Entry = { companyId: target.companyId, serverId: target.serverId, handle, inFlight: opening.claims };
     this.entries.set(target.companyId, entry);
     return entry;
   }
@@ -189,7 +183,7 @@ export class PoolMap {
       setTimeout(resolve, drainSeconds * 1000).unref();
     });
     const ended: Promise<void> = idle
-      .then(() => entry.sql.end({ timeout: 5 }))
+      .then(() => entry.handle.end())
       .catch(() => {})
       .finally(() => set.delete(ended));
     set.add(ended);

@@ -7,9 +7,9 @@ import type { Sql } from 'postgres';
 import type { ManagementDb } from '../control-plane/db.ts';
 import { companies } from '../control-plane/schema.ts';
 import type { CredentialBox } from '../crypto/credentials.ts';
-import { SiloError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ServerConnections } from '../services/server-connections.ts';
+import { companyPoolTarget } from './company-database.ts';
 import { PoolMap, type PoolMapOptions, type TenantDb } from './pool-map.ts';
 
 export const COMPANY_CHANGED_CHANNEL = 'silo_company_changed';
@@ -60,19 +60,8 @@ export class Tenants {
   }
 
   /** Runs work on the company's database, as the company's role, through the pool map. */
-  run<T>(company: CompanyRecord, work: (db: TenantDb, sql: Sql) => Promise<T>): Promise<T> {
-    const { serverId, databaseName, roleName, credentialsEncrypted } = company;
-    if (!serverId || !databaseName || !roleName || !credentialsEncrypted) {
-      throw new SiloError('unavailable', 'the company has no database to reach');
-    }
-    return this.pools.run(
-      {
-        companyId: company.id,
-        serverId,
-        url: () => this.deps.servers.urlFor(serverId, databaseName, { user: roleName, password: this.deps.box.open(credentialsEncrypted) }),
-      },
-      work,
-    );
+  run<T>(company: CompanyRecord, work: (db: TenantDb) => Promise<T>): Promise<T> {
+    return this.pools.run(companyPoolTarget(this.deps, company), work);
   }
 
   /** Forget a company in this instance: its cached row and its pool. */

@@ -26,6 +26,7 @@ interface CreateOptions {
   adminName?: string;
   maxUsers?: number;
   server?: string;
+  externalDatabaseUrlEnv?: string;
   json?: boolean;
 }
 
@@ -36,7 +37,17 @@ interface MoveOptions {
 
 interface DeleteOptions {
   confirm: string;
+  dropDatabase?: boolean;
   json?: boolean;
+}
+
+function externalUrlFrom(env: Record<string, string | undefined>, variable: string): string {
+  const url = env[variable];
+  if (!url) throw usageError(`--external-database-url-env: the environment variable ${variable} is not set`);
+  if (!/^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(url)) {
+    throw usageError(`--external-database-url-env: ${variable} must hold a postgres:// or postgresql:// URL naming a database`);
+  }
+  return url;
 }
 
 export function registerCompanyCommands(program: Command, cli: CliRuntime): void {
@@ -82,9 +93,14 @@ export function registerCompanyCommands(program: Command, cli: CliRuntime): void
     .option('--admin-name <name>', "the first admin's name", parseText(200))
     .option('--max-users <n>', 'the most users the company may have (default: no limit)', parsePositiveInt(1_000_000))
     .option('--server <id>', 'the database server to place it on (default: the least loaded active one)', parseServerId)
+    .option(
+      '--external-database-url-env <name>',
+      'bring your own database: the environment variable that holds its connection string (kept out of the process list and shell history)',
+    )
     .option('--json', 'print one JSON document')
     .action(async (options: CreateOptions) => {
       const password = options.adminPassword === undefined ? undefined : checkPassword(options.adminPassword, '--admin-password');
+      const externalDatabaseUrl = options.externalDatabaseUrlEnv === undefined ? undefined : externalUrlFrom(cli.env, options.externalDatabaseUrlEnv);
       const { company, admin } = await cli.withSilo((ctx) =>
         provisionCompany(
           ctx,
@@ -98,6 +114,7 @@ export function registerCompanyCommands(program: Command, cli: CliRuntime): void
             },
             ...(options.maxUsers ? { maxUsers: options.maxUsers } : {}),
             ...(options.server ? { serverId: options.server } : {}),
+            ...(externalDatabaseUrl ? { externalDatabaseUrl } : {}),
           },
           'cli',
         ),
@@ -112,16 +129,20 @@ export function registerCompanyCommands(program: Command, cli: CliRuntime): void
 
   companies
     .command('delete')
-    .description("drop a company's database and role; its row is kept as deleted for the audit trail")
+    .description("drop a company's database and role (an external database is detached); its row is kept as deleted for the audit trail")
     .argument('<slug>', 'the company', parseSlug)
     .requiredOption('--confirm <slug>', 'the slug again, to confirm')
+    .option('--drop-database', 'external companies: drop the database too (default: detach it and leave it in place)')
     .option('--json', 'print one JSON document')
     .action(async (slug: string, options: DeleteOptions) => {
       if (options.confirm !== slug) throw usageError(`--confirm must repeat the slug: --confirm ${slug}`);
-      const deleted = await cli.withSilo((ctx) => deleteCompany(ctx, slug, options.confirm, 'cli'));
+      const deleted = await cli.withSilo((ctx) =>
+        deleteCompany(ctx, slug, options.confirm, 'cli', { dropDatabase: options.dropDatabase === true }),
+      );
       const view = toCompanyView(deleted);
       if (options.json) return printJson(cli.stdout, view);
-      printLine(cli.stdout, `deleted company ${view.slug}: database ${view.database} dropped`);
+      const detached = view.provider === 'external' && options.dropDatabase !== true;
+      printLine(cli.stdout, `deleted company ${view.slug}: database ${view.database} ${detached ? 'detached and left in place' : 'dropped'}`);
     });
 
   companies

@@ -1,16 +1,22 @@
 // `silo servers list | add | drain`: the database servers that hold tenant databases. A server's URL
 // holds its admin password: it is stored encrypted and never printed; servers show `host` (host:port).
 import { SingleBar } from 'cli-progress';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { providers } from '../../control-plane/schema.ts';
 import { drainServer } from '../../scale-out/drain-server.ts';
-import { addServer, listServers, type ServerView } from '../../services/servers.ts';
+import { addServer, listServers, type AddServerInput, type ServerView } from '../../services/servers.ts';
 import { checkDatabaseUrl, parsePositiveInt, parseServerId, parseText } from '../arguments.ts';
 import { printJson, printLine, printTable } from '../output.ts';
-import { CliError, EXIT, type CliRuntime } from '../runtime.ts';
+import { CliError, EXIT, usageError, type CliRuntime } from '../runtime.ts';
 
 interface AddOptions {
   name: string;
-  url: string;
+  provider: 'postgres' | 'neon' | 'external';
+  url?: string;
+  apiKeyEnv?: string;
+  neonRegion?: string;
+  neonPgVersion?: number;
+  neonOrg?: string;
   capacity?: number;
   json?: boolean;
 }
@@ -18,9 +24,31 @@ interface AddOptions {
 function printServers(cli: CliRuntime, servers: ServerView[]): void {
   printTable(
     cli.stdout,
-    ['NAME', 'HOST', 'STATUS', 'COMPANIES', 'CAPACITY', 'TEMPLATE', 'REACHABLE', 'ID'],
-    servers.map((s) => [s.name, s.host, s.status, s.companies, s.capacity, s.templateVersion, s.reachable, s.id]),
+    ['NAME', 'PROVIDER', 'HOST', 'STATUS', 'COMPANIES', 'CAPACITY', 'TEMPLATE', 'REACHABLE', 'ID'],
+    servers.map((s) => [s.name, s.provider, s.host, s.status, s.companies, s.capacity, s.templateVersion, s.reachable, s.id]),
   );
+}
+
+function addServerInput(cli: CliRuntime, options: AddOptions): AddServerInput {
+  const common = { name: options.name, provider: options.provider, ...(options.capacity ? { capacity: options.capacity } : {}) };
+  if (options.provider === 'postgres') {
+    if (!options.url) throw usageError('--url is required for a postgres server');
+    return { ...common, url: checkDatabaseUrl(options.url, '--url') };
+  }
+  if (options.provider === 'external') {
+    if (options.url || options.apiKeyEnv) throw usageError('an external server takes no --url or --api-key-env: each company brings its own database');
+    return common;
+  }
+  if (!options.apiKeyEnv) throw usageError('--api-key-env is required for a neon server');
+  const apiKey = cli.env[options.apiKeyEnv];
+  if (!apiKey) throw usageError(`--api-key-env: the environment variable ${options.apiKeyEnv} is not set`);
+  if (options.url && !/^https?:\/\/.+/.test(options.url)) throw usageError("--url must be the Neon API's http(s) URL");
+  return {
+    ...common,
+    apiKey,
+    ...(options.url ? { url: options.url } : {}),
+    neon: { regionId: options.neonRegion, pgVersion: options.neonPgVersion, orgId: options.neonOrg },
+  };
 }
 
 export function registerServerCommands(program: Command, cli: CliRuntime): void {
@@ -38,18 +66,21 @@ export function registerServerCommands(program: Command, cli: CliRuntime): void 
 
   servers
     .command('add')
-    .description('register a server and prepare its template; its login must be able to create databases and roles')
+    .description('register a server (postgres: prepare its template; its login must be able to create databases and roles)')
     .requiredOption('--name <name>', 'a name for it, unique', parseText(100))
-    .requiredOption('--url <url>', "an admin login's postgres:// URL; stored encrypted, never printed")
+    .addOption(new Option('--provider <provider>', 'postgres, neon (a Neon project per company) or external (bring your own)').choices(providers).default('postgres'))
+    .option('--url <url>', "postgres: an admin login's postgres:// URL (stored encrypted, never printed); neon: the API's base URL")
+    .option('--api-key-env <name>', 'neon: the environment variable that holds the Neon API key (kept out of the process list)')
+    .option('--neon-region <id>', 'neon: region of new projects, e.g. aws-us-east-2')
+    .option('--neon-pg-version <n>', 'neon: Postgres major version of new projects', parsePositiveInt(18))
+    .option('--neon-org <id>', 'neon: organization that owns new projects')
     .option('--capacity <n>', 'how many companies it may hold (default: 500)', parsePositiveInt(100_000))
     .option('--json', 'print one JSON document')
     .action(async (options: AddOptions) => {
-      const url = checkDatabaseUrl(options.url, '--url');
-      const server = await cli.withSilo((ctx) =>
-        addServer(ctx, { name: options.name, url, ...(options.capacity ? { capacity: options.capacity } : {}) }),
-      );
+      const input = addServerInput(cli, options);
+      const server = await cli.withSilo((ctx) => addServer(ctx, input));
       if (options.json) return printJson(cli.stdout, server);
-      printLine(cli.stdout, `added server ${server.name} (${server.id}) at ${server.host}`);
+      printLine(cli.stdout, `added ${server.provider} server ${server.name} (${server.id}) at ${server.host}`);
     });
 
   servers

@@ -1,7 +1,7 @@
 // GET/POST /api/servers and PATCH /api/servers/:id: where tenant databases can live.
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../context.ts';
-import { serverStatuses } from '../../control-plane/schema.ts';
+import { providers, serverStatuses } from '../../control-plane/schema.ts';
 import { addServer, listServers, updateServer } from '../../services/servers.ts';
 import type { App } from '../env.ts';
 import { requireAuth } from '../middleware/auth.ts';
@@ -10,13 +10,40 @@ import { bearer, errors, json, jsonBody, ServerSchema, text } from '../schemas.t
 const AddServerBody = z
   .object({
     name: text(100),
+    provider: z.enum(providers).optional().openapi({ description: 'postgres (default), neon or external' }),
     url: z
       .string()
       .max(2000)
-      .regex(/^postgres(ql)?:\/\/.+/, 'must be a postgres:// or postgresql:// URL')
-      .openapi({ description: "An admin login's connection string; stored encrypted, never shown" }),
+      .optional()
+      .openapi({
+        description:
+          "postgres: an admin login's connection string (required). neon: the Neon API's base URL (default https://console.neon.tech/api/v2). Stored encrypted, never shown.",
+      }),
+    apiKey: z.string().min(1).max(500).optional().openapi({ description: 'neon: the Neon API key (required); stored encrypted, never shown' }),
+    neon: z
+      .object({
+        regionId: z.string().max(100).optional(),
+        pgVersion: z.number().int().min(14).max(18).optional(),
+        orgId: z.string().max(100).optional(),
+      })
+      .strict()
+      .optional()
+      .openapi({ description: 'neon: what new projects are created with' }),
     capacity: z.number().int().min(1).max(100_000).optional(),
-    provider: z.literal('postgres').optional(),
+  })
+  .superRefine((body, check) => {
+    const provider = body.provider ?? 'postgres';
+    const problem = (path: string, message: string) => check.addIssue({ code: 'custom', path: [path], message });
+    if (provider === 'postgres') {
+      if (!body.url) problem('url', 'required for a postgres server');
+      else if (!/^postgres(ql)?:\/\/.+/.test(body.url)) problem('url', 'must be a postgres:// or postgresql:// URL');
+    }
+    if (provider === 'neon') {
+      if (!body.apiKey) problem('apiKey', 'required for a neon server');
+      if (body.url && !/^https?:\/\/.+/.test(body.url)) problem('url', 'must be the http(s) URL of the Neon API');
+    }
+    if (provider === 'external' && body.url) problem('url', 'an external server has no URL: each company brings its own');
+    if (provider !== 'neon' && (body.apiKey || body.neon)) problem(body.apiKey ? 'apiKey' : 'neon', 'for neon servers only');
   })
   .openapi('AddServerRequest');
 

@@ -1,7 +1,6 @@
 // POST /api/companies: provisions a company and answers when its database is ready.
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
-import { invalid } from '../../../errors.ts';
 import { slugSchema } from '../../../provisioning/names.ts';
 import { provisionCompany } from '../../../provisioning/provision-company.ts';
 import { toCompanyView } from '../../../services/company-records.ts';
@@ -21,7 +20,12 @@ const CreateCompanyBody = z
     maxUsers: z.number().int().min(1).max(1_000_000).nullable().optional(),
     features: jsonObject().optional(),
     serverId: z.uuid().optional(),
-    externalDatabaseUrl: z.string().optional(),
+    externalDatabaseUrl: z
+      .string()
+      .max(2000)
+      .regex(/^postgres(ql)?:\/\/[^/]+\/[^/?]+/, 'must be a postgres:// or postgresql:// URL naming a database')
+      .optional()
+      .openapi({ description: 'Bring your own: a database someone else created, as the login Silo is to use. Stored encrypted, never shown.' }),
   })
   .openapi('CreateCompanyRequest');
 
@@ -55,13 +59,7 @@ export function registerCreateCompany(app: App, ctx: SiloContext) {
       },
     }),
     async (c) => {
-      const body = c.req.valid('json');
-      if (body.externalDatabaseUrl !== undefined) {
-        throw invalid('externalDatabaseUrl is not supported by this version of Silo yet', [
-          { path: 'body.externalDatabaseUrl', message: 'not supported yet' },
-        ]);
-      }
-      const { company, admin } = await provisionCompany(ctx, body, actorOf(c.get('auth')));
+      const { company, admin } = await provisionCompany(ctx, c.req.valid('json'), actorOf(c.get('auth')));
       return c.json({ ...toCompanyView(company), admin }, 201);
     },
   );

@@ -1,4 +1,5 @@
-// DELETE /api/companies/:company with X-Confirm: <slug>: drops the database and role, keeps the row.
+// DELETE /api/companies/:company with X-Confirm: <slug>: drops the database and role (a Neon
+// project: deletes it), keeps the row. An external database is detached unless ?dropDatabase=true.
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
 import { deleteCompany } from '../../../services/companies.ts';
@@ -13,12 +14,18 @@ export function registerDeleteCompany(app: App, ctx: SiloContext) {
       method: 'delete',
       path: '/api/companies/{company}',
       tags: ['companies'],
-      summary: 'Delete a company: its database and role are dropped, the row is kept as deleted',
+      summary: 'Delete a company: its database and role are dropped (an external one is detached), the row is kept as deleted',
       security: bearer,
       middleware: [requireAuth(ctx.tokens, ['system_admin'])] as const,
       request: {
         params: CompanyParam,
         headers: z.object({ 'x-confirm': z.string().max(64).optional().openapi({ description: "The company's slug" }) }),
+        query: z.object({
+          dropDatabase: z
+            .enum(['true', 'false'])
+            .optional()
+            .openapi({ description: 'external companies only: drop the database too (its login must own it); default: detach' }),
+        }),
       },
       responses: {
         200: json(CompanySchema, 'The company, deleted'),
@@ -30,7 +37,9 @@ export function registerDeleteCompany(app: App, ctx: SiloContext) {
       },
     }),
     async (c) => {
-      const deleted = await deleteCompany(ctx, c.req.valid('param').company, c.req.header('x-confirm'), actorOf(c.get('auth')));
+      const deleted = await deleteCompany(ctx, c.req.valid('param').company, c.req.header('x-confirm'), actorOf(c.get('auth')), {
+        dropDatabase: c.req.valid('query').dropDatabase === 'true',
+      });
       return c.json(toCompanyView(deleted), 200);
     },
   );

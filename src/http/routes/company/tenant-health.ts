@@ -2,6 +2,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
 import type { SiloContext } from '../../../context.ts';
+import { rowsOf } from '../../../tenancy/tenant-db.ts';
 import type { App } from '../../env.ts';
 import { json } from '../../schemas.ts';
 import { companyErrors, companyRoute } from './common.ts';
@@ -34,9 +35,11 @@ export function registerTenantHealthRoutes(app: App, ctx: SiloContext) {
     async (c) => {
       const { company, db } = c.get('tenant');
       const started = performance.now();
-      const [row] = await db.execute<{ database: string; tables: number }>(sql`
-        select current_database() as database,
-               (select count(*)::int from pg_tables where schemaname = 'public') as tables`);
+      const [row] = rowsOf<{ database: string; tables: number }>(
+        await db.execute(sql`
+          select current_database() as database,
+                 (select count(*)::int from pg_tables where schemaname = 'public') as tables`),
+      );
       const latencyMs = Math.round((performance.now() - started) * 100) / 100;
       return c.json(
         {
@@ -61,10 +64,12 @@ export function registerTenantHealthRoutes(app: App, ctx: SiloContext) {
       responses: { 200: json(z.object({ items: z.array(TableSchema) }), 'Tables'), ...companyErrors },
     }),
     async (c) => {
-      const rows = await c.get('tenant').db.execute<{ name: string; schema: string; estimated_rows: number }>(sql`
-        select c.relname as name, n.nspname as schema, greatest(c.reltuples, 0)::bigint::int as estimated_rows
-        from pg_class c join pg_namespace n on n.oid = c.relnamespace
-        where c.relkind = 'r' and n.nspname = 'public' order by c.relname`);
+      const rows = rowsOf<{ name: string; schema: string; estimated_rows: number }>(
+        await c.get('tenant').db.execute(sql`
+          select c.relname as name, n.nspname as schema, greatest(c.reltuples, 0)::bigint::int as estimated_rows
+          from pg_class c join pg_namespace n on n.oid = c.relnamespace
+          where c.relkind = 'r' and n.nspname = 'public' order by c.relname`),
+      );
       return c.json({ items: rows.map((r) => ({ name: r.name, schema: r.schema, estimatedRows: r.estimated_rows })) }, 200);
     },
   );

@@ -1,0 +1,45 @@
+// Reaching a Neon company's database for requests: @neondatabase/serverless's Pool (node-postgres
+// over a WebSocket) wrapped by drizzle's neon-serverless driver.
+//
+// Node 20 has no global WebSocket, so the driver is given `ws`. SILO_NEON_WS_PROXY points the driver
+// at a self-hosted WebSocket-to-TCP proxy instead of Neon's own endpoints: that is how the tests
+// reach a local PostgreSQL (test/support/ws-proxy.ts), and how a non-Neon Postgres could be used.
+import { neonConfig, Pool } from '@neondatabase/serverless';
+import { drizzle } from 'drizzle-orm/neon-serverless';
+import ws from 'ws';
+
+neonConfig.webSocketConstructor = ws;
+
+export interface NeonDriverSettings {
+  /** host:port/path of a WebSocket proxy (no protocol); unset for Neon itself. */
+  wsProxy?: string | undefined;
+}
+
+/** Process-wide, as neonConfig is: Silo calls it once on start. */
+export function configureNeonDriver(settings: NeonDriverSettings): void {
+  if (!settings.wsProxy) return;
+  neonConfig.wsProxy = settings.wsProxy;
+  // A local proxy speaks plain ws:// to a Postgres without TLS...
+  neonConfig.useSecureWebSocket = false;
+  neonConfig.forceDisablePgSSL = true;
+  // ...that asks for SCRAM, which cannot be pipelined the way Neon's cleartext password exchange is.
+  neonConfig.pipelineConnect = false;
+}
+
+export function openNeonPool<S extends Record<string, unknown>>(
+  url: string,
+  options: { max: number; idleTimeoutSeconds: number; connectTimeoutSeconds: number },
+  schema: S,
+) {
+  const pool = new Pool({
+    connectionString: url,
+    max: options.max,
+    idleTimeoutMillis: options.idleTimeoutSeconds * 1000,
+    connectionTimeoutMillis: options.connectTimeoutSeconds * 1000,
+    application_name: 'silo-tenant',
+  });
+  // An idle connection that breaks is reported here; without a listener it would end the process.
+  // The next query on the pool opens a new connection (or fails, and that request says so).
+  pool.on('error', () => {});
+  return { db: drizzle(pool, { schema }), end: () => pool.end() };
+}

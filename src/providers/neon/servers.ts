@@ -1,0 +1,19 @@
+// The Neon API client for a registered neon server, with its key decrypted only here.
+import { eq } from 'drizzle-orm';
+import type { SiloContext } from '../../context.ts';
+import { databaseServers } from '../../control-plane/schema.ts';
+import { notFound, SiloError } from '../../errors.ts';
+import { NeonApi, type NeonSettings } from './api.ts';
+
+export async function neonServer(ctx: SiloContext, serverId: string): Promise<{ api: NeonApi; settings: NeonSettings }> {
+  const [row] = await ctx.db.select().from(databaseServers).where(eq(databaseServers.id, serverId));
+  if (!row) throw notFound('database server');
+  if (row.provider !== 'neon' || !row.urlEncrypted || !row.apiKeyEncrypted) {
+    throw new SiloError('internal', 'the server is not a neon server');
+  }
+  return { api: new NeonApi(ctx.box.open(row.urlEncrypted), ctx.box.open(row.apiKeyEncrypted)), settings: row.settings as NeonSettings };
+}
+
+export async function neonApiFor(ctx: SiloContext, serverId: string): Promise<NeonApi> {
+  return (await neonServer(ctx, serverId)).api;
+}

@@ -1,0 +1,46 @@
+// A company's database on Neon: a Neon project of its own (Neon's advice for database-per-tenant),
+// created through the API with the database and role named after the company. The saga migrates
+// it: a new project has no template to clone from.
+import { eq } from 'drizzle-orm';
+import type { SiloContext } from '../context.ts';
+import { companies } from '../control-plane/schema.ts';
+import type { NeonProject } from '../providers/neon/api.ts';
+import { neonServer } from '../providers/neon/servers.ts';
+import { openPostgresJs } from '../tenancy/company-database.ts';
+import type { DatabaseBuilder, StepRunner } from './database-builder.ts';
+import { tenantNames } from './names.ts';
+
+export function neonDatabaseBuilder(ctx: SiloContext, companyId: string, slug: string, serverId: string): DatabaseBuilder {
+  const names = tenantNames(ctx.config.dbPrefix, slug);
+  let projectId: string | undefined;
+
+  return {
+    created: () => ({ project: projectId !== undefined }),
+    async undo() {
+      if (projectId) await (await neonServer(ctx, serverId)).api.deleteProject(projectId);
+    },
+    async build(step: StepRunner) {
+      const { api, settings } = await neonServer(ctx, serverId);
+      const project: NeonProject = await step('project', () =>
+        api.createProject(`${ctx.config.dbPrefix}-${slug}`, names, settings, async (id) => {
+          projectId = id;
+          // Recorded at once: if this process dies while Neon finishes, reconcile can delete it.
+          await ctx.db.update(companies).set({ providerRef: id }).where(eq(companies.id, companyId));
+        }),
+      );
+      // The project's role owns its database, so the migrations' objects belong to it.
+      return {
+        client: openPostgresJs(project.connectionUri),
+        schemaVersion: null,
+        via: 'neon',
+        location: {
+          databaseName: project.databaseName,
+          roleName: project.roleName,
+          credentialsEncrypted: null,
+          databaseUrlEncrypted: ctx.box.seal(project.connectionUri),
+          providerRef: project.projectId,
+        },
+      };
+    },
+  };
+}
