@@ -9,8 +9,8 @@ import { describeError } from '../errors.ts';
 import { reconcileMoves } from '../scale-out/leftovers.ts';
 import { recordAudit } from '../services/audit.ts';
 import { listServers } from '../services/servers.ts';
-import { tenantNamePattern, tenantNames } from './names.ts';
-import { dropTenantDatabase } from './tenant-database.ts';
+import { tenantNamePattern } from './names.ts';
+import { dropTenantDatabase, removeCompanyDatabase } from './tenant-database.ts';
 
 export interface ReconcileFinding {
   kind: 'stuck_provisioning' | 'orphan_database' | 'orphan_role' | 'unreachable_server' | 'interrupted_move' | 'move_leftover';
@@ -47,9 +47,8 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
     findings.push(finding);
     if (!options.fix) continue;
     try {
-      if (company.serverId) {
-        await dropTenantDatabase(await ctx.servers.admin(company.serverId), tenantNames(ctx.config.dbPrefix, company.slug));
-      }
+      // Whatever the saga made: a postgres database and role, a Neon project (never an external database).
+      await removeCompanyDatabase(ctx, company);
       await ctx.db.transaction(async (tx) => {
         await tx
           .update(companies)

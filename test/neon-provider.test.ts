@@ -1,0 +1,178 @@
+// The Neon provider end to end. Nothing can reach Neon from here, so Silo's real Neon clients talk
+// to local stand-ins (test/neon-stand-in.test.ts checks them against the real clients):
+// @neondatabase/api-client to an HTTP stand-in of the Neon API, and @neondatabase/serverless
+// through a WebSocket-to-TCP proxy (SILO_NEON_WS_PROXY) to the local PostgreSQL.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { companies } from '../src/control-plane/schema.ts';
+import { migrateFleet } from '../src/migrations/fleet.ts';
+import { NeonApi } from '../src/providers/neon/api.ts';
+import { reconcile } from '../src/provisioning/reconcile.ts';
+import { startNeonStandIn, type NeonStandIn } from './support/neon-stand-in.ts';
+import { createTestSilo, serverUrl, type TestSilo } from './support/test-silo.ts';
+import { startWsProxy, type WsProxy } from './support/ws-proxy.ts';
+
+let t: TestSilo;
+let neon: NeonStandIn;
+let proxy: WsProxy;
+let neonServerId: string;
+const PASSWORD = 'neon-admin-password';
+
+async function createOnNeon(slug: string) {
+  return t.call('POST', '/api/companies', {
+    body: { name: `Company ${slug}`, slug, admin: { email: `boss@${slug}.test`, password: PASSWORD }, serverId: neonServerId },
+  });
+}
+
+async function logIn(slug: string): Promise<string> {
+  const res = await t.call('POST', '/api/auth/login', { token: null, body: { email: `boss@${slug}.test`, password: PASSWORD, company: slug } });
+  expect(res.status).toBe(200);
+  return res.body.token;
+}
+
+beforeAll(async () => {
+  neon = await startNeonStandIn({ adminUrl: serverUrl(), operationMs: 300 });
+  proxy = await startWsProxy();
+  t = await createTestSilo({ env: { SILO_NEON_WS_PROXY: proxy.wsProxy } });
+});
+
+afterAll(async () => {
+  await t?.close();
+  await neon?.close();
+  await proxy?.close();
+});
+
+describe('neon servers', () => {
+  it('refuses a key the Neon API refuses, and registers one it accepts without showing it', async () => {
+    const refused = await t.call('POST', '/api/servers', { body: { name: 'neon', provider: 'neon', url: neon.apiUrl, apiKey: 'not-the-key' } });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.message).toBe('the Neon API refused the API key');
+    expect(refused.text).not.toContain('not-the-key');
+
+    const missing = await t.call('POST', '/api/servers', { body: { name: 'neon', provider: 'neon', url: neon.apiUrl } });
+    expect(missing.status).toBe(400);
+
+    const added = await t.call('POST', '/api/servers', {
+      body: { name: 'neon', provider: 'neon', url: neon.apiUrl, apiKey: neon.apiKey, capacity: 50, neon: { regionId: 'aws-us-east-2' } },
+    });
+    expect(added.status).toBe(201);
+    expect(added.body).toMatchObject({ name: 'neon', provider: 'neon', host: new URL(neon.apiUrl).host, templateVersion: null, companies: 0 });
+    neonServerId = added.body.id;
+
+    const listed = await t.call('GET', '/api/servers');
+    expect(listed.body.items.find((s: { id: string }) => s.id === neonServerId)).toMatchObject({ reachable: true });
+    for (const text of [added.text, listed.text, ...t.logs]) expect(text).not.toContain(neon.apiKey);
+  });
+});
+
+describe('neon companies', () => {
+  it('get a Neon project of their own, waited for, and are served through the serverless driver', async () => {
+    const before = neon.projects().length;
+    const res = await createOnNeon('neon-one');
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ provider: 'neon', status: 'active', serverId: neonServerId, schemaVersion: t.ctx.tenantMigrations.latest });
+    const project = neon.projects().find((p) => p.name.endsWith('-neon-one'));
+    expect(neon.projects()).toHaveLength(before + 1);
+    expect(project).toBeDefined();
+    expect(res.body.database).toBe(project!.databaseName);
+    // Silo asked about the project's operations until they had finished.
+    expect(neon.requests.some((r) => r.method === 'GET' && /\/operations\//.test(r.path))).toBe(true);
+
+    const through = proxy.connectionsOpened();
+    const token = await logIn('neon-one');
+    const doc = await t.call('POST', '/api/documents', { token, body: { title: 'Serverless', content: 'over a websocket to postgres' } });
+    expect(doc.status).toBe(201);
+    const found = await t.call('GET', '/api/documents?q=websocket', { token });
+    expect(found.body.items.map((d: { title: string }) => d.title)).toEqual(['Serverless']);
+    // A transaction with an advisory lock (the user limit) through the same driver.
+    const member = await t.call('POST', '/api/users', { token, body: { email: 'member@neon-one.test', role: 'member', password: 'member-password' } });
+    expect(member.status).toBe(201);
+    const health = await t.call('GET', '/api/health/tenant', { token });
+    expect(health.body).toMatchObject({ database: project!.databaseName, connected: true });
+    expect(proxy.connectionsOpened()).toBeGreaterThan(through);
+
+    const tested = await t.call('GET', '/api/companies/neon-one/database/test');
+    expect(tested.body).toMatchObject({ ok: true, pendingMigrations: 0 });
+  });
+
+  it('are created through rate limits and locks, which are waited out', async () => {
+    neon.failNext(2, 429);
+    const res = await createOnNeon('neon-limited');
+    expect(res.status).toBe(201);
+    const answers = neon.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/projects')).map((r) => r.status);
+    expect(answers.slice(-3)).toEqual([429, 429, 201]);
+  });
+
+  it('leave no project behind when provisioning fails after Neon made one', async () => {
+    const before = neon.projects().length;
+    t.ctx.beforeProvisionStep = (step) => {
+      if (step === 'first_admin') throw new Error('injected failure after the project was made');
+    };
+    try {
+      const res = await createOnNeon('neon-broken');
+      expect(res.status).toBe(500);
+    } finally {
+      t.ctx.beforeProvisionStep = undefined;
+    }
+    expect(neon.projects()).toHaveLength(before);
+    const shown = await t.call('GET', '/api/companies/neon-broken');
+    expect(shown.body).toMatchObject({ status: 'failed', lastError: expect.stringContaining('first_admin') });
+    // Creating it again retries, and works.
+    expect((await createOnNeon('neon-broken')).status).toBe(201);
+  });
+
+  it('are placed on the neon server automatically when it has the most room, and not once it drains', async () => {
+    await t.call('PATCH', `/api/servers/${neonServerId}`, { body: { capacity: 100_000 } });
+    const auto = await t.call('POST', '/api/companies', { body: { name: 'Auto', slug: 'neon-auto', admin: { email: 'a@auto.test', password: PASSWORD } } });
+    expect(auto.body).toMatchObject({ provider: 'neon', serverId: neonServerId });
+    await t.call('PATCH', `/api/servers/${neonServerId}`, { body: { status: 'draining' } });
+    const after = await t.call('POST', '/api/companies', { body: { name: 'After', slug: 'neon-after', admin: { email: 'a@after.test', password: PASSWORD } } });
+    expect(after.body.provider).toBe('postgres');
+    await t.call('PATCH', `/api/servers/${neonServerId}`, { body: { status: 'active', capacity: 50 } });
+  });
+
+  it('are migrated by fleet runs, are not moved, and lose their project when deleted', async () => {
+    const run = await migrateFleet(t.ctx, { concurrency: 2, actor: 'test', only: ['neon-one'] });
+    expect(run.results.map((r) => [r.slug, r.status])).toEqual([['neon-one', 'current']]);
+
+    const servers = (await t.call('GET', '/api/servers')).body.items as { id: string; provider: string }[];
+    const postgresServer = servers.find((s) => s.provider === 'postgres')!;
+    const move = await t.call('POST', '/api/companies/neon-one/move', { body: { serverId: postgresServer.id } });
+    expect(move.status).toBe(409);
+
+    const project = neon.projects().find((p) => p.name.endsWith('-neon-one'))!;
+    neon.failNext(1, 423);
+    const deleted = await t.call('DELETE', '/api/companies/neon-one', { headers: { 'x-confirm': 'neon-one' } });
+    expect(deleted.status).toBe(200);
+    expect(neon.projects().map((p) => p.id)).not.toContain(project.id);
+    const [gone] = await t.admin<{ n: number }[]>`select count(*)::int as n from pg_database where datname = ${project.databaseName}`;
+    expect(gone!.n).toBe(0);
+  });
+
+  it('have their project deleted by reconcile when the process provisioning them died', async () => {
+    // As a saga leaves it when its process dies after Neon answered: the row, provisioning, with the
+    // project recorded.
+    const api = new NeonApi(neon.apiUrl, neon.apiKey);
+    const project = await api.createProject('orphan', { database: 'orphan_db', role: 'orphan_owner' }, {}, async () => {});
+    await t.ctx.db.insert(companies).values({
+      slug: 'neon-orphan',
+      name: 'Orphan',
+      status: 'provisioning',
+      serverId: neonServerId,
+      provider: 'neon',
+      providerRef: project.projectId,
+      updatedAt: new Date(Date.now() - 60 * 60_000),
+    });
+    const findings = await reconcile(t.ctx, { fix: true, actor: 'test' });
+    expect(findings).toContainEqual(expect.objectContaining({ kind: 'stuck_provisioning', name: 'neon-orphan', fixed: true }));
+    expect(neon.projects().map((p) => p.id)).not.toContain(project.projectId);
+  });
+
+  it('never show the API key or a project password in a response or a log line', async () => {
+    const shown = await t.call('GET', '/api/companies?q=neon');
+    // The stand-in makes passwords the way Neon does: npg_ and random characters.
+    for (const text of [shown.text, ...t.logs]) {
+      expect(text).not.toContain(neon.apiKey);
+      expect(text).not.toMatch(/npg_[A-Za-z0-9]+/);
+    }
+  });
+});
