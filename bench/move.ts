@@ -165,13 +165,13 @@ interface Baseline {
  */
 async function copyByHand(ctx: SiloContext, fromId: string, toId: string, database: string, scratch: string, psql: string | undefined): Promise<Baseline> {
   const admin = await ctx.servers.admin(toId);
-  const started = performance.now();
-  await admin`create database ${admin(scratch)}`;
-  // One-connection clients with the move's session settings: what copyTable needs.
+  // One-connection clients with the move's session settings, as copyTable needs; they connect on first use.
   const session = { connection: COPY_SESSION, idle_timeout: 0 };
   const source = await ctx.servers.open(fromId, database, undefined, session);
   const target = await ctx.servers.open(toId, scratch, undefined, session);
+  const started = performance.now();
   try {
+    await admin`create database ${admin(scratch)}`;
     await applyMigrations(target, ctx.tenantMigrations);
     const tables = await readTables(source);
     const [fromUrl, toUrl] = [await ctx.servers.urlFor(fromId, database), await ctx.servers.urlFor(toId, scratch)];
@@ -218,7 +218,7 @@ async function bench(first: BenchServer, second: BenchServer): Promise<void> {
 
     const psql = findPsql();
     const psqlVersion = psql ? spawnSync(psql, ['--version'], { encoding: 'utf8' }).stdout.trim() : undefined;
-    console.log(`  baseline:   ${psqlVersion ? `${psqlVersion}, two processes piped per table` : 'postgres.js COPY streams (no psql found)'}\n`);
+    console.log(`  baseline:   ${psqlVersion ? `${psqlVersion}, two processes piped per table` : "postgres.js COPY streams (Silo's copyTable; no psql found)"}\n`);
 
     const results: { from: string; to: string; move: MoveResult; steps: Map<string, number>; baseline: Baseline }[] = [];
     for (let run = 0; run < runs; run++) {
@@ -266,9 +266,7 @@ async function bench(first: BenchServer, second: BenchServer): Promise<void> {
       ),
     );
     console.log(
-      `Baseline: the same tables copied by hand without Silo, just before each move and in its direction: an empty database\n` +
-        `with the tenant schema (migrations), then per table in Silo's order COPY TO STDOUT piped into COPY FROM STDIN; no hold,\n` +
-        `lock, verification, sequences, switch or drop. Its total is create + schema + copy. A DBA would also have to stop writes.`,
+      "Baseline: the same tables by hand, without Silo, just before each move and in its direction: a new database, the tenant migrations, then per table in Silo's order COPY TO STDOUT | COPY FROM STDIN; nothing else (no hold, lock, verification, sequences, switch or drop); total = create + schema + copy.",
     );
     for (const { baseline, move } of results) {
       if (baseline.rows !== move.rows) console.log(`  NOTE: the baseline copied ${baseline.rows} rows, the move ${move.rows}`);

@@ -35,14 +35,27 @@ export const conflict = (message: string, details?: unknown) => new SiloError('c
 export const invalid = (message: string, details?: unknown) => new SiloError('validation_failed', message, details);
 export const unavailable = (message: string) => new SiloError('unavailable', message);
 
-/** The driver's error, unwrapped from drizzle's DrizzleQueryError (which keeps it as `cause`). */
+/**
+ * The driver's error, unwrapped from drizzle's DrizzleQueryError (which keeps it as `cause`) and
+ * from the WebSocket `ErrorEvent` that Neon's serverless driver rejects with when its socket fails
+ * (the Error is its `error`).
+ */
 export function driverError(error: unknown): unknown {
   let current = error;
-  for (let depth = 0; depth < 5 && current instanceof DrizzleQueryError; depth++) {
-    current = current.cause;
+  for (let depth = 0; depth < 5; depth++) {
+    if (current instanceof DrizzleQueryError) current = current.cause;
+    else if (isErrorEvent(current)) current = current.error;
+    else break;
   }
   return current;
 }
+
+function isErrorEvent(value: unknown): value is { error: Error } {
+  return typeof value === 'object' && value !== null && !(value instanceof Error) && (value as { error?: unknown }).error instanceof Error;
+}
+
+/** node-postgres (under Neon's driver) says these without a code. */
+const PG_CONNECTION_MESSAGES = /^(timeout exceeded when trying to connect|Connection terminated( unexpectedly| due to connection timeout)?)$/;
 
 /** A Postgres error's SQLSTATE, when the error came from the server. */
 export function pgCode(error: unknown): string | undefined {
@@ -69,7 +82,9 @@ export function describeError(error: unknown): string {
  * server shutting down), as opposed to a query failing on a database that answers.
  */
 export function isConnectionError(error: unknown): boolean {
-  const code = String((driverError(error) as { code?: unknown } | null)?.code ?? '');
+  const inner = driverError(error);
+  const code = String((inner as { code?: unknown } | null)?.code ?? '');
+  if (inner instanceof Error && !code && PG_CONNECTION_MESSAGES.test(inner.message)) return true;
   return (
     /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EPIPE)$/.test(code) ||
     /^(CONNECT_TIMEOUT|CONNECTION_CLOSED|CONNECTION_ENDED|CONNECTION_DESTROYED)$/.test(code) ||

@@ -167,6 +167,23 @@ describe('neon companies', () => {
     expect(neon.projects().map((p) => p.id)).not.toContain(project.projectId);
   });
 
+  it('answer 503 when their compute cannot be reached, and recover when it can', async () => {
+    expect((await createOnNeon('neon-down')).status).toBe(201);
+    const token = await logIn('neon-down');
+    const company = await t.call('GET', '/api/companies/neon-down');
+    await proxy.close();
+    t.ctx.tenants.forget(company.body.id);
+    const down = await t.call('GET', '/api/documents', { token });
+    expect(down.status).toBe(503);
+    expect(down.body.error.code).toBe('unavailable');
+    // The driver reads neonConfig.wsProxy when it connects: a proxy back at another port is found.
+    proxy = await startWsProxy();
+    const { neonConfig } = await import('@neondatabase/serverless');
+    neonConfig.wsProxy = proxy.wsProxy;
+    t.ctx.tenants.forget(company.body.id);
+    expect((await t.call('GET', '/api/documents', { token })).status).toBe(200);
+  });
+
   it('never show the API key or a project password in a response or a log line', async () => {
     const shown = await t.call('GET', '/api/companies?q=neon');
     // The stand-in makes passwords the way Neon does: npg_ and random characters.
