@@ -6,14 +6,16 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { companies } from '../src/control-plane/schema.ts';
 import { migrateFleet } from '../src/migrations/fleet.ts';
+import { copyTenantMigrations, type MigrationFolder } from './support/migration-folder.ts';
 import { createTestSilo, randomName, serverUrl, type TestSilo } from './support/test-silo.ts';
 
 let t: TestSilo;
+let migrations: MigrationFolder;
 const PASSWORD = 'owner-password-1';
 const made: { database: string; role: string }[] = [];
 
 /** A database and its owner, made the way a customer's DBA would, outside Silo. */
-async function someoneElsesDatabase(options: { withOwnTable?: boolean } = {}) {
+async function someoneElsesDatabase(options: { withOwnTable?: boolean; withDrizzle?: boolean } = {}) {
   const name = `byo_${randomName()}`;
   const role = `${name}_owner`;
   const rolePassword = `pw-${randomName(16)}`;
@@ -27,6 +29,8 @@ async function someoneElsesDatabase(options: { withOwnTable?: boolean } = {}) {
   if (options.withOwnTable) {
     const sql = postgres(url.toString(), { max: 1, onnotice: () => {} });
     await sql`create table invoices (id int primary key)`;
+    // Another application's own drizzle migrations: not Silo's.
+    if (options.withDrizzle) await sql.unsafe('create schema drizzle; create table drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)');
     await sql.end();
   }
   return { name, role, rolePassword, url: url.toString() };
@@ -50,7 +54,8 @@ async function logIn(slug: string, email = `boss@${slug}.test`): Promise<string>
 }
 
 beforeAll(async () => {
-  t = await createTestSilo();
+  migrations = copyTenantMigrations();
+  t = await createTestSilo({ tenantMigrationsFolder: migrations.path });
 });
 
 afterAll(async () => {
@@ -61,6 +66,7 @@ afterAll(async () => {
     await admin.unsafe(`drop role if exists ${role}`);
   }
   await admin.end();
+  migrations?.remove();
 });
 
 describe('external databases (bring your own)', () => {
@@ -104,25 +110,44 @@ describe('external databases (bring your own)', () => {
     }
   });
 
-  it('is migrated by fleet runs like the other companies', async () => {
+  it('is upgraded by fleet runs like the other companies', async () => {
     const db = await someoneElsesDatabase();
     expect((await register('byo-fleet', db.url)).status).toBe(201);
+    t.ctx.tenantMigrations = migrations.add('0001_byo_note', 'alter table documents add column byo_note text;');
     const run = await migrateFleet(t.ctx, { concurrency: 2, actor: 'test', only: ['byo-fleet'] });
-    expect(run.results.map((r) => [r.slug, r.status])).toEqual([['byo-fleet', 'current']]);
+    expect(run.results.map((r) => [r.slug, r.status, r.version])).toEqual([['byo-fleet', 'migrated', '0001_byo_note']]);
+    const direct = postgres(db.url, { max: 1, onnotice: () => {} });
+    const columns = await direct`select 1 from information_schema.columns where table_name = 'documents' and column_name = 'byo_note'`;
+    await direct.end();
+    expect(columns).toHaveLength(1);
   });
 
-  it('refuses a database with tables of its own, and leaves it as it was', async () => {
-    const db = await someoneElsesDatabase({ withOwnTable: true });
-    const res = await register('byo-foreign', db.url);
+  it('is never the database of two live companies at once, however it is reached', async () => {
+    const db = await someoneElsesDatabase();
+    expect((await register('byo-first', db.url)).status).toBe(201);
+    // The same database by another host name.
+    const other = new URL(db.url);
+    other.hostname = other.hostname === 'localhost' ? '127.0.0.1' : 'localhost';
+    const second = await register('byo-second', other.toString());
+    expect(second.status).toBe(409);
+    expect(second.body.error.message).toBe('that database is already the database of company "byo-first"');
+    const token = await logIn('byo-first');
+    expect((await t.call('GET', '/api/users', { token })).body.items.map((u: { email: string }) => u.email)).toEqual(['boss@byo-first.test']);
+  });
+
+  it.each<[string, { withOwnTable?: boolean; withDrizzle?: boolean }]>([
+    ['tables of its own', { withOwnTable: true }],
+    ["tables and another application's drizzle migrations", { withOwnTable: true, withDrizzle: true }],
+  ])('refuses a database with %s, and leaves it as it was', async (_, options) => {
+    const db = await someoneElsesDatabase(options);
+    const res = await register(`byo-foreign-${options.withDrizzle ? 'd' : 't'}`, db.url);
     expect(res.status).toBe(409);
     expect(res.body.error.message).toMatch(/tables of its own/);
     expect(res.text).not.toContain(db.rolePassword);
     const direct = postgres(db.url, { max: 1, onnotice: () => {} });
-    const tables = await direct<{ name: string }[]>`select tablename as name from pg_tables where schemaname = 'public'`;
-    const drizzleSchema = await direct`select 1 from pg_namespace where nspname = 'drizzle'`;
+    const tables = await direct<{ name: string }[]>`select tablename as name from pg_tables where schemaname in ('public', 'silo')`;
     await direct.end();
     expect(tables.map((r) => r.name)).toEqual(['invoices']);
-    expect(drizzleSchema).toHaveLength(0);
   });
 
   it('answers a clear error for a wrong password, an unreachable server and a malformed URL, without echoing them', async () => {
@@ -143,6 +168,13 @@ describe('external databases (bring your own)', () => {
     const malformed = await register('byo-malformed', 'mysql://user:secret-in-url@host/db');
     expect(malformed.status).toBe(400);
     expect(malformed.text).not.toContain('secret-in-url');
+    // Shaped like a URL, but not one a driver can open: refused before anything is recorded.
+    for (const url of ['postgres://u:secret-in-url@localhost:99999/db', 'postgres://u:secret-%zz@localhost/db']) {
+      const res = await register('byo-unparsable', url);
+      expect(res.status).toBe(400);
+      expect(res.text).not.toContain('secret-');
+    }
+    expect((await t.call('GET', '/api/companies/byo-unparsable')).status).toBe(404);
 
     // A postgres server's id with externalDatabaseUrl, and an external server without one.
     const servers = (await t.call('GET', '/api/servers')).body.items as { id: string; provider: string }[];

@@ -1,32 +1,26 @@
 // Tenant migrations across a fleet, against real Postgres: a temporary copy of the migration set
 // gets a new migration, as a deploy would bring one.
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrationsFolder } from '../src/bootstrap.ts';
 import { companyMigrations } from '../src/control-plane/schema.ts';
 import { migrateFleet, fleetStatus, fleetSucceeded, plannedMigrations } from '../src/migrations/fleet.ts';
 import { loadMigrationSet } from '../src/migrations/migration-set.ts';
 import { provisionCompany } from '../src/provisioning/provision-company.ts';
 import { documents } from '../src/tenant/schema.ts';
 import { rowsOf } from '../src/tenancy/tenant-db.ts';
+import { copyTenantMigrations, type MigrationFolder } from './support/migration-folder.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
 
 let t: TestSilo;
+let migrations: MigrationFolder;
 let folder: string;
 
-/** Appends a migration to the temporary set, as `drizzle-kit generate --custom` would. */
+/** Appends a migration to the temporary set; the Silo reads the set again, as a restart would. */
 function addMigration(tag: string, text: string) {
-  const journalPath = join(folder, 'meta', '_journal.json');
-  const journal = JSON.parse(readFileSync(journalPath, 'utf8'));
-  journal.entries.push({ idx: journal.entries.length, version: '7', when: journal.entries.at(-1).when + 1000, tag, breakpoints: true });
-  writeFileSync(join(folder, `${tag}.sql`), text);
-  writeFileSync(journalPath, JSON.stringify(journal, null, 2));
-  // What a restart with the new code does: read the set again.
-  t.ctx.tenantMigrations = loadMigrationSet(folder);
+  t.ctx.tenantMigrations = migrations.add(tag, text);
 }
 
 const slugs = Array.from({ length: 20 }, (_, i) => `fleet-${String(i).padStart(2, '0')}`);
@@ -49,8 +43,8 @@ async function columnsOfDocuments(slug: string) {
 }
 
 beforeAll(async () => {
-  folder = mkdtempSync(join(tmpdir(), 'silo-fleet-'));
-  cpSync(migrationsFolder('tenant'), folder, { recursive: true });
+  migrations = copyTenantMigrations();
+  folder = migrations.path;
   t = await createTestSilo({ tenantMigrationsFolder: folder });
   for (const slug of slugs) {
     await provisionCompany(t.ctx, { name: slug, slug, admin: { email: `a@${slug}.test`, password: 'admin-password' } }, 'test');
@@ -58,7 +52,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await t?.close();
-  rmSync(folder, { recursive: true, force: true });
+  migrations?.remove();
 });
 
 describe('a deploy with a new migration', () => {

@@ -6,12 +6,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { companies } from '../src/control-plane/schema.ts';
 import { migrateFleet } from '../src/migrations/fleet.ts';
 import { NeonApi } from '../src/providers/neon/api.ts';
+import { neonProjectName } from '../src/providers/neon/servers.ts';
+import { openAsCompany } from '../src/tenancy/company-database.ts';
 import { reconcile } from '../src/provisioning/reconcile.ts';
 import { startNeonStandIn, type NeonStandIn } from './support/neon-stand-in.ts';
+import { copyTenantMigrations, type MigrationFolder } from './support/migration-folder.ts';
 import { createTestSilo, serverUrl, type TestSilo } from './support/test-silo.ts';
 import { startWsProxy, type WsProxy } from './support/ws-proxy.ts';
 
 let t: TestSilo;
+let migrations: MigrationFolder;
 let neon: NeonStandIn;
 let proxy: WsProxy;
 let neonServerId: string;
@@ -32,13 +36,15 @@ async function logIn(slug: string): Promise<string> {
 beforeAll(async () => {
   neon = await startNeonStandIn({ adminUrl: serverUrl(), operationMs: 300 });
   proxy = await startWsProxy();
-  t = await createTestSilo({ env: { SILO_NEON_WS_PROXY: proxy.wsProxy } });
+  migrations = copyTenantMigrations();
+  t = await createTestSilo({ env: { SILO_NEON_WS_PROXY: proxy.wsProxy }, tenantMigrationsFolder: migrations.path });
 });
 
 afterAll(async () => {
   await t?.close();
   await neon?.close();
   await proxy?.close();
+  migrations?.remove();
 });
 
 describe('neon servers', () => {
@@ -100,6 +106,11 @@ describe('neon companies', () => {
     expect(res.status).toBe(201);
     const answers = neon.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/projects')).map((r) => r.status);
     expect(answers.slice(-3)).toEqual([429, 429, 201]);
+
+    neon.failNext(1, 423);
+    expect((await createOnNeon('neon-locked')).status).toBe(201);
+    const locked = neon.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/projects')).map((r) => r.status);
+    expect(locked.slice(-2)).toEqual([423, 201]);
   });
 
   it('leave no project behind when provisioning fails after Neon made one', async () => {
@@ -130,9 +141,26 @@ describe('neon companies', () => {
     await t.call('PATCH', `/api/servers/${neonServerId}`, { body: { status: 'active', capacity: 50 } });
   });
 
-  it('are migrated by fleet runs, are not moved, and lose their project when deleted', async () => {
+  it('are upgraded by fleet runs and on their first request after a deploy, are not moved, and lose their project when deleted', async () => {
+    t.ctx.tenantMigrations = migrations.add('0001_neon_note', 'alter table documents add column neon_note text;');
     const run = await migrateFleet(t.ctx, { concurrency: 2, actor: 'test', only: ['neon-one'] });
-    expect(run.results.map((r) => [r.slug, r.status])).toEqual([['neon-one', 'current']]);
+    expect(run.results.map((r) => [r.slug, r.status, r.version])).toEqual([['neon-one', 'migrated', '0001_neon_note']]);
+    const direct = async (slug: string) => {
+      const company = (await t.ctx.tenants.company((await t.call('GET', `/api/companies/${slug}`)).body.id))!;
+      const sql = await openAsCompany(t.ctx, company);
+      try {
+        return (await sql`select column_name from information_schema.columns where table_name = 'documents' and column_name = 'neon_note'`).length;
+      } finally {
+        await sql.end();
+      }
+    };
+    expect(await direct('neon-one')).toBe(1);
+    // neon-limited was left behind by that run: its first request brings it up to date.
+    expect(await direct('neon-limited')).toBe(0);
+    const token = await logIn('neon-limited');
+    expect((await t.call('GET', '/api/documents', { token })).status).toBe(200);
+    expect(await direct('neon-limited')).toBe(1);
+    expect((await t.call('GET', '/api/companies/neon-limited')).body.schemaVersion).toBe('0001_neon_note');
 
     const servers = (await t.call('GET', '/api/servers')).body.items as { id: string; provider: string }[];
     const postgresServer = servers.find((s) => s.provider === 'postgres')!;
@@ -148,23 +176,45 @@ describe('neon companies', () => {
     expect(gone!.n).toBe(0);
   });
 
-  it('have their project deleted by reconcile when the process provisioning them died', async () => {
-    // As a saga leaves it when its process dies after Neon answered: the row, provisioning, with the
-    // project recorded.
+  it('have projects that a dead or failed create left behind deleted by reconcile, with or without their id', async () => {
     const api = new NeonApi(neon.apiUrl, neon.apiKey);
-    const project = await api.createProject('orphan', { database: 'orphan_db', role: 'orphan_owner' }, {}, async () => {});
-    await t.ctx.db.insert(companies).values({
-      slug: 'neon-orphan',
-      name: 'Orphan',
-      status: 'provisioning',
-      serverId: neonServerId,
-      provider: 'neon',
-      providerRef: project.projectId,
-      updatedAt: new Date(Date.now() - 60 * 60_000),
-    });
-    const findings = await reconcile(t.ctx, { fix: true, actor: 'test' });
-    expect(findings).toContainEqual(expect.objectContaining({ kind: 'stuck_provisioning', name: 'neon-orphan', fixed: true }));
-    expect(neon.projects().map((p) => p.id)).not.toContain(project.projectId);
+    const leftover = async (slug: string) =>
+      api.createProject(neonProjectName(t.ctx, slug), { database: `db_${slug.replace(/-/g, '_')}`, role: `r_${slug.replace(/-/g, '_')}` }, {}, async () => {});
+    const longAgo = new Date(Date.now() - 60 * 60_000);
+    const row = { serverId: neonServerId, provider: 'neon' as const, updatedAt: longAgo };
+    // A process that died after Neon answered (the id recorded), one that died before the answer
+    // arrived (only the name known), and a failed create whose undo could not delete its project.
+    const recorded = await leftover('neon-dead-recorded');
+    const unrecorded = await leftover('neon-dead-unrecorded');
+    const failed = await leftover('neon-failed-undo');
+    await t.ctx.db.insert(companies).values([
+      { slug: 'neon-dead-recorded', name: 'A', status: 'provisioning', providerRef: recorded.projectId, ...row },
+      { slug: 'neon-dead-unrecorded', name: 'B', status: 'provisioning', ...row },
+      { slug: 'neon-failed-undo', name: 'C', status: 'failed', providerRef: failed.projectId, ...row },
+    ]);
+    const report = await reconcile(t.ctx, { fix: false, actor: 'test' });
+    expect(report.map((f) => [f.kind, f.name]).filter(([, name]) => String(name).startsWith('neon-'))).toEqual(
+      expect.arrayContaining([
+        ['stuck_provisioning', 'neon-dead-recorded'],
+        ['stuck_provisioning', 'neon-dead-unrecorded'],
+        ['failed_neon_project', 'neon-failed-undo'],
+      ]),
+    );
+    const fixed = await reconcile(t.ctx, { fix: true, actor: 'test' });
+    expect(fixed.filter((f) => String(f.name).startsWith('neon-')).every((f) => f.fixed)).toBe(true);
+    const ids = neon.projects().map((p) => p.id);
+    for (const project of [recorded, unrecorded, failed]) expect(ids).not.toContain(project.projectId);
+    expect((await reconcile(t.ctx, { fix: false, actor: 'test' })).filter((f) => String(f.name).startsWith('neon-'))).toEqual([]);
+  });
+
+  it('delete the project an earlier failed attempt left before a retry makes a new one', async () => {
+    const api = new NeonApi(neon.apiUrl, neon.apiKey);
+    const old = await api.createProject(neonProjectName(t.ctx, 'neon-retry'), { database: 'db_retry_old', role: 'r_retry_old' }, {}, async () => {});
+    await t.ctx.db.insert(companies).values({ slug: 'neon-retry', name: 'Retry', status: 'failed', serverId: neonServerId, provider: 'neon', providerRef: old.projectId });
+    expect((await createOnNeon('neon-retry')).status).toBe(201);
+    const named = neon.projects().filter((p) => p.name === neonProjectName(t.ctx, 'neon-retry'));
+    expect(named).toHaveLength(1);
+    expect(named[0]!.id).not.toBe(old.projectId);
   });
 
   it('answer 503 when their compute cannot be reached, and recover when it can', async () => {

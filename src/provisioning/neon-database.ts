@@ -5,24 +5,31 @@ import { eq } from 'drizzle-orm';
 import type { SiloContext } from '../context.ts';
 import { companies } from '../control-plane/schema.ts';
 import type { NeonProject } from '../providers/neon/api.ts';
-import { neonServer } from '../providers/neon/servers.ts';
+import { neonProjectName, neonServer } from '../providers/neon/servers.ts';
 import { openPostgresJs } from '../tenancy/company-database.ts';
 import type { DatabaseBuilder, StepRunner } from './database-builder.ts';
 import { tenantNames } from './names.ts';
 
 export function neonDatabaseBuilder(ctx: SiloContext, companyId: string, slug: string, serverId: string): DatabaseBuilder {
   const names = tenantNames(ctx.config.dbPrefix, slug);
+  const projectName = neonProjectName(ctx, slug);
+  let attempted = false;
   let projectId: string | undefined;
 
   return {
     created: () => ({ project: projectId !== undefined }),
     async undo() {
-      if (projectId) await (await neonServer(ctx, serverId)).api.deleteProject(projectId);
+      if (!attempted) return;
+      const { api, settings } = await neonServer(ctx, serverId);
+      // A create whose answer was lost may still have made the project: find it by its name.
+      if (projectId) await api.deleteProject(projectId);
+      else await api.deleteProjectsNamed(projectName, settings.orgId);
     },
     async build(step: StepRunner) {
       const { api, settings } = await neonServer(ctx, serverId);
+      attempted = true;
       const project: NeonProject = await step('project', () =>
-        api.createProject(`${ctx.config.dbPrefix}-${slug}`, names, settings, async (id) => {
+        api.createProject(projectName, names, settings, async (id) => {
           projectId = id;
           // Recorded at once: if this process dies while Neon finishes, reconcile can delete it.
           await ctx.db.update(companies).set({ providerRef: id }).where(eq(companies.id, companyId));

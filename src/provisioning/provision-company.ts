@@ -16,11 +16,12 @@ import { recordAudit, type AuditEntry } from '../services/audit.ts';
 import { findLiveCompanyBySlug, type CompanyRow } from '../services/company-records.ts';
 import { users } from '../tenant/schema.ts';
 import type { DatabaseBuilder, StepRunner } from './database-builder.ts';
-import { externalDatabaseBuilder } from './external-database.ts';
+import { externalDatabaseBuilder, isConnectionString } from './external-database.ts';
 import { slugFromName, slugSchema, tenantNames } from './names.ts';
 import { neonDatabaseBuilder } from './neon-database.ts';
 import { chooseServer, type Placement } from './placement.ts';
 import { postgresDatabaseBuilder } from './postgres-database.ts';
+import { removeCompanyDatabase } from './tenant-database.ts';
 
 export interface CreateCompanyInput {
   name: string;
@@ -90,9 +91,19 @@ export async function provisionCompany(
     throw invalid('invalid slug', [{ path: 'slug', message: slugResult.error.issues[0]?.message }]);
   }
   const slug = slugResult.data;
+  if (input.externalDatabaseUrl !== undefined && !isConnectionString(input.externalDatabaseUrl)) {
+    throw invalid('externalDatabaseUrl is not a valid connection string', [{ path: 'externalDatabaseUrl', message: 'not a valid postgres:// URL' }]);
+  }
   // Fail fast on a taken slug, before any placement work (the insert below still decides races).
   const live = await findLiveCompanyBySlug(ctx, slug);
   if (live && live.status !== 'failed') throw conflict(`the slug "${slug}" is already taken`);
+  // A failed Neon create may have left its project (its undo could not delete it): retrying makes
+  // a new one, so delete the old first, or the row would forget it.
+  if (live?.status === 'failed' && live.provider === 'neon') {
+    await removeCompanyDatabase(ctx, live).catch((error: unknown) => {
+      throw neonError(error);
+    });
+  }
 
   // bcrypt is the slowest single step; it runs while Postgres does the rest.
   const temporaryPassword = input.admin.password ? undefined : generatePassword(12);
@@ -196,7 +207,8 @@ export async function provisionCompany(
     await ctx.db.transaction(async (tx) => {
       await tx
         .update(companies)
-        .set({ status: 'failed', lastError, updatedAt: dsql`now()` })
+        // A project id stays recorded only while its project may still exist (reconcile deletes it).
+        .set({ status: 'failed', lastError, ...(cleanup === 'ok' ? { providerRef: null } : {}), updatedAt: dsql`now()` })
         .where(eq(companies.id, row.id));
       audit.push({
         companyId: row.id,
@@ -230,6 +242,6 @@ function databaseBuilder(
 ): DatabaseBuilder {
   const provider: Provider = placement.provider;
   if (provider === 'neon') return neonDatabaseBuilder(ctx, companyId, slug, placement.serverId);
-  if (provider === 'external') return externalDatabaseBuilder(ctx, input.externalDatabaseUrl!);
+  if (provider === 'external') return externalDatabaseBuilder(ctx, companyId, input.externalDatabaseUrl!);
   return postgresDatabaseBuilder(ctx, slug, placement, options);
 }

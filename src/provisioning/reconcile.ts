@@ -1,11 +1,12 @@
 // `silo reconcile`: what a crash or a lost server can leave behind. Companies stuck in
-// `provisioning` past a grace period, and databases or roles on a server, named with this
-// installation's prefix, that no live company owns. Reports them; with `fix`, repairs them: stuck
+// `provisioning` past a grace period, failed Neon creates that could not delete their project, and
+// databases or roles on a server, named with this installation's prefix, that no live company owns. Reports them; with `fix`, repairs them: stuck
 // companies are undone and marked failed (a create with the same slug retries), orphans are dropped.
-import { and, eq, lt, ne, sql as dsql } from 'drizzle-orm';
+import { and, eq, isNotNull, lt, ne, sql as dsql } from 'drizzle-orm';
 import type { SiloContext } from '../context.ts';
 import { companies } from '../control-plane/schema.ts';
 import { describeError } from '../errors.ts';
+import { neonError } from '../providers/neon/api.ts';
 import { reconcileMoves } from '../scale-out/leftovers.ts';
 import { recordAudit } from '../services/audit.ts';
 import { listServers } from '../services/servers.ts';
@@ -13,7 +14,14 @@ import { tenantNamePattern } from './names.ts';
 import { dropTenantDatabase, removeCompanyDatabase } from './tenant-database.ts';
 
 export interface ReconcileFinding {
-  kind: 'stuck_provisioning' | 'orphan_database' | 'orphan_role' | 'unreachable_server' | 'interrupted_move' | 'move_leftover';
+  kind:
+    | 'stuck_provisioning'
+    | 'failed_neon_project'
+    | 'orphan_database'
+    | 'orphan_role'
+    | 'unreachable_server'
+    | 'interrupted_move'
+    | 'move_leftover';
   serverId: string | null;
   name: string;
   companyId?: string;
@@ -61,6 +69,24 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
       finding.fixed = true;
     } catch (error) {
       finding.error = describeError(error);
+    }
+  }
+
+  // A failed Neon create whose undo could not delete its project keeps the project's id.
+  const failedNeon = await ctx.db
+    .select()
+    .from(companies)
+    .where(and(eq(companies.status, 'failed'), eq(companies.provider, 'neon'), isNotNull(companies.providerRef)));
+  for (const company of failedNeon) {
+    const finding: ReconcileFinding = { kind: 'failed_neon_project', serverId: company.serverId, name: company.slug, companyId: company.id, fixed: false };
+    findings.push(finding);
+    if (!options.fix) continue;
+    try {
+      await removeCompanyDatabase(ctx, company);
+      await ctx.db.update(companies).set({ providerRef: null }).where(and(eq(companies.id, company.id), eq(companies.status, 'failed')));
+      finding.fixed = true;
+    } catch (error) {
+      finding.error = describeError(neonError(error));
     }
   }
 

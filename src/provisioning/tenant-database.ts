@@ -2,7 +2,7 @@
 import type { Sql } from 'postgres';
 import type { SiloContext } from '../context.ts';
 import type { companies } from '../control-plane/schema.ts';
-import { neonApiFor } from '../providers/neon/servers.ts';
+import { neonProjectName, neonServer } from '../providers/neon/servers.ts';
 import { openPostgresJs } from '../tenancy/company-database.ts';
 import { quoteIdent, tenantNames, type TenantNames } from './names.ts';
 
@@ -31,8 +31,11 @@ export async function removeCompanyDatabase(
   options: { dropExternal?: boolean } = {},
 ): Promise<'dropped' | 'detached' | 'none'> {
   if (company.provider === 'neon') {
-    if (!company.serverId || !company.providerRef) return 'none';
-    await (await neonApiFor(ctx, company.serverId)).deleteProject(company.providerRef);
+    if (!company.serverId) return 'none';
+    const { api, settings } = await neonServer(ctx, company.serverId);
+    if (company.providerRef) await api.deleteProject(company.providerRef);
+    // No id recorded: a create whose answer never arrived; its project, if any, has Silo's name.
+    else if ((await api.deleteProjectsNamed(neonProjectName(ctx, company.slug), settings.orgId)) === 0) return 'none';
     return 'dropped';
   }
   if (company.provider === 'external') {

@@ -9,7 +9,7 @@ import { databaseServers, type ServerStatus } from '../control-plane/schema.ts';
 import { conflict, describeError, invalid, notFound, pgCode, unavailable } from '../errors.ts';
 import { ensureTemplate } from '../provisioning/template.ts';
 import { NEON_API_URL, NeonApi, neonError, type NeonSettings } from '../providers/neon/api.ts';
-import { neonApiFor } from '../providers/neon/servers.ts';
+import { neonServer } from '../providers/neon/servers.ts';
 
 export type ServerRow = typeof databaseServers.$inferSelect;
 
@@ -58,7 +58,7 @@ async function isReachable(ctx: SiloContext, server: ServerView): Promise<boolea
   try {
     await Promise.race([
       server.provider === 'neon'
-        ? (await neonApiFor(ctx, server.id)).checkKey()
+        ? await neonServer(ctx, server.id).then(({ api, settings }) => api.checkKey(settings.orgId, { once: true }))
         : (await ctx.servers.admin(server.id))`select 1`,
       new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3000).unref()),
     ]);
@@ -186,18 +186,28 @@ export async function registerDefaultServer(ctx: SiloContext, url: string): Prom
     .onConflictDoNothing({ target: databaseServers.name });
 }
 
-/** The external server that bring-your-own companies are registered under, made on first use. */
+/**
+ * The external server a bring-your-own company is registered under when none is named: the
+ * active one with the most room; the first, named `external`, is made when there is none at all.
+ */
 export async function ensureExternalServer(ctx: SiloContext): Promise<string> {
-  const find = async () =>
-    (await ctx.db.select({ id: databaseServers.id }).from(databaseServers).where(eq(databaseServers.provider, 'external')).orderBy(asc(databaseServers.createdAt)).limit(1))[0];
-  const found = await find();
-  if (found) return found.id;
-  // Large capacity: these databases take no room on any server Silo runs.
-  await ctx.db
-    .insert(databaseServers)
-    .values({ name: 'external', provider: 'external', host: 'external', capacity: 100_000 })
-    .onConflictDoNothing({ target: databaseServers.name });
-  const made = await find();
-  if (!made) throw conflict('a server named "external" exists and is not an external server; register one with provider "external"');
-  return made.id;
+  const externals = async () =>
+    ctx.db.execute<{ id: string; status: ServerStatus }>(dsql`
+      select s.id, s.status from database_servers s where s.provider = 'external'
+      order by s.status = 'active' desc,
+               s.capacity - (select count(*) from companies c where c.server_id = s.id and c.status <> 'deleted') desc,
+               s.created_at
+      limit 1`);
+  let [found] = await externals();
+  if (!found) {
+    // Large capacity: these databases take no room on any server Silo runs.
+    await ctx.db
+      .insert(databaseServers)
+      .values({ name: 'external', provider: 'external', host: 'external', capacity: 100_000 })
+      .onConflictDoNothing({ target: databaseServers.name });
+    [found] = await externals();
+    if (!found) throw conflict('a server named "external" exists and is not an external server; register one with provider "external"');
+  }
+  // An inactive one is returned all the same: placement then says that it takes no new companies.
+  return found.id;
 }

@@ -185,7 +185,11 @@ export class PoolMap {
     const ended: Promise<void> = idle
       .then(() => entry.handle.end())
       .catch(() => {})
-      .finally(() => set.delete(ended));
+      .finally(() => {
+        set.delete(ended);
+        // Neon and external companies each have a budget key of their own: forget emptied ones.
+        if (set.size === 0 && this.draining.get(entry.serverId) === set) this.draining.delete(entry.serverId);
+      });
     set.add(ended);
   }
 

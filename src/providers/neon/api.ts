@@ -69,8 +69,9 @@ function toNeonError(error: unknown): NeonApiError | Error {
 function retryAfterMs(error: unknown, attempt: number): number {
   const header = isAxiosError(error) ? error.response?.headers?.['retry-after'] : undefined;
   const seconds = Number(header);
-  if (header !== undefined && Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  return Math.min(200 * 2 ** attempt, 5_000);
+  const backoff = Math.min(200 * 2 ** attempt, 5_000);
+  // An absent, empty or zero Retry-After would mean retrying at once: back off instead.
+  return header !== undefined && header !== '' && Number.isFinite(seconds) && seconds > 0 ? Math.max(seconds * 1000, 100) : backoff;
 }
 
 export class NeonApi {
@@ -101,9 +102,19 @@ export class NeonApi {
     }
   }
 
-  /** Answers when the key is accepted; throws NeonApiError otherwise. */
-  async checkKey(orgId?: string): Promise<void> {
-    await this.call(() => this.api.listProjects({ limit: 1, ...(orgId ? { org_id: orgId } : {}) }), { retryServerErrors: true });
+  /**
+   * Answers when the key is accepted; throws NeonApiError otherwise. A probe (`once`) makes one
+   * call: it must not spend the rate limit that provisioning needs.
+   */
+  async checkKey(orgId?: string, options: { once?: boolean } = {}): Promise<void> {
+    const list = () => this.api.listProjects({ limit: 1, ...(orgId ? { org_id: orgId } : {}) });
+    if (options.once) {
+      await list().catch((error: unknown) => {
+        throw toNeonError(error);
+      });
+      return;
+    }
+    await this.call(list, { retryServerErrors: true });
   }
 
   /**
@@ -138,6 +149,19 @@ export class NeonApi {
       databaseName: details.connection_parameters.database,
       roleName: details.connection_parameters.role,
     };
+  }
+
+  /**
+   * Deletes the projects with exactly this name: for a create whose answer was lost (a timeout, a
+   * reset, a process that died before recording the id), when only the name Silo gave is known.
+   */
+  async deleteProjectsNamed(name: string, orgId?: string): Promise<number> {
+    const { data } = await this.call(() => this.api.listProjects({ search: name, limit: 400, ...(orgId ? { org_id: orgId } : {}) }), {
+      retryServerErrors: true,
+    });
+    const named = data.projects.filter((project) => project.name === name);
+    for (const project of named) await this.deleteProject(project.id);
+    return named.length;
   }
 
   /** Deletes a project; one that is already gone counts as deleted. */

@@ -41,5 +41,8 @@ export function openNeonPool<S extends Record<string, unknown>>(
   // An idle connection that breaks is reported here; without a listener it would end the process.
   // The next query on the pool opens a new connection (or fails, and that request says so).
   pool.on('error', () => {});
-  return { db: drizzle(pool, { schema }), end: () => pool.end() };
+  // pg's end() waits for every client to come back; a client never released must not hold the
+  // pool (and its budget slot) for ever: give up after a few seconds, as postgres.js's end does.
+  const end = () => Promise.race([pool.end(), new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]);
+  return { db: drizzle(pool, { schema }), end };
 }

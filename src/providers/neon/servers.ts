@@ -14,6 +14,7 @@ export async function neonServer(ctx: SiloContext, serverId: string): Promise<{ 
   return { api: new NeonApi(ctx.box.open(row.urlEncrypted), ctx.box.open(row.apiKeyEncrypted)), settings: row.settings as NeonSettings };
 }
 
-export async function neonApiFor(ctx: SiloContext, serverId: string): Promise<NeonApi> {
-  return (await neonServer(ctx, serverId)).api;
+/** The name of a company's Neon project: how a project whose id was never recorded is found. */
+export function neonProjectName(ctx: SiloContext, slug: string): string {
+  return `${ctx.config.dbPrefix}-${slug}`;
 }
