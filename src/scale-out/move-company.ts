@@ -328,7 +328,13 @@ async function dropOldDatabase(
     await ctx.beforeMoveStep?.('drop_old');
     const admin = await ctx.servers.admin(from);
     await admin.unsafe(`alter database ${quoteIdent(names.database)} connection limit 0`);
-    // Ends every session there, this move's lock included, and writes waiting on it.
+    // Writes waiting on the move's lock end while it still holds: ended together with it (by the
+    // drop), a waiter could be granted the lock and commit before it noticed, and its client would
+    // be told that a write landed which is then dropped. No new session can start meanwhile.
+    await source?.sql.unsafe(
+      'select pg_terminate_backend(pid, 5000) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+    );
+    // Ends every session left there, this move's lock included.
     await dropTenantDatabase(admin, names);
     await ctx.db
       .update(databaseLeftovers)
