@@ -93,7 +93,10 @@ function procStat(pid: number): number[] | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after "(comm)": state, ppid, ..., utime (index 11), stime, cutime, cstime.
-    return text.slice(text.lastIndexOf(')') + 2).split(' ').map(Number);
+    return text
+      .slice(text.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
   } catch {
     return undefined;
   }
@@ -156,7 +159,14 @@ async function inspect(ctx: SiloContext, company: CompanyRecord) {
   }
 }
 
-async function openFleet(serverUrl: string, index: number, folder: string, runner: Fleet['runner'], concurrency: number, label: string): Promise<Fleet> {
+async function openFleet(
+  serverUrl: string,
+  index: number,
+  folder: string,
+  runner: Fleet['runner'],
+  concurrency: number,
+  label: string,
+): Promise<Fleet> {
   const prefix = randomPrefix(index);
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
   try {
@@ -205,7 +215,9 @@ async function runSilo(fleet: Fleet, count: number): Promise<void> {
   const failed = run.results.filter((r) => r.status === 'failed');
   const migrated = run.results.filter((r) => r.status === 'migrated').length;
   if (!fleetSucceeded(run) || migrated !== count) {
-    throw new Error(`${fleet.label}: ${migrated} of ${count} migrated, ${failed.length} failed, ${run.notAttempted.length} not attempted; first: ${failed[0]?.error}`);
+    throw new Error(
+      `${fleet.label}: ${migrated} of ${count} migrated, ${failed.length} failed, ${run.notAttempted.length} not attempted; first: ${failed[0]?.error}`,
+    );
   }
   if (run.templates.some((t) => t.version !== run.latest)) throw new Error(`${fleet.label}: a template was not migrated`);
   fleet.result = { seconds, perCompanyMs: run.results.map((r) => r.durationMs) };
@@ -241,13 +253,24 @@ interface Embedded {
   postmasterPid: number | undefined;
 }
 
-async function bench(serverUrl: string, embedded: Embedded | undefined, folder: string, fleets: Fleet[], cleanups: (() => Promise<void>)[]) {
+async function bench(
+  serverUrl: string,
+  embedded: Embedded | undefined,
+  folder: string,
+  fleets: Fleet[],
+  cleanups: (() => Promise<void>)[],
+) {
   const count = intOption('count', 'BENCH_COUNT', 500);
   const cliDefault = cliDefaultConcurrency();
   const extraRaw = option('extra', 'BENCH_EXTRA');
   const extra =
-    extraRaw === 'none' ? [] : extraRaw === undefined ? [8, 16].filter((c) => c !== cliDefault) : extraRaw.split(',').map((v) => Number(v.trim()));
-  if (extra.some((c) => !Number.isInteger(c) || c < 1)) throw new Error('--extra / BENCH_EXTRA is a comma-separated list of concurrencies, or "none"');
+    extraRaw === 'none'
+      ? []
+      : extraRaw === undefined
+        ? [8, 16].filter((c) => c !== cliDefault)
+        : extraRaw.split(',').map((v) => Number(v.trim()));
+  if (extra.some((c) => !Number.isInteger(c) || c < 1))
+    throw new Error('--extra / BENCH_EXTRA is a comma-separated list of concurrencies, or "none"');
 
   const plan: [Fleet['runner'], number, string][] = [
     ['silo', cliDefault, `silo migrateFleet (CLI default)`],
@@ -266,8 +289,12 @@ async function bench(serverUrl: string, embedded: Embedded | undefined, folder: 
   console.log(`  postgres:   ${await serverInfo(first.sql)} (${embedded ? 'embedded, max_connections=300' : 'BENCH_DATABASE_URL'})`);
   console.log(`  machine:    ${machineInfo()}`);
   console.log(`  fleets:     ${fleets.length} x ${count} companies on one server, each with its own management database`);
-  console.log(`  migration:  ${NEW_MIGRATION.tag} (add column + index on documents, empty tables) on top of ${first.tenantMigrations.latest}`);
-  console.log(`  silo:       migrateFleet() in-process, as \`silo migrate apply\` runs it; per-server bound ${perServer} (SILO_POOL_SERVER_BUDGET / 4)`);
+  console.log(
+    `  migration:  ${NEW_MIGRATION.tag} (add column + index on documents, empty tables) on top of ${first.tenantMigrations.latest}`,
+  );
+  console.log(
+    `  silo:       migrateFleet() in-process, as \`silo migrate apply\` runs it; per-server bound ${perServer} (SILO_POOL_SERVER_BUDGET / 4)`,
+  );
   console.log('  loop:       for each company: postgres(url as its role, { max: 1 }), drizzle migrate(), end()\n');
 
   // Provision every fleet at the starting version.
@@ -285,7 +312,9 @@ async function bench(serverUrl: string, embedded: Embedded | undefined, folder: 
     );
     if (++provisioned % 250 === 0) process.stderr.write(`  ... provisioned ${provisioned}/${jobs.length}\n`);
   });
-  console.log(`  provisioned ${jobs.length} companies in ${((performance.now() - provisionStarted) / 1000).toFixed(1)} s (not timed below)`);
+  console.log(
+    `  provisioned ${jobs.length} companies in ${((performance.now() - provisionStarted) / 1000).toFixed(1)} s (not timed below)`,
+  );
 
   // Every fleet starts from the same version, recorded both in the management database and in the tenants.
   const startSet = first.tenantMigrations;
@@ -293,7 +322,8 @@ async function bench(serverUrl: string, embedded: Embedded | undefined, folder: 
     const ctx = fleet.silo.ctx;
     const rows = await activeCompanies(ctx);
     const atStart = rows.filter((r) => r.schemaVersion === startSet.latest).length;
-    if (rows.length !== count || atStart !== count) throw new Error(`${fleet.prefix}: ${atStart} of ${rows.length} companies at ${startSet.latest}`);
+    if (rows.length !== count || atStart !== count)
+      throw new Error(`${fleet.prefix}: ${atStart} of ${rows.length} companies at ${startSet.latest}`);
     for (const company of rows.filter((_, i) => i % Math.ceil(count / 20) === 0)) {
       const state = await inspect(ctx, company);
       if (state.col || JSON.stringify(state.hashes) !== JSON.stringify(startSet.migrations.map((m) => m.hash))) {
@@ -338,7 +368,8 @@ async function bench(serverUrl: string, embedded: Embedded | undefined, folder: 
         .select({ id: companies.id })
         .from(companies)
         .where(and(eq(companies.status, 'active'), eq(companies.schemaVersion, finalSet.latest!)));
-      if (behind.length !== count) throw new Error(`${fleet.label}: the management database records ${behind.length} of ${count} at ${finalSet.latest}`);
+      if (behind.length !== count)
+        throw new Error(`${fleet.label}: the management database records ${behind.length} of ${count} at ${finalSet.latest}`);
     }
   }
   console.log(
@@ -372,7 +403,7 @@ async function bench(serverUrl: string, embedded: Embedded | undefined, folder: 
     ),
   );
   console.log(
-    'p50 ms: one company, Silo from its result\'s durationMs (connect to applied, before the management database records it),\n' +
+    "p50 ms: one company, Silo from its result's durationMs (connect to applied, before the management database records it),\n" +
       '  the loop from connect to end. CPU: per company, this process and the PostgreSQL server (embedded only);\n' +
       `  machine busy: all ${os.cpus().length} cores during the phase, whoever used them.`,
   );

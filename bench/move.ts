@@ -25,7 +25,18 @@ import { provisionCompany } from '../src/provisioning/provision-company.ts';
 import { moveCompany, type MoveResult } from '../src/scale-out/move-company.ts';
 import { COPY_SESSION, copyTable, readTables, type TableShape } from '../src/scale-out/table-copy.ts';
 import { addServer, listServers } from '../src/services/servers.ts';
-import { formatTable, intOption, machineInfo, median, ms, openBenchSilo, serverInfo, startBenchServer, withDatabase, type BenchServer } from './support.ts';
+import {
+  formatTable,
+  intOption,
+  machineInfo,
+  median,
+  ms,
+  openBenchSilo,
+  serverInfo,
+  startBenchServer,
+  withDatabase,
+  type BenchServer,
+} from './support.ts';
 
 const WORDS = (
   'account agenda answer archive budget calendar customer contract delivery design document draft estimate ' +
@@ -163,7 +174,14 @@ interface Baseline {
  * psql, or postgres.js when there is no psql. Nothing else: no write hold, no lock, no verification,
  * no sequences, no switch, nothing dropped but the scratch database afterwards (untimed).
  */
-async function copyByHand(ctx: SiloContext, fromId: string, toId: string, database: string, scratch: string, psql: string | undefined): Promise<Baseline> {
+async function copyByHand(
+  ctx: SiloContext,
+  fromId: string,
+  toId: string,
+  database: string,
+  scratch: string,
+  psql: string | undefined,
+): Promise<Baseline> {
   const admin = await ctx.servers.admin(toId);
   // One-connection clients with the move's session settings, as copyTable needs; they connect on first use.
   const session = { connection: COPY_SESSION, idle_timeout: 0 };
@@ -183,7 +201,8 @@ async function copyByHand(ctx: SiloContext, fromId: string, toId: string, databa
     const ended = performance.now();
     // Counted after the clock stopped: a baseline that copied nothing must not pass for a fast one.
     let rows = 0;
-    for (const table of tables) rows += Number((await target<{ n: string }[]>`select count(*)::text as n from ${target(table.name)}`)[0]!.n);
+    for (const table of tables)
+      rows += Number((await target<{ n: string }[]>`select count(*)::text as n from ${target(table.name)}`)[0]!.n);
     return { via: psql ? 'psql' : 'postgres.js', rows, totalMs: ended - started, copyMs: ended - copyStarted };
   } finally {
     await Promise.all([source.end({ timeout: 5 }), target.end({ timeout: 5 })]);
@@ -202,23 +221,34 @@ async function bench(first: BenchServer, second: BenchServer): Promise<void> {
     const firstId = servers.find((s) => s.name === 'default')!.id;
 
     console.log('Silo move benchmark');
-    console.log(`  postgres:   ${await serverInfo(ctx.sql)} (${first.embedded ? 'embedded' : 'BENCH_DATABASE_URL'}; second: ${second.embedded ? 'embedded' : 'BENCH_TARGET_URL'})`);
+    console.log(
+      `  postgres:   ${await serverInfo(ctx.sql)} (${first.embedded ? 'embedded' : 'BENCH_DATABASE_URL'}; second: ${second.embedded ? 'embedded' : 'BENCH_TARGET_URL'})`,
+    );
     console.log(`  machine:    ${machineInfo()}`);
 
     const { company } = await provisionCompany(
       ctx,
-      { name: 'Bench Mover', slug: 'bench-mover', admin: { email: 'admin@bench.example', password: 'bench-password-1' }, serverId: firstId },
+      {
+        name: 'Bench Mover',
+        slug: 'bench-mover',
+        admin: { email: 'admin@bench.example', password: 'bench-password-1' },
+        serverId: firstId,
+      },
       'bench',
     );
     const database = tenantNames(ctx.config.dbPrefix, company.slug).database;
     const filling = performance.now();
     await fill(ctx, firstId, database, mb);
     const size = await databaseSize(ctx, firstId, database);
-    console.log(`  company:    ${database}, ${(size / 1e6).toFixed(0)} MB on disk (pg_database_size), filled in ${((performance.now() - filling) / 1000).toFixed(0)} s\n`);
+    console.log(
+      `  company:    ${database}, ${(size / 1e6).toFixed(0)} MB on disk (pg_database_size), filled in ${((performance.now() - filling) / 1000).toFixed(0)} s\n`,
+    );
 
     const psql = findPsql();
     const psqlVersion = psql ? spawnSync(psql, ['--version'], { encoding: 'utf8' }).stdout.trim() : undefined;
-    console.log(`  baseline:   ${psqlVersion ? `${psqlVersion}, two processes piped per table` : "postgres.js COPY streams (Silo's copyTable; no psql found)"}\n`);
+    console.log(
+      `  baseline:   ${psqlVersion ? `${psqlVersion}, two processes piped per table` : "postgres.js COPY streams (Silo's copyTable; no psql found)"}\n`,
+    );
 
     const results: { from: string; to: string; move: MoveResult; steps: Map<string, number>; baseline: Baseline }[] = [];
     for (let run = 0; run < runs; run++) {
@@ -293,9 +323,16 @@ async function bench(first: BenchServer, second: BenchServer): Promise<void> {
       ),
     );
     console.log('\nRows per table (first move)');
-    console.log(formatTable(['table', 'rows', 'MB'], results[0]!.move.tables.map((t) => [t.name, String(t.rows), (t.bytes / 1e6).toFixed(1)])));
+    console.log(
+      formatTable(
+        ['table', 'rows', 'MB'],
+        results[0]!.move.tables.map((t) => [t.name, String(t.rows), (t.bytes / 1e6).toFixed(1)]),
+      ),
+    );
   } finally {
-    await dropByPrefixOnSecond(benchSilo.silo.ctx, benchSilo.prefix).catch((error: unknown) => console.error('could not clean the second server:', error));
+    await dropByPrefixOnSecond(benchSilo.silo.ctx, benchSilo.prefix).catch((error: unknown) =>
+      console.error('could not clean the second server:', error),
+    );
     await benchSilo.close();
   }
 }

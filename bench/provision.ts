@@ -67,7 +67,12 @@ async function provisionOne(path: Path, label: string): Promise<Run> {
   const slug = `${path.slug}-${label}`;
   // The saga announces each step to this hook (the tests use it to inject failures): a timestamp.
   const marks: Partial<Record<ProvisionStep, number>> = {};
-  const ctx: SiloContext = { ...path.ctx, beforeProvisionStep: (step) => void (marks[step] = performance.now()) };
+  const ctx: SiloContext = {
+    ...path.ctx,
+    beforeProvisionStep: (step) => {
+      marks[step] = performance.now();
+    },
+  };
   const walBefore = await walPosition(ctx);
   const started = performance.now();
   const { company } = await provisionCompany(

@@ -33,7 +33,18 @@ import { listServers, updateServer } from '../src/services/servers.ts';
 import { documents } from '../src/tenant/schema.ts';
 import type { ServerMessage } from './request-server.ts';
 import type { LoadJob, LoadResult, LoadTarget } from './requests-load.ts';
-import { formatTable, intOption, machineInfo, median, ms, openBenchSilo, option, serverInfo, withDatabase, type BenchSilo } from './support.ts';
+import {
+  formatTable,
+  intOption,
+  machineInfo,
+  median,
+  ms,
+  openBenchSilo,
+  option,
+  serverInfo,
+  withDatabase,
+  type BenchSilo,
+} from './support.ts';
 
 const SECONDS = intOption('seconds', 'BENCH_SECONDS', 10);
 const ROUNDS = intOption('rounds', 'BENCH_ROUNDS', 2);
@@ -96,7 +107,9 @@ async function startServer(mode: 'silo' | 'bare', env: Record<string, string>, n
         child.on('message', onMessage);
         child.send({ type: 'stats' });
       }),
-    startRecording: () => void (recording = []),
+    startRecording: () => {
+      recording = [];
+    },
     stopRecording: () => {
       const samples = recording ?? [];
       recording = null;
@@ -188,7 +201,9 @@ const benchStarted = performance.now();
 const elapsed = () => `${((performance.now() - benchStarted) / 1000).toFixed(0)} s`;
 
 async function main() {
-  console.log(`bench:requests: ${SECONDS} s per phase after ${WARMUP_SECONDS} s of warm-up, ${ROUNDS} rounds of (a) (b) (c), ${CONNECTIONS} connections; (d) ${COMPANIES} companies`);
+  console.log(
+    `bench:requests: ${SECONDS} s per phase after ${WARMUP_SECONDS} s of warm-up, ${ROUNDS} rounds of (a) (b) (c), ${CONNECTIONS} connections; (d) ${COMPANIES} companies`,
+  );
   console.log(`machine: ${machineInfo()}`);
   const pg = await startPostgres();
   let bench: BenchSilo | undefined;
@@ -218,7 +233,10 @@ async function main() {
         .returning({ id: documents.id }),
     );
     const { serverId, databaseName, roleName, credentialsEncrypted } = warm.company;
-    const tenantUrl = await ctx.servers.urlFor(serverId!, databaseName!, { user: roleName!, password: ctx.box.open(credentialsEncrypted!) });
+    const tenantUrl = await ctx.servers.urlFor(serverId!, databaseName!, {
+      user: roleName!,
+      password: ctx.box.open(credentialsEncrypted!),
+    });
 
     const sharedEnv = { ...bench.env, SILO_LOG_LEVEL: 'warn' };
     const profileArgs = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
@@ -228,7 +246,11 @@ async function main() {
     children.push(bare);
 
     const phases: Record<'a' | 'b' | 'c', { label: string; url: string; target: LoadTarget }> = {
-      a: { label: '(a) Silo GET /api/documents/:id', url: silo.url, target: { path: `/api/documents/${doc!.id}`, headers: { authorization: `Bearer ${warm.token}` } } },
+      a: {
+        label: '(a) Silo GET /api/documents/:id',
+        url: silo.url,
+        target: { path: `/api/documents/${doc!.id}`, headers: { authorization: `Bearer ${warm.token}` } },
+      },
       b: { label: '(b) bare Hono + postgres.js, same select', url: bare.url, target: { path: `/documents/${doc!.id}` } },
       c: { label: '(c) naive: a connection per request', url: bare.url, target: { path: `/naive/documents/${doc!.id}` } },
     };
@@ -248,7 +270,9 @@ async function main() {
         const { url, target, label } = phases[key];
         const result = await load({ url, connections: CONNECTIONS, warmupSeconds: WARMUP_SECONDS, seconds: SECONDS, targets: [target] });
         runs[key].push(result);
-        console.log(`  round ${round} ${label}: ${result.perSecond.toFixed(0)} req/s, p50 ${ms(result.p50)} ms, p99 ${ms(result.p99)} ms, ${failures(result)} errors`);
+        console.log(
+          `  round ${round} ${label}: ${result.perSecond.toFixed(0)} req/s, p50 ${ms(result.p50)} ms, p99 ${ms(result.p99)} ms, ${failures(result)} errors`,
+        );
       }
     }
     const siloRss = (await silo.stats()).rss;
@@ -304,11 +328,19 @@ async function main() {
     console.log(`  [${elapsed()}] (d) done`);
     // Report.
     console.log('');
-    console.log(`(a), (b), (c): medians of ${ROUNDS} rounds of ${SECONDS} s, ${CONNECTIONS} connections; Silo's RSS after them ${mb(siloRss)} MB`);
+    console.log(
+      `(a), (b), (c): medians of ${ROUNDS} rounds of ${SECONDS} s, ${CONNECTIONS} connections; Silo's RSS after them ${mb(siloRss)} MB`,
+    );
     console.log(
       formatTable(
         ['phase', 'req/s', 'p50 ms', 'p99 ms', 'errors'],
-        (['a', 'b', 'c'] as const).map((k) => [phases[k].label, figures[k].perSecond.toFixed(0), ms(figures[k].p50), ms(figures[k].p99), String(figures[k].errors)]),
+        (['a', 'b', 'c'] as const).map((k) => [
+          phases[k].label,
+          figures[k].perSecond.toFixed(0),
+          ms(figures[k].p50),
+          ms(figures[k].p99),
+          String(figures[k].errors),
+        ]),
       ),
     );
     console.log('');

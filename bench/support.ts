@@ -38,7 +38,7 @@ export async function startBenchServer(): Promise<BenchServer> {
   const dir = mkdtempSync(join(os.tmpdir(), 'silo-bench-'));
   const removeDir = () => rmSync(dir, { recursive: true, force: true });
   process.once('exit', removeDir);
-  let server;
+  let server: Awaited<ReturnType<typeof startEmbeddedPostgres>>;
   try {
     server = await startEmbeddedPostgres(dir);
   } catch (error) {
@@ -173,8 +173,7 @@ export const ms = (value: number) => (Number.isFinite(value) ? value.toFixed(1) 
 /** A table with `|` between columns; the first column is left-aligned, the others right-aligned. */
 export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ');
+  const line = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ');
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)].join('\n');
 }
 
@@ -182,7 +181,10 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
 export function machineInfo(): string {
   const cpus = os.cpus();
   const gib = (os.totalmem() / 2 ** 30).toFixed(1);
-  return `${os.platform()} ${os.release()} ${os.arch()}, ${cpus.length} CPUs (${cpus[0]?.model.trim() ?? 'unknown'}), ${gib} GiB RAM, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, node ${process.version}`;
+  return `${os.platform()} ${os.release()} ${os.arch()}, ${cpus.length} CPUs (${cpus[0]?.model.trim() ?? 'unknown'}), ${gib} GiB RAM, load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}, node ${process.version}`;
 }
 
 /** The server's version and the settings that decide what a durable write costs. */

@@ -20,8 +20,7 @@ import { listServers, registerDefaultServer } from './services/servers.ts';
 import { ensureFirstSystemAdmin } from './services/system-users.ts';
 import { Tenants } from './tenancy/tenants.ts';
 
-export const migrationsFolder = (set: 'management' | 'tenant') =>
-  fileURLToPath(new URL(`../migrations/${set}`, import.meta.url));
+export const migrationsFolder = (set: 'management' | 'tenant') => fileURLToPath(new URL(`../migrations/${set}`, import.meta.url));
 
 const EMBEDDED_MANAGEMENT_DATABASE = 'silo';
 

@@ -55,7 +55,8 @@ function isErrorEvent(value: unknown): value is { error: Error } {
 }
 
 /** node-postgres (under Neon's driver) says these without a code. */
-const PG_CONNECTION_MESSAGES = /^(timeout exceeded when trying to connect|Connection terminated( unexpectedly| due to connection timeout)?)$/;
+const PG_CONNECTION_MESSAGES =
+  /^(timeout exceeded when trying to connect|Connection terminated( unexpectedly| due to connection timeout)?)$/;
 
 /** A Postgres error's SQLSTATE, when the error came from the server. */
 export function pgCode(error: unknown): string | undefined {

@@ -72,8 +72,19 @@ describe('silo companies', () => {
 
   it('with --json and a given password prints no temporary password', async () => {
     const created = await silo(
-      'companies', 'create', '--name', 'Beta', '--slug', 'beta', '--admin-email', 'b@beta.test',
-      '--admin-password', 'beta-password', '--max-users', '5', '--json',
+      'companies',
+      'create',
+      '--name',
+      'Beta',
+      '--slug',
+      'beta',
+      '--admin-email',
+      'b@beta.test',
+      '--admin-password',
+      'beta-password',
+      '--max-users',
+      '5',
+      '--json',
     );
     expect(created.code).toBe(0);
     const body = JSON.parse(created.stdout);
@@ -121,7 +132,10 @@ describe('silo companies', () => {
       [['companies', 'create', '--name', 'X', '--admin-email', 'not-an-email'], 'must be an email address'],
       [['companies', 'create', '--name', 'X', '--admin-email', 'x@x.test', '--max-users', '0'], 'must be a whole number'],
       [['companies', 'create', '--name', 'X', '--admin-email', 'x@x.test', '--server', 'nope'], 'must be a server id'],
-      [['companies', 'create', '--name', 'X', '--admin-email', 'x@x.test', '--admin-password', 'short'], '--admin-password must be 8-200 characters'],
+      [
+        ['companies', 'create', '--name', 'X', '--admin-email', 'x@x.test', '--admin-password', 'short'],
+        '--admin-password must be 8-200 characters',
+      ],
       [['companies', 'list', '--limit', '1.5'], 'must be a whole number from 1 to 200'],
       [['companies', 'list', '--status', 'gone'], 'Allowed choices are'],
       [['companies', 'delete', 'Not A Slug', '--confirm', 'Not A Slug'], 'must be 2-40 characters'],
@@ -157,13 +171,26 @@ describe('silo companies', () => {
 
 describe('silo admin create', () => {
   it('creates a system admin, and a duplicate fails', async () => {
-    const created = await silo('admin', 'create', '--email', 'second@silo.test', '--password', 'second-password', '--name', 'Second', '--json');
+    const created = await silo(
+      'admin',
+      'create',
+      '--email',
+      'second@silo.test',
+      '--password',
+      'second-password',
+      '--name',
+      'Second',
+      '--json',
+    );
     expect(created.code).toBe(0);
     expect(JSON.parse(created.stdout)).toMatchObject({ email: 'second@silo.test', name: 'Second' });
     expect(created.stdout).not.toContain('second-password');
     expect(created.stdout).not.toMatch(/hash/i);
 
-    const login = await t.call('POST', '/api/auth/login', { body: { email: 'second@silo.test', password: 'second-password' }, token: null });
+    const login = await t.call('POST', '/api/auth/login', {
+      body: { email: 'second@silo.test', password: 'second-password' },
+      token: null,
+    });
     expect(login.status).toBe(200);
 
     const duplicate = await silo('admin', 'create', '--email', 'SECOND@silo.test', '--password', 'other-password');
@@ -303,7 +330,11 @@ describe('silo migrate', () => {
     const apply = await silo('migrate', 'apply', '--json', '--only', 'migrating');
     expect(apply.code).toBe(0);
     const run = JSON.parse(apply.stdout);
-    expect(run).toMatchObject({ total: 1, stoppedBecause: null, results: [expect.objectContaining({ slug: 'migrating', status: 'current' })] });
+    expect(run).toMatchObject({
+      total: 1,
+      stoppedBecause: null,
+      results: [expect.objectContaining({ slug: 'migrating', status: 'current' })],
+    });
 
     const human = await silo('migrate', 'apply', '--only', 'migrating');
     expect(human.code).toBe(0);

@@ -74,7 +74,12 @@ describe('invitations', () => {
 
     const list = await t.call('GET', '/api/invitations', { token: tokens['plane-a']! });
     expect(list.status).toBe(200);
-    expect(list.body.items.find((i: { id: string }) => i.id === id)).toMatchObject({ email: 'Joiner@plane-a.test', role: 'member', status: 'pending', acceptedAt: null });
+    expect(list.body.items.find((i: { id: string }) => i.id === id)).toMatchObject({
+      email: 'Joiner@plane-a.test',
+      role: 'member',
+      status: 'pending',
+      acceptedAt: null,
+    });
     expect(list.text).not.toContain(token.split('.')[1]);
     expect(list.text).not.toContain(row!.tokenHash);
     expect(list.text).not.toMatch(/token/i);
@@ -194,7 +199,13 @@ describe('documents', () => {
       body: { title: 'Handbook', content: 'Welcome aboard', tags: ['hr'], metadata: { source: 'wiki' } },
     });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ title: 'Handbook', content: 'Welcome aboard', tags: ['hr'], metadata: { source: 'wiki' }, createdBy: me.body.user.id });
+    expect(created.body).toMatchObject({
+      title: 'Handbook',
+      content: 'Welcome aboard',
+      tags: ['hr'],
+      metadata: { source: 'wiki' },
+      createdBy: me.body.user.id,
+    });
     expect(created.body.search).toBeUndefined();
     const id = created.body.id;
 
@@ -204,7 +215,10 @@ describe('documents', () => {
     // Backdated, so that the change below is later by more than the clock's millisecond.
     await inTenant('plane-a', (db) => db.update(documents).set({ updatedAt: sql`now() - interval '1 hour'` }).where(eq(documents.id, id)));
 
-    const changed = await t.call('PATCH', `/api/documents/${id}`, { token: tokens['plane-a']!, body: { title: 'Staff handbook', tags: [] } });
+    const changed = await t.call('PATCH', `/api/documents/${id}`, {
+      token: tokens['plane-a']!,
+      body: { title: 'Staff handbook', tags: [] },
+    });
     expect(changed.status).toBe(200);
     expect(changed.body).toMatchObject({ title: 'Staff handbook', content: 'Welcome aboard', tags: [], metadata: { source: 'wiki' } });
     expect(Date.parse(changed.body.updatedAt)).toBeGreaterThan(Date.parse(created.body.updatedAt));
@@ -264,14 +278,19 @@ describe('documents', () => {
       expect(res.status).toBe(201);
       // A minute apart, so that "newest first" does not hang on the clock's resolution.
       await inTenant('plane-a', (db) =>
-        db.update(documents).set({ createdAt: sql`now() - interval '1 hour' + ${i} * interval '1 minute'` }).where(eq(documents.id, res.body.id)),
+        db
+          .update(documents)
+          .set({ createdAt: sql`now() - interval '1 hour' + ${i} * interval '1 minute'` })
+          .where(eq(documents.id, res.body.id)),
       );
     }
     const walk = async (query: string) => {
       const seen: { id: string; title: string }[] = [];
       let cursor: string | null = null;
       do {
-        const res = await t.call('GET', `/api/documents?${query}&limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token: tokens['plane-a']! });
+        const res = await t.call('GET', `/api/documents?${query}&limit=2${cursor ? `&cursor=${cursor}` : ''}`, {
+          token: tokens['plane-a']!,
+        });
         expect(res.status).toBe(200);
         expect(res.body.items.length).toBeLessThanOrEqual(2);
         for (const item of res.body.items) expect(item).not.toHaveProperty('search');
@@ -281,9 +300,25 @@ describe('documents', () => {
       return seen;
     };
     const listed = await walk('tag=paged');
-    expect(listed.map((d) => d.title)).toEqual(['Almanac 6', 'Almanac 5', 'Almanac 4', 'Almanac 3', 'Walrus almanac 2', 'Walrus almanac 1', 'Walrus almanac 0']);
+    expect(listed.map((d) => d.title)).toEqual([
+      'Almanac 6',
+      'Almanac 5',
+      'Almanac 4',
+      'Almanac 3',
+      'Walrus almanac 2',
+      'Walrus almanac 1',
+      'Walrus almanac 0',
+    ]);
     const searched = await walk('q=walrus');
-    expect(searched.map((d) => d.title)).toEqual(['Walrus almanac 2', 'Walrus almanac 1', 'Walrus almanac 0', 'Almanac 6', 'Almanac 5', 'Almanac 4', 'Almanac 3']);
+    expect(searched.map((d) => d.title)).toEqual([
+      'Walrus almanac 2',
+      'Walrus almanac 1',
+      'Walrus almanac 0',
+      'Almanac 6',
+      'Almanac 5',
+      'Almanac 4',
+      'Almanac 3',
+    ]);
 
     const all = await walk('');
     expect(new Set(all.map((d) => d.id)).size).toBe(all.length);
@@ -310,7 +345,9 @@ describe('chat', () => {
       expect(res.body).toMatchObject({ sessionId: session.body.id, content });
     }
     // Overlapping posts still get distinct, increasing timestamps.
-    await Promise.all(['a', 'b', 'c'].map((content) => t.call('POST', path, { token: tokens['plane-a']!, body: { role: 'system', content } })));
+    await Promise.all(
+      ['a', 'b', 'c'].map((content) => t.call('POST', path, { token: tokens['plane-a']!, body: { role: 'system', content } })),
+    );
 
     const firstPage = await t.call('GET', `${path}?limit=3`, { token: tokens['plane-a']! });
     expect(firstPage.body.items.map((m: { content: string }) => m.content)).toEqual(contents.slice(0, 3));
@@ -356,7 +393,10 @@ describe('isolation', () => {
   beforeAll(async () => {
     a.document = (await addDocument('plane-a', { title: `The ${secretWord}`, content: `only ${secretWord}s`, tags: ['a-only'] })).body.id;
     a.session = (await t.call('POST', '/api/chat/sessions', { token: tokens['plane-a']!, body: { title: 'A' } })).body.id;
-    await t.call('POST', `/api/chat/sessions/${a.session}/messages`, { token: tokens['plane-a']!, body: { role: 'user', content: secretWord } });
+    await t.call('POST', `/api/chat/sessions/${a.session}/messages`, {
+      token: tokens['plane-a']!,
+      body: { role: 'user', content: secretWord },
+    });
     const invitation = (await invite('plane-a', 'isolated@plane-a.test')).body;
     a.invitation = invitation.id;
     a.invitationToken = invitation.token;

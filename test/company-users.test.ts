@@ -97,7 +97,11 @@ describe('isolation', () => {
   it("answers 404 for another company's user, and lists only the caller's users", async () => {
     const aUsers = await t.call('GET', '/api/users', { token: tokens.a });
     const aUserId = aUsers.body.items[0].id;
-    for (const [method, body] of [['GET', undefined], ['PATCH', { name: 'stolen' }], ['DELETE', undefined]] as const) {
+    for (const [method, body] of [
+      ['GET', undefined],
+      ['PATCH', { name: 'stolen' }],
+      ['DELETE', undefined],
+    ] as const) {
       const res = await t.call(method, `/api/users/${aUserId}`, { token: tokens.b, body });
       expect(res.status).toBe(404);
       expect(res.body.error.code).toBe('not_found');

@@ -30,7 +30,10 @@ async function someoneElsesDatabase(options: { withOwnTable?: boolean; withDrizz
     const sql = postgres(url.toString(), { max: 1, onnotice: () => {} });
     await sql`create table invoices (id int primary key)`;
     // Another application's own drizzle migrations: not Silo's.
-    if (options.withDrizzle) await sql.unsafe('create schema drizzle; create table drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)');
+    if (options.withDrizzle)
+      await sql.unsafe(
+        'create schema drizzle; create table drizzle.__drizzle_migrations (id serial primary key, hash text not null, created_at bigint)',
+      );
     await sql.end();
   }
   return { name, role, rolePassword, url: url.toString() };
@@ -74,7 +77,13 @@ describe('external databases (bring your own)', () => {
     const db = await someoneElsesDatabase();
     const res = await register('byo-one', db.url);
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ slug: 'byo-one', status: 'active', provider: 'external', database: db.name, schemaVersion: t.ctx.tenantMigrations.latest });
+    expect(res.body).toMatchObject({
+      slug: 'byo-one',
+      status: 'active',
+      provider: 'external',
+      database: db.name,
+      schemaVersion: t.ctx.tenantMigrations.latest,
+    });
 
     // Served like any other company: its admin logs in, writes and reads, in that very database.
     const token = await logIn('byo-one');
@@ -95,7 +104,9 @@ describe('external databases (bring your own)', () => {
     const external = servers.body.items.find((s: { provider: string }) => s.provider === 'external');
     expect(external).toMatchObject({ companies: 1, reachable: true });
     expect(res.body.serverId).toBe(external.id);
-    const placed = await t.call('POST', '/api/companies', { body: { name: 'Placed', slug: 'placed-one', admin: { email: 'a@placed.test', password: PASSWORD } } });
+    const placed = await t.call('POST', '/api/companies', {
+      body: { name: 'Placed', slug: 'placed-one', admin: { email: 'a@placed.test', password: PASSWORD } },
+    });
     expect(placed.status).toBe(201);
     expect(placed.body.provider).toBe('postgres');
     expect(placed.body.serverId).not.toBe(external.id);
@@ -132,7 +143,9 @@ describe('external databases (bring your own)', () => {
     expect(second.status).toBe(409);
     expect(second.body.error.message).toBe('that database is already the database of company "byo-first"');
     const token = await logIn('byo-first');
-    expect((await t.call('GET', '/api/users', { token })).body.items.map((u: { email: string }) => u.email)).toEqual(['boss@byo-first.test']);
+    expect((await t.call('GET', '/api/users', { token })).body.items.map((u: { email: string }) => u.email)).toEqual([
+      'boss@byo-first.test',
+    ]);
   });
 
   it.each<[string, { withOwnTable?: boolean; withDrizzle?: boolean }]>([
@@ -180,7 +193,13 @@ describe('external databases (bring your own)', () => {
     const servers = (await t.call('GET', '/api/servers')).body.items as { id: string; provider: string }[];
     const postgresServer = servers.find((s) => s.provider === 'postgres')!;
     const mismatch = await t.call('POST', '/api/companies', {
-      body: { name: 'Mismatch', slug: 'byo-mismatch', admin: { email: 'a@m.test' }, serverId: postgresServer.id, externalDatabaseUrl: db.url },
+      body: {
+        name: 'Mismatch',
+        slug: 'byo-mismatch',
+        admin: { email: 'a@m.test' },
+        serverId: postgresServer.id,
+        externalDatabaseUrl: db.url,
+      },
     });
     expect(mismatch.status).toBe(400);
     for (const text of [refused.text, unreachable.text, malformed.text, mismatch.text, ...t.logs]) {

@@ -57,7 +57,10 @@ afterAll(async () => {
 
 describe('a deploy with a new migration', () => {
   it('brings every company to the new version, and new companies are born at it', async () => {
-    addMigration('0001_priority', 'alter table documents add column priority integer not null default 0;\n--> statement-breakpoint\ncreate index documents_priority_idx on documents (priority);');
+    addMigration(
+      '0001_priority',
+      'alter table documents add column priority integer not null default 0;\n--> statement-breakpoint\ncreate index documents_priority_idx on documents (priority);',
+    );
     expect((await fleetStatus(t.ctx)).behind).toBe(20);
 
     const run = await migrateFleet(t.ctx, { concurrency: 4, actor: 'test' });
@@ -134,7 +137,7 @@ describe('a deploy with a new migration', () => {
   });
 
   it('applies each migration once per database when two runners start together', async () => {
-    addMigration('0004_note', "select pg_sleep(0.05);\n--> statement-breakpoint\nalter table documents add column note text;");
+    addMigration('0004_note', 'select pg_sleep(0.05);\n--> statement-breakpoint\nalter table documents add column note text;');
     const [first, second] = await Promise.all([
       migrateFleet(t.ctx, { concurrency: 3, actor: 'runner-1' }),
       migrateFleet(t.ctx, { concurrency: 3, actor: 'runner-2' }),
@@ -146,7 +149,9 @@ describe('a deploy with a new migration', () => {
       .where(sql`${companyMigrations.migration} = '0004_note' and ${companyMigrations.status} = 'applied'`);
     expect(applied[0]!.n).toBe(21);
     const rows = rowsOf<{ n: number }>(
-      await t.ctx.tenants.run(await company('fleet-10'), (db) => db.execute(sql`select count(*)::int as n from drizzle.__drizzle_migrations`)),
+      await t.ctx.tenants.run(await company('fleet-10'), (db) =>
+        db.execute(sql`select count(*)::int as n from drizzle.__drizzle_migrations`),
+      ),
     );
     expect(rows[0]!.n).toBe(t.ctx.tenantMigrations.migrations.length);
   });
@@ -154,7 +159,7 @@ describe('a deploy with a new migration', () => {
   it('leaves no database half-migrated when the runner is killed, and a re-run completes', async () => {
     addMigration(
       '0005_two_steps',
-      "alter table documents add column step_one text;\n--> statement-breakpoint\nselect pg_sleep(0.4);\n--> statement-breakpoint\nalter table documents add column step_two text;",
+      'alter table documents add column step_one text;\n--> statement-breakpoint\nselect pg_sleep(0.4);\n--> statement-breakpoint\nalter table documents add column step_two text;',
     );
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/fleet-child.ts', folder], {
       env: { ...process.env, DATABASE_URL: t.config.databaseUrl, SILO_DATA_DIR: t.config.dataDir, SILO_DB_PREFIX: t.config.dbPrefix },
@@ -163,7 +168,9 @@ describe('a deploy with a new migration', () => {
     let finished = 0;
     await new Promise<void>((resolve, reject) => {
       child.stdout.on('data', (chunk: Buffer) => {
-        finished += String(chunk).split('\n').filter((l) => l.startsWith('done')).length;
+        finished += String(chunk)
+          .split('\n')
+          .filter((l) => l.startsWith('done')).length;
         if (finished >= 3) {
           child.kill('SIGKILL');
           resolve();

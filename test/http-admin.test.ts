@@ -19,6 +19,7 @@ const company = (slug: unknown, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
+// biome-ignore lint/suspicious/noExplicitAny: a JSON answer whose shape is what the test asserts
 function expectError(res: { status: number; body: any }, status: number, code: string) {
   expect(res.status).toBe(status);
   expect(res.body).toMatchObject({ error: { code, message: expect.any(String) } });
@@ -86,7 +87,8 @@ describe('validation', () => {
     expect(list.body.items).toEqual([]);
     const all = await t.call('GET', '/api/companies');
     expect(all.body.items).toEqual([]);
-    const dbs = await t.admin`select datname from pg_database where datname like ${`${t.config.dbPrefix}\\_%`} and datname not like ${`${t.config.dbPrefix}\\_\\_%`}`;
+    const dbs =
+      await t.admin`select datname from pg_database where datname like ${`${t.config.dbPrefix}\\_%`} and datname not like ${`${t.config.dbPrefix}\\_\\_%`}`;
     expect(dbs).toEqual([]);
   });
 
@@ -167,7 +169,11 @@ describe('servers', () => {
     });
     expectError(unreachable, 503, 'unavailable');
     expect(unreachable.text).not.toContain('hunter2-secret');
-    expectError(await t.call('PATCH', '/api/servers/00000000-0000-0000-0000-000000000000', { body: { status: 'draining' } }), 404, 'not_found');
+    expectError(
+      await t.call('PATCH', '/api/servers/00000000-0000-0000-0000-000000000000', { body: { status: 'draining' } }),
+      404,
+      'not_found',
+    );
   });
 
   it('stops placing companies on a draining server', async () => {
@@ -244,9 +250,26 @@ describe('tokens', () => {
     // The secret is the one this Silo generated into its data dir.
     const { readFileSync } = await import('node:fs');
     const secret = new TextEncoder().encode(readFileSync(`${t.config.dataDir}/jwt-secret`, 'utf8').trim());
-    const wrongAudience = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuer('silo').setAudience('elsewhere').setExpirationTime('1h').sign(secret);
-    const noExpiry = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuer('silo').setAudience('silo-api').sign(secret);
-    const good = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuer('silo').setAudience('silo-api').setExpirationTime('1h').sign(secret);
+    const wrongAudience = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(sub)
+      .setIssuer('silo')
+      .setAudience('elsewhere')
+      .setExpirationTime('1h')
+      .sign(secret);
+    const noExpiry = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(sub)
+      .setIssuer('silo')
+      .setAudience('silo-api')
+      .sign(secret);
+    const good = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(sub)
+      .setIssuer('silo')
+      .setAudience('silo-api')
+      .setExpirationTime('1h')
+      .sign(secret);
     expectError(await t.call('GET', '/api/companies', { token: wrongAudience }), 401, 'unauthorized');
     expectError(await t.call('GET', '/api/companies', { token: noExpiry }), 401, 'unauthorized');
     expect((await t.call('GET', '/api/companies', { token: good })).status).toBe(200);

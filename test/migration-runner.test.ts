@@ -127,7 +127,9 @@ describe('the runner', () => {
   });
 
   it('never applies a migration twice when two runners start together', async () => {
-    const name = (await freshDatabase().then(async (s) => (await s.end(), created.at(-1)!)));
+    const fresh = await freshDatabase();
+    await fresh.end();
+    const name = created.at(-1)!;
     const dir = setWith([{ tag: '0001_slow', sql: 'select pg_sleep(0.3);\n--> statement-breakpoint\ncreate table slow (id int)' }]);
     const set = loadMigrationSet(dir);
     const runners = [0, 1, 2].map(() => postgres(serverUrl(name), { max: 1, onnotice: () => {} }));

@@ -135,7 +135,11 @@ async function cli(...argv: string[]) {
   const stdout: string[] = [];
   const stderr: string[] = [];
   const env = { DATABASE_URL: t.config.databaseUrl!, SILO_DATA_DIR: t.config.dataDir, SILO_DB_PREFIX: t.config.dbPrefix };
-  const code = await runCli(argv, { env, stdout: { write: (c: string) => stdout.push(c) }, stderr: { write: (c: string) => stderr.push(c) } });
+  const code = await runCli(argv, {
+    env,
+    stdout: { write: (c: string) => stdout.push(c) },
+    stderr: { write: (c: string) => stderr.push(c) },
+  });
   return { code, stdout: stdout.join(''), stderr: stderr.join('') };
 }
 
@@ -206,7 +210,10 @@ describe('moving a company', () => {
     expect(sessions.body.items).toHaveLength(1);
     const messages = await t.call('GET', `/api/chat/sessions/${sessions.body.items[0].id}/messages`, { token: member });
     expect(messages.body.items).toHaveLength(10);
-    const written = await t.call('POST', '/api/documents', { token: member, body: { title: 'after the move', content: 'written on the second server' } });
+    const written = await t.call('POST', '/api/documents', {
+      token: member,
+      body: { title: 'after the move', content: 'written on the second server' },
+    });
     expect(written.status, written.text).toBe(201);
     const health = await t.call('GET', '/api/health/tenant', { token: member });
     expect(health.body).toMatchObject({ connected: true, schemaVersion: t.ctx.tenantMigrations.latest });
@@ -214,7 +221,17 @@ describe('moving a company', () => {
     const logs = await t.call('GET', `/api/companies/${tenant.slug}/logs?limit=200`);
     const actions = logs.body.items.map((l: { action: string; status: string }) => `${l.action}:${l.status}`);
     expect(actions).toEqual(
-      expect.arrayContaining(['moved:ok', 'move.role:ok', 'move.database:ok', 'move.hold:ok', 'move.lock:ok', 'move.copy:ok', 'move.verify:ok', 'move.switch:ok', 'move.drop_old:ok']),
+      expect.arrayContaining([
+        'moved:ok',
+        'move.role:ok',
+        'move.database:ok',
+        'move.hold:ok',
+        'move.lock:ok',
+        'move.copy:ok',
+        'move.verify:ok',
+        'move.switch:ok',
+        'move.drop_old:ok',
+      ]),
     );
     expect(await reconcile(t.ctx, { fix: false, actor: 'test' })).toEqual([]);
   });
@@ -230,7 +247,12 @@ describe('moving a company', () => {
       during.write = { status: write.status, retryAfter: write.headers.get('retry-after') };
       during.read = { status: (await t.call('GET', '/api/documents', { token: tenant.token })).status };
       during.login = {
-        status: (await t.call('POST', '/api/auth/login', { token: null, body: { email: `boss@${tenant.slug}.test`, password: PASSWORD, company: tenant.slug } })).status,
+        status: (
+          await t.call('POST', '/api/auth/login', {
+            token: null,
+            body: { email: `boss@${tenant.slug}.test`, password: PASSWORD, company: tenant.slug },
+          })
+        ).status,
       };
       // An instance that has not heard of the hold writes straight to the old database: it waits on the lock.
       const url = new URL(secondUrl);
@@ -238,7 +260,9 @@ describe('moving a company', () => {
       url.username = stale.roleName!;
       url.password = t.ctx.box.open(stale.credentialsEncrypted!);
       const client = postgres(url.toString(), { max: 1, onnotice: () => {} });
-      missedHold = client`insert into documents (title, content) values ('missed the hold', 'must not land')`.finally(() => client.end({ timeout: 1 }));
+      missedHold = client`insert into documents (title, content) values ('missed the hold', 'must not land')`.finally(() =>
+        client.end({ timeout: 1 }),
+      );
       missedHold.catch(() => {});
       await sleep(200);
     };
@@ -254,9 +278,15 @@ describe('moving a company', () => {
     expect(during.read!.status).toBe(200);
     expect(during.login!.status).toBe(200);
     await expect(missedHold).rejects.toThrow();
-    const titles = await withAdmin('default', names.database, (sql) => sql`select title from documents where title in ('missed the hold', 'during')`);
+    const titles = await withAdmin(
+      'default',
+      names.database,
+      (sql) => sql`select title from documents where title in ('missed the hold', 'during')`,
+    );
     expect(titles).toEqual([]);
-    expect((await t.call('POST', '/api/documents', { token: tenant.token, body: { title: 'after', content: 'writes resumed' } })).status).toBe(201);
+    expect(
+      (await t.call('POST', '/api/documents', { token: tenant.token, body: { title: 'after', content: 'writes resumed' } })).status,
+    ).toBe(201);
   });
 
   const steps: MoveStep[] = ['role', 'database', 'revoke', 'ownership', 'hold', 'lock', 'copy', 'verify', 'switch'];
@@ -278,10 +308,17 @@ describe('moving a company', () => {
     expect(await contents('default', names.database)).toEqual(before);
     const row = (await findCompany(t.ctx, tenant.slug))!;
     expect(row).toMatchObject({ serverId: defaultId, movingTo: null, writesHeldUntil: null });
-    const written = await t.call('POST', '/api/documents', { token: tenant.token, body: { title: `after ${failAt}`, content: 'still here' } });
+    const written = await t.call('POST', '/api/documents', {
+      token: tenant.token,
+      body: { title: `after ${failAt}`, content: 'still here' },
+    });
     expect(written.status, written.text).toBe(201);
     const logs = await t.call('GET', `/api/companies/${tenant.slug}/logs`);
-    expect(logs.body.items[0]).toMatchObject({ action: 'moved', status: 'failed', error: expect.stringContaining(`injected failure at ${failAt}`) });
+    expect(logs.body.items[0]).toMatchObject({
+      action: 'moved',
+      status: 'failed',
+      error: expect.stringContaining(`injected failure at ${failAt}`),
+    });
     expect(await reconcile(t.ctx, { fix: false, actor: 'test' })).toEqual([]);
   });
 
@@ -291,7 +328,7 @@ describe('moving a company', () => {
     t.ctx.beforeMoveStep = async (step, detail) => {
       if (step === 'copy' && detail?.table === 'documents') await second!.stop();
     };
-    let res;
+    let res: Awaited<ReturnType<typeof move>>;
     try {
       res = await move(tenant.slug, secondId);
     } finally {
@@ -300,7 +337,9 @@ describe('moving a company', () => {
     expect(res.status, res.text).toBe(503);
     expect(res.body.error).toMatchObject({ code: 'unavailable', details: { step: 'copy' } });
     expect(await contents('default', names.database)).toEqual(before);
-    expect((await t.call('POST', '/api/documents', { token: tenant.token, body: { title: 'target gone', content: 'fine' } })).status).toBe(201);
+    expect((await t.call('POST', '/api/documents', { token: tenant.token, body: { title: 'target gone', content: 'fine' } })).status).toBe(
+      201,
+    );
 
     // Back up: the half-made database is still there, recorded; reconcile drops it.
     second = await startEmbeddedPostgres(secondDir);
@@ -318,14 +357,17 @@ describe('moving a company', () => {
   // data to a client that stopped reading, and must not stay behind holding the tables' lock.
   it('that loses its target server while a table streams leaves the old database writable at once', async () => {
     const big = await createTenant('big-mover', defaultId);
-    await withAdmin('default', tenantNames(t.config.dbPrefix, big.slug).database, (sql) =>
-      sql`insert into documents (title, content) select 'd' || i, repeat('lorem ipsum dolor ' || i, 50) from generate_series(1, 30000) i`,
+    await withAdmin(
+      'default',
+      tenantNames(t.config.dbPrefix, big.slug).database,
+      (sql) =>
+        sql`insert into documents (title, content) select 'd' || i, repeat('lorem ipsum dolor ' || i, 50) from generate_series(1, 30000) i`,
     );
     let stopping: Promise<void> | undefined;
     t.ctx.beforeMoveStep = (step, detail) => {
       if (step === 'copy' && detail?.table === 'documents') stopping = second!.stop();
     };
-    let res;
+    let res: Awaited<ReturnType<typeof move>>;
     try {
       res = await move(big.slug, secondId);
     } finally {
@@ -342,7 +384,9 @@ describe('moving a company', () => {
     second = await startEmbeddedPostgres(secondDir);
     await waitFor(async () => (await t.call('GET', '/api/servers')).body.items.find((s: { id: string }) => s.id === secondId).reachable);
     const fixed = await reconcile(t.ctx, { fix: true, actor: 'test' });
-    expect(fixed).toEqual([expect.objectContaining({ kind: 'move_leftover', name: tenantNames(t.config.dbPrefix, big.slug).database, fixed: true })]);
+    expect(fixed).toEqual([
+      expect.objectContaining({ kind: 'move_leftover', name: tenantNames(t.config.dbPrefix, big.slug).database, fixed: true }),
+    ]);
     expect((await databasesOn('second')).filter((n) => namesOf(big.slug).includes(n))).toEqual([]);
   });
 
@@ -369,14 +413,26 @@ describe('moving a company', () => {
   it('whose mover died lets its hold lapse, and reconcile clears the claim', async () => {
     const before = (await findCompany(t.ctx, tenant.slug))!;
     const lapsed = dsql`now() - interval '1 minute'`;
-    await t.ctx.db.update(companies).set({ movingTo: defaultId, moveLeaseUntil: lapsed, writesHeldUntil: lapsed }).where(eq(companies.id, tenant.id));
+    await t.ctx.db
+      .update(companies)
+      .set({ movingTo: defaultId, moveLeaseUntil: lapsed, writesHeldUntil: lapsed })
+      .where(eq(companies.id, tenant.id));
     await t.ctx.tenants.companyChanged(tenant.id);
-    expect((await t.call('POST', '/api/documents', { token: tenant.token, body: { title: 'lapsed', content: 'hold is over' } })).status).toBe(201);
+    expect(
+      (await t.call('POST', '/api/documents', { token: tenant.token, body: { title: 'lapsed', content: 'hold is over' } })).status,
+    ).toBe(201);
     expect(await reconcile(t.ctx, { fix: false, actor: 'test' })).toEqual([
       expect.objectContaining({ kind: 'interrupted_move', name: tenant.slug, serverId: defaultId, fixed: false }),
     ]);
-    expect(await reconcile(t.ctx, { fix: true, actor: 'test' })).toEqual([expect.objectContaining({ kind: 'interrupted_move', fixed: true })]);
-    expect(await findCompany(t.ctx, tenant.slug)).toMatchObject({ serverId: before.serverId, movingTo: null, moveLeaseUntil: null, writesHeldUntil: null });
+    expect(await reconcile(t.ctx, { fix: true, actor: 'test' })).toEqual([
+      expect.objectContaining({ kind: 'interrupted_move', fixed: true }),
+    ]);
+    expect(await findCompany(t.ctx, tenant.slug)).toMatchObject({
+      serverId: before.serverId,
+      movingTo: null,
+      moveLeaseUntil: null,
+      writesHeldUntil: null,
+    });
     expect(await reconcile(t.ctx, { fix: false, actor: 'test' })).toEqual([]);
   });
 
@@ -385,7 +441,9 @@ describe('moving a company', () => {
     expect((await move(tenant.slug, '00000000-0000-4000-8000-000000000000')).status).toBe(404);
     expect((await move('no-such-company', defaultId)).status).toBe(404);
     expect((await t.call('POST', `/api/companies/${tenant.slug}/move`, { body: { serverId: 'second' } })).status).toBe(400);
-    expect((await t.call('POST', `/api/companies/${tenant.slug}/move`, { token: tenant.token, body: { serverId: defaultId } })).status).toBe(403);
+    expect(
+      (await t.call('POST', `/api/companies/${tenant.slug}/move`, { token: tenant.token, body: { serverId: defaultId } })).status,
+    ).toBe(403);
 
     expect((await t.call('PATCH', `/api/servers/${defaultId}`, { body: { status: 'draining' } })).status).toBe(200);
     const draining = await move(tenant.slug, defaultId);
@@ -404,9 +462,15 @@ describe('moving a company', () => {
   it('runs from the CLI: silo companies move --to', async () => {
     const moved = await cli('companies', 'move', tenant.slug, '--to', defaultId, '--json');
     expect(moved.code, moved.stderr).toBe(0);
-    expect(JSON.parse(moved.stdout)).toMatchObject({ slug: tenant.slug, serverId: defaultId, move: { toServerId: defaultId, oldDatabaseDropped: true } });
+    expect(JSON.parse(moved.stdout)).toMatchObject({
+      slug: tenant.slug,
+      serverId: defaultId,
+      move: { toServerId: defaultId, oldDatabaseDropped: true },
+    });
     // This instance heard of it through NOTIFY: the next request goes to the default server.
-    expect((await t.call('POST', '/api/documents', { token: tenant.token, body: { title: 'cli', content: 'moved by the cli' } })).status).toBe(201);
+    expect(
+      (await t.call('POST', '/api/documents', { token: tenant.token, body: { title: 'cli', content: 'moved by the cli' } })).status,
+    ).toBe(201);
     const again = await cli('companies', 'move', tenant.slug, '--to', defaultId);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('already on that database server');
@@ -451,7 +515,14 @@ describe('draining a server', () => {
       expect(drained.stderr).toContain(`failed: ${stuck.slug}`);
       expect(drained.stderr).toContain('1 company is still on the server');
       expect((await findCompany(t.ctx, stuck.slug))!.serverId).toBe(defaultId);
-      expect((await t.call('POST', '/api/users', { token: stuck.token, body: { email: 'x@stuck.test', role: 'member', password: 'member-password' } })).status).toBe(201);
+      expect(
+        (
+          await t.call('POST', '/api/users', {
+            token: stuck.token,
+            body: { email: 'x@stuck.test', role: 'member', password: 'member-password' },
+          })
+        ).status,
+      ).toBe(201);
     } finally {
       await t.call('PATCH', `/api/servers/${secondId}`, { body: { capacity: 500 } });
       await t.call('PATCH', `/api/servers/${defaultId}`, { body: { status: 'active' } });
@@ -471,20 +542,28 @@ describe('placement over two servers', () => {
     await t.call('PATCH', `/api/servers/${secondId}`, { body: { capacity: start.second + 3 } });
     try {
       for (let i = 0; i < 6; i++) {
-        const created = await t.call('POST', '/api/companies', { body: { name: `spread ${i}`, slug: `spread-${i}`, admin: { email: `a@spread${i}.test` } } });
+        const created = await t.call('POST', '/api/companies', {
+          body: { name: `spread ${i}`, slug: `spread-${i}`, admin: { email: `a@spread${i}.test` } },
+        });
         expect(created.status, created.text).toBe(201);
       }
       expect(await count()).toEqual({ default: start.default + 3, second: start.second + 3 });
-      const full = await t.call('POST', '/api/companies', { body: { name: 'one too many', slug: 'one-too-many', admin: { email: 'a@many.test' } } });
+      const full = await t.call('POST', '/api/companies', {
+        body: { name: 'one too many', slug: 'one-too-many', admin: { email: 'a@many.test' } },
+      });
       expect(full.status).toBe(409);
 
       await t.call('PATCH', `/api/servers/${defaultId}`, { body: { capacity: start.default + 10, status: 'draining' } });
       await t.call('PATCH', `/api/servers/${secondId}`, { body: { capacity: start.second + 10 } });
       for (let i = 0; i < 2; i++) {
-        const created = await t.call('POST', '/api/companies', { body: { name: `drained ${i}`, slug: `drained-${i}`, admin: { email: `a@drained${i}.test` } } });
+        const created = await t.call('POST', '/api/companies', {
+          body: { name: `drained ${i}`, slug: `drained-${i}`, admin: { email: `a@drained${i}.test` } },
+        });
         expect(created.body.serverId).toBe(secondId);
       }
-      const explicit = await t.call('POST', '/api/companies', { body: { name: 'explicit', slug: 'explicit', serverId: defaultId, admin: { email: 'a@explicit.test' } } });
+      const explicit = await t.call('POST', '/api/companies', {
+        body: { name: 'explicit', slug: 'explicit', serverId: defaultId, admin: { email: 'a@explicit.test' } },
+      });
       expect(explicit.status).toBe(409);
     } finally {
       await t.call('PATCH', `/api/servers/${defaultId}`, { body: { capacity: 500, status: 'active' } });

@@ -28,7 +28,10 @@ async function createOnNeon(slug: string) {
 }
 
 async function logIn(slug: string): Promise<string> {
-  const res = await t.call('POST', '/api/auth/login', { token: null, body: { email: `boss@${slug}.test`, password: PASSWORD, company: slug } });
+  const res = await t.call('POST', '/api/auth/login', {
+    token: null,
+    body: { email: `boss@${slug}.test`, password: PASSWORD, company: slug },
+  });
   expect(res.status).toBe(200);
   return res.body.token;
 }
@@ -49,7 +52,9 @@ afterAll(async () => {
 
 describe('neon servers', () => {
   it('refuses a key the Neon API refuses, and registers one it accepts without showing it', async () => {
-    const refused = await t.call('POST', '/api/servers', { body: { name: 'neon', provider: 'neon', url: neon.apiUrl, apiKey: 'not-the-key' } });
+    const refused = await t.call('POST', '/api/servers', {
+      body: { name: 'neon', provider: 'neon', url: neon.apiUrl, apiKey: 'not-the-key' },
+    });
     expect(refused.status).toBe(400);
     expect(refused.body.error.message).toBe('the Neon API refused the API key');
     expect(refused.text).not.toContain('not-the-key');
@@ -61,7 +66,13 @@ describe('neon servers', () => {
       body: { name: 'neon', provider: 'neon', url: neon.apiUrl, apiKey: neon.apiKey, capacity: 50, neon: { regionId: 'aws-us-east-2' } },
     });
     expect(added.status).toBe(201);
-    expect(added.body).toMatchObject({ name: 'neon', provider: 'neon', host: new URL(neon.apiUrl).host, templateVersion: null, companies: 0 });
+    expect(added.body).toMatchObject({
+      name: 'neon',
+      provider: 'neon',
+      host: new URL(neon.apiUrl).host,
+      templateVersion: null,
+      companies: 0,
+    });
     neonServerId = added.body.id;
 
     const listed = await t.call('GET', '/api/servers');
@@ -75,7 +86,12 @@ describe('neon companies', () => {
     const before = neon.projects().length;
     const res = await createOnNeon('neon-one');
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ provider: 'neon', status: 'active', serverId: neonServerId, schemaVersion: t.ctx.tenantMigrations.latest });
+    expect(res.body).toMatchObject({
+      provider: 'neon',
+      status: 'active',
+      serverId: neonServerId,
+      schemaVersion: t.ctx.tenantMigrations.latest,
+    });
     const project = neon.projects().find((p) => p.name.endsWith('-neon-one'));
     expect(neon.projects()).toHaveLength(before + 1);
     expect(project).toBeDefined();
@@ -90,7 +106,10 @@ describe('neon companies', () => {
     const found = await t.call('GET', '/api/documents?q=websocket', { token });
     expect(found.body.items.map((d: { title: string }) => d.title)).toEqual(['Serverless']);
     // A transaction with an advisory lock (the user limit) through the same driver.
-    const member = await t.call('POST', '/api/users', { token, body: { email: 'member@neon-one.test', role: 'member', password: 'member-password' } });
+    const member = await t.call('POST', '/api/users', {
+      token,
+      body: { email: 'member@neon-one.test', role: 'member', password: 'member-password' },
+    });
     expect(member.status).toBe(201);
     const health = await t.call('GET', '/api/health/tenant', { token });
     expect(health.body).toMatchObject({ database: project!.databaseName, connected: true });
@@ -133,10 +152,14 @@ describe('neon companies', () => {
 
   it('are placed on the neon server automatically when it has the most room, and not once it drains', async () => {
     await t.call('PATCH', `/api/servers/${neonServerId}`, { body: { capacity: 100_000 } });
-    const auto = await t.call('POST', '/api/companies', { body: { name: 'Auto', slug: 'neon-auto', admin: { email: 'a@auto.test', password: PASSWORD } } });
+    const auto = await t.call('POST', '/api/companies', {
+      body: { name: 'Auto', slug: 'neon-auto', admin: { email: 'a@auto.test', password: PASSWORD } },
+    });
     expect(auto.body).toMatchObject({ provider: 'neon', serverId: neonServerId });
     await t.call('PATCH', `/api/servers/${neonServerId}`, { body: { status: 'draining' } });
-    const after = await t.call('POST', '/api/companies', { body: { name: 'After', slug: 'neon-after', admin: { email: 'a@after.test', password: PASSWORD } } });
+    const after = await t.call('POST', '/api/companies', {
+      body: { name: 'After', slug: 'neon-after', admin: { email: 'a@after.test', password: PASSWORD } },
+    });
     expect(after.body.provider).toBe('postgres');
     await t.call('PATCH', `/api/servers/${neonServerId}`, { body: { status: 'active', capacity: 50 } });
   });
@@ -149,7 +172,8 @@ describe('neon companies', () => {
       const company = (await t.ctx.tenants.company((await t.call('GET', `/api/companies/${slug}`)).body.id))!;
       const sql = await openAsCompany(t.ctx, company);
       try {
-        return (await sql`select column_name from information_schema.columns where table_name = 'documents' and column_name = 'neon_note'`).length;
+        return (await sql`select column_name from information_schema.columns where table_name = 'documents' and column_name = 'neon_note'`)
+          .length;
       } finally {
         await sql.end();
       }
@@ -179,7 +203,12 @@ describe('neon companies', () => {
   it('have projects that a dead or failed create left behind deleted by reconcile, with or without their id', async () => {
     const api = new NeonApi(neon.apiUrl, neon.apiKey);
     const leftover = async (slug: string) =>
-      api.createProject(neonProjectName(t.ctx, slug), { database: `db_${slug.replace(/-/g, '_')}`, role: `r_${slug.replace(/-/g, '_')}` }, {}, async () => {});
+      api.createProject(
+        neonProjectName(t.ctx, slug),
+        { database: `db_${slug.replace(/-/g, '_')}`, role: `r_${slug.replace(/-/g, '_')}` },
+        {},
+        async () => {},
+      );
     const longAgo = new Date(Date.now() - 60 * 60_000);
     const row = { serverId: neonServerId, provider: 'neon' as const, updatedAt: longAgo };
     // A process that died after Neon answered (the id recorded), one that died before the answer
@@ -209,8 +238,20 @@ describe('neon companies', () => {
 
   it('delete the project an earlier failed attempt left before a retry makes a new one', async () => {
     const api = new NeonApi(neon.apiUrl, neon.apiKey);
-    const old = await api.createProject(neonProjectName(t.ctx, 'neon-retry'), { database: 'db_retry_old', role: 'r_retry_old' }, {}, async () => {});
-    await t.ctx.db.insert(companies).values({ slug: 'neon-retry', name: 'Retry', status: 'failed', serverId: neonServerId, provider: 'neon', providerRef: old.projectId });
+    const old = await api.createProject(
+      neonProjectName(t.ctx, 'neon-retry'),
+      { database: 'db_retry_old', role: 'r_retry_old' },
+      {},
+      async () => {},
+    );
+    await t.ctx.db.insert(companies).values({
+      slug: 'neon-retry',
+      name: 'Retry',
+      status: 'failed',
+      serverId: neonServerId,
+      provider: 'neon',
+      providerRef: old.projectId,
+    });
     expect((await createOnNeon('neon-retry')).status).toBe(201);
     const named = neon.projects().filter((p) => p.name === neonProjectName(t.ctx, 'neon-retry'));
     expect(named).toHaveLength(1);

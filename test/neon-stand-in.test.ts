@@ -42,6 +42,7 @@ afterAll(async () => {
 });
 
 /** The HTTP answer of a call that is expected to fail (the client throws an AxiosError). */
+// biome-ignore lint/suspicious/noExplicitAny: a JSON answer whose shape is what the test asserts
 async function failure(call: Promise<unknown>): Promise<{ status: number; data: any; headers: Record<string, unknown> }> {
   try {
     await call;
@@ -82,7 +83,12 @@ describe('Neon API stand-in with the real api-client, databases through the ws p
     const databaseName = `db_${randomName()}`;
     const roleName = `r_${randomName()}`;
     const created = await api.createProject({
-      project: { name: 'acme', region_id: 'aws-eu-central-1', pg_version: 17, branch: { database_name: databaseName, role_name: roleName } },
+      project: {
+        name: 'acme',
+        region_id: 'aws-eu-central-1',
+        pg_version: 17,
+        branch: { database_name: databaseName, role_name: roleName },
+      },
     });
     expect(created.status).toBe(201);
     const body = created.data;
@@ -96,7 +102,12 @@ describe('Neon API stand-in with the real api-client, databases through the ws p
     expect(body.roles).toMatchObject([{ name: roleName, branch_id: body.branch.id }]);
     const connection = body.connection_uris[0]!;
     const local = new URL(serverUrl());
-    expect(connection.connection_parameters).toMatchObject({ database: databaseName, role: roleName, host: local.host, pooler_host: local.host });
+    expect(connection.connection_parameters).toMatchObject({
+      database: databaseName,
+      role: roleName,
+      host: local.host,
+      pooler_host: local.host,
+    });
     expect(connection.connection_parameters.password).toBe(body.roles[0]!.password);
     const uri = new URL(connection.connection_uri);
     expect(uri.protocol).toBe('postgresql:');

@@ -230,14 +230,21 @@ describe('the pool map, bounded to 5 pools of 3 connections and a budget of 15',
       const pools = new PoolMap({ maxPools: 1, perCompany: 1, serverBudget: 10, idleTimeoutSeconds: 5, connectTimeoutSeconds: 2 });
       const target = async (tenant: Tenant): Promise<TenantTarget> => {
         const c = await companyRow(t, tenant.id);
-        const url = await t.ctx.servers.urlFor(c.serverId!, c.databaseName!, { user: c.roleName!, password: t.ctx.box.open(c.credentialsEncrypted!) });
+        const url = await t.ctx.servers.urlFor(c.serverId!, c.databaseName!, {
+          user: c.roleName!,
+          password: t.ctx.box.open(c.credentialsEncrypted!),
+        });
         return { companyId: c.id, serverId: c.serverId!, url: async () => url };
       };
       const [a, b] = [await target(tenants[32]!), await target(tenants[33]!)];
       const select = (db: TenantDb) => db.execute<{ n: number }>(sql`select 1 as n`);
       try {
         const results = await Promise.allSettled([pools.run(a, select), pools.run(a, select), pools.run(b, select)]);
-        expect(results.map((r) => (r.status === 'fulfilled' ? 'ok' : String((r.reason as Error).cause ?? r.reason)))).toEqual(['ok', 'ok', 'ok']);
+        expect(results.map((r) => (r.status === 'fulfilled' ? 'ok' : String((r.reason as Error).cause ?? r.reason)))).toEqual([
+          'ok',
+          'ok',
+          'ok',
+        ]);
       } finally {
         await pools.close();
       }
@@ -406,7 +413,10 @@ describe('company login', () => {
     const members: string[] = [];
     for (let i = 0; i < 5; i++) {
       const email = `member${i}@${tenant.slug}.test`;
-      const created = await t.call('POST', '/api/users', { token: tenant.token, body: { email, role: 'member', password: 'member-password' } });
+      const created = await t.call('POST', '/api/users', {
+        token: tenant.token,
+        body: { email, role: 'member', password: 'member-password' },
+      });
       expect(created.status).toBe(201);
       members.push(email);
     }

@@ -45,7 +45,9 @@ function credentialsOf(slug: string) {
 
 describe('a created company', () => {
   it('gets its own migrated database that only its own role can reach', async () => {
-    const a = await t.call('POST', '/api/companies', { body: { name: 'Alpha', slug: 'alpha', admin: { email: 'a@alpha.test', password: 'alpha-password' } } });
+    const a = await t.call('POST', '/api/companies', {
+      body: { name: 'Alpha', slug: 'alpha', admin: { email: 'a@alpha.test', password: 'alpha-password' } },
+    });
     const b = await t.call('POST', '/api/companies', { body: { name: 'Beta', slug: 'beta', admin: { email: 'b@beta.test' } } });
     expect(a.status).toBe(201);
     expect(b.status).toBe(201);
@@ -97,7 +99,9 @@ describe('a created company', () => {
     const logs = await t.call('GET', '/api/companies/alpha/logs');
     expect(logs.status).toBe(200);
     const actions = logs.body.items.map((l: { action: string }) => l.action);
-    expect(actions).toEqual(expect.arrayContaining(['created', 'provision.role', 'provision.database', 'provision.revoke', 'provision.first_admin']));
+    expect(actions).toEqual(
+      expect.arrayContaining(['created', 'provision.role', 'provision.database', 'provision.revoke', 'provision.first_admin']),
+    );
     expect(logs.body.items.every((l: { status: string }) => l.status === 'ok')).toBe(true);
   });
 });

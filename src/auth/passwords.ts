@@ -34,7 +34,10 @@ class BcryptWorkers {
       worker.on('error', (error) => {
         // A crashed worker fails what it held; the next job starts a new one.
         this.workers.splice(this.workers.indexOf(worker), 1);
-        for (const [id, pending] of this.waiting) (this.waiting.delete(id), pending.reject(error));
+        for (const [id, pending] of this.waiting) {
+          this.waiting.delete(id);
+          pending.reject(error);
+        }
       });
       this.workers.push(worker);
       this.busy.set(worker, 0);

@@ -21,10 +21,7 @@ export const parseServerId = parserOf(z.uuid(), 'must be a server id (see "silo 
 export const parseText = (max: number) => parserOf(z.string().trim().min(1).max(max), `must be 1-${max} characters`);
 
 export const parsePositiveInt = (max: number) =>
-  parserOf(
-    z.string().regex(/^\d+$/).transform(Number).pipe(z.number().int().min(1).max(max)),
-    `must be a whole number from 1 to ${max}`,
-  );
+  parserOf(z.string().regex(/^\d+$/).transform(Number).pipe(z.number().int().min(1).max(max)), `must be a whole number from 1 to ${max}`);
 
 export function checkPassword(value: string, flag: string): string {
   if (value.length < 8 || value.length > 200) throw usageError(`${flag} must be 8-200 characters`);

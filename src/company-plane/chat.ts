@@ -24,7 +24,12 @@ export interface MessageView {
   createdAt: string;
 }
 
-const sessionColumns = { id: chatSessions.id, title: chatSessions.title, createdAt: chatSessions.createdAt, updatedAt: chatSessions.updatedAt };
+const sessionColumns = {
+  id: chatSessions.id,
+  title: chatSessions.title,
+  createdAt: chatSessions.createdAt,
+  updatedAt: chatSessions.updatedAt,
+};
 const messageColumns = {
   id: chatMessages.id,
   sessionId: chatMessages.sessionId,
@@ -49,7 +54,10 @@ const ownSession = (userId: string, sessionId: string) => and(eq(chatSessions.id
 
 export async function createSession(db: TenantDb, userId: string, input: { title?: string | undefined }): Promise<SessionView> {
   try {
-    const [row] = await db.insert(chatSessions).values({ userId, title: input.title ?? null }).returning(sessionColumns);
+    const [row] = await db
+      .insert(chatSessions)
+      .values({ userId, title: input.title ?? null })
+      .returning(sessionColumns);
     return toSessionView(row!);
   } catch (error) {
     // user_id references users: a token that outlived its user.
@@ -100,12 +108,24 @@ export async function postMessage(
   input: { role: MessageRole; content: string },
 ): Promise<MessageView> {
   return db.transaction(async (tx) => {
-    const [session] = await tx.update(chatSessions).set({ updatedAt: sql`now()` }).where(ownSession(userId, sessionId)).returning({ id: chatSessions.id });
+    const [session] = await tx
+      .update(chatSessions)
+      .set({ updatedAt: sql`now()` })
+      .where(ownSession(userId, sessionId))
+      .returning({ id: chatSessions.id });
     if (!session) throw notFound('chat session');
-    const previous = tx.select({ at: max(chatMessages.createdAt) }).from(chatMessages).where(eq(chatMessages.sessionId, sessionId));
+    const previous = tx
+      .select({ at: max(chatMessages.createdAt) })
+      .from(chatMessages)
+      .where(eq(chatMessages.sessionId, sessionId));
     const [row] = await tx
       .insert(chatMessages)
-      .values({ sessionId, role: input.role, content: input.content, createdAt: sql`greatest(now(), (${previous}) + interval '1 millisecond')` })
+      .values({
+        sessionId,
+        role: input.role,
+        content: input.content,
+        createdAt: sql`greatest(now(), (${previous}) + interval '1 millisecond')`,
+      })
       .returning(messageColumns);
     return toMessageView(row!);
   });

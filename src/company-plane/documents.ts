@@ -95,7 +95,11 @@ export async function createDocument(db: TenantDb, createdBy: string, input: Doc
 }
 
 const documentById = preparedPerTenant((db) =>
-  db.select(columns).from(documents).where(eq(documents.id, sql.placeholder('id'))).prepare('silo_document_by_id'),
+  db
+    .select(columns)
+    .from(documents)
+    .where(eq(documents.id, sql.placeholder('id')))
+    .prepare('silo_document_by_id'),
 );
 
 export async function getDocument(db: TenantDb, id: string): Promise<DocumentView> {

@@ -59,7 +59,11 @@ const columns = {
   createdAt: userInvitations.createdAt,
 };
 
-type InvitationRow = Omit<InvitationView, 'expiresAt' | 'acceptedAt' | 'createdAt'> & { expiresAt: Date; acceptedAt: Date | null; createdAt: Date };
+type InvitationRow = Omit<InvitationView, 'expiresAt' | 'acceptedAt' | 'createdAt'> & {
+  expiresAt: Date;
+  acceptedAt: Date | null;
+  createdAt: Date;
+};
 
 const toInvitationView = (row: InvitationRow): InvitationView => ({
   ...row,
@@ -79,7 +83,10 @@ export async function createInvitation(
   invitedBy: string,
   input: { email: string; role: CompanyRole },
 ): Promise<{ id: string; token: string; expiresAt: string }> {
-  const [existing] = await db.select({ id: users.id }).from(users).where(eq(sql`lower(${users.email})`, input.email.toLowerCase()));
+  const [existing] = await db
+    .select({ id: users.id })
+    .from(users)
+    .where(eq(sql`lower(${users.email})`, input.email.toLowerCase()));
   if (existing) throw conflict('a user with that email already exists');
   const token = `${companyId}.${randomBytes(SECRET_BYTES).toString('base64url')}`;
   try {
@@ -98,7 +105,12 @@ export async function createInvitation(
 /** Newest first, with their status; never a token or its hash. */
 export async function listInvitations(db: TenantDb, query: PageRequest): Promise<Page<InvitationView>> {
   const page = keyset({ createdAt: userInvitations.createdAt, id: userInvitations.id }, query);
-  const rows = await db.select(columns).from(userInvitations).where(page.where).orderBy(...page.orderBy).limit(page.limit);
+  const rows = await db
+    .select(columns)
+    .from(userInvitations)
+    .where(page.where)
+    .orderBy(...page.orderBy)
+    .limit(page.limit);
   return toPage(rows, query.limit, toInvitationView);
 }
 
@@ -124,7 +136,10 @@ export async function acceptInvitation(
   if (!company || (company.status !== 'active' && company.status !== 'suspended')) throw noSuchInvitation();
   const tokenHash = hashToken(input.token);
   const user = await ctx.tenants.run(company, async (db) => {
-    const [invitation] = await db.select({ id: userInvitations.id }).from(userInvitations).where(and(eq(userInvitations.tokenHash, tokenHash), open));
+    const [invitation] = await db
+      .select({ id: userInvitations.id })
+      .from(userInvitations)
+      .where(and(eq(userInvitations.tokenHash, tokenHash), open));
     if (!invitation) throw noSuchInvitation();
     assertWritesAllowed(company);
     // Only the holder of a good token learns that the company is suspended.
@@ -138,7 +153,10 @@ export async function acceptInvitation(
           .where(and(eq(userInvitations.id, invitation.id), open))
           .returning({ email: userInvitations.email, role: userInvitations.role });
         if (!taken) throw noSuchInvitation();
-        const [row] = await tx.insert(users).values({ email: taken.email, name: input.name ?? null, role: taken.role, passwordHash }).returning();
+        const [row] = await tx
+          .insert(users)
+          .values({ email: taken.email, name: input.name ?? null, role: taken.role, passwordHash })
+          .returning();
         return toUserView(row!);
       });
     } catch (error) {

@@ -73,7 +73,10 @@ export async function createUser(
   const passwordHash = await hashPassword(input.password);
   try {
     const [row] = await withinUserLimit(db, maxUsers, (tx) =>
-      tx.insert(users).values({ email: input.email, name: input.name ?? null, role: input.role, passwordHash }).returning(columns),
+      tx
+        .insert(users)
+        .values({ email: input.email, name: input.name ?? null, role: input.role, passwordHash })
+        .returning(columns),
     );
     return toUserView(row!);
   } catch (error) {
@@ -96,7 +99,11 @@ export async function listUsers(db: TenantDb, query: { limit: number; cursor?: s
 }
 
 const userById = preparedPerTenant((db) =>
-  db.select(columns).from(users).where(eq(users.id, sql.placeholder('id'))).prepare('silo_user_by_id'),
+  db
+    .select(columns)
+    .from(users)
+    .where(eq(users.id, sql.placeholder('id')))
+    .prepare('silo_user_by_id'),
 );
 
 export async function getUser(db: TenantDb, id: string): Promise<UserView> {

@@ -6,9 +6,7 @@ const booleanFlag = z
   .optional()
   .transform((v) => v === 'true' || v === '1');
 
-const postgresUrl = z
-  .string()
-  .refine((v) => /^postgres(ql)?:\/\/.+/.test(v), 'must be a postgres:// or postgresql:// URL');
+const postgresUrl = z.string().refine((v) => /^postgres(ql)?:\/\/.+/.test(v), 'must be a postgres:// or postgresql:// URL');
 
 const envSchema = z
   .object({
@@ -23,7 +21,11 @@ const envSchema = z
     SILO_ADMIN_EMAIL: z.email().optional(),
     SILO_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
     SILO_MIGRATE_ON_START: booleanFlag,
-    SILO_BODY_LIMIT: z.coerce.number().int().positive().default(1024 * 1024),
+    SILO_BODY_LIMIT: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(1024 * 1024),
     SILO_TOKEN_TTL: z.coerce.number().int().min(60).default(3600),
     // How tenant databases are cloned from the template; see docs/provisioning.md for the numbers.
     SILO_TEMPLATE_STRATEGY: z.enum(['WAL_LOG', 'FILE_COPY']).default('WAL_LOG'),
@@ -116,10 +118,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: e.SILO_DATA_DIR,
     jwtSecret: e.SILO_JWT_SECRET,
     masterKey: e.SILO_MASTER_KEY === undefined ? undefined : (decodeKey(e.SILO_MASTER_KEY) ?? undefined),
-    admin:
-      e.SILO_ADMIN_EMAIL && e.SILO_ADMIN_PASSWORD
-        ? { email: e.SILO_ADMIN_EMAIL, password: e.SILO_ADMIN_PASSWORD }
-        : undefined,
+    admin: e.SILO_ADMIN_EMAIL && e.SILO_ADMIN_PASSWORD ? { email: e.SILO_ADMIN_EMAIL, password: e.SILO_ADMIN_PASSWORD } : undefined,
     migrateOnStart: e.SILO_MIGRATE_ON_START,
     bodyLimitBytes: e.SILO_BODY_LIMIT,
     tokenTtlSeconds: e.SILO_TOKEN_TTL,

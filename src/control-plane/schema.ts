@@ -1,17 +1,7 @@
 // The management database: every company, where its database lives, the operators, and the audit
 // trail of operations on tenant databases. `npm run db:generate:management` writes its migrations.
 import { sql } from 'drizzle-orm';
-import {
-  bigserial,
-  index,
-  integer,
-  jsonb,
-  pgTable,
-  text,
-  timestamp,
-  uniqueIndex,
-  uuid,
-} from 'drizzle-orm/pg-core';
+import { bigserial, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 export const serverStatuses = ['active', 'draining', 'disabled'] as const;
 // postgres: a server Silo administers (creates databases and roles). neon: the Neon API, one Neon

@@ -89,9 +89,7 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
     info: { title: 'Silo', version: '0.1.0', description: 'Database-per-tenant service for PostgreSQL' },
   });
   app.get('/docs', swaggerUI({ url: '/openapi.json' }));
-  app.get('/metrics', async (c) =>
-    c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }),
-  );
+  app.get('/metrics', async (c) => c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }));
 
   app.notFound(() => {
     throw new SiloError('not_found', 'no such route');

@@ -40,7 +40,10 @@ export function toErrorResponse(error: unknown, c: Context, log: Logger): Respon
     // Unexpected: log what happened (name, message, SQLSTATE, stack; never a query or its
     // parameters, which drizzle's wrapper error puts in its message), answer a bare 500.
     const e = driverError(error) as { name?: string; message?: string; code?: string; stack?: string };
-    log.error({ requestId: c.get('requestId'), err: { name: e?.name, message: e?.message, code: e?.code, stack: e?.stack } }, 'unhandled error');
+    log.error(
+      { requestId: c.get('requestId'), err: { name: e?.name, message: e?.message, code: e?.code, stack: e?.stack } },
+      'unhandled error',
+    );
     silo = new SiloError('internal', 'internal error');
   }
   if (silo.code === 'internal' && error instanceof SiloError) {

@@ -59,7 +59,11 @@ function noNulWithin(value: unknown): boolean {
 export const pageOf = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });
 
 export const CompanyParam = z.object({
-  company: z.string().min(1).max(64).openapi({ param: { name: 'company', in: 'path' }, example: 'acme' }),
+  company: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: 'company', in: 'path' }, example: 'acme' }),
 });
 
 export const PageQuery = z.object({

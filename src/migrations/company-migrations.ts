@@ -189,9 +189,15 @@ export async function ensureCompanyCurrent(ctx: SiloContext, company: CompanyRec
   // migrated it): old code serves it as it is, by the expand-then-contract rule.
   if (isNewerThanThisCode(ctx, company.schemaVersion)) return;
   let inFlight = upgrades.get(ctx);
-  if (!inFlight) upgrades.set(ctx, (inFlight = new Map()));
+  if (!inFlight) {
+    inFlight = new Map();
+    upgrades.set(ctx, inFlight);
+  }
   let failures = failedUpgrades.get(ctx);
-  if (!failures) failedUpgrades.set(ctx, (failures = new Map()));
+  if (!failures) {
+    failures = new Map();
+    failedUpgrades.set(ctx, failures);
+  }
 
   const failedAt = failures.get(company.id);
   if (failedAt && Date.now() - failedAt < RETRY_FAILED_UPGRADE_MS) {

@@ -77,9 +77,7 @@ export async function fleetStatus(ctx: SiloContext) {
       where status in ('active', 'suspended') and migration_error is not null order by slug`),
   ]);
   const latest = ctx.tenantMigrations.latest;
-  const behind = versions
-    .filter((v) => v.version !== latest && !isNewerThanThisCode(ctx, v.version))
-    .reduce((n, v) => n + v.companies, 0);
+  const behind = versions.filter((v) => v.version !== latest && !isNewerThanThisCode(ctx, v.version)).reduce((n, v) => n + v.companies, 0);
   return {
     latest,
     versions: versions.map((v) => ({ version: v.version, companies: v.companies })),

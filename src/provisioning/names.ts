@@ -7,8 +7,25 @@ export const SLUG_PATTERN = /^[a-z][a-z0-9-]{1,39}$/;
 
 /** Names a slug may not take: Postgres' own databases, Silo's, and words that read as routes. */
 export const RESERVED_SLUGS = new Set([
-  'postgres', 'template', 'template0', 'template1', 'silo', 'admin', 'root', 'system', 'public',
-  'default', 'api', 'www', 'mail', 'internal', 'management', 'pg', 'information-schema', 'me', 'new',
+  'postgres',
+  'template',
+  'template0',
+  'template1',
+  'silo',
+  'admin',
+  'root',
+  'system',
+  'public',
+  'default',
+  'api',
+  'www',
+  'mail',
+  'internal',
+  'management',
+  'pg',
+  'information-schema',
+  'me',
+  'new',
 ]);
 
 export const slugSchema = z

@@ -41,7 +41,9 @@ export async function chooseServer(ctx: SiloContext, wanted: Wanted): Promise<Pl
   }
   if (wanted.external !== (best.provider === 'external')) {
     throw invalid(
-      wanted.external ? 'externalDatabaseUrl needs an external server (or no serverId)' : 'an external server takes only companies that give externalDatabaseUrl',
+      wanted.external
+        ? 'externalDatabaseUrl needs an external server (or no serverId)'
+        : 'an external server takes only companies that give externalDatabaseUrl',
       [{ path: wanted.external ? 'serverId' : 'externalDatabaseUrl', message: 'provider mismatch' }],
     );
   }

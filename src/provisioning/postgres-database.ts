@@ -36,7 +36,10 @@ export interface NewTenantDatabase {
 async function currentTemplate(ctx: SiloContext, serverId: string, known: string | null | undefined): Promise<string | null> {
   let version = known;
   if (version === undefined) {
-    const [server] = await ctx.db.select({ version: databaseServers.templateVersion }).from(databaseServers).where(eq(databaseServers.id, serverId));
+    const [server] = await ctx.db
+      .select({ version: databaseServers.templateVersion })
+      .from(databaseServers)
+      .where(eq(databaseServers.id, serverId));
     version = server?.version ?? null;
   }
   if (version === ctx.tenantMigrations.latest) return version;
@@ -99,7 +102,9 @@ export async function createTenantDatabase(
   if (cloned) {
     try {
       await step('ownership', () =>
-        client.unsafe(`reassign owned by ${quoteIdent(template.owner)} to ${quoteIdent(names.role)}; revoke all on schema public from ${quoteIdent(template.owner)}`),
+        client.unsafe(
+          `reassign owned by ${quoteIdent(template.owner)} to ${quoteIdent(names.role)}; revoke all on schema public from ${quoteIdent(template.owner)}`,
+        ),
       );
     } catch (error) {
       await client.end({ timeout: 1 }).catch(() => {});

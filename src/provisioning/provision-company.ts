@@ -66,7 +66,10 @@ async function claimCompanyRow(ctx: SiloContext, slug: string, input: CreateComp
     lastError: null,
   };
   try {
-    const [row] = await ctx.db.insert(companies).values({ slug, ...values }).returning();
+    const [row] = await ctx.db
+      .insert(companies)
+      .values({ slug, ...values })
+      .returning();
     return row!;
   } catch (error) {
     if (pgCode(error) !== UNIQUE_VIOLATION) throw error;
@@ -92,7 +95,9 @@ export async function provisionCompany(
   }
   const slug = slugResult.data;
   if (input.externalDatabaseUrl !== undefined && !isConnectionString(input.externalDatabaseUrl)) {
-    throw invalid('externalDatabaseUrl is not a valid connection string', [{ path: 'externalDatabaseUrl', message: 'not a valid postgres:// URL' }]);
+    throw invalid('externalDatabaseUrl is not a valid connection string', [
+      { path: 'externalDatabaseUrl', message: 'not a valid postgres:// URL' },
+    ]);
   }
   // Fail fast on a taken slug, before any placement work (the insert below still decides races).
   const live = await findLiveCompanyBySlug(ctx, slug);
@@ -160,7 +165,7 @@ export async function provisionCompany(
         return user!;
       } catch (error) {
         // Only a database that already had users (an external one, attached before) gets here.
-        if (pgCode(error) === UNIQUE_VIOLATION) throw conflict('the database already has a user with the admin\'s email');
+        if (pgCode(error) === UNIQUE_VIOLATION) throw conflict("the database already has a user with the admin's email");
         throw error;
       }
     });

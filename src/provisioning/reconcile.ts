@@ -3,6 +3,7 @@
 // databases or roles on a server, named with this installation's prefix, that no live company owns. Reports them; with `fix`, repairs them: stuck
 // companies are undone and marked failed (a create with the same slug retries), orphans are dropped.
 import { and, eq, isNotNull, lt, ne, sql as dsql } from 'drizzle-orm';
+import type { Sql } from 'postgres';
 import type { SiloContext } from '../context.ts';
 import { companies } from '../control-plane/schema.ts';
 import { describeError } from '../errors.ts';
@@ -63,7 +64,14 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
           .set({ status: 'failed', lastError: 'provisioning was interrupted; undone by reconcile', updatedAt: dsql`now()` })
           .where(and(eq(companies.id, company.id), eq(companies.status, 'provisioning')));
         await recordAudit(tx, [
-          { companyId: company.id, serverId: company.serverId, action: 'reconciled', status: 'ok', actor: options.actor, details: { finding: 'stuck_provisioning' } },
+          {
+            companyId: company.id,
+            serverId: company.serverId,
+            action: 'reconciled',
+            status: 'ok',
+            actor: options.actor,
+            details: { finding: 'stuck_provisioning' },
+          },
         ]);
       });
       finding.fixed = true;
@@ -78,12 +86,21 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
     .from(companies)
     .where(and(eq(companies.status, 'failed'), eq(companies.provider, 'neon'), isNotNull(companies.providerRef)));
   for (const company of failedNeon) {
-    const finding: ReconcileFinding = { kind: 'failed_neon_project', serverId: company.serverId, name: company.slug, companyId: company.id, fixed: false };
+    const finding: ReconcileFinding = {
+      kind: 'failed_neon_project',
+      serverId: company.serverId,
+      name: company.slug,
+      companyId: company.id,
+      fixed: false,
+    };
     findings.push(finding);
     if (!options.fix) continue;
     try {
       await removeCompanyDatabase(ctx, company);
-      await ctx.db.update(companies).set({ providerRef: null }).where(and(eq(companies.id, company.id), eq(companies.status, 'failed')));
+      await ctx.db
+        .update(companies)
+        .set({ providerRef: null })
+        .where(and(eq(companies.id, company.id), eq(companies.status, 'failed')));
       finding.fixed = true;
     } catch (error) {
       finding.error = describeError(neonError(error));
@@ -95,7 +112,7 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
   // Only postgres servers are Silo's to list; a neon project or an external database is one company's.
   for (const server of await listServers(ctx)) {
     if (server.provider !== 'postgres') continue;
-    let admin;
+    let admin: Sql;
     try {
       admin = await ctx.servers.admin(server.id);
       const present = await admin<{ name: string; kind: 'database' | 'role' }[]>`

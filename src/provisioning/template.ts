@@ -59,10 +59,7 @@ export async function ensureTemplate(ctx: SiloContext, serverId: string): Promis
     // Nobody may stay connected to a template: CREATE DATABASE ... TEMPLATE would refuse.
     await asOwner.end({ timeout: 5 });
   }
-  await ctx.db
-    .update(databaseServers)
-    .set({ templateVersion: version, updatedAt: dsql`now()` })
-    .where(eq(databaseServers.id, serverId));
+  await ctx.db.update(databaseServers).set({ templateVersion: version, updatedAt: dsql`now()` }).where(eq(databaseServers.id, serverId));
   ctx.log.info({ serverId, version }, 'template database is current');
   return version;
 }

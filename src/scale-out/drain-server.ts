@@ -47,7 +47,10 @@ export interface DrainRun {
 }
 
 export async function drainServer(ctx: SiloContext, serverId: string, options: DrainOptions): Promise<DrainRun> {
-  const [server] = await ctx.db.select({ provider: databaseServers.provider }).from(databaseServers).where(eq(databaseServers.id, serverId));
+  const [server] = await ctx.db
+    .select({ provider: databaseServers.provider })
+    .from(databaseServers)
+    .where(eq(databaseServers.id, serverId));
   if (!server) throw notFound('database server');
   if (server.provider !== 'postgres') {
     throw conflict(`companies on a ${server.provider} server are not moved by Silo; set it draining to stop new companies landing there`);
@@ -67,7 +70,9 @@ export async function drainServer(ctx: SiloContext, serverId: string, options: D
     const started = performance.now();
     let outcome: DrainOutcome;
     try {
-      const prepare = claiming.then(async () => prepareMove(ctx, company.id, (await chooseServer(ctx, { external: false, provider: 'postgres' })).serverId, options.actor));
+      const prepare = claiming.then(async () =>
+        prepareMove(ctx, company.id, (await chooseServer(ctx, { external: false, provider: 'postgres' })).serverId, options.actor),
+      );
       claiming = prepare.catch(() => {});
       const { move } = await runMove(ctx, await prepare, options.actor);
       outcome = {

@@ -76,9 +76,11 @@ export async function removeLeftover(ctx: SiloContext, leftover: Leftover): Prom
       const [moving] = await tx
         .select({ id: companies.id })
         .from(companies)
-        .where(and(eq(companies.id, leftover.companyId), eq(companies.movingTo, leftover.serverId), gt(companies.moveLeaseUntil, dsql`now()`)));
+        .where(
+          and(eq(companies.id, leftover.companyId), eq(companies.movingTo, leftover.serverId), gt(companies.moveLeaseUntil, dsql`now()`)),
+        );
       if (moving) return 'moving';
-      const servedElsewhere = company && company.serverId && !['deleted', 'failed'].includes(company.status);
+      const servedElsewhere = company?.serverId && !['deleted', 'failed'].includes(company.status);
       if (servedElsewhere && (await sameCluster(ctx, leftover.serverId, company.serverId!, leftover.databaseName))) {
         // The "leftover" is the company's own database, seen through a second entry for its server.
         await close();
@@ -109,7 +111,13 @@ export async function reconcileMoves(ctx: SiloContext, options: { fix: boolean; 
     .from(companies)
     .where(and(isNotNull(companies.movingTo), lt(companies.moveLeaseUntil, dsql`now()`)));
   for (const company of lapsed) {
-    const finding: ReconcileFinding = { kind: 'interrupted_move', serverId: company.movingTo, name: company.slug, companyId: company.id, fixed: false };
+    const finding: ReconcileFinding = {
+      kind: 'interrupted_move',
+      serverId: company.movingTo,
+      name: company.slug,
+      companyId: company.id,
+      fixed: false,
+    };
     findings.push(finding);
     if (!options.fix) continue;
     // A mover that hung in the middle of a COPY still holds the old database's lock: end its session.
@@ -127,7 +135,14 @@ export async function reconcileMoves(ctx: SiloContext, options: { fix: boolean; 
         .set({ movingTo: null, moveLeaseUntil: null, writesHeldUntil: null })
         .where(and(eq(companies.id, company.id), eq(companies.moveLeaseUntil, company.moveLeaseUntil!)));
       await recordAudit(tx, [
-        { companyId: company.id, serverId: company.movingTo, action: 'reconciled', status: 'ok', actor: options.actor, details: { finding: 'interrupted_move' } },
+        {
+          companyId: company.id,
+          serverId: company.movingTo,
+          action: 'reconciled',
+          status: 'ok',
+          actor: options.actor,
+          details: { finding: 'interrupted_move' },
+        },
       ]);
     });
     await ctx.tenants.companyChanged(company.id);

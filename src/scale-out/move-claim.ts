@@ -61,7 +61,13 @@ export async function claimMove(ctx: SiloContext, company: CompanyRow, to: strin
     if (!claimed) throw conflict('the company is being moved already, or changed meanwhile; try again shortly');
     const [leftover] = await tx
       .insert(databaseLeftovers)
-      .values({ companyId: company.id, serverId: to, databaseName: company.databaseName!, roleName: company.roleName!, reason: 'move_target' })
+      .values({
+        companyId: company.id,
+        serverId: to,
+        databaseName: company.databaseName!,
+        roleName: company.roleName!,
+        reason: 'move_target',
+      })
       .returning({ id: databaseLeftovers.id });
     return { companyId: company.id, from: company.serverId!, to, leftoverId: leftover!.id, lease: claimed.lease! };
   });
@@ -79,11 +85,16 @@ export class MoveLease {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => {
-      this.renewing ??= this.renew(false)
-        .catch((error: unknown) => this.ctx.log.warn({ companyId: this.claim.companyId, error: describeError(error) }, 'could not renew a move lease'))
-        .finally(() => (this.renewing = undefined));
-    }, (LEASE_SECONDS * 1000) / 3);
+    this.timer = setInterval(
+      () => {
+        this.renewing ??= this.renew(false)
+          .catch((error: unknown) =>
+            this.ctx.log.warn({ companyId: this.claim.companyId, error: describeError(error) }, 'could not renew a move lease'),
+          )
+          .finally(() => (this.renewing = undefined));
+      },
+      (LEASE_SECONDS * 1000) / 3,
+    );
     this.timer.unref();
   }
 

@@ -64,7 +64,9 @@ export async function prepareMove(ctx: SiloContext, idOrSlug: string, to: string
     throw conflict(`a ${company.status} company has no database to move`);
   }
   if (company.provider !== 'postgres') {
-    throw conflict(`Silo moves databases between postgres servers; this company's database is ${company.provider === 'neon' ? 'a Neon project' : 'an external one'} and stays where it is`);
+    throw conflict(
+      `Silo moves databases between postgres servers; this company's database is ${company.provider === 'neon' ? 'a Neon project' : 'an external one'} and stays where it is`,
+    );
   }
   if (!company.serverId || !company.databaseName || !company.roleName || !company.credentialsEncrypted) {
     throw conflict('the company has no database to move');
@@ -118,12 +120,19 @@ interface CopySide {
 
 async function openForCopy(ctx: SiloContext, serverId: string, names: TenantNames, password: string): Promise<CopySide> {
   let closed = false;
-  const sql = await ctx.servers.open(serverId, names.database, { user: names.role, password }, {
-    connection: { ...COPY_SESSION, application_name: 'silo-move' },
-    idle_timeout: 0,
-    max_lifetime: 0,
-    onclose: () => void (closed = true),
-  });
+  const sql = await ctx.servers.open(
+    serverId,
+    names.database,
+    { user: names.role, password },
+    {
+      connection: { ...COPY_SESSION, application_name: 'silo-move' },
+      idle_timeout: 0,
+      max_lifetime: 0,
+      onclose: () => {
+        closed = true;
+      },
+    },
+  );
   const [session] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
   return {
     sql,
@@ -150,7 +159,14 @@ export async function runMove(ctx: SiloContext, prepared: PreparedMove, actor: s
     await ctx.beforeMoveStep?.(name);
     const stepStarted = performance.now();
     const result = await run();
-    audit.push({ companyId: company.id, serverId: to, action: `move.${name}`, status: 'ok', actor, durationMs: Math.round(performance.now() - stepStarted) });
+    audit.push({
+      companyId: company.id,
+      serverId: to,
+      action: `move.${name}`,
+      status: 'ok',
+      actor,
+      durationMs: Math.round(performance.now() - stepStarted),
+    });
     return result;
   };
 
@@ -252,7 +268,14 @@ export async function runMove(ctx: SiloContext, prepared: PreparedMove, actor: s
       // The target is the company's database now; the old one is a leftover until it is dropped.
       await tx.update(databaseLeftovers).set({ removedAt: dsql`now()` }).where(eq(databaseLeftovers.id, claim.leftoverId));
       await tx.insert(databaseLeftovers).values({ companyId: company.id, serverId: from, ...leftoverNames(names), reason: 'move_source' });
-      audit.push({ companyId: company.id, serverId: to, action: 'move.switch', status: 'ok', actor, durationMs: Math.round(performance.now() - switchStarted) });
+      audit.push({
+        companyId: company.id,
+        serverId: to,
+        action: 'move.switch',
+        status: 'ok',
+        actor,
+        durationMs: Math.round(performance.now() - switchStarted),
+      });
       await recordAudit(tx, audit);
       return row;
     });
@@ -303,7 +326,11 @@ export function describeMoveFailure(error: unknown): string {
 const leftoverNames = (names: TenantNames) => ({ databaseName: names.database, roleName: names.role });
 
 function assertSameShapes(source: TableShape[], target: TableShape[]): void {
-  const describe = (shapes: TableShape[]) => shapes.map((s) => `${s.name}(${s.columns.join(',')})`).sort().join(' ');
+  const describe = (shapes: TableShape[]) =>
+    shapes
+      .map((s) => `${s.name}(${s.columns.join(',')})`)
+      .sort()
+      .join(' ');
   if (describe(source) !== describe(target)) {
     throw new Error('the new database does not have the same tables and columns as the old one');
   }
@@ -339,14 +366,19 @@ async function dropOldDatabase(
     await ctx.db
       .update(databaseLeftovers)
       .set({ removedAt: dsql`now()` })
-      .where(and(eq(databaseLeftovers.companyId, company.id), eq(databaseLeftovers.serverId, from), eq(databaseLeftovers.reason, 'move_source')));
+      .where(
+        and(eq(databaseLeftovers.companyId, company.id), eq(databaseLeftovers.serverId, from), eq(databaseLeftovers.reason, 'move_source')),
+      );
   } catch (caught) {
     error = caught;
     // Writes that waited on the lock must not land once it is released.
     await source?.sql
       .unsafe('select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()')
       .catch(() => {});
-    ctx.log.warn({ companyId: company.id, serverId: from, error: describeError(caught) }, 'moved, but the old database could not be dropped; silo reconcile drops it');
+    ctx.log.warn(
+      { companyId: company.id, serverId: from, error: describeError(caught) },
+      'moved, but the old database could not be dropped; silo reconcile drops it',
+    );
   }
   await source?.end();
   await recordAudit(ctx.db, [
@@ -391,13 +423,20 @@ async function undoMove(ctx: SiloContext, undo: Undo): Promise<SiloError> {
     await ctx.servers
       .admin(lease.claim.from)
       .then((admin) => admin`select pg_terminate_backend(${pid})`)
-      .catch((killError: unknown) => ctx.log.warn({ companyId: company.id, error: describeError(killError) }, 'could not end the move session on the old database'));
+      .catch((killError: unknown) =>
+        ctx.log.warn({ companyId: company.id, error: describeError(killError) }, 'could not end the move session on the old database'),
+      );
   }
   await undo.source?.end();
   await undo.target?.end();
-  await lease.release().catch((releaseError: unknown) =>
-    ctx.log.error({ companyId: company.id, error: describeError(releaseError) }, 'could not release a failed move; its lease lapses by itself'),
-  );
+  await lease
+    .release()
+    .catch((releaseError: unknown) =>
+      ctx.log.error(
+        { companyId: company.id, error: describeError(releaseError) },
+        'could not release a failed move; its lease lapses by itself',
+      ),
+    );
   let cleanup = 'ok';
   try {
     const [leftover] = await ctx.db.select().from(databaseLeftovers).where(eq(databaseLeftovers.id, lease.claim.leftoverId));

@@ -30,12 +30,7 @@ export async function listCompanies(ctx: SiloContext, query: ListCompaniesQuery)
   }
   if (query.cursor) {
     const after = decodeCursor(query.cursor);
-    where.push(
-      or(
-        lt(companies.createdAt, after.createdAt),
-        and(eq(companies.createdAt, after.createdAt), lt(companies.id, after.id)),
-      )!,
-    );
+    where.push(or(lt(companies.createdAt, after.createdAt), and(eq(companies.createdAt, after.createdAt), lt(companies.id, after.id)))!);
   }
   const rows = await ctx.db
     .select()
@@ -55,12 +50,7 @@ export interface UpdateCompanyInput {
   features?: Record<string, unknown>;
 }
 
-export async function updateCompany(
-  ctx: SiloContext,
-  idOrSlug: string,
-  input: UpdateCompanyInput,
-  actor: string,
-): Promise<CompanyRow> {
+export async function updateCompany(ctx: SiloContext, idOrSlug: string, input: UpdateCompanyInput, actor: string): Promise<CompanyRow> {
   const company = await getCompany(ctx, idOrSlug);
   if (input.status && input.status !== company.status && !['active', 'suspended'].includes(company.status)) {
     throw conflict(`a ${company.status} company cannot be made ${input.status}`);
@@ -114,7 +104,9 @@ export async function deleteCompany(
 ) {
   const company = await getCompany(ctx, idOrSlug);
   if (confirm !== company.slug) {
-    throw conflict("deleting needs confirmation: repeat the company's slug (the X-Confirm header, or --confirm)", { confirm: company.slug });
+    throw conflict("deleting needs confirmation: repeat the company's slug (the X-Confirm header, or --confirm)", {
+      confirm: company.slug,
+    });
   }
   if (company.status === 'deleted') throw conflict('the company is already deleted');
   if (company.status === 'provisioning') throw conflict('the company is being provisioned; try again shortly');
@@ -212,7 +204,6 @@ async function withCompanyDatabase<T>(ctx: SiloContext, company: CompanyRow, run
     await sql.end({ timeout: 2 });
   }
 }
-
 
 export async function testCompanyDatabase(ctx: SiloContext, idOrSlug: string) {
   const company = await getCompany(ctx, idOrSlug);

@@ -28,7 +28,10 @@ export async function authenticateCompanyUser(
   const company = await findCompany(ctx, companyRef);
   if (!servable(company)) return burnPasswordCheck(password).then(() => null);
   const user = await ctx.tenants.run(company, async (db) => {
-    const [found] = await db.select().from(users).where(eq(dsql`lower(${users.email})`, email.toLowerCase()));
+    const [found] = await db
+      .select()
+      .from(users)
+      .where(eq(dsql`lower(${users.email})`, email.toLowerCase()));
     if (!found) return burnPasswordCheck(password).then(() => null);
     if (!(await verifyPassword(password, found.passwordHash))) return null;
     // A company being moved takes no writes: the login works, its time is not recorded.

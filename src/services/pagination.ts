@@ -58,7 +58,11 @@ export function keyset(key: { rank?: SQL; createdAt: PgColumn; id: PgColumn }, p
 }
 
 /** The page from rows read with keyset(): the next cursor points past the last item shown. */
-export function toPage<R extends { createdAt: Date; id: string; rank?: number }, V>(rows: R[], limit: number, view: (row: R) => V): Page<V> {
+export function toPage<R extends { createdAt: Date; id: string; rank?: number }, V>(
+  rows: R[],
+  limit: number,
+  view: (row: R) => V,
+): Page<V> {
   const items = rows.slice(0, limit);
   const last = items.at(-1);
   return { items: items.map(view), nextCursor: rows.length > limit && last ? encodeCursor(last.createdAt, last.id, last.rank) : null };

@@ -8,13 +8,16 @@ import { databaseServers } from '../control-plane/schema.ts';
 import type { CredentialBox } from '../crypto/credentials.ts';
 import { notFound, SiloError } from '../errors.ts';
 
+/** Options for a postgres.js client that maps no custom types. */
+export type ClientOptions = postgres.Options<Record<string, never>>;
+
 export interface ServerConnections {
   /** The admin pool for a server, opened on first use. */
   admin(serverId: string): Promise<Sql>;
   /** A URL for `database` on the server, logged in as `user` (or as the admin when omitted). */
   urlFor(serverId: string, database: string, login?: { user: string; password: string }): Promise<string>;
   /** A one-connection client; the caller ends it. */
-  open(serverId: string, database: string, login?: { user: string; password: string }, options?: postgres.Options<{}>): Promise<Sql>;
+  open(serverId: string, database: string, login?: { user: string; password: string }, options?: ClientOptions): Promise<Sql>;
   /** Ends every admin pool (idempotent). */
   close(): Promise<void>;
   /** Forgets a server's admin pool, e.g. after it was changed. */

@@ -161,11 +161,7 @@ export async function addServer(ctx: SiloContext, input: AddServerInput): Promis
   return toView(row, 0);
 }
 
-export async function updateServer(
-  ctx: SiloContext,
-  id: string,
-  input: { status?: ServerStatus; capacity?: number },
-): Promise<ServerView> {
+export async function updateServer(ctx: SiloContext, id: string, input: { status?: ServerStatus; capacity?: number }): Promise<ServerView> {
   const [row] = await ctx.db
     .update(databaseServers)
     .set({ ...input, updatedAt: dsql`now()` })

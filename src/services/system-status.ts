@@ -6,15 +6,20 @@ import { listServers } from './servers.ts';
 
 export async function systemStatus(ctx: SiloContext) {
   const [byStatus, fleet, servers] = await Promise.all([
-    ctx.db.execute<{ status: string; n: number }>(
-      dsql`select status, count(*)::int as n from companies group by status order by status`,
-    ),
+    ctx.db.execute<{ status: string; n: number }>(dsql`select status, count(*)::int as n from companies group by status order by status`),
     fleetStatus(ctx),
     listServers(ctx),
   ]);
   return {
     companies: Object.fromEntries(byStatus.map((r) => [r.status, r.n])) as Record<string, number>,
-    servers: servers.map((s) => ({ id: s.id, name: s.name, status: s.status, capacity: s.capacity, companies: s.companies, templateVersion: s.templateVersion })),
+    servers: servers.map((s) => ({
+      id: s.id,
+      name: s.name,
+      status: s.status,
+      capacity: s.capacity,
+      companies: s.companies,
+      templateVersion: s.templateVersion,
+    })),
     pools: ctx.tenants.pools.stats(),
     tenantSchema: fleet,
   };

@@ -5,7 +5,7 @@ import postgres, { type Sql } from 'postgres';
 import type { companies } from '../control-plane/schema.ts';
 import type { CredentialBox } from '../crypto/credentials.ts';
 import { SiloError } from '../errors.ts';
-import type { ServerConnections } from '../services/server-connections.ts';
+import type { ClientOptions, ServerConnections } from '../services/server-connections.ts';
 import type { TenantTarget } from './pool-map.ts';
 
 type CompanyRow = typeof companies.$inferSelect;
@@ -27,7 +27,9 @@ export async function companyDatabaseUrl(deps: Deps, company: CompanyRow): Promi
 }
 
 export function hasDatabase(company: CompanyRow): boolean {
-  return Boolean(company.databaseUrlEncrypted || (company.serverId && company.databaseName && company.roleName && company.credentialsEncrypted));
+  return Boolean(
+    company.databaseUrlEncrypted || (company.serverId && company.databaseName && company.roleName && company.credentialsEncrypted),
+  );
 }
 
 /** What the pool map needs to open the company's pool. */
@@ -49,7 +51,7 @@ export function companyPoolTarget(deps: Deps, company: CompanyRow): TenantTarget
  * are reached over Neon's ordinary TCP endpoint here (sessions, advisory locks and multi-statement
  * migrations need one); requests go through the serverless driver.
  */
-export async function openAsCompany(deps: Deps, company: CompanyRow, options: postgres.Options<{}> = {}): Promise<Sql> {
+export async function openAsCompany(deps: Deps, company: CompanyRow, options: ClientOptions = {}): Promise<Sql> {
   return openPostgresJs(await companyDatabaseUrl(deps, company), options);
 }
 
@@ -57,7 +59,7 @@ export async function openAsCompany(deps: Deps, company: CompanyRow, options: po
  * A postgres.js client on a connection string. postgres.js sends query parameters it does not know
  * as server settings, so libpq-only ones that Neon's URIs carry (channel_binding) are left out.
  */
-export function openPostgresJs(url: string, options: postgres.Options<{}> = {}): Sql {
+export function openPostgresJs(url: string, options: ClientOptions = {}): Sql {
   const parsed = new URL(url);
   parsed.searchParams.delete('channel_binding');
   return postgres(parsed.toString(), {

@@ -174,7 +174,10 @@ export class PoolMap {
     this.entries.delete(companyId);
     this.evictions++;
     let set = this.draining.get(entry.serverId);
-    if (!set) this.draining.set(entry.serverId, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.draining.set(entry.serverId, set);
+    }
     const drainSeconds = this.options.drainTimeoutSeconds ?? 30;
     const idle = new Promise<void>((resolve) => {
       entry.idle = resolve;

@@ -10,7 +10,10 @@ export function preparedPerTenant<Q>(build: (db: TenantDb) => Q): (db: TenantDb)
   const byDb = new WeakMap<TenantDb, Q>();
   return (db) => {
     let query = byDb.get(db);
-    if (query === undefined) byDb.set(db, (query = build(db)));
+    if (query === undefined) {
+      query = build(db);
+      byDb.set(db, query);
+    }
     return query;
   };
 }

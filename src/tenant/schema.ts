@@ -1,16 +1,7 @@
 // The schema of every tenant database. Change it, then `npm run db:generate:tenant` to write a
 // migration into migrations/tenant; Silo applies it to the template and to every company.
 import { sql } from 'drizzle-orm';
-import {
-  customType,
-  index,
-  jsonb,
-  pgTable,
-  text,
-  timestamp,
-  uniqueIndex,
-  uuid,
-} from 'drizzle-orm/pg-core';
+import { customType, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
 
@@ -24,7 +15,9 @@ export const users = pgTable(
     id: uuid('id').primaryKey().defaultRandom(),
     email: text('email').notNull(),
     name: text('name'),
-    role: text('role', { enum: ['company_admin', 'member'] }).notNull().default('member'),
+    role: text('role', { enum: ['company_admin', 'member'] })
+      .notNull()
+      .default('member'),
     passwordHash: text('password_hash').notNull(),
     lastLoginAt: timestamp('last_login_at', { withTimezone: true }),
     createdAt: createdAt(),
@@ -91,7 +84,9 @@ export const userInvitations = pgTable(
   {
     id: uuid('id').primaryKey().defaultRandom(),
     email: text('email').notNull(),
-    role: text('role', { enum: ['company_admin', 'member'] }).notNull().default('member'),
+    role: text('role', { enum: ['company_admin', 'member'] })
+      .notNull()
+      .default('member'),
     // Only a hash of the invitation token is kept; the token itself is shown once.
     tokenHash: text('token_hash').notNull().unique(),
     invitedBy: uuid('invited_by').references(() => users.id, { onDelete: 'set null' }),

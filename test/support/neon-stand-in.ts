@@ -31,15 +31,7 @@ import { createHash, randomBytes, randomInt, randomUUID, timingSafeEqual } from 
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import type {
-  Branch,
-  Database,
-  Endpoint,
-  Operation,
-  Project,
-  ProjectListItem,
-  Role,
-} from '@neondatabase/api-client';
+import type { Branch, Database, Endpoint, Operation, Project, ProjectListItem, Role } from '@neondatabase/api-client';
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import postgres from 'postgres';
@@ -60,9 +52,17 @@ export interface NeonStandIn {
 
 // Neon's published regions (neon.com/docs/introduction/regions); anything else is a 400 there too.
 const REGIONS = [
-  'aws-us-east-1', 'aws-us-east-2', 'aws-us-west-2', 'aws-eu-central-1', 'aws-eu-west-2',
-  'aws-ap-southeast-1', 'aws-ap-southeast-2', 'aws-sa-east-1',
-  'azure-eastus2', 'azure-westus3', 'azure-gwc',
+  'aws-us-east-1',
+  'aws-us-east-2',
+  'aws-us-west-2',
+  'aws-eu-central-1',
+  'aws-eu-west-2',
+  'aws-ap-southeast-1',
+  'aws-ap-southeast-2',
+  'aws-sa-east-1',
+  'azure-eastus2',
+  'azure-westus3',
+  'azure-gwc',
 ] as const;
 
 // PostgreSQL's NAMEDATALEN - 1: Neon documents the same 63-byte limit for role names.
@@ -81,7 +81,10 @@ const createProjectBody = z.object({
     pg_version: z.number().int().min(14).max(18).optional(),
     store_passwords: z.boolean().optional(),
     history_retention_seconds: z.number().int().min(0).max(2_592_000).optional(),
-    org_id: z.string().regex(/^[a-z0-9-]{1,60}$/, 'must match ^[a-z0-9-]{1,60}$').optional(),
+    org_id: z
+      .string()
+      .regex(/^[a-z0-9-]{1,60}$/, 'must match ^[a-z0-9-]{1,60}$')
+      .optional(),
     branch: z
       .object({
         name: z.string().min(1).max(256).optional(),
@@ -107,9 +110,9 @@ type OperationAction = Operation['action'];
 const LOCKING: readonly string[] = ['scheduling', 'running', 'cancelling'];
 
 export async function startNeonStandIn(options: {
-  adminUrl: string;           // superuser URL of the local PostgreSQL that plays Neon's computes
-  apiKey?: string;            // default: a random string
-  operationMs?: number;       // how long each operation stays `running` (default ~150 ms)
+  adminUrl: string; // superuser URL of the local PostgreSQL that plays Neon's computes
+  apiKey?: string; // default: a random string
+  operationMs?: number; // how long each operation stays `running` (default ~150 ms)
   /**
    * Retry-After (seconds) sent with injected 429s; null sends none. Default 1. Neon's docs promise
    * a 429 and ask for exponential backoff, but do not document a Retry-After header.
@@ -229,7 +232,9 @@ export async function startNeonStandIn(options: {
     const requestedDatabase = spec.branch?.database_name ?? 'neondb';
     const requestedRole = spec.branch?.role_name ?? `${requestedDatabase}_owner`;
     if (Buffer.byteLength(requestedRole) > MAX_NAME_BYTES) {
-      throw new BadRequest(`project.branch.role_name: the default role name ("{database_name}_owner") would exceed ${MAX_NAME_BYTES} bytes`);
+      throw new BadRequest(
+        `project.branch.role_name: the default role name ("{database_name}_owner") would exceed ${MAX_NAME_BYTES} bytes`,
+      );
     }
     const databaseName = await physicalName('database', requestedDatabase, id);
     const roleName = await physicalName('role', requestedRole, id);
@@ -315,7 +320,14 @@ export async function startNeonStandIn(options: {
       provisioner: 'k8s-neonvm',
     };
     const role = { branch_id: branchId, name: roleName, password: newPassword(), protected: false, created_at: at, updated_at: at };
-    const database: Database = { id: nextDatabaseId++, branch_id: branchId, name: databaseName, owner_name: roleName, created_at: at, updated_at: at };
+    const database: Database = {
+      id: nextDatabaseId++,
+      branch_id: branchId,
+      name: databaseName,
+      owner_name: roleName,
+      created_at: at,
+      updated_at: at,
+    };
     const operation = (action: string, extra: Partial<Operation>): Operation => ({
       id: randomUUID(),
       project_id: id,
@@ -359,7 +371,8 @@ export async function startNeonStandIn(options: {
       if (retryAfter !== null) c.header('Retry-After', String(retryAfter));
       return fail(c, 429, 'TOO_MANY_REQUESTS', 'rate limit exceeded');
     }
-    if (status === 423) return fail(c, 423, 'LOCKED', 'project already has running conflicting operations, scheduling of new ones is prohibited');
+    if (status === 423)
+      return fail(c, 423, 'LOCKED', 'project already has running conflicting operations, scheduling of new ones is prohibited');
     if (status === 503) return fail(c, 503, 'SERVICE_UNAVAILABLE', 'service unavailable, please retry');
     return fail(c, 500, 'INTERNAL_ERROR', 'internal server error');
   });
@@ -425,7 +438,13 @@ export async function startNeonStandIn(options: {
         connection_uris: [
           {
             connection_uri: uri,
-            connection_parameters: { database: p.database.name, password: p.role.password, role: p.role.name, host: pgHost, pooler_host: pgHost },
+            connection_parameters: {
+              database: p.database.name,
+              password: p.role.password,
+              role: p.role.name,
+              host: pgHost,
+              pooler_host: pgHost,
+            },
           },
         ],
         roles: [p.role],
@@ -530,8 +549,40 @@ function listItem(p: Project): ProjectListItem {
 
 // ---- small helpers -------------------------------------------------------------------------------
 
-const ADJECTIVES = ['silent', 'wispy', 'floral', 'bitter', 'spring', 'aged', 'little', 'dark', 'morning', 'winter', 'cool', 'polished', 'young', 'holy', 'misty'];
-const NOUNS = ['sun', 'meadow', 'king', 'sound', 'smoke', 'salad', 'darkness', 'bread', 'boat', 'snowflake', 'term', 'river', 'frost', 'leaf', 'hill'];
+const ADJECTIVES = [
+  'silent',
+  'wispy',
+  'floral',
+  'bitter',
+  'spring',
+  'aged',
+  'little',
+  'dark',
+  'morning',
+  'winter',
+  'cool',
+  'polished',
+  'young',
+  'holy',
+  'misty',
+];
+const NOUNS = [
+  'sun',
+  'meadow',
+  'king',
+  'sound',
+  'smoke',
+  'salad',
+  'darkness',
+  'bread',
+  'boat',
+  'snowflake',
+  'term',
+  'river',
+  'frost',
+  'leaf',
+  'hill',
+];
 
 function words(): string {
   return `${ADJECTIVES[randomInt(ADJECTIVES.length)]}-${NOUNS[randomInt(NOUNS.length)]}`;

@@ -34,7 +34,12 @@ export interface TestSilo {
   adminToken: string;
   logs: string[];
   /** app.request with JSON and the admin token unless `token` says otherwise (null: none). */
-  call(method: string, path: string, options?: { body?: unknown; token?: string | null; headers?: Record<string, string> }): Promise<{ status: number; body: any; text: string; headers: Headers }>;
+  call(
+    method: string,
+    path: string,
+    options?: { body?: unknown; token?: string | null; headers?: Record<string, string> },
+    // biome-ignore lint/suspicious/noExplicitAny: a JSON answer whose shape is what each test asserts
+  ): Promise<{ status: number; body: any; text: string; headers: Headers }>;
   /** A one-connection admin client on the test server; ended by close(). */
   admin: postgres.Sql;
   close(): Promise<void>;
@@ -90,7 +95,7 @@ export async function createTestSilo(options: { env?: Record<string, string>; te
         ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
       });
       const text = await res.text();
-      let parsed: unknown = undefined;
+      let parsed: unknown;
       try {
         parsed = JSON.parse(text);
       } catch {

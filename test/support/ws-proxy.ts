@@ -25,9 +25,7 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost']);
 // so a large result set does not pile up in memory.
 const HIGH_WATER_MARK = 1 << 20;
 
-export async function startWsProxy(
-  options: { allow?: (host: string, port: number) => boolean } = {},
-): Promise<WsProxy> {
+export async function startWsProxy(options: { allow?: (host: string, port: number) => boolean } = {}): Promise<WsProxy> {
   const allow = options.allow ?? ((host: string) => LOOPBACK.has(host));
   let opened = 0;
   const sockets = new Set<Socket>();

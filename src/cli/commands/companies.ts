@@ -56,9 +56,7 @@ export function registerCompanyCommands(program: Command, cli: CliRuntime): void
   companies
     .command('list')
     .description('companies, newest first')
-    .addOption(
-      new Option('--status <status>', 'only companies with this status (default: all but deleted)').choices(companyStatuses),
-    )
+    .addOption(new Option('--status <status>', 'only companies with this status (default: all but deleted)').choices(companyStatuses))
     .option('--q <text>', 'only companies whose name or slug contains this text', parseText(200))
     .option('--limit <n>', 'at most this many (1-200)', parsePositiveInt(200), 50)
     .option('--cursor <cursor>', 'the page after a previous one (its nextCursor)')
@@ -100,7 +98,8 @@ export function registerCompanyCommands(program: Command, cli: CliRuntime): void
     .option('--json', 'print one JSON document')
     .action(async (options: CreateOptions) => {
       const password = options.adminPassword === undefined ? undefined : checkPassword(options.adminPassword, '--admin-password');
-      const externalDatabaseUrl = options.externalDatabaseUrlEnv === undefined ? undefined : externalUrlFrom(cli.env, options.externalDatabaseUrlEnv);
+      const externalDatabaseUrl =
+        options.externalDatabaseUrlEnv === undefined ? undefined : externalUrlFrom(cli.env, options.externalDatabaseUrlEnv);
       const { company, admin } = await cli.withSilo((ctx) =>
         provisionCompany(
           ctx,
@@ -142,7 +141,10 @@ export function registerCompanyCommands(program: Command, cli: CliRuntime): void
       const view = toCompanyView(deleted);
       if (options.json) return printJson(cli.stdout, view);
       const detached = view.provider === 'external' && options.dropDatabase !== true;
-      printLine(cli.stdout, `deleted company ${view.slug}: database ${view.database} ${detached ? 'detached and left in place' : 'dropped'}`);
+      printLine(
+        cli.stdout,
+        `deleted company ${view.slug}: database ${view.database} ${detached ? 'detached and left in place' : 'dropped'}`,
+      );
     });
 
   companies
@@ -157,13 +159,18 @@ export function registerCompanyCommands(program: Command, cli: CliRuntime): void
         'before the switch leaves the company on its old server, untouched (exit status 1).',
     )
     .action(async (slug: string, options: MoveOptions) => {
-      const { company, move } = await cli.withSilo((ctx) => moveCompany(ctx, slug, options.to, 'cli')).catch((error: unknown) => {
-        // A failed move's reason is in its details, which the generic report leaves out.
-        throw error instanceof SiloError && error.code !== 'validation_failed' ? new CliError(describeMoveFailure(error)) : error;
-      });
+      const { company, move } = await cli
+        .withSilo((ctx) => moveCompany(ctx, slug, options.to, 'cli'))
+        .catch((error: unknown) => {
+          // A failed move's reason is in its details, which the generic report leaves out.
+          throw error instanceof SiloError && error.code !== 'validation_failed' ? new CliError(describeMoveFailure(error)) : error;
+        });
       if (options.json) return printJson(cli.stdout, { ...toCompanyView(company), move });
       const mb = (move.bytes / 1e6).toFixed(1);
-      printLine(cli.stdout, `moved company ${company.slug} to server ${move.toServerId}: ${move.rows} rows, ${mb} MB in ${move.durationMs} ms`);
+      printLine(
+        cli.stdout,
+        `moved company ${company.slug} to server ${move.toServerId}: ${move.rows} rows, ${mb} MB in ${move.durationMs} ms`,
+      );
       printLine(cli.stdout, `writes were held for ${move.writesHeldMs} ms`);
       if (!move.oldDatabaseDropped) printLine(cli.stderr, 'the old database could not be dropped: "silo reconcile --fix" drops it');
     });

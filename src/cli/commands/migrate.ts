@@ -9,10 +9,7 @@ import { parsePositiveInt, parseSlug } from '../arguments.ts';
 import { printJson, printLine, printTable } from '../output.ts';
 import { CliError, EXIT, type CliRuntime } from '../runtime.ts';
 
-const collectSlugs = (value: string, previous: string[] = []) => [
-  ...previous,
-  ...value.split(',').map((s) => parseSlug(s.trim())),
-];
+const collectSlugs = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((s) => parseSlug(s.trim()))];
 
 interface SelectionOptions {
   only?: string[];
@@ -45,7 +42,11 @@ export function registerMigrateCommands(program: Command, cli: CliRuntime): void
       );
       if (status.failed.length > 0) {
         printLine(cli.stdout, '\nlast migration failed:');
-        printTable(cli.stdout, ['COMPANY', 'VERSION', 'ERROR'], status.failed.map((f) => [f.slug, f.version, f.error]));
+        printTable(
+          cli.stdout,
+          ['COMPANY', 'VERSION', 'ERROR'],
+          status.failed.map((f) => [f.slug, f.version, f.error]),
+        );
       }
     });
 
@@ -62,14 +63,23 @@ export function registerMigrateCommands(program: Command, cli: CliRuntime): void
       const behind = plan.filter((p) => p.pending.length > 0);
       if (options.json) return printJson(cli.stdout, { companies: plan.length, behind: behind.length, plan: behind });
       if (behind.length === 0) return printLine(cli.stdout, `all ${plan.length} companies are current`);
-      printTable(cli.stdout, ['COMPANY', 'VERSION', 'PENDING'], behind.map((p) => [p.slug, p.version, p.pending.join(', ')]));
+      printTable(
+        cli.stdout,
+        ['COMPANY', 'VERSION', 'PENDING'],
+        behind.map((p) => [p.slug, p.version, p.pending.join(', ')]),
+      );
       printLine(cli.stdout, `${behind.length} of ${plan.length} companies are behind`);
     });
 
   migrate
     .command('apply')
     .description('migrate every targeted company to the latest tenant schema (templates first)')
-    .option('--concurrency <n>', 'companies migrated at once (each server also takes at most a quarter of its pool budget)', parsePositiveInt(256), 8)
+    .option(
+      '--concurrency <n>',
+      'companies migrated at once (each server also takes at most a quarter of its pool budget)',
+      parsePositiveInt(256),
+      8,
+    )
     .option('--canary <n>', 'migrate this many companies first, and stop if any of them fails', parsePositiveInt(100_000))
     .option('--max-failures <n>', 'stop scheduling after this many failures', parsePositiveInt(1_000_000))
     .option('--only <slugs>', 'only these companies (comma-separated, repeatable)', collectSlugs)
@@ -107,7 +117,10 @@ export function registerMigrateCommands(program: Command, cli: CliRuntime): void
                 bar.setTotal(progress.total);
                 bar.update(progress.done, { failed: progress.failed, slug: result.slug });
               } else if (!options.json) {
-                const what = result.status === 'failed' ? `FAILED ${result.failedMigration ?? ''}: ${result.error}` : result.applied.join(', ') || 'current';
+                const what =
+                  result.status === 'failed'
+                    ? `FAILED ${result.failedMigration ?? ''}: ${result.error}`
+                    : result.applied.join(', ') || 'current';
                 printLine(cli.stdout, `[${progress.done}/${progress.total}] ${result.slug}: ${what}`);
               }
             },
@@ -131,10 +144,7 @@ export function registerMigrateCommands(program: Command, cli: CliRuntime): void
         }
         const ok = options.dryRun ? failed.length === 0 : fleetSucceeded(run);
         if (!ok) {
-          throw new CliError(
-            `${failed.length} failed, ${run.notAttempted.length} not attempted of ${run.total} companies`,
-            EXIT.failed,
-          );
+          throw new CliError(`${failed.length} failed, ${run.notAttempted.length} not attempted of ${run.total} companies`, EXIT.failed);
         }
       } finally {
         bar?.stop();

@@ -28,9 +28,7 @@ export function registerReconcileCommand(program: Command, cli: CliRuntime): voi
     )
     .action(async (options: ReconcileCliOptions) => {
       const fix = options.fix === true;
-      const findings = await cli.withSilo((ctx) =>
-        reconcile(ctx, { fix, stuckAfterMs: options.stuckAfterMinutes * 60_000, actor: 'cli' }),
-      );
+      const findings = await cli.withSilo((ctx) => reconcile(ctx, { fix, stuckAfterMs: options.stuckAfterMinutes * 60_000, actor: 'cli' }));
       const unfixed = findings.filter((f) => !f.fixed).length;
       if (options.json) {
         printJson(cli.stdout, { fix, findings, unfixed });
@@ -45,9 +43,6 @@ export function registerReconcileCommand(program: Command, cli: CliRuntime): voi
       }
       if (unfixed === 0) return;
       const counted = `${unfixed} finding${unfixed === 1 ? '' : 's'}`;
-      throw new CliError(
-        fix ? `${counted} could not be fixed` : `${counted}; "silo reconcile --fix" repairs what it can`,
-        EXIT.failed,
-      );
+      throw new CliError(fix ? `${counted} could not be fixed` : `${counted}; "silo reconcile --fix" repairs what it can`, EXIT.failed);
     });
 }

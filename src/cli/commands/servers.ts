@@ -36,7 +36,8 @@ function addServerInput(cli: CliRuntime, options: AddOptions): AddServerInput {
     return { ...common, url: checkDatabaseUrl(options.url, '--url') };
   }
   if (options.provider === 'external') {
-    if (options.url || options.apiKeyEnv) throw usageError('an external server takes no --url or --api-key-env: each company brings its own database');
+    if (options.url || options.apiKeyEnv)
+      throw usageError('an external server takes no --url or --api-key-env: each company brings its own database');
     return common;
   }
   if (!options.apiKeyEnv) throw usageError('--api-key-env is required for a neon server');
@@ -68,7 +69,11 @@ export function registerServerCommands(program: Command, cli: CliRuntime): void 
     .command('add')
     .description('register a server (postgres: prepare its template; its login must be able to create databases and roles)')
     .requiredOption('--name <name>', 'a name for it, unique', parseText(100))
-    .addOption(new Option('--provider <provider>', 'postgres, neon (a Neon project per company) or external (bring your own)').choices(providers).default('postgres'))
+    .addOption(
+      new Option('--provider <provider>', 'postgres, neon (a Neon project per company) or external (bring your own)')
+        .choices(providers)
+        .default('postgres'),
+    )
     .option('--url <url>', "postgres: an admin login's postgres:// URL (stored encrypted, never printed); neon: the API's base URL")
     .option('--api-key-env <name>', 'neon: the environment variable that holds the Neon API key (kept out of the process list)')
     .option('--neon-region <id>', 'neon: region of new projects, e.g. aws-us-east-2')

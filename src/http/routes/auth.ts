@@ -39,8 +39,7 @@ const LoginResponse = z
   })
   .openapi('LoginResponse');
 
-const invalidCredentials = () =>
-  new SiloError('invalid_credentials', 'the email, password or company is not right');
+const invalidCredentials = () => new SiloError('invalid_credentials', 'the email, password or company is not right');
 
 /**
  * One login for both kinds of user; `company` picks a company user. Failed attempts count per

@@ -27,10 +27,7 @@ export function registerOperationRoutes(app: App, ctx: SiloContext) {
     }),
     async (c) => {
       try {
-        await Promise.race([
-          ctx.sql`select 1`,
-          new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref()),
-        ]);
+        await Promise.race([ctx.sql`select 1`, new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref())]);
       } catch {
         throw new SiloError('unavailable', 'the management database does not answer');
       }

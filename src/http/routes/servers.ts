@@ -11,15 +11,16 @@ const AddServerBody = z
   .object({
     name: text(100),
     provider: z.enum(providers).optional().openapi({ description: 'postgres (default), neon or external' }),
-    url: z
+    url: z.string().max(2000).optional().openapi({
+      description:
+        "postgres: an admin login's connection string (required). neon: the Neon API's base URL (default https://console.neon.tech/api/v2). Stored encrypted, never shown.",
+    }),
+    apiKey: z
       .string()
-      .max(2000)
+      .min(1)
+      .max(500)
       .optional()
-      .openapi({
-        description:
-          "postgres: an admin login's connection string (required). neon: the Neon API's base URL (default https://console.neon.tech/api/v2). Stored encrypted, never shown.",
-      }),
-    apiKey: z.string().min(1).max(500).optional().openapi({ description: 'neon: the Neon API key (required); stored encrypted, never shown' }),
+      .openapi({ description: 'neon: the Neon API key (required); stored encrypted, never shown' }),
     neon: z
       .object({
         regionId: z.string().max(100).optional(),

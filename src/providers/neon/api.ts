@@ -182,11 +182,15 @@ export class NeonApi {
       for (let attempt = 0; ; attempt++) {
         if (operation.status === 'finished' || operation.status === 'skipped') break;
         if (['failed', 'error', 'cancelled', 'cancelling'].includes(operation.status)) {
-          throw new NeonApiError(undefined, `the Neon operation ${operation.action} ${operation.status}${operation.error ? `: ${operation.error}` : ''}`);
+          throw new NeonApiError(
+            undefined,
+            `the Neon operation ${operation.action} ${operation.status}${operation.error ? `: ${operation.error}` : ''}`,
+          );
         }
         if (Date.now() > deadline) throw new NeonApiError(undefined, `the Neon operation ${operation.action} did not finish in time`);
         await sleep(Math.min(100 * 2 ** attempt, 1_000));
-        operation = (await this.call(() => this.api.getProjectOperation(projectId, operation.id), { retryServerErrors: true })).data.operation;
+        operation = (await this.call(() => this.api.getProjectOperation(projectId, operation.id), { retryServerErrors: true })).data
+          .operation;
       }
     }
   }

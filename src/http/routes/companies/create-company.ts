@@ -25,7 +25,9 @@ const CreateCompanyBody = z
       .max(2000)
       .regex(/^postgres(ql)?:\/\/[^/]+\/[^/?]+/, 'must be a postgres:// or postgresql:// URL naming a database')
       .optional()
-      .openapi({ description: 'Bring your own: a database someone else created, as the login Silo is to use. Stored encrypted, never shown.' }),
+      .openapi({
+        description: 'Bring your own: a database someone else created, as the login Silo is to use. Stored encrypted, never shown.',
+      }),
   })
   .openapi('CreateCompanyRequest');
 

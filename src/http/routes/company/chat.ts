@@ -7,7 +7,6 @@ import type { App } from '../../env.ts';
 import { errors, json, jsonBody, PageQuery, pageOf, text } from '../../schemas.ts';
 import { companyErrors, companyRoute, IdParam } from './common.ts';
 
-
 const SessionSchema = z
   .object({ id: z.string().uuid(), title: z.string().nullable(), createdAt: z.string(), updatedAt: z.string() })
   .openapi('ChatSession');
@@ -22,15 +21,12 @@ const MessageSchema = z
   })
   .openapi('ChatMessage');
 
-const CreateSessionBody = z
-  .object({ title: text(500).optional() })
-  .openapi('CreateChatSessionRequest');
+const CreateSessionBody = z.object({ title: text(500).optional() }).openapi('CreateChatSessionRequest');
 
 // The body limit (1 MB by default) bounds the content.
 const PostMessageBody = z
   .object({ role: z.enum(['user', 'assistant', 'system']), content: text(Number.MAX_SAFE_INTEGER, { trim: false }) })
   .openapi('PostChatMessageRequest');
-
 
 export function registerChatRoutes(app: App, ctx: SiloContext) {
   const common = companyRoute(ctx, 'chat');

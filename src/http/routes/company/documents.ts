@@ -26,7 +26,9 @@ const DocumentSchema = z
   })
   .openapi('Document');
 
-const CreateDocumentBody = z.object({ title, content, tags: tags.optional(), metadata: metadata.optional() }).openapi('CreateDocumentRequest');
+const CreateDocumentBody = z
+  .object({ title, content, tags: tags.optional(), metadata: metadata.optional() })
+  .openapi('CreateDocumentRequest');
 
 const UpdateDocumentBody = z
   .object({ title: title.optional(), content: content.optional(), tags: tags.optional(), metadata: metadata.optional() })
