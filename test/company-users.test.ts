@@ -1,5 +1,8 @@
 // The company plane's users API: roles, the maxUsers limit under concurrency, and isolation.
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSilo } from '../src/bootstrap.ts';
+import { createApp } from '../src/http/app.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
 
 let t: TestSilo;
@@ -142,3 +145,66 @@ describe('suspension', () => {
     expect(res.status).toBe(401);
   });
 });
+
+describe('tokens of users who changed', () => {
+  async function login(email: string, password: string) {
+    const res = await t.call('POST', '/api/auth/login', { token: null, body: { email, password, company: 'users-c' } });
+    expect(res.status).toBe(200);
+    return res.body.token as string;
+  }
+
+  it('stop working when the user is deleted, and act with the new role when it changes, in every instance', async () => {
+    // A second Silo instance on the same management database, as behind a load balancer.
+    const other = await openSilo(t.config, { listen: true, logDestination: new Writable({ write: (_c, _e, done) => done() }) });
+    const otherApp = createApp(other.ctx);
+    const onOther = (token: string, method = 'GET', path = '/api/users', body?: unknown) =>
+      otherApp.request(path, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+    try {
+      tokens.c = await companyWithAdmin('users-c');
+      for (const email of ['gone@users-c.test', 'second-admin@users-c.test']) {
+        const role = email.startsWith('second') ? 'company_admin' : 'member';
+        const made = await t.call('POST', '/api/users', { token: tokens.c, body: { email, role, password: 'user-password' } });
+        expect(made.status).toBe(201);
+      }
+      const gone = await login('gone@users-c.test', 'user-password');
+      const second = await login('second-admin@users-c.test', 'user-password');
+      // Both instances have served (and cached) them.
+      for (const token of [gone, second]) {
+        expect((await t.call('GET', '/api/users', { token })).status).toBe(200);
+        expect((await onOther(token)).status).toBe(200);
+      }
+      const newcomer = { email: 'newcomer@users-c.test', role: 'member', password: 'user-password' };
+      expect((await onOther(second, 'POST', '/api/users', newcomer)).status).toBe(201);
+
+      const users = (await t.call('GET', '/api/users', { token: tokens.c })).body.items as { id: string; email: string }[];
+      const id = (email: string) => users.find((u) => u.email === email)!.id;
+      expect((await t.call('DELETE', `/api/users/${id('gone@users-c.test')}`, { token: tokens.c })).status).toBe(204);
+      expect(
+        (await t.call('PATCH', `/api/users/${id('second-admin@users-c.test')}`, { token: tokens.c, body: { role: 'member' } })).status,
+      ).toBe(200);
+
+      // This instance at once; the other within moments (NOTIFY), long before the tokens expire.
+      const deleted = await t.call('GET', '/api/users', { token: gone });
+      expect(deleted.status).toBe(401);
+      expect(deleted.body.error.message).toBe('the user of this token no longer exists');
+      expect((await t.call('DELETE', `/api/users/${id('newcomer@users-c.test')}`, { token: second })).status).toBe(403);
+      expect((await t.call('GET', '/api/users', { token: second })).status).toBe(200);
+      await eventually(async () => (await onOther(gone)).status === 401);
+      await eventually(async () => (await onOther(second, 'DELETE', `/api/users/${id('newcomer@users-c.test')}`)).status === 403);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+async function eventually(check: () => Promise<boolean>, attempts = 40): Promise<void> {
+  for (let i = 0; i < attempts; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('the condition did not become true in time');
+}

@@ -106,6 +106,12 @@ const userById = preparedPerTenant((db) =>
     .prepare('silo_user_by_id'),
 );
 
+/** A user's role, or null when there is no such user: whether a token still stands. */
+export async function findUserRole(db: TenantDb, id: string): Promise<CompanyRole | null> {
+  const [row] = await userById(db).execute({ id });
+  return row?.role ?? null;
+}
+
 export async function getUser(db: TenantDb, id: string): Promise<UserView> {
   const [row] = await userById(db).execute({ id });
   if (!row) throw notFound('user');

@@ -13,6 +13,10 @@ import { companyPoolTarget } from './company-database.ts';
 import { PoolMap, type PoolMapOptions, type TenantDb } from './pool-map.ts';
 
 export const COMPANY_CHANGED_CHANNEL = 'silo_company_changed';
+/** `<company id>:<user id>` of a company user deleted or given another role. */
+export const USER_CHANGED_CHANNEL = 'silo_user_changed';
+
+export type CompanyUserRole = 'company_admin' | 'member';
 
 export type CompanyRecord = typeof companies.$inferSelect;
 
@@ -28,6 +32,14 @@ export class Tenants {
   private readonly loading = new Map<string, Promise<CompanyRecord | undefined>>();
   /** Bumped by every forget(), so a lookup that raced a change does not cache the old row. */
   private generation = 0;
+  /**
+   * Company users' current roles, by `<company id>:<user id>`. A token names the role it was issued
+   * with and lives up to SILO_TOKEN_TTL; the user may have been deleted or demoted since. Asking the
+   * company's database on every request would cost a query each, so the answer is kept as long as
+   * a company row is, and forgotten at once when a change is published.
+   */
+  private readonly userRoles: LRUCache<string, CompanyUserRole | 'missing'>;
+  private userGeneration = 0;
 
   constructor(
     private readonly deps: { db: ManagementDb; sql: Sql; box: CredentialBox; servers: ServerConnections; log: Logger },
@@ -35,6 +47,7 @@ export class Tenants {
   ) {
     this.pools = new PoolMap(options);
     this.rows = new LRUCache<string, CompanyRecord | 'missing'>({ max: 10_000, ttl: Math.max(1, options.registryTtlMs) });
+    this.userRoles = new LRUCache<string, CompanyUserRole | 'missing'>({ max: 100_000, ttl: Math.max(1, options.registryTtlMs) });
   }
 
   /** The company row for an id, from the cache when fresh. */
@@ -64,6 +77,37 @@ export class Tenants {
     return this.pools.run(companyPoolTarget(this.deps, company), work);
   }
 
+  /**
+   * A company user's current role (undefined: the user is gone), from the cache when fresh; `load`
+   * reads it from the company's database.
+   */
+  async userRole(
+    companyId: string,
+    userId: string,
+    load: () => Promise<CompanyUserRole | undefined>,
+  ): Promise<CompanyUserRole | undefined> {
+    const key = `${companyId}:${userId}`;
+    const cached = this.userRoles.get(key);
+    if (cached !== undefined) return cached === 'missing' ? undefined : cached;
+    const generation = this.userGeneration;
+    const role = await load();
+    if (generation === this.userGeneration) this.userRoles.set(key, role ?? 'missing');
+    return role;
+  }
+
+  /** A company user was deleted or given another role: forget it here and in every instance. */
+  async userChanged(companyId: string, userId: string): Promise<void> {
+    this.forgetUser(`${companyId}:${userId}`);
+    await this.deps.sql`select pg_notify(${USER_CHANGED_CHANNEL}, ${`${companyId}:${userId}`})`.catch((error: Error) =>
+      this.deps.log.warn({ companyId, userId, error: error.message }, 'could not publish a user change'),
+    );
+  }
+
+  private forgetUser(key: string): void {
+    this.userGeneration++;
+    this.userRoles.delete(key);
+  }
+
   /** Forget a company in this instance: its cached row and its pool. */
   forget(companyId: string): void {
     this.generation++;
@@ -83,10 +127,12 @@ export class Tenants {
   /** Listen for changes published by other instances. */
   async listen(): Promise<void> {
     await this.deps.sql.listen(COMPANY_CHANGED_CHANNEL, (companyId) => this.forget(companyId));
+    await this.deps.sql.listen(USER_CHANGED_CHANNEL, (key) => this.forgetUser(key));
   }
 
   async close(): Promise<void> {
     this.rows.clear();
+    this.userRoles.clear();
     await this.pools.close();
   }
 }

@@ -5,6 +5,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { TokenClaims } from '../../auth/tokens.ts';
 import type { SiloContext } from '../../context.ts';
 import { SiloError } from '../../errors.ts';
+import { findUserRole } from '../../company-plane/users.ts';
 import { ensureCompanyCurrent } from '../../migrations/company-migrations.ts';
 import { assertWritesAllowed, writesHeld } from '../../scale-out/write-hold.ts';
 import type { CompanyRecord } from '../../tenancy/tenants.ts';
@@ -28,7 +29,13 @@ export function requireTenant(ctx: SiloContext): MiddlewareHandler<AppEnv> {
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') assertWritesAllowed(company);
     // A company left behind by an upgrade is migrated before it is served (not while it is moved).
     if (!writesHeld(company)) await ensureCompanyCurrent(ctx, company);
+    const auth = c.get('auth');
     await ctx.tenants.run(company, async (db) => {
+      // The token's user must still exist, and acts with the role it has now, not the one the
+      // token was issued with (a demoted admin loses admin rights at once).
+      const role = await ctx.tenants.userRole(company.id, auth.sub, async () => (await findUserRole(db, auth.sub)) ?? undefined);
+      if (!role) throw new SiloError('unauthorized', 'the user of this token no longer exists');
+      if (role !== auth.role) c.set('auth', { ...auth, role });
       c.set('tenant', { company, db });
       await next();
     });

@@ -90,7 +90,13 @@ export function registerUserRoutes(app: App, ctx: SiloContext) {
       request: { params: IdParam, body: jsonBody(UpdateUserBody) },
       responses: { 200: json(UserSchema, 'The user'), 400: errors[400], 404: errors[404], 409: errors[409], ...companyErrors },
     }),
-    async (c) => c.json(await updateUser(c.get('tenant').db, c.req.valid('param').id, c.req.valid('json')), 200),
+    async (c) => {
+      const { company, db } = c.get('tenant');
+      const user = await updateUser(db, c.req.valid('param').id, c.req.valid('json'));
+      // Its tokens act with the new role from the next request, in every instance.
+      await ctx.tenants.userChanged(company.id, user.id);
+      return c.json(user, 200);
+    },
   );
 
   app.openapi(
@@ -103,7 +109,10 @@ export function registerUserRoutes(app: App, ctx: SiloContext) {
       responses: { 204: { description: 'Removed' }, 400: errors[400], 404: errors[404], 409: errors[409], ...companyErrors },
     }),
     async (c) => {
-      await deleteUser(c.get('tenant').db, c.req.valid('param').id);
+      const { company, db } = c.get('tenant');
+      await deleteUser(db, c.req.valid('param').id);
+      // Its tokens stop working from the next request, in every instance.
+      await ctx.tenants.userChanged(company.id, c.req.valid('param').id);
       return c.body(null, 204);
     },
   );
