@@ -1,11 +1,11 @@
 // The Hono app: every route registered on one OpenAPIHono, so /openapi.json is generated from the
 // same schemas that validate requests; one error handler answers API.md's error shape.
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { swaggerUI } from '@hono/swagger-ui';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import type { SiloContext } from '../context.ts';
 import { SiloError } from '../errors.ts';
+import { registerDocs } from './docs.ts';
 import type { AppEnv } from './env.ts';
 import { toErrorResponse } from './errors.ts';
 import { createMetrics } from './metrics.ts';
@@ -88,7 +88,8 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
     openapi: '3.1.0',
     info: { title: 'Silo', version: '0.1.0', description: 'Database-per-tenant service for PostgreSQL' },
   });
-  app.get('/docs', swaggerUI({ url: '/openapi.json' }));
+  // Swagger UI, served with its assets from swagger-ui-dist so it works offline.
+  registerDocs(app);
   app.get('/metrics', async (c) => c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }));
 
   app.notFound(() => {
