@@ -6,6 +6,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { companies } from '../src/control-plane/schema.ts';
 import { migrateFleet } from '../src/migrations/fleet.ts';
+import { drainServer } from '../src/scale-out/drain-server.ts';
 import { copyTenantMigrations, type MigrationFolder } from './support/migration-folder.ts';
 import { createTestSilo, randomName, serverUrl, type TestSilo } from './support/test-silo.ts';
 
@@ -213,6 +214,16 @@ describe('external databases (bring your own)', () => {
     expect((await register('byo-keep', db.url)).status).toBe(201);
     const token = await logIn('byo-keep');
     expect((await t.call('POST', '/api/documents', { token, body: { title: 'Kept', content: 'still here' } })).status).toBe(201);
+
+    // Someone else's database is not Silo's to move, nor its server's to drain.
+    const servers = (await t.call('GET', '/api/servers')).body.items as { id: string; provider: string }[];
+    const move = await t.call('POST', '/api/companies/byo-keep/move', {
+      body: { serverId: servers.find((s) => s.provider === 'postgres')!.id },
+    });
+    expect(move.status).toBe(409);
+    await expect(drainServer(t.ctx, servers.find((s) => s.provider === 'external')!.id, { concurrency: 1, actor: 'test' })).rejects.toThrow(
+      /not moved by Silo/,
+    );
 
     const deleted = await t.call('DELETE', '/api/companies/byo-keep', { headers: { 'x-confirm': 'byo-keep' } });
     expect(deleted.status).toBe(200);
