@@ -18,6 +18,7 @@ describe('loadConfig', () => {
     [{ SILO_ADMIN_EMAIL: 'not-an-email', SILO_ADMIN_PASSWORD: 'long-enough' }, 'SILO_ADMIN_EMAIL'],
     [{ SILO_DB_PREFIX: 'Bad-Prefix' }, 'SILO_DB_PREFIX'],
     [{ SILO_MIGRATE_ON_START: 'yes' }, 'SILO_MIGRATE_ON_START'],
+    [{ SILO_NEON_WS_PROXY: 'ws://proxy.example:8080/v1' }, 'SILO_NEON_WS_PROXY'],
   ])('refuses %j naming %s, without echoing the value', (env, variable) => {
     let error: unknown;
     try {
@@ -28,6 +29,11 @@ describe('loadConfig', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toContain(variable);
     for (const value of Object.values(env)) expect((error as Error).message).not.toContain(value);
+  });
+
+  it('takes a Neon WebSocket proxy as host[:port][/path]', () => {
+    expect(loadConfig({ SILO_NEON_WS_PROXY: '127.0.0.1:8080/v1' }).neonWsProxy).toBe('127.0.0.1:8080/v1');
+    expect(loadConfig({}).neonWsProxy).toBeUndefined();
   });
 
   it('accepts a master key as hex or base64', () => {
