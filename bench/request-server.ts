@@ -6,8 +6,8 @@
 //          environment (SILO_*, DATABASE_URL).
 //   bare   the physical limit of this stack: Hono on @hono/node-server with no auth, reading one
 //          document by primary key on a postgres.js client opened before the first request
-//          (BENCH_TENANT_URL, the tenant role's URL), plus the naive pattern: a client created,
-//          queried and ended per request, logged in as the same role.
+//          (BENCH_TENANT_URL, the tenant role's URL; pipelined like Silo's tenant pools), plus the
+//          naive pattern: a client created, queried and ended per request, logged in as the same role.
 //
 // It tells the parent { type: 'ready', port } once listening, answers { type: 'stats' } with its
 // RSS and (silo) the pool map's figures, sends { type: 'rss' } every 250 ms, and shuts down
@@ -18,6 +18,7 @@ import postgres from 'postgres';
 import { openSilo, type Silo } from '../src/bootstrap.ts';
 import { loadConfig } from '../src/config/config.ts';
 import { createApp } from '../src/http/app.ts';
+import { tenantPipelineOption } from '../src/tenancy/tenant-db.ts';
 
 export type ServerMessage =
   | { type: 'ready'; port: number }
@@ -49,7 +50,9 @@ const toJson = (row: DocumentRow) => ({
 });
 
 async function bareApp(tenantUrl: string, poolSize: number) {
-  const sql = postgres(tenantUrl, { max: poolSize, onnotice: () => {} });
+  // Pipelined like Silo's tenant pools (src/tenancy/tenant-db.ts says why), so that both sides run
+  // the driver the same way.
+  const sql = postgres(tenantUrl, { max: poolSize, ...tenantPipelineOption, onnotice: () => {} });
   const byId = (db: postgres.Sql, id: string) =>
     db<DocumentRow[]>`
       select id, title, content, tags, metadata, created_by, created_at, updated_at from documents where id = ${id}`;

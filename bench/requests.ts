@@ -14,7 +14,8 @@
 // figures quoted are the medians over the rounds.
 //
 //   npm run bench:requests [-- --seconds 10 --rounds 2 --companies 1000 --connections 16]
-//   ... -- --profile DIR      also write CPU profiles of Silo's servers (one for (a), one for (d)) into DIR
+//   ... -- --profile DIR      also write CPU profiles of the servers into DIR/silo-abc, DIR/bare and DIR/silo-d
+//                             (each process writes two: its main thread's, the larger, and tsx's loader thread's)
 //   BENCH_DATABASE_URL=postgres://...  an existing server (max_connections >= 400) instead of an embedded one
 //
 // Results and their reading: docs/pool-map.md.
@@ -239,10 +240,14 @@ async function main() {
     });
 
     const sharedEnv = { ...bench.env, SILO_LOG_LEVEL: 'warn' };
-    const profileArgs = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
-    const silo = await startServer('silo', sharedEnv, profileArgs);
+    const profileArgs = (name: string) => (PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, name)}`] : []);
+    const silo = await startServer('silo', sharedEnv, profileArgs('silo-abc'));
     children.push(silo);
-    const bare = await startServer('bare', { BENCH_TENANT_URL: tenantUrl, BENCH_POOL_SIZE: String(ctx.config.pools.perCompany) });
+    const bare = await startServer(
+      'bare',
+      { BENCH_TENANT_URL: tenantUrl, BENCH_POOL_SIZE: String(ctx.config.pools.perCompany) },
+      profileArgs('bare'),
+    );
     children.push(bare);
 
     const phases: Record<'a' | 'b' | 'c', { label: string; url: string; target: LoadTarget }> = {
@@ -306,7 +311,7 @@ async function main() {
     const siloD = await startServer(
       'silo',
       { ...sharedEnv, SILO_POOL_MAX_POOLS: String(D_MAX_POOLS), SILO_POOL_SERVER_BUDGET: String(D_BUDGET) },
-      profileArgs,
+      profileArgs('silo-d'),
     );
     children.push(siloD);
     const targets = many.map((m) => ({ path: `/api/users/${m.adminId}`, headers: { authorization: `Bearer ${m.token}` } }));

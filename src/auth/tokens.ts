@@ -39,7 +39,8 @@ export function createTokenService(secret: Uint8Array, ttlSeconds: number): Toke
   // Verifying an HS256 signature through WebCrypto costs more than a primary-key query, so a token
   // verified once is remembered until shortly before it expires (keyed by the whole token, so a
   // token that differs in any byte is verified afresh).
-  const verified = new LRUCache<string, TokenClaims & { exp: number }>({ max: 50_000 });
+  // The claims are kept frozen and handed out as they are: no new object per request.
+  const verified = new LRUCache<string, { claims: Readonly<TokenClaims>; exp: number }>({ max: 50_000 });
   return {
     async issue(claims) {
       const now = Math.floor(Date.now() / 1000);
@@ -56,7 +57,7 @@ export function createTokenService(secret: Uint8Array, ttlSeconds: number): Toke
     },
     async verify(token) {
       const known = verified.get(token);
-      if (known && known.exp * 1000 > Date.now()) return { sub: known.sub, role: known.role, ...(known.cid ? { cid: known.cid } : {}) };
+      if (known && known.exp * 1000 > Date.now()) return known.claims;
       try {
         const { payload } = await jwtVerify(token, secret, {
           algorithms: ['HS256'],
@@ -65,8 +66,8 @@ export function createTokenService(secret: Uint8Array, ttlSeconds: number): Toke
           requiredClaims: ['exp', 'sub'],
         });
         const claims = claimsSchema.parse(payload);
-        const result = { sub: claims.sub, role: claims.role, ...(claims.cid ? { cid: claims.cid } : {}) };
-        verified.set(token, { ...result, exp: claims.exp }, { ttl: Math.max(1, claims.exp * 1000 - Date.now()) });
+        const result: TokenClaims = Object.freeze({ sub: claims.sub, role: claims.role, ...(claims.cid ? { cid: claims.cid } : {}) });
+        verified.set(token, { claims: result, exp: claims.exp }, { ttl: Math.max(1, claims.exp * 1000 - Date.now()) });
         return result;
       } catch (error) {
         const expired = error instanceof joseErrors.JWTExpired;

@@ -1,7 +1,7 @@
 // GET /metrics in Prometheus' text format (prom-client): request latencies by route, and the pool
 // map's figures read at scrape time. One registry per app, so tests and several apps in one
 // process do not share counters.
-import type { MiddlewareHandler } from 'hono';
+import type { Context } from 'hono';
 import { routePath } from 'hono/route';
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { SiloContext } from '../context.ts';
@@ -39,17 +39,16 @@ export function createMetrics(ctx: SiloContext) {
     });
   }
 
-  const measure: MiddlewareHandler<AppEnv> = async (c, next) => {
-    const end = requestSeconds.startTimer();
-    try {
-      await next();
-    } finally {
-      // The route pattern, not the path: ids would make a label per resource. A request that
-      // matched only wildcard middleware found no route.
-      const route = routePath(c, -1);
-      end({ method: c.req.method, route: route.endsWith('*') ? 'unmatched' : route, status: c.res.status });
-    }
+  /**
+   * Records one answered request that took `seconds` (the caller's clock: the app's one middleware
+   * times each request once for this and the access log, rather than prom-client's startTimer()).
+   */
+  const observe = (c: Context<AppEnv>, seconds: number) => {
+    // The route pattern, not the path: ids would make a label per resource. A request that
+    // matched only wildcard middleware found no route.
+    const route = routePath(c, -1);
+    requestSeconds.observe({ method: c.req.method, route: route.endsWith('*') ? 'unmatched' : route, status: c.res.status }, seconds);
   };
 
-  return { registry, measure };
+  return { registry, observe };
 }

@@ -56,6 +56,8 @@ export interface PoolMapStats {
 export class PoolMap {
   /** Open pools, least recently used first (a Map keeps insertion order; a hit re-inserts). */
   private readonly entries = new Map<string, Entry>();
+  /** The entry last put at the back of `entries` (it may have been evicted since). */
+  private newest: Entry | undefined;
   /**
    * Single flight: concurrent first requests for one company share one open. `claims` counts the
    * callers waiting on it, so the new pool starts with them in flight and cannot be ended by an
@@ -83,8 +85,9 @@ export class PoolMap {
 
   /** Runs `work` with the company's pool; the pool is not ended while work runs. */
   async run<T>(target: TenantTarget, work: (db: TenantDb) => Promise<T>): Promise<T> {
-    // acquire() counts this caller in flight when it hands the pool out, not when it resumes.
-    const entry = await this.acquire(target);
+    // An open pool is taken without an await (a warm request's case); acquire() counts this caller
+    // in flight when it hands the pool out, not when it resumes.
+    const entry = this.takeOpen(target.companyId) ?? (await this.acquire(target));
     try {
       return await work(entry.handle.db);
     } finally {
@@ -93,16 +96,27 @@ export class PoolMap {
     }
   }
 
+  /** The company's open pool, counted as a hit with this caller in flight; undefined if none. */
+  private takeOpen(companyId: string): Entry | undefined {
+    if (this.closed) return undefined;
+    const found = this.entries.get(companyId);
+    if (!found) return undefined;
+    this.hits++;
+    found.inFlight++;
+    // Move it to the back of the line, unless it is there already (a run of requests for one
+    // company then costs no Map delete and insert each).
+    if (found !== this.newest) {
+      this.entries.delete(companyId);
+      this.entries.set(companyId, found);
+      this.newest = found;
+    }
+    return found;
+  }
+
   private async acquire(target: TenantTarget): Promise<Entry> {
     if (this.closed) throw new Error('pool map is closed');
-    const found = this.entries.get(target.companyId);
-    if (found) {
-      this.hits++;
-      found.inFlight++;
-      this.entries.delete(target.companyId);
-      this.entries.set(target.companyId, found);
-      return found;
-    }
+    const found = this.takeOpen(target.companyId);
+    if (found) return found;
     const pending = this.opening.get(target.companyId);
     if (pending) {
       this.hits++;
@@ -128,6 +142,7 @@ export class PoolMap {
     });
     const entry: Entry = { companyId: target.companyId, serverId: target.serverId, handle, inFlight: opening.claims };
     this.entries.set(target.companyId, entry);
+    this.newest = entry;
     return entry;
   }
 

@@ -22,12 +22,29 @@ export interface TenantPoolOptions {
   connectTimeoutSeconds: number;
 }
 
+/**
+ * At most one query waits behind the one running on a connection (postgres.js defaults to 100).
+ * With a deeper pipeline, postgres.js 3.4.9 slows down the longer a pool stays busy: while every
+ * connection has a query in flight, a connection handed one more goes back into its `busy` queue,
+ * which is then never emptied, so the queue's array grows by one entry per query and is scanned
+ * (indexOf) on every move. With 16 concurrent requests on a pool of 3, a warm read went from 110 to
+ * 140 µs of CPU within 20 s, and a bare loop of queries from 32 to 138 µs per query within 30 s
+ * (pipelines of 2 or 4 still degrade at 4-7 concurrent queries). With 1, a connection handed a
+ * second query is full and leaves `busy` for good, the queue drains, and the cost stays flat
+ * (~17 µs per query in that loop). The bench's bare server uses the same setting.
+ *
+ * Spread into the options: postgres.js reads max_pipeline (src/index.js), but its type
+ * definitions leave it out.
+ */
+export const tenantPipelineOption: object = { max_pipeline: 1 };
+
 export function openTenantPool(driver: TenantDriver, url: string, options: TenantPoolOptions): TenantHandle {
   if (driver === 'neon') return openNeonPool(url, options, tenantSchema);
   const sql = postgres(url, {
     max: options.max,
     idle_timeout: options.idleTimeoutSeconds,
     connect_timeout: options.connectTimeoutSeconds,
+    ...tenantPipelineOption,
     onnotice: () => {},
     connection: { application_name: 'silo-tenant' },
   });

@@ -10,7 +10,7 @@ import type { CredentialBox } from '../crypto/credentials.ts';
 import type { Logger } from '../logger.ts';
 import type { ServerConnections } from '../services/server-connections.ts';
 import { companyPoolTarget } from './company-database.ts';
-import { PoolMap, type PoolMapOptions, type TenantDb } from './pool-map.ts';
+import { PoolMap, type PoolMapOptions, type TenantDb, type TenantTarget } from './pool-map.ts';
 
 export const COMPANY_CHANGED_CHANNEL = 'silo_company_changed';
 /** `<company id>:<user id>` of a company user deleted or given another role. */
@@ -40,6 +40,8 @@ export class Tenants {
    */
   private readonly userRoles: LRUCache<string, CompanyUserRole | 'missing'>;
   private userGeneration = 0;
+  /** What the pool map needs to reach a company, by company row. */
+  private readonly targets = new WeakMap<CompanyRecord, TenantTarget>();
 
   constructor(
     private readonly deps: { db: ManagementDb; sql: Sql; box: CredentialBox; servers: ServerConnections; log: Logger },
@@ -74,7 +76,14 @@ export class Tenants {
 
   /** Runs work on the company's database, as the company's role, through the pool map. */
   run<T>(company: CompanyRecord, work: (db: TenantDb) => Promise<T>): Promise<T> {
-    return this.pools.run(companyPoolTarget(this.deps, company), work);
+    // One target per company row (rows are never changed in place; a changed company is a new row),
+    // not a new object and closure per request.
+    let target = this.targets.get(company);
+    if (!target) {
+      target = companyPoolTarget(this.deps, company);
+      this.targets.set(company, target);
+    }
+    return this.pools.run(target, work);
   }
 
   /**

@@ -15,7 +15,7 @@ import type { AppEnv } from '../env.ts';
 export async function tokenCompany(ctx: SiloContext, auth: TokenClaims): Promise<CompanyRecord> {
   if (!auth.cid) throw new SiloError('forbidden', 'this route is for company users');
   const company = await ctx.tenants.company(auth.cid);
-  if (!company || !['active', 'suspended'].includes(company.status)) {
+  if (!company || (company.status !== 'active' && company.status !== 'suspended')) {
     throw new SiloError('unauthorized', 'the company of this token no longer exists');
   }
   if (company.status === 'suspended') throw new SiloError('company_suspended', 'the company is suspended');
@@ -28,7 +28,8 @@ export function requireTenant(ctx: SiloContext): MiddlewareHandler<AppEnv> {
     // A company being moved serves reads from its old database and refuses writes (503, Retry-After).
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') assertWritesAllowed(company);
     // A company left behind by an upgrade is migrated before it is served (not while it is moved).
-    if (!writesHeld(company)) await ensureCompanyCurrent(ctx, company);
+    // The version is compared here first so that a current company's request awaits nothing for it.
+    if (company.schemaVersion !== ctx.tenantMigrations.latest && !writesHeld(company)) await ensureCompanyCurrent(ctx, company);
     const auth = c.get('auth');
     await ctx.tenants.run(company, async (db) => {
       // The token's user must still exist, and acts with the role it has now, not the one the
