@@ -7,7 +7,7 @@
 // Written by hand rather than on lru-cache because eviction here must wait: an evicted pool lets
 // its in-flight queries finish (postgres.js end()), and until it has ended its connections still
 // count against its server's budget, so a new pool on that server waits for the slot.
-import { openTenantPool, type TenantDb, type TenantDriver, type TenantHandle } from './tenant-db.ts';
+import { type TenantDb, type TenantDriver, type TenantHandle, tenantPoolOpener } from './tenant-db.ts';
 
 export type { TenantDb } from './tenant-db.ts';
 
@@ -132,10 +132,11 @@ export class PoolMap {
 
   private async open(target: TenantTarget, opening: { claims: number }): Promise<Entry> {
     const url = await target.url();
+    const openPool = await tenantPoolOpener(target.driver ?? 'postgres');
     // Check for room and insert with no await in between, so that concurrent opens on one server
     // cannot both take the last slot.
     for (let wait = this.makeRoom(target.serverId); wait; wait = this.makeRoom(target.serverId)) await wait;
-    const handle = openTenantPool(target.driver ?? 'postgres', url, {
+    const handle = openPool(url, {
       max: this.options.perCompany,
       idleTimeoutSeconds: this.options.idleTimeoutSeconds,
       connectTimeoutSeconds: this.options.connectTimeoutSeconds,

@@ -4,7 +4,7 @@
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import postgres from 'postgres';
-import { openNeonPool } from '../providers/neon/driver.ts';
+import { neonPoolOpener } from '../providers/neon/driver.ts';
 import * as tenantSchema from '../tenant/schema.ts';
 
 export type TenantDb = PgDatabase<PgQueryResultHKT, typeof tenantSchema>;
@@ -38,8 +38,7 @@ export interface TenantPoolOptions {
  */
 export const tenantPipelineOption: object = { max_pipeline: 1 };
 
-export function openTenantPool(driver: TenantDriver, url: string, options: TenantPoolOptions): TenantHandle {
-  if (driver === 'neon') return openNeonPool(url, options, tenantSchema);
+function openPostgresPool(url: string, options: TenantPoolOptions): TenantHandle {
   const sql = postgres(url, {
     max: options.max,
     idle_timeout: options.idleTimeoutSeconds,
@@ -49,6 +48,19 @@ export function openTenantPool(driver: TenantDriver, url: string, options: Tenan
     connection: { application_name: 'silo-tenant' },
   });
   return { db: drizzlePostgres(sql, { schema: tenantSchema }), end: () => sql.end({ timeout: 5 }) };
+}
+
+export type TenantPoolOpener = (url: string, options: TenantPoolOptions) => TenantHandle;
+
+/**
+ * The function that opens a pool for a driver. Asynchronous because the Neon driver is loaded on
+ * first use; the opener itself is not, so the pool map can check for room and open with no await
+ * in between.
+ */
+export async function tenantPoolOpener(driver: TenantDriver): Promise<TenantPoolOpener> {
+  if (driver === 'postgres') return openPostgresPool;
+  const openNeonPool = await neonPoolOpener();
+  return (url, options) => openNeonPool(url, options, tenantSchema);
 }
 
 /** The rows of `db.execute()`: postgres.js answers an array, the Neon (pg) driver a result object. */

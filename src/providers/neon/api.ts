@@ -5,7 +5,7 @@
 // Every Neon write is asynchronous: it answers with `operations` that run on after the response,
 // and the database cannot be used until they have finished. While one runs, other writes to the
 // project answer 423 Locked; past the rate limit calls answer 429. Both are waited out here.
-import { createApiClient, type Api, type Operation } from '@neondatabase/api-client';
+import type { Api, Operation } from '@neondatabase/api-client';
 import { SiloError } from '../../errors.ts';
 
 export const NEON_API_URL = 'https://console.neon.tech/api/v2';
@@ -75,11 +75,14 @@ function retryAfterMs(error: unknown, attempt: number): number {
 }
 
 export class NeonApi {
-  private readonly api: Api<unknown>;
+  private readonly api: Promise<Api<unknown>>;
   private readonly timeoutMs: number;
 
   constructor(apiUrl: string, apiKey: string, options: NeonApiOptions = {}) {
-    this.api = createApiClient({ apiKey, baseURL: apiUrl, timeout: 30_000 });
+    // Loaded on first use: the client and axios add megabytes that a Silo without Neon never needs.
+    this.api = import('@neondatabase/api-client').then(({ createApiClient }) =>
+      createApiClient({ apiKey, baseURL: apiUrl, timeout: 30_000 }),
+    );
     this.timeoutMs = options.timeoutMs ?? 120_000;
   }
 
@@ -87,11 +90,12 @@ export class NeonApi {
    * Runs a call, waiting out 429 (rate limit) and 423 (an operation is running on the project).
    * `retryServerErrors` only for calls that are safe to repeat: a 5xx on a create may have created.
    */
-  private async call<T>(run: () => Promise<T>, options: { retryServerErrors?: boolean } = {}): Promise<T> {
+  private async call<T>(run: (api: Api<unknown>) => Promise<T>, options: { retryServerErrors?: boolean } = {}): Promise<T> {
+    const api = await this.api;
     const deadline = Date.now() + this.timeoutMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await run();
+        return await run(api);
       } catch (error) {
         const status = isAxiosError(error) ? error.response?.status : undefined;
         const retry = status === 423 || status === 429 || (options.retryServerErrors === true && status !== undefined && status >= 500);
@@ -107,9 +111,9 @@ export class NeonApi {
    * call: it must not spend the rate limit that provisioning needs.
    */
   async checkKey(orgId?: string, options: { once?: boolean } = {}): Promise<void> {
-    const list = () => this.api.listProjects({ limit: 1, ...(orgId ? { org_id: orgId } : {}) });
+    const list = (api: Api<unknown>) => api.listProjects({ limit: 1, ...(orgId ? { org_id: orgId } : {}) });
     if (options.once) {
-      await list().catch((error: unknown) => {
+      await list(await this.api).catch((error: unknown) => {
         throw toNeonError(error);
       });
       return;
@@ -128,8 +132,8 @@ export class NeonApi {
     settings: NeonSettings,
     onCreated: (projectId: string) => Promise<void>,
   ): Promise<NeonProject> {
-    const { data } = await this.call(() =>
-      this.api.createProject({
+    const { data } = await this.call((api) =>
+      api.createProject({
         project: {
           name,
           branch: { database_name: names.database, role_name: names.role },
@@ -156,7 +160,7 @@ export class NeonApi {
    * reset, a process that died before recording the id), when only the name Silo gave is known.
    */
   async deleteProjectsNamed(name: string, orgId?: string): Promise<number> {
-    const { data } = await this.call(() => this.api.listProjects({ search: name, limit: 400, ...(orgId ? { org_id: orgId } : {}) }), {
+    const { data } = await this.call((api) => api.listProjects({ search: name, limit: 400, ...(orgId ? { org_id: orgId } : {}) }), {
       retryServerErrors: true,
     });
     const named = data.projects.filter((project) => project.name === name);
@@ -167,7 +171,7 @@ export class NeonApi {
   /** Deletes a project; one that is already gone counts as deleted. */
   async deleteProject(projectId: string): Promise<void> {
     try {
-      await this.call(() => this.api.deleteProject(projectId), { retryServerErrors: true });
+      await this.call((api) => api.deleteProject(projectId), { retryServerErrors: true });
     } catch (error) {
       if (error instanceof NeonApiError && error.status === 404) return;
       throw error;
@@ -189,7 +193,7 @@ export class NeonApi {
         }
         if (Date.now() > deadline) throw new NeonApiError(undefined, `the Neon operation ${operation.action} did not finish in time`);
         await sleep(Math.min(100 * 2 ** attempt, 1_000));
-        operation = (await this.call(() => this.api.getProjectOperation(projectId, operation.id), { retryServerErrors: true })).data
+        operation = (await this.call((api) => api.getProjectOperation(projectId, operation.id), { retryServerErrors: true })).data
           .operation;
       }
     }

@@ -4,45 +4,64 @@
 // Node 20 has no global WebSocket, so the driver is given `ws`. SILO_NEON_WS_PROXY points the driver
 // at a self-hosted WebSocket-to-TCP proxy instead of Neon's own endpoints: that is how the tests
 // reach a local PostgreSQL (test/support/ws-proxy.ts), and how a non-Neon Postgres could be used.
-import { neonConfig, Pool } from '@neondatabase/serverless';
-import { drizzle } from 'drizzle-orm/neon-serverless';
-import ws from 'ws';
-
-neonConfig.webSocketConstructor = ws;
-
+//
+// The libraries are loaded on the first Neon pool: they add about 14 MB to the process (measured),
+// which a Silo without neon companies never needs.
 export interface NeonDriverSettings {
   /** host:port/path of a WebSocket proxy (no protocol); unset for Neon itself. */
   wsProxy?: string | undefined;
 }
 
-/** Process-wide, as neonConfig is: Silo calls it once on start. */
-export function configureNeonDriver(settings: NeonDriverSettings): void {
-  if (!settings.wsProxy) return;
-  neonConfig.wsProxy = settings.wsProxy;
-  // A local proxy speaks plain ws:// to a Postgres without TLS...
-  neonConfig.useSecureWebSocket = false;
-  neonConfig.forceDisablePgSSL = true;
-  // ...that asks for SCRAM, which cannot be pipelined the way Neon's cleartext password exchange is.
-  neonConfig.pipelineConnect = false;
+export interface PoolOptions {
+  max: number;
+  idleTimeoutSeconds: number;
+  connectTimeoutSeconds: number;
 }
 
-export function openNeonPool<S extends Record<string, unknown>>(
-  url: string,
-  options: { max: number; idleTimeoutSeconds: number; connectTimeoutSeconds: number },
-  schema: S,
-) {
-  const pool = new Pool({
-    connectionString: url,
-    max: options.max,
-    idleTimeoutMillis: options.idleTimeoutSeconds * 1000,
-    connectionTimeoutMillis: options.connectTimeoutSeconds * 1000,
-    application_name: 'silo-tenant',
-  });
-  // An idle connection that breaks is reported here; without a listener it would end the process.
-  // The next query on the pool opens a new connection (or fails, and that request says so).
-  pool.on('error', () => {});
-  // pg's end() waits for every client to come back; a client never released must not hold the
-  // pool (and its budget slot) for ever: give up after a few seconds, as postgres.js's end does.
-  const end = () => Promise.race([pool.end(), new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]);
-  return { db: drizzle(pool, { schema }), end };
+let settings: NeonDriverSettings = {};
+let loading: ReturnType<typeof load> | undefined;
+
+/** Process-wide, as the driver's neonConfig is: Silo calls it once on start. */
+export function configureNeonDriver(given: NeonDriverSettings): void {
+  settings = given;
+}
+
+async function load() {
+  const [{ neonConfig, Pool }, { drizzle }, { default: ws }] = await Promise.all([
+    import('@neondatabase/serverless'),
+    import('drizzle-orm/neon-serverless'),
+    import('ws'),
+  ]);
+  neonConfig.webSocketConstructor = ws;
+  if (settings.wsProxy) {
+    neonConfig.wsProxy = settings.wsProxy;
+    // A local proxy speaks plain ws:// to a Postgres without TLS...
+    neonConfig.useSecureWebSocket = false;
+    neonConfig.forceDisablePgSSL = true;
+    // ...that asks for SCRAM, which cannot be pipelined the way Neon's cleartext password exchange is.
+    neonConfig.pipelineConnect = false;
+  }
+
+  return function openNeonPool<S extends Record<string, unknown>>(url: string, options: PoolOptions, schema: S) {
+    const pool = new Pool({
+      connectionString: url,
+      max: options.max,
+      idleTimeoutMillis: options.idleTimeoutSeconds * 1000,
+      connectionTimeoutMillis: options.connectTimeoutSeconds * 1000,
+      application_name: 'silo-tenant',
+    });
+    // An idle connection that breaks is reported here; without a listener it would end the process.
+    // The next query on the pool opens a new connection (or fails, and that request says so).
+    pool.on('error', () => {});
+    // pg's end() waits for every client to come back; a client never released must not hold the
+    // pool (and its budget slot) for ever: give up after a few seconds, as postgres.js's end does.
+    const end = () => Promise.race([pool.end(), new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]);
+    return { db: drizzle(pool, { schema }), end };
+  };
+}
+
+/** The function that opens Neon pools, once the driver is loaded (and configured). */
+export function neonPoolOpener(): ReturnType<typeof load> {
+  loading ??= load();
+  return loading;
 }
