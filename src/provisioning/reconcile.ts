@@ -6,6 +6,7 @@ import { and, eq, isNotNull, lt, ne, sql as dsql } from 'drizzle-orm';
 import type { Sql } from 'postgres';
 import type { SiloContext } from '../context.ts';
 import { companies } from '../control-plane/schema.ts';
+import type { CompanyRow } from '../services/company-records.ts';
 import { describeError } from '../errors.ts';
 import { neonError } from '../providers/neon/api.ts';
 import { reconcileMoves } from '../scale-out/leftovers.ts';
@@ -37,6 +38,28 @@ export interface ReconcileOptions {
   actor: string;
 }
 
+/** One finding per company; with `fix`, `repair` runs for each, and what it throws is the finding's error. */
+async function companyFindings(
+  rows: CompanyRow[],
+  kind: ReconcileFinding['kind'],
+  fix: boolean,
+  repair: (company: CompanyRow) => Promise<void>,
+): Promise<ReconcileFinding[]> {
+  const findings: ReconcileFinding[] = [];
+  for (const company of rows) {
+    const finding: ReconcileFinding = { kind, serverId: company.serverId, name: company.slug, companyId: company.id, fixed: false };
+    findings.push(finding);
+    if (!fix) continue;
+    try {
+      await repair(company);
+      finding.fixed = true;
+    } catch (error) {
+      finding.error = describeError(neonError(error));
+    }
+  }
+  return findings;
+}
+
 export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Promise<ReconcileFinding[]> {
   const findings: ReconcileFinding[] = [];
   const stuckBefore = new Date(Date.now() - (options.stuckAfterMs ?? 10 * 60_000));
@@ -45,17 +68,8 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
     .select()
     .from(companies)
     .where(and(eq(companies.status, 'provisioning'), lt(companies.updatedAt, stuckBefore)));
-  for (const company of stuck) {
-    const finding: ReconcileFinding = {
-      kind: 'stuck_provisioning',
-      serverId: company.serverId,
-      name: company.slug,
-      companyId: company.id,
-      fixed: false,
-    };
-    findings.push(finding);
-    if (!options.fix) continue;
-    try {
+  findings.push(
+    ...(await companyFindings(stuck, 'stuck_provisioning', options.fix, async (company) => {
       // Whatever the saga made: a postgres database and role, a Neon project (never an external database).
       await removeCompanyDatabase(ctx, company);
       await ctx.db.transaction(async (tx) => {
@@ -74,38 +88,23 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
           },
         ]);
       });
-      finding.fixed = true;
-    } catch (error) {
-      finding.error = describeError(error);
-    }
-  }
+    })),
+  );
 
   // A failed Neon create whose undo could not delete its project keeps the project's id.
   const failedNeon = await ctx.db
     .select()
     .from(companies)
     .where(and(eq(companies.status, 'failed'), eq(companies.provider, 'neon'), isNotNull(companies.providerRef)));
-  for (const company of failedNeon) {
-    const finding: ReconcileFinding = {
-      kind: 'failed_neon_project',
-      serverId: company.serverId,
-      name: company.slug,
-      companyId: company.id,
-      fixed: false,
-    };
-    findings.push(finding);
-    if (!options.fix) continue;
-    try {
+  findings.push(
+    ...(await companyFindings(failedNeon, 'failed_neon_project', options.fix, async (company) => {
       await removeCompanyDatabase(ctx, company);
       await ctx.db
         .update(companies)
         .set({ providerRef: null })
         .where(and(eq(companies.id, company.id), eq(companies.status, 'failed')));
-      finding.fixed = true;
-    } catch (error) {
-      finding.error = describeError(neonError(error));
-    }
-  }
+    })),
+  );
 
   const pattern = tenantNamePattern(ctx.config.dbPrefix);
 
