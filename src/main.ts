@@ -13,6 +13,15 @@ async function main() {
   const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
     log.info({ port: info.port }, `Silo is listening on http://localhost:${info.port}`);
   });
+  // A port that cannot be had ends the start with one line, the database server stopped first.
+  server.once('error', (error: NodeJS.ErrnoException) => {
+    const reason =
+      error.code === 'EADDRINUSE'
+        ? `port ${config.port} is already in use (another Silo?): stop that process or choose another port with PORT`
+        : `cannot listen on port ${config.port} (${error.code ?? error.message})`;
+    console.error(`Silo failed to start: ${reason}`);
+    void silo.close().finally(() => process.exit(1));
+  });
 
   // An upgrade leaves companies behind until they are migrated: say how many, and with
   // SILO_MIGRATE_ON_START migrate them in the background (each is also migrated on its first request).
