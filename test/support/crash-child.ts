@@ -1,0 +1,31 @@
+// Work in a process of its own, so that a test can SIGKILL it mid-way (no cleanup at all).
+// Usage: tsx test/support/crash-child.ts provision <slug>... | move <slug> <serverId>
+// Configuration from the environment. Before each saga step it prints `step <name>` and then waits
+// a little, so the test can strike while that step is under way.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { openSilo } from '../../src/bootstrap.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { provisionCompany } from '../../src/provisioning/provision-company.ts';
+import { moveCompany } from '../../src/scale-out/move-company.ts';
+
+const [what, ...args] = process.argv.slice(2);
+const silo = await openSilo(loadConfig(), { log: createLogger('silent') });
+const step = async (name: string) => {
+  process.stdout.write(`step ${name}\n`);
+  await sleep(50);
+};
+silo.ctx.beforeProvisionStep = step;
+silo.ctx.beforeMoveStep = step;
+
+if (what === 'provision') {
+  for (const slug of args) {
+    await provisionCompany(silo.ctx, { name: slug, slug, admin: { email: `boss@${slug}.test`, password: 'boss-password' } }, 'crash-child');
+    process.stdout.write(`created ${slug}\n`);
+  }
+} else if (what === 'move') {
+  await moveCompany(silo.ctx, args[0]!, args[1]!, 'crash-child');
+  process.stdout.write('moved\n');
+}
+await silo.close();
+process.exit(0);
