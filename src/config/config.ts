@@ -42,6 +42,7 @@ const envSchema = z
     SILO_POOL_IDLE_TIMEOUT: z.coerce.number().int().min(1).default(30),
     SILO_TENANT_CONNECT_TIMEOUT: z.coerce.number().int().min(1).max(60).default(3),
     SILO_REGISTRY_TTL_MS: z.coerce.number().int().min(0).default(5000),
+    SILO_REGISTRY_STALE_MS: z.coerce.number().int().min(0).default(60_000),
     SILO_LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).default(10),
     SILO_LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(100),
     SILO_LOGIN_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
@@ -82,6 +83,7 @@ export interface Config {
     idleTimeoutSeconds: number;
     connectTimeoutSeconds: number;
     registryTtlMs: number;
+    registryStaleMs: number;
   };
   login: { maxFailures: number; maxFailuresPerAddress: number; windowSeconds: number };
   trustProxy: boolean;
@@ -132,6 +134,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       idleTimeoutSeconds: e.SILO_POOL_IDLE_TIMEOUT,
       connectTimeoutSeconds: e.SILO_TENANT_CONNECT_TIMEOUT,
       registryTtlMs: e.SILO_REGISTRY_TTL_MS,
+      registryStaleMs: e.SILO_REGISTRY_STALE_MS,
     },
     login: {
       maxFailures: e.SILO_LOGIN_MAX_FAILURES,

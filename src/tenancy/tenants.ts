@@ -23,6 +23,11 @@ export type CompanyRecord = typeof companies.$inferSelect;
 export interface TenantsOptions extends PoolMapOptions {
   /** How long a company row is trusted without asking the management database again. */
   registryTtlMs: number;
+  /**
+   * How long past its TTL a row may still serve while the management database cannot be reached
+   * (0: never). Bounded because, cut off from it, this instance also misses the NOTIFYs of changes.
+   */
+  registryStaleMs: number;
 }
 
 export class Tenants {
@@ -40,6 +45,8 @@ export class Tenants {
    */
   private readonly userRoles: LRUCache<string, CompanyUserRole | 'missing'>;
   private userGeneration = 0;
+  private readonly staleMs: number;
+  private readonly serveStale: boolean;
   /** What the pool map needs to reach a company, by company row. */
   private readonly targets = new WeakMap<CompanyRecord, TenantTarget>();
 
@@ -48,7 +55,15 @@ export class Tenants {
     options: TenantsOptions,
   ) {
     this.pools = new PoolMap(options);
-    this.rows = new LRUCache<string, CompanyRecord | 'missing'>({ max: 10_000, ttl: Math.max(1, options.registryTtlMs) });
+    // Stale rows are kept (not deleted on a read) so that an outage of the management database can
+    // fall back to them; load() decides whether one may serve.
+    this.rows = new LRUCache<string, CompanyRecord | 'missing'>({
+      max: 10_000,
+      ttl: Math.max(1, options.registryTtlMs),
+      noDeleteOnStaleGet: true,
+    });
+    this.staleMs = options.registryStaleMs;
+    this.serveStale = options.registryStaleMs > 0;
     this.userRoles = new LRUCache<string, CompanyUserRole | 'missing'>({ max: 100_000, ttl: Math.max(1, options.registryTtlMs) });
   }
 
@@ -69,9 +84,24 @@ export class Tenants {
 
   private async load(id: string): Promise<CompanyRecord | undefined> {
     const generation = this.generation;
-    const [row] = await this.deps.db.select().from(companies).where(eq(companies.id, id));
+    let row: CompanyRecord | undefined;
+    try {
+      [row] = await this.deps.db.select().from(companies).where(eq(companies.id, id));
+    } catch (error) {
+      const stale = this.staleRow(id);
+      if (stale === undefined) throw error;
+      return stale === 'missing' ? undefined : stale;
+    }
     if (generation === this.generation) this.rows.set(id, row ?? 'missing');
     return row;
+  }
+
+  /** The last row read for a company, if read recently enough to stand in during an outage. */
+  private staleRow(id: string): CompanyRecord | 'missing' | undefined {
+    if (!this.serveStale) return undefined;
+    // info().ttl is the time left, negative once the row is past its TTL.
+    const entry = this.rows.info(id);
+    return entry?.ttl !== undefined && entry.ttl >= -this.staleMs ? entry.value : undefined;
   }
 
   /** Runs work on the company's database, as the company's role, through the pool map. */
