@@ -14,11 +14,8 @@
 // Results and their reading: docs/scale-out.md.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import type { SiloContext } from '../src/context.ts';
-import { startEmbeddedPostgres } from '../src/embedded/embedded-postgres.ts';
 import { applyMigrations } from '../src/migrations/runner.ts';
 import { tenantNames } from '../src/provisioning/names.ts';
 import { provisionCompany } from '../src/provisioning/provision-company.ts';
@@ -34,6 +31,7 @@ import {
   openBenchSilo,
   serverInfo,
   startBenchServer,
+  startSecondBenchServer,
   withDatabase,
   type BenchServer,
 } from './support.ts';
@@ -46,16 +44,6 @@ const WORDS = (
   'vendor warehouse weekly workflow alpha beta gamma delta north south east west green blue red amber quick ' +
   'slow steady early late final open closed pending approved rejected urgent minor major critical'
 ).split(' ');
-
-/** A second server: BENCH_TARGET_URL, else another embedded PostgreSQL, removed by stop(). */
-async function startTargetServer(): Promise<BenchServer> {
-  const given = process.env.BENCH_TARGET_URL;
-  if (given) return { url: given, embedded: false, stop: async () => {} };
-  const dir = mkdtempSync(join(os.tmpdir(), 'silo-bench-target-'));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const server = await startEmbeddedPostgres(dir);
-  return { url: server.url, embedded: true, stop: () => server.stop().finally(() => rmSync(dir, { recursive: true, force: true })) };
-}
 
 /** Fills the company's tables as its own users would have, in batches, until about `mb` MB of row text. */
 async function fill(ctx: SiloContext, serverId: string, database: string, mb: number): Promise<void> {
@@ -355,7 +343,7 @@ const first = await startBenchServer();
 let failed = false;
 let second: BenchServer | undefined;
 try {
-  second = await startTargetServer();
+  second = await startSecondBenchServer();
   await bench(first, second);
 } catch (error) {
   failed = true;

@@ -60,6 +60,16 @@ export async function startBenchServer(): Promise<BenchServer> {
   };
 }
 
+/** A second server: BENCH_TARGET_URL, else another embedded PostgreSQL, removed by stop(). */
+export async function startSecondBenchServer(): Promise<BenchServer> {
+  const given = process.env.BENCH_TARGET_URL;
+  if (given) return { url: given, embedded: false, stop: async () => {} };
+  const dir = mkdtempSync(join(os.tmpdir(), 'silo-bench-target-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const server = await startEmbeddedPostgres(dir);
+  return { url: server.url, embedded: true, stop: () => server.stop().finally(() => rmSync(dir, { recursive: true, force: true })) };
+}
+
 export interface BenchSilo {
   silo: Silo;
   /** Every database and role of this Silo starts with `${prefix}_`. */
