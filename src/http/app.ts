@@ -15,6 +15,7 @@ import { registerDeleteCompany } from './routes/companies/delete-company.ts';
 import { registerMigrateCompany } from './routes/companies/migrate-company.ts';
 import { registerMoveCompany } from './routes/companies/move-company.ts';
 import { registerReadCompanies } from './routes/companies/read-companies.ts';
+import { registerRotateCredentials } from './routes/companies/rotate-credentials.ts';
 import { registerUpdateCompany } from './routes/companies/update-company.ts';
 import { registerTenantHealthRoutes } from './routes/company/tenant-health.ts';
 import { registerUserRoutes } from './routes/company/users.ts';
@@ -94,6 +95,7 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
   registerUpdateCompany(app, ctx);
   registerDeleteCompany(app, ctx);
   registerCompanyDatabaseRoutes(app, ctx);
+  registerRotateCredentials(app, ctx);
   registerMigrateCompany(app, ctx);
   registerMoveCompany(app, ctx);
   registerServerRoutes(app, ctx);

@@ -33,6 +33,11 @@ export function toErrorResponse(error: unknown, c: Context, log: Logger): Respon
     // Text Postgres cannot store (a NUL, a bad escape, too long for its column): the client's
     // input, which a schema should have refused; a safety net so it is never a 500.
     silo = new SiloError('validation_failed', 'the request holds text the database cannot store');
+  } else if (pgCode(error) === '28P01') {
+    // A tenant login refused: the company's credentials were being rotated as this connection
+    // logged in (src/services/credential-rotation.ts). The next attempt uses the new password.
+    log.warn({ requestId: c.get('requestId') }, 'tenant login refused; credentials rotated meanwhile?');
+    silo = new SiloError('unavailable', 'the company database refused the login; try again', { retryAfterSeconds: 1 });
   } else if (isConnectionError(error)) {
     log.warn({ requestId: c.get('requestId'), code: (driverError(error) as { code?: string }).code }, 'database unreachable');
     silo = new SiloError('unavailable', 'a database this request needs cannot be reached; try again shortly');

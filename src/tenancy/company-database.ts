@@ -32,10 +32,14 @@ export function hasDatabase(company: CompanyRow): boolean {
   );
 }
 
-/** What the pool map needs to open the company's pool. */
-export function companyPoolTarget(deps: Deps, company: CompanyRow): TenantTarget {
+/**
+ * What the pool map needs to open the company's pool. `password`, for a postgres company, is asked
+ * on every new connection instead of the one in the URL (credentials can be rotated under an open pool).
+ */
+export function companyPoolTarget(deps: Deps, company: CompanyRow, password?: () => Promise<string>): TenantTarget {
   if (!hasDatabase(company) || !company.serverId) throw noDatabase(company);
   return {
+    ...(company.provider === 'postgres' && password ? { password } : {}),
     companyId: company.id,
     // A neon company has a compute of its own; an external one a server Silo knows nothing about
     // (two may share one): each counts against a budget of its own, and all against maxPools.

@@ -21,6 +21,8 @@ export interface TenantTarget {
   driver?: TenantDriver;
   /** Connection string as the company's role; used only to open the pool, never kept elsewhere. */
   url: () => Promise<string>;
+  /** Asked on every new connection of the pool, when given, instead of the URL's password. */
+  password?: () => Promise<string>;
 }
 
 export interface PoolMapOptions {
@@ -140,6 +142,7 @@ export class PoolMap {
       max: this.options.perCompany,
       idleTimeoutSeconds: this.options.idleTimeoutSeconds,
       connectTimeoutSeconds: this.options.connectTimeoutSeconds,
+      ...(target.password ? { password: target.password } : {}),
     });
     const entry: Entry = { companyId: target.companyId, serverId: target.serverId, handle, inFlight: opening.claims };
     this.entries.set(target.companyId, entry);

@@ -20,6 +20,8 @@ export interface TenantPoolOptions {
   max: number;
   idleTimeoutSeconds: number;
   connectTimeoutSeconds: number;
+  /** Asked on every new connection (postgres.js calls it), instead of the URL's password. */
+  password?: () => Promise<string>;
 }
 
 /**
@@ -44,6 +46,7 @@ function openPostgresPool(url: string, options: TenantPoolOptions): TenantHandle
     idle_timeout: options.idleTimeoutSeconds,
     connect_timeout: options.connectTimeoutSeconds,
     ...tenantPipelineOption,
+    ...(options.password ? { password: options.password } : {}),
     onnotice: () => {},
     connection: { application_name: 'silo-tenant' },
   });

@@ -7,6 +7,7 @@ import type { Sql } from 'postgres';
 import type { ManagementDb } from '../control-plane/db.ts';
 import { companies } from '../control-plane/schema.ts';
 import type { CredentialBox } from '../crypto/credentials.ts';
+import { describeError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ServerConnections } from '../services/server-connections.ts';
 import { companyPoolTarget } from './company-database.ts';
@@ -110,10 +111,29 @@ export class Tenants {
     // not a new object and closure per request.
     let target = this.targets.get(company);
     if (!target) {
-      target = companyPoolTarget(this.deps, company);
+      target = companyPoolTarget(this.deps, company, () => this.currentPassword(company));
       this.targets.set(company, target);
     }
     return this.pools.run(target, work);
+  }
+
+  /**
+   * The company role's password for a new connection, read from the management database each time
+   * so that a rotated password (src/services/credential-rotation.ts) applies to the pools already
+   * open, here and in every instance. Should the management database not answer, the cached row's
+   * password is used.
+   */
+  private async currentPassword(company: CompanyRecord): Promise<string> {
+    try {
+      const [row] = await this.deps.db
+        .select({ credentials: companies.credentialsEncrypted })
+        .from(companies)
+        .where(eq(companies.id, company.id));
+      if (row?.credentials) return this.deps.box.open(row.credentials);
+    } catch (error) {
+      this.deps.log.debug({ companyId: company.id, error: describeError(error) }, 'password read from the cached company row');
+    }
+    return this.deps.box.open(company.credentialsEncrypted!);
   }
 
   /**

@@ -1,0 +1,39 @@
+// POST /api/companies/:company/credentials/rotate: a new password for the company's database role,
+// with no failed request (src/services/credential-rotation.ts).
+import { createRoute } from '@hono/zod-openapi';
+import type { SiloContext } from '../../../context.ts';
+import { rotateCompanyCredentials } from '../../../services/credential-rotation.ts';
+import { toCompanyView } from '../../../services/company-records.ts';
+import { actorOf, type App } from '../../env.ts';
+import { requireAuth } from '../../middleware/auth.ts';
+import { bearer, CompanyParam, CompanySchema, errors, json } from '../../schemas.ts';
+
+export function registerRotateCredentials(app: App, ctx: SiloContext) {
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/companies/{company}/credentials/rotate',
+      tags: ['companies'],
+      summary: "Give the company's database role a new password",
+      description:
+        'The new password is set on the server and stored encrypted; pools opened with the old one drain ' +
+        'rather than being cut, so no request fails. Postgres companies only: 409 for neon and external ones.',
+      security: bearer,
+      middleware: [requireAuth(ctx.tokens, ['system_admin'])] as const,
+      request: { params: CompanyParam },
+      responses: {
+        200: json(CompanySchema, 'The company (never its credentials)'),
+        400: errors[400],
+        401: errors[401],
+        403: errors[403],
+        404: errors[404],
+        409: errors[409],
+        503: errors[503],
+      },
+    }),
+    async (c) => {
+      const rotated = await rotateCompanyCredentials(ctx, c.req.valid('param').company, actorOf(c.get('auth')));
+      return c.json(toCompanyView(rotated), 200);
+    },
+  );
+}
