@@ -7,12 +7,14 @@ import { createTokenService } from './auth/tokens.ts';
 import type { Config } from './config/config.ts';
 import { resolveSecrets } from './config/secrets.ts';
 import type { SiloContext } from './context.ts';
+import { closeToPublic, EMBEDDED_MAINTENANCE_DATABASES } from './control-plane/connect-privileges.ts';
 import { connectManagement } from './control-plane/db.ts';
 import { createCredentialBox } from './crypto/credentials.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from './embedded/embedded-postgres.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { loadMigrationSet } from './migrations/migration-set.ts';
 import { applyMigrations } from './migrations/runner.ts';
+import { applyTenantConnectionLimit } from './provisioning/connection-limit.ts';
 import { ensureTemplate } from './provisioning/template.ts';
 import { createServerConnections } from './services/server-connections.ts';
 import { configureNeonDriver } from './providers/neon/driver.ts';
@@ -72,6 +74,9 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
   const migrator = postgres(managementUrl!, { max: 1, onnotice: () => {}, connection: { application_name: 'silo-migrate' } });
   try {
     await applyMigrations(migrator, loadMigrationSet(migrationsFolder('management')));
+    // Tenant roles live on this server too (the default server): none may reach Silo's own data.
+    await closeToPublic(migrator, log);
+    if (embedded) for (const database of EMBEDDED_MAINTENANCE_DATABASES) await closeToPublic(migrator, log, database);
   } catch (error) {
     await embedded?.stop();
     throw error;
@@ -107,6 +112,9 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
         if (server.status !== 'active' || server.provider !== 'postgres') continue;
         await ensureTemplate(ctx, server.id).catch((error: Error) =>
           log.warn({ serverId: server.id, error: error.message }, 'could not prepare the template; creation will migrate instead'),
+        );
+        await applyTenantConnectionLimit(ctx, server.id).catch((error: Error) =>
+          log.warn({ serverId: server.id, error: error.message }, 'could not check the connection limit of tenant roles'),
         );
       }
     }

@@ -41,6 +41,9 @@ const envSchema = z
     SILO_POOL_SERVER_BUDGET: z.coerce.number().int().min(1).default(60),
     SILO_POOL_IDLE_TIMEOUT: z.coerce.number().int().min(1).default(30),
     SILO_TENANT_CONNECT_TIMEOUT: z.coerce.number().int().min(1).max(60).default(3),
+    // CONNECTION LIMIT of each tenant role Silo creates; unset: 10 x SILO_POOL_PER_COMPANY
+    // (docs/security-database.md says why).
+    SILO_TENANT_CONNECTION_LIMIT: z.coerce.number().int().min(1).max(10_000).optional(),
     SILO_REGISTRY_TTL_MS: z.coerce.number().int().min(0).default(5000),
     SILO_LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).default(10),
     SILO_LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(100),
@@ -83,10 +86,18 @@ export interface Config {
     connectTimeoutSeconds: number;
     registryTtlMs: number;
   };
+  /** CONNECTION LIMIT of every tenant role on a postgres server. */
+  tenantConnectionLimit: number;
   login: { maxFailures: number; maxFailuresPerAddress: number; windowSeconds: number };
   trustProxy: boolean;
   neonWsProxy: string | undefined;
 }
+
+/**
+ * A tenant role's default CONNECTION LIMIT, per connection of its pool: room for several Silo
+ * instances' pools plus the operations that connect as the role (migrations, moves, stats).
+ */
+const TENANT_CONNECTIONS_PER_POOL_CONNECTION = 10;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -133,6 +144,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       connectTimeoutSeconds: e.SILO_TENANT_CONNECT_TIMEOUT,
       registryTtlMs: e.SILO_REGISTRY_TTL_MS,
     },
+    tenantConnectionLimit: e.SILO_TENANT_CONNECTION_LIMIT ?? TENANT_CONNECTIONS_PER_POOL_CONNECTION * e.SILO_POOL_PER_COMPANY,
     login: {
       maxFailures: e.SILO_LOGIN_MAX_FAILURES,
       maxFailuresPerAddress: e.SILO_LOGIN_MAX_FAILURES_PER_IP,

@@ -11,6 +11,7 @@ import { databaseServers } from '../control-plane/schema.ts';
 import { scramSha256Verifier } from '../crypto/scram.ts';
 import { describeError, pgCode } from '../errors.ts';
 import { letAdminActAs } from './admin-role.ts';
+import { connectionLimitClause } from './connection-limit.ts';
 import type { DatabaseBuilder, StepRunner } from './database-builder.ts';
 import { quoteIdent, quoteLiteral, templateNames, tenantNames, type TenantNames } from './names.ts';
 import type { Placement } from './placement.ts';
@@ -65,7 +66,10 @@ export async function createTenantDatabase(
   const created = options.created ?? { role: false, database: false };
   const admin = await ctx.servers.admin(serverId);
   await step('role', async () => {
-    await admin.unsafe(`create role ${quoteIdent(names.role)} login password ${quoteLiteral(scramSha256Verifier(password))}`);
+    await admin.unsafe(
+      `create role ${quoteIdent(names.role)} login ${connectionLimitClause(ctx.config.tenantConnectionLimit)} ` +
+        `password ${quoteLiteral(scramSha256Verifier(password))}`,
+    );
     created.role = true;
     await letAdminActAs(admin, names.role);
   });
