@@ -10,6 +10,7 @@ import type { SiloContext } from './context.ts';
 import { closeToPublic, EMBEDDED_MAINTENANCE_DATABASES } from './control-plane/connect-privileges.ts';
 import { connectManagement } from './control-plane/db.ts';
 import { createCredentialBox } from './crypto/credentials.ts';
+import { checkMasterKey } from './crypto/master-key-check.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from './embedded/embedded-postgres.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { loadMigrationSet } from './migrations/migration-set.ts';
@@ -102,6 +103,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
   };
 
   try {
+    await checkMasterKey(management.db, box, secrets.masterKeySource);
     await registerDefaultServer(ctx, serverUrl);
     if (options.listen) await tenants.listen();
     if (config.admin && (await ensureFirstSystemAdmin(ctx, config.admin))) {
