@@ -11,6 +11,7 @@ import { closeToPublic, EMBEDDED_MAINTENANCE_DATABASES } from './control-plane/c
 import { connectManagement } from './control-plane/db.ts';
 import { createCredentialBox } from './crypto/credentials.ts';
 import { checkMasterKey } from './crypto/master-key-check.ts';
+import { resealEarlierFormat } from './crypto/reseal.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from './embedded/embedded-postgres.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { loadMigrationSet } from './migrations/migration-set.ts';
@@ -104,6 +105,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
 
   try {
     await checkMasterKey(management.db, box, secrets.masterKeySource);
+    await resealEarlierFormat(management.sql, box, log);
     await registerDefaultServer(ctx, serverUrl);
     if (options.listen) await tenants.listen();
     if (config.admin && (await ensureFirstSystemAdmin(ctx, config.admin))) {

@@ -13,6 +13,7 @@ import { provisionCompany } from '../src/provisioning/provision-company.ts';
 import { quoteIdent, tenantNames } from '../src/provisioning/names.ts';
 import { COMPANY_CHANGED_CHANNEL, USER_CHANGED_CHANNEL } from '../src/tenancy/tenants.ts';
 import { createTestSilo, randomName, type TestSilo } from './support/test-silo.ts';
+import { sealedAt } from '../src/crypto/credentials.ts';
 
 let t: TestSilo;
 beforeAll(async () => {
@@ -25,7 +26,7 @@ afterAll(async () => {
 /** A company's real role and password, as Silo stores them. */
 async function roleOf(ctx: SiloContext, slug: string) {
   const row = await ctx.db.query.companies.findFirst({ where: (c, { eq, and, ne }) => and(eq(c.slug, slug), ne(c.status, 'deleted')) });
-  return { id: row!.id, user: row!.roleName!, password: ctx.box.open(row!.credentialsEncrypted!) };
+  return { id: row!.id, user: row!.roleName!, password: ctx.box.open(row!.credentialsEncrypted!, sealedAt.companyCredentials(row!.id)) };
 }
 
 /** Connects as `role` to `database` on the server behind `serverUrl` and runs one query. */

@@ -8,7 +8,7 @@ import { asc, isNotNull } from 'drizzle-orm';
 import { ConfigError } from '../config/config.ts';
 import type { ManagementDb } from '../control-plane/db.ts';
 import { databaseServers } from '../control-plane/schema.ts';
-import type { CredentialBox } from './credentials.ts';
+import { type CredentialBox, sealedAt } from './credentials.ts';
 
 /** Throws a ConfigError when `box` cannot open what is already stored; a new installation passes. */
 export async function checkMasterKey(db: ManagementDb, box: CredentialBox, source: string): Promise<void> {
@@ -20,7 +20,7 @@ export async function checkMasterKey(db: ManagementDb, box: CredentialBox, sourc
     .limit(1);
   if (!first?.urlEncrypted) return;
   try {
-    box.open(first.urlEncrypted);
+    box.open(first.urlEncrypted, sealedAt.serverUrl(first.id));
   } catch {
     throw new ConfigError(
       `${source} is not the master key this installation's stored credentials were sealed with: start Silo with the key it was set up with`,

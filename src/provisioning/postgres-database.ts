@@ -8,6 +8,7 @@ import type { Sql } from 'postgres';
 import { generatePassword } from '../auth/passwords.ts';
 import type { SiloContext } from '../context.ts';
 import { databaseServers } from '../control-plane/schema.ts';
+import { sealedAt } from '../crypto/credentials.ts';
 import { scramSha256Verifier } from '../crypto/scram.ts';
 import { describeError, pgCode } from '../errors.ts';
 import { letAdminActAs } from './admin-role.ts';
@@ -120,6 +121,7 @@ export async function createTenantDatabase(
 
 export function postgresDatabaseBuilder(
   ctx: SiloContext,
+  companyId: string,
   slug: string,
   placement: Placement,
   options: { via?: 'template' | 'migrations' },
@@ -148,7 +150,7 @@ export function postgresDatabaseBuilder(
         location: {
           databaseName: names.database,
           roleName: names.role,
-          credentialsEncrypted: ctx.box.seal(rolePassword),
+          credentialsEncrypted: ctx.box.seal(rolePassword, sealedAt.companyCredentials(companyId)),
           databaseUrlEncrypted: null,
           providerRef: null,
         },
