@@ -35,7 +35,7 @@ import { sealedAt } from '../src/crypto/credentials.ts';
 function cliDefaultConcurrency(): number {
   const program = new Command();
   const unused = () => Promise.reject(new Error('not for running'));
-  registerMigrateCommands(program, { stdout: process.stdout, stderr: process.stderr, env: {}, withSilo: unused });
+  registerMigrateCommands(program, { stdout: process.stdout, stderr: process.stderr, env: {}, stdin: process.stdin, withSilo: unused });
   const apply = program.commands.find((c) => c.name() === 'migrate')?.commands.find((c) => c.name() === 'apply');
   const value: unknown = apply?.options.find((o) => o.long === '--concurrency')?.defaultValue;
   if (typeof value !== 'number') throw new Error('could not read the default of `silo migrate apply --concurrency`');

@@ -64,7 +64,12 @@ function failureOf(error: unknown): { message: string; exitCode: number } {
 
 /** Runs one command line (without "node silo") and returns its exit status; never exits the process. */
 export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<number> {
-  const full: CliIo = { env: io.env ?? process.env, stdout: io.stdout ?? process.stdout, stderr: io.stderr ?? process.stderr };
+  const full: CliIo = {
+    env: io.env ?? process.env,
+    stdin: io.stdin ?? process.stdin,
+    stdout: io.stdout ?? process.stdout,
+    stderr: io.stderr ?? process.stderr,
+  };
   try {
     await buildProgram(full).parseAsync(argv, { from: 'user' });
     return EXIT.ok;
