@@ -11,7 +11,7 @@ import { closeToPublic, EMBEDDED_MAINTENANCE_DATABASES } from './control-plane/c
 import { connectManagement } from './control-plane/db.ts';
 import { createCredentialBox } from './crypto/credentials.ts';
 import { checkMasterKey } from './crypto/master-key-check.ts';
-import { resealEarlierFormat } from './crypto/reseal.ts';
+import { resealStored } from './crypto/reseal.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from './embedded/embedded-postgres.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { loadMigrationSet } from './migrations/migration-set.ts';
@@ -87,7 +87,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
   }
   const management = connectManagement(managementUrl!);
 
-  const box = createCredentialBox(secrets.masterKey);
+  const box = createCredentialBox(secrets.masterKey, config.masterKeyPrevious);
   const servers = createServerConnections(management.db, box);
   configureNeonDriver({ wsProxy: config.neonWsProxy });
   const tenants = new Tenants({ db: management.db, sql: management.sql, box, servers, log }, config.pools);
@@ -105,7 +105,9 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
 
   try {
     await checkMasterKey(management.db, box, secrets.masterKeySource);
-    await resealEarlierFormat(management.sql, box, log);
+    const upgraded = await resealStored(management.sql, box, { which: 'earlier-format' });
+    if (upgraded.resealed > 0)
+      log.info({ resealed: upgraded.resealed }, 're-sealed stored credentials in the current format (bound to their rows)');
     await registerDefaultServer(ctx, serverUrl);
     if (options.listen) await tenants.listen();
     if (config.admin && (await ensureFirstSystemAdmin(ctx, config.admin))) {

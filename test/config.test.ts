@@ -15,6 +15,7 @@ describe('loadConfig', () => {
     [{ DATABASE_URL: 'mysql://x@y/z' }, 'DATABASE_URL'],
     [{ SILO_JWT_SECRET: 'too-short' }, 'SILO_JWT_SECRET'],
     [{ SILO_MASTER_KEY: 'abcd' }, 'SILO_MASTER_KEY'],
+    [{ SILO_MASTER_KEY_PREVIOUS: 'abcd' }, 'SILO_MASTER_KEY_PREVIOUS'],
     [{ SILO_ADMIN_EMAIL: 'ops@example.com' }, 'SILO_ADMIN_PASSWORD'],
     [{ SILO_ADMIN_EMAIL: 'not-an-email', SILO_ADMIN_PASSWORD: 'long-enough' }, 'SILO_ADMIN_EMAIL'],
     [{ SILO_DB_PREFIX: 'Bad-Prefix' }, 'SILO_DB_PREFIX'],

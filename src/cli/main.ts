@@ -10,6 +10,7 @@ import { registerAdminCommands } from './commands/admin.ts';
 import { registerCompanyCommands } from './commands/companies.ts';
 import { registerMigrateCommands } from './commands/migrate.ts';
 import { registerReconcileCommand } from './commands/reconcile.ts';
+import { registerSecretsCommands } from './commands/secrets.ts';
 import { registerServerCommands } from './commands/servers.ts';
 import { CliError, createRuntime, EXIT, type CliIo } from './runtime.ts';
 
@@ -38,6 +39,7 @@ function buildProgram(io: CliIo): Command {
   registerServerCommands(program, cli);
   registerReconcileCommand(program, cli);
   registerMigrateCommands(program, cli);
+  registerSecretsCommands(program, cli);
   return program;
 }
 

@@ -18,6 +18,11 @@ const envSchema = z
       .string()
       .refine((v) => decodeKey(v) !== null, 'must be 32 bytes as 64 hex digits or base64')
       .optional(),
+    // The key being replaced, during a master key rotation only (docs/security-database.md).
+    SILO_MASTER_KEY_PREVIOUS: z
+      .string()
+      .refine((v) => decodeKey(v) !== null, 'must be 32 bytes as 64 hex digits or base64')
+      .optional(),
     SILO_ADMIN_EMAIL: z.email().optional(),
     SILO_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
     SILO_MIGRATE_ON_START: booleanFlag,
@@ -71,6 +76,8 @@ export interface Config {
   dataDir: string;
   jwtSecret: string | undefined;
   masterKey: Buffer | undefined;
+  /** Still opens stored values during a master key rotation; never seals. */
+  masterKeyPrevious: Buffer | undefined;
   admin: { email: string; password: string } | undefined;
   migrateOnStart: boolean;
   bodyLimitBytes: number;
@@ -129,6 +136,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: e.SILO_DATA_DIR,
     jwtSecret: e.SILO_JWT_SECRET,
     masterKey: e.SILO_MASTER_KEY === undefined ? undefined : (decodeKey(e.SILO_MASTER_KEY) ?? undefined),
+    masterKeyPrevious: e.SILO_MASTER_KEY_PREVIOUS === undefined ? undefined : (decodeKey(e.SILO_MASTER_KEY_PREVIOUS) ?? undefined),
     admin: e.SILO_ADMIN_EMAIL && e.SILO_ADMIN_PASSWORD ? { email: e.SILO_ADMIN_EMAIL, password: e.SILO_ADMIN_PASSWORD } : undefined,
     migrateOnStart: e.SILO_MIGRATE_ON_START,
     bodyLimitBytes: e.SILO_BODY_LIMIT,

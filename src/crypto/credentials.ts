@@ -23,8 +23,12 @@ export const sealedAt = {
 };
 
 export interface CredentialBox {
+  /** Seals under the current key. */
   seal(plaintext: string, field: SealedField): string;
+  /** Opens with the current key or, during a rotation, the previous one. */
   open(sealed: string, field: SealedField): string;
+  /** Whether a stored value should be sealed again: an earlier format, or not under the current key. */
+  isStale(sealed: string, field: SealedField): boolean;
 }
 
 /** Whether a stored value is in the current format (else the next start re-seals it). */
@@ -36,8 +40,34 @@ function decode(part: string, bytes?: number): Buffer {
   return buffer;
 }
 
-export function createCredentialBox(key: Buffer): CredentialBox {
-  if (key.length !== 32) throw new Error('the master key must be 32 bytes');
+function openWith(key: Buffer, sealed: string, field: SealedField): string {
+  const [version, iv, tag, ciphertext, extra] = sealed.split('.');
+  if ((version !== 'v1' && version !== 'v2') || !iv || !tag || ciphertext === undefined || extra !== undefined) {
+    throw new Error('sealed credential has an unknown format');
+  }
+  // The tag's length is pinned: a shortened tag would be easier to forge.
+  const decipher = createDecipheriv(ALGORITHM, key, decode(iv, IV_BYTES), { authTagLength: TAG_BYTES });
+  decipher.setAuthTag(decode(tag, TAG_BYTES));
+  if (version === 'v2') decipher.setAAD(Buffer.from(field, 'utf8'));
+  // A wrong key, a wrong field or a tampered value throws here ("unable to authenticate data"),
+  // never a secret.
+  return Buffer.concat([decipher.update(decode(ciphertext)), decipher.final()]).toString('utf8');
+}
+
+/**
+ * A box that seals under `key` and opens with it or with `previousKey` (SILO_MASTER_KEY_PREVIOUS,
+ * set only while a rotation re-seals what the previous key sealed).
+ */
+export function createCredentialBox(key: Buffer, previousKey?: Buffer): CredentialBox {
+  for (const k of [key, previousKey]) if (k && k.length !== 32) throw new Error('the master key must be 32 bytes');
+  const opensWithCurrentKey = (sealed: string, field: SealedField) => {
+    try {
+      openWith(key, sealed, field);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   return {
     seal(plaintext, field) {
       const iv = randomBytes(IV_BYTES);
@@ -48,17 +78,15 @@ export function createCredentialBox(key: Buffer): CredentialBox {
       return `v2.${parts.join('.')}`;
     },
     open(sealed, field) {
-      const [version, iv, tag, ciphertext, extra] = sealed.split('.');
-      if ((version !== 'v1' && version !== 'v2') || !iv || !tag || ciphertext === undefined || extra !== undefined) {
-        throw new Error('sealed credential has an unknown format');
+      try {
+        return openWith(key, sealed, field);
+      } catch (error) {
+        if (!previousKey) throw error;
+        return openWith(previousKey, sealed, field);
       }
-      // The tag's length is pinned: a shortened tag would be easier to forge.
-      const decipher = createDecipheriv(ALGORITHM, key, decode(iv, IV_BYTES), { authTagLength: TAG_BYTES });
-      decipher.setAuthTag(decode(tag, TAG_BYTES));
-      if (version === 'v2') decipher.setAAD(Buffer.from(field, 'utf8'));
-      // A wrong key, a wrong field or a tampered value throws here ("unable to authenticate data"),
-      // never a secret.
-      return Buffer.concat([decipher.update(decode(ciphertext)), decipher.final()]).toString('utf8');
+    },
+    isStale(sealed, field) {
+      return !isCurrentFormat(sealed) || !opensWithCurrentKey(sealed, field);
     },
   };
 }
