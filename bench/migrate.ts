@@ -29,12 +29,13 @@ import { loadMigrationSet } from '../src/migrations/migration-set.ts';
 import { provisionCompany } from '../src/provisioning/provision-company.ts';
 import type { CompanyRecord } from '../src/tenancy/tenants.ts';
 import { formatTable, intOption, machineInfo, median, ms, option, serverInfo, silentLog, withDatabase } from './support.ts';
+import { sealedAt } from '../src/crypto/credentials.ts';
 
 /** What `silo migrate apply` uses without --concurrency, read from the command's own definition. */
 function cliDefaultConcurrency(): number {
   const program = new Command();
   const unused = () => Promise.reject(new Error('not for running'));
-  registerMigrateCommands(program, { stdout: process.stdout, stderr: process.stderr, env: {}, withSilo: unused });
+  registerMigrateCommands(program, { stdout: process.stdout, stderr: process.stderr, env: {}, stdin: process.stdin, withSilo: unused });
   const apply = program.commands.find((c) => c.name() === 'migrate')?.commands.find((c) => c.name() === 'apply');
   const value: unknown = apply?.options.find((o) => o.long === '--concurrency')?.defaultValue;
   if (typeof value !== 'number') throw new Error('could not read the default of `silo migrate apply --concurrency`');
@@ -233,7 +234,7 @@ async function runLoop(fleet: Fleet, folder: string, count: number): Promise<voi
     const one = performance.now();
     const url = await ctx.servers.urlFor(company.serverId!, company.databaseName!, {
       user: company.roleName!,
-      password: ctx.box.open(company.credentialsEncrypted!),
+      password: ctx.box.open(company.credentialsEncrypted!, sealedAt.companyCredentials(company.id)),
     });
     const client = postgres(url, { max: 1, onnotice: () => {} });
     try {

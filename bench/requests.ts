@@ -46,6 +46,7 @@ import {
   withDatabase,
   type BenchSilo,
 } from './support.ts';
+import { sealedAt } from '../src/crypto/credentials.ts';
 
 const SECONDS = intOption('seconds', 'BENCH_SECONDS', 10);
 const ROUNDS = intOption('rounds', 'BENCH_ROUNDS', 2);
@@ -236,7 +237,7 @@ async function main() {
     const { serverId, databaseName, roleName, credentialsEncrypted } = warm.company;
     const tenantUrl = await ctx.servers.urlFor(serverId!, databaseName!, {
       user: roleName!,
-      password: ctx.box.open(credentialsEncrypted!),
+      password: ctx.box.open(credentialsEncrypted!, sealedAt.companyCredentials(warm.company.id)),
     });
 
     const sharedEnv = { ...bench.env, SILO_LOG_LEVEL: 'warn' };

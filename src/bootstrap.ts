@@ -7,12 +7,16 @@ import { createTokenService } from './auth/tokens.ts';
 import type { Config } from './config/config.ts';
 import { resolveSecrets } from './config/secrets.ts';
 import type { SiloContext } from './context.ts';
+import { closeToPublic, EMBEDDED_MAINTENANCE_DATABASES } from './control-plane/connect-privileges.ts';
 import { connectManagement } from './control-plane/db.ts';
 import { createCredentialBox } from './crypto/credentials.ts';
+import { checkMasterKey } from './crypto/master-key-check.ts';
+import { resealStored } from './crypto/reseal.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from './embedded/embedded-postgres.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { loadMigrationSet } from './migrations/migration-set.ts';
 import { applyMigrations } from './migrations/runner.ts';
+import { applyTenantConnectionLimit } from './provisioning/connection-limit.ts';
 import { ensureTemplate } from './provisioning/template.ts';
 import { createServerConnections } from './services/server-connections.ts';
 import { configureNeonDriver } from './providers/neon/driver.ts';
@@ -72,6 +76,9 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
   const migrator = postgres(managementUrl!, { max: 1, onnotice: () => {}, connection: { application_name: 'silo-migrate' } });
   try {
     await applyMigrations(migrator, loadMigrationSet(migrationsFolder('management')));
+    // Tenant roles live on this server too (the default server): none may reach Silo's own data.
+    await closeToPublic(migrator, log);
+    if (embedded) for (const database of EMBEDDED_MAINTENANCE_DATABASES) await closeToPublic(migrator, log, database);
   } catch (error) {
     await embedded?.stop();
     throw error;
@@ -80,7 +87,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
   }
   const management = connectManagement(managementUrl!);
 
-  const box = createCredentialBox(secrets.masterKey);
+  const box = createCredentialBox(secrets.masterKey, config.masterKeyPrevious);
   const servers = createServerConnections(management.db, box);
   configureNeonDriver({ wsProxy: config.neonWsProxy });
   const tenants = new Tenants({ db: management.db, sql: management.sql, box, servers, log }, config.pools);
@@ -97,6 +104,10 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
   };
 
   try {
+    await checkMasterKey(management.db, box, secrets.masterKeySource);
+    const upgraded = await resealStored(management.sql, box, { which: 'earlier-format' });
+    if (upgraded.resealed > 0)
+      log.info({ resealed: upgraded.resealed }, 're-sealed stored credentials in the current format (bound to their rows)');
     await registerDefaultServer(ctx, serverUrl);
     if (options.listen) await tenants.listen();
     if (config.admin && (await ensureFirstSystemAdmin(ctx, config.admin))) {
@@ -107,6 +118,9 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
         if (server.status !== 'active' || server.provider !== 'postgres') continue;
         await ensureTemplate(ctx, server.id).catch((error: Error) =>
           log.warn({ serverId: server.id, error: error.message }, 'could not prepare the template; creation will migrate instead'),
+        );
+        await applyTenantConnectionLimit(ctx, server.id).catch((error: Error) =>
+          log.warn({ serverId: server.id, error: error.message }, 'could not check the connection limit of tenant roles'),
         );
       }
     }

@@ -11,6 +11,7 @@ import { companies } from '../src/control-plane/schema.ts';
 import { tenantNames } from '../src/provisioning/names.ts';
 import { listServers } from '../src/services/servers.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
+import { sealedAt } from '../src/crypto/credentials.ts';
 
 let t: TestSilo;
 let env: Record<string, string>;
@@ -55,7 +56,7 @@ describe('silo companies', () => {
     expect(temporary).toEqual(expect.any(String));
     // The tenant role's own password is never printed.
     const row = await t.ctx.db.query.companies.findFirst({ where: (c, { eq }) => eq(c.slug, 'acme-corp') });
-    expect(created.stdout + created.stderr).not.toContain(t.ctx.box.open(row!.credentialsEncrypted!));
+    expect(created.stdout + created.stderr).not.toContain(t.ctx.box.open(row!.credentialsEncrypted!, sealedAt.companyCredentials(row!.id)));
     expect(await databaseExists(tenantNames(t.config.dbPrefix, 'acme-corp').database)).toBe(true);
 
     const listed = await silo('companies', 'list', '--json');

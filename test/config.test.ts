@@ -1,7 +1,8 @@
 // Configuration and credentials at rest: no database needed.
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config/config.ts';
-import { createCredentialBox } from '../src/crypto/credentials.ts';
+import { createCredentialBox, isCurrentFormat, sealedAt } from '../src/crypto/credentials.ts';
+import { sealV1 } from './support/legacy-seal.ts';
 
 describe('loadConfig', () => {
   it('has defaults that run Silo with nothing set', () => {
@@ -14,6 +15,7 @@ describe('loadConfig', () => {
     [{ DATABASE_URL: 'mysql://x@y/z' }, 'DATABASE_URL'],
     [{ SILO_JWT_SECRET: 'too-short' }, 'SILO_JWT_SECRET'],
     [{ SILO_MASTER_KEY: 'abcd' }, 'SILO_MASTER_KEY'],
+    [{ SILO_MASTER_KEY_PREVIOUS: 'abcd' }, 'SILO_MASTER_KEY_PREVIOUS'],
     [{ SILO_ADMIN_EMAIL: 'ops@example.com' }, 'SILO_ADMIN_PASSWORD'],
     [{ SILO_ADMIN_EMAIL: 'not-an-email', SILO_ADMIN_PASSWORD: 'long-enough' }, 'SILO_ADMIN_EMAIL'],
     [{ SILO_DB_PREFIX: 'Bad-Prefix' }, 'SILO_DB_PREFIX'],
@@ -46,20 +48,40 @@ describe('loadConfig', () => {
 
 describe('credential box', () => {
   const box = createCredentialBox(Buffer.alloc(32, 7));
+  const field = sealedAt.companyCredentials('0b9a3c1e-0000-4000-8000-000000000001');
 
   it('round-trips and never stores the plaintext', () => {
-    const sealed = box.seal('s3cret-password');
+    const sealed = box.seal('s3cret-password', field);
     expect(sealed).not.toContain('s3cret');
-    expect(sealed).not.toBe(box.seal('s3cret-password'));
-    expect(box.open(sealed)).toBe('s3cret-password');
+    expect(sealed).not.toBe(box.seal('s3cret-password', field));
+    expect(box.open(sealed, field)).toBe('s3cret-password');
   });
 
   it('refuses a tampered value or another key', () => {
-    const sealed = box.seal('s3cret-password');
+    const sealed = box.seal('s3cret-password', field);
     const parts = sealed.split('.');
     parts[3] = Buffer.from('x'.repeat(15)).toString('base64url');
-    expect(() => box.open(parts.join('.'))).toThrow();
-    expect(() => createCredentialBox(Buffer.alloc(32, 8)).open(sealed)).toThrow();
-    expect(() => box.open('plain')).toThrow(/unknown format/);
+    expect(() => box.open(parts.join('.'), field)).toThrow();
+    expect(() => createCredentialBox(Buffer.alloc(32, 8)).open(sealed, field)).toThrow();
+    expect(() => box.open('plain', field)).toThrow(/unknown format/);
+  });
+
+  it('opens a value only in the row and column it was sealed for', () => {
+    const sealed = box.seal('s3cret-password', field);
+    expect(() => box.open(sealed, sealedAt.companyCredentials('0b9a3c1e-0000-4000-8000-000000000002'))).toThrow();
+    expect(() => box.open(sealed, sealedAt.companyDatabaseUrl('0b9a3c1e-0000-4000-8000-000000000001'))).toThrow();
+  });
+
+  it('refuses a shortened tag: its length is pinned to 16 bytes', () => {
+    const parts = box.seal('s3cret-password', field).split('.');
+    parts[2] = Buffer.from(parts[2]!, 'base64url').subarray(0, 4).toString('base64url');
+    expect(() => box.open(parts.join('.'), field)).toThrow();
+  });
+
+  it('still opens the earlier format (v1, bound to nothing)', () => {
+    const v1 = sealV1(Buffer.alloc(32, 7), 'old-password');
+    expect(box.open(v1, field)).toBe('old-password');
+    expect(isCurrentFormat(v1)).toBe(false);
+    expect(isCurrentFormat(box.seal('x', field))).toBe(true);
   });
 });

@@ -3,6 +3,7 @@
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestSilo, ADMIN, type TestSilo } from './support/test-silo.ts';
+import { sealedAt } from '../src/crypto/credentials.ts';
 
 let t: TestSilo;
 beforeAll(async () => {
@@ -296,7 +297,9 @@ describe('secrets', () => {
   it('never appear in a response or a log line', async () => {
     // Everything this file did is in t.logs; collect every secret this Silo holds.
     const rows = await t.ctx.db.query.companies.findMany();
-    const rolePasswords = rows.filter((r) => r.credentialsEncrypted).map((r) => t.ctx.box.open(r.credentialsEncrypted!));
+    const rolePasswords = rows
+      .filter((r) => r.credentialsEncrypted)
+      .map((r) => t.ctx.box.open(r.credentialsEncrypted!, sealedAt.companyCredentials(r.id)));
     const serverUrl = t.config.databaseUrl!;
     const serverPassword = decodeURIComponent(new URL(serverUrl).password);
     const { readFileSync } = await import('node:fs');

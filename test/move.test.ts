@@ -20,6 +20,7 @@ import { tenantNamePattern, tenantNames } from '../src/provisioning/names.ts';
 import { reconcile } from '../src/provisioning/reconcile.ts';
 import { findCompany } from '../src/services/company-records.ts';
 import { createTestSilo, serverUrl, type TestSilo } from './support/test-silo.ts';
+import { sealedAt } from '../src/crypto/credentials.ts';
 
 const TABLES = ['users', 'documents', 'chat_sessions', 'chat_messages', 'user_invitations'] as const;
 const PASSWORD = 'boss-password';
@@ -198,7 +199,9 @@ describe('moving a company', () => {
     // A new password for the new role; the row points at the second server.
     const row = (await findCompany(t.ctx, tenant.slug))!;
     expect(row).toMatchObject({ serverId: secondId, movingTo: null, writesHeldUntil: null, moveLeaseUntil: null });
-    expect(t.ctx.box.open(row.credentialsEncrypted!)).not.toBe(t.ctx.box.open(oldRow.credentialsEncrypted!));
+    expect(t.ctx.box.open(row.credentialsEncrypted!, sealedAt.companyCredentials(row.id))).not.toBe(
+      t.ctx.box.open(oldRow.credentialsEncrypted!, sealedAt.companyCredentials(oldRow.id)),
+    );
 
     // The token issued before the move still works, and a seeded user logs in and sees the data.
     expect((await t.call('GET', '/api/documents?limit=200', { token: tenant.token })).body.items).toHaveLength(200);
@@ -258,7 +261,7 @@ describe('moving a company', () => {
       const url = new URL(secondUrl);
       url.pathname = `/${names.database}`;
       url.username = stale.roleName!;
-      url.password = t.ctx.box.open(stale.credentialsEncrypted!);
+      url.password = t.ctx.box.open(stale.credentialsEncrypted!, sealedAt.companyCredentials(stale.id));
       const client = postgres(url.toString(), { max: 1, onnotice: () => {} });
       missedHold = client`insert into documents (title, content) values ('missed the hold', 'must not land')`.finally(() =>
         client.end({ timeout: 1 }),

@@ -14,6 +14,7 @@ import { tenantNamePattern } from '../src/provisioning/names.ts';
 import { PoolMap, type TenantDb, type TenantTarget } from '../src/tenancy/pool-map.ts';
 import type { CompanyRecord } from '../src/tenancy/tenants.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
+import { sealedAt } from '../src/crypto/credentials.ts';
 
 const MAX_POOLS = 5;
 const PER_COMPANY = 3;
@@ -232,7 +233,7 @@ describe('the pool map, bounded to 5 pools of 3 connections and a budget of 15',
         const c = await companyRow(t, tenant.id);
         const url = await t.ctx.servers.urlFor(c.serverId!, c.databaseName!, {
           user: c.roleName!,
-          password: t.ctx.box.open(c.credentialsEncrypted!),
+          password: t.ctx.box.open(c.credentialsEncrypted!, sealedAt.companyCredentials(c.id)),
         });
         return { companyId: c.id, serverId: c.serverId!, url: async () => url };
       };

@@ -6,6 +6,7 @@ import type { ProvisionStep } from '../src/context.ts';
 import { provisionCompany } from '../src/provisioning/provision-company.ts';
 import { tenantNames } from '../src/provisioning/names.ts';
 import { createTestSilo, serverUrl, type TestSilo } from './support/test-silo.ts';
+import { sealedAt } from '../src/crypto/credentials.ts';
 
 let t: TestSilo;
 beforeAll(async () => {
@@ -61,8 +62,8 @@ describe('a created company', () => {
 
     const alphaRow = (await credentialsOf('alpha'))!;
     const betaRow = (await credentialsOf('beta'))!;
-    const alphaPassword = t.ctx.box.open(alphaRow.credentialsEncrypted!);
-    const betaPassword = t.ctx.box.open(betaRow.credentialsEncrypted!);
+    const alphaPassword = t.ctx.box.open(alphaRow.credentialsEncrypted!, sealedAt.companyCredentials(alphaRow.id));
+    const betaPassword = t.ctx.box.open(betaRow.credentialsEncrypted!, sealedAt.companyCredentials(betaRow.id));
 
     // Its role reaches it and sees the migrated tables, owned by itself.
     const [seen] = await connectAs(alpha.database, alpha.role, alphaPassword);
@@ -76,7 +77,7 @@ describe('a created company', () => {
     const row = (await credentialsOf('alpha'))!;
     const url = new URL(serverUrl(row.databaseName!));
     url.username = row.roleName!;
-    url.password = t.ctx.box.open(row.credentialsEncrypted!);
+    url.password = t.ctx.box.open(row.credentialsEncrypted!, sealedAt.companyCredentials(row.id));
     const sql = postgres(url.toString(), { max: 1, onnotice: () => {} });
     try {
       const owners = await sql<{ owner: string }[]>`

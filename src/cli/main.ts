@@ -10,6 +10,7 @@ import { registerAdminCommands } from './commands/admin.ts';
 import { registerCompanyCommands } from './commands/companies.ts';
 import { registerMigrateCommands } from './commands/migrate.ts';
 import { registerReconcileCommand } from './commands/reconcile.ts';
+import { registerSecretsCommands } from './commands/secrets.ts';
 import { registerServerCommands } from './commands/servers.ts';
 import { CliError, createRuntime, EXIT, type CliIo } from './runtime.ts';
 
@@ -38,6 +39,7 @@ function buildProgram(io: CliIo): Command {
   registerServerCommands(program, cli);
   registerReconcileCommand(program, cli);
   registerMigrateCommands(program, cli);
+  registerSecretsCommands(program, cli);
   return program;
 }
 
@@ -64,7 +66,12 @@ function failureOf(error: unknown): { message: string; exitCode: number } {
 
 /** Runs one command line (without "node silo") and returns its exit status; never exits the process. */
 export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<number> {
-  const full: CliIo = { env: io.env ?? process.env, stdout: io.stdout ?? process.stdout, stderr: io.stderr ?? process.stderr };
+  const full: CliIo = {
+    env: io.env ?? process.env,
+    stdin: io.stdin ?? process.stdin,
+    stdout: io.stdout ?? process.stdout,
+    stderr: io.stderr ?? process.stderr,
+  };
   try {
     await buildProgram(full).parseAsync(argv, { from: 'user' });
     return EXIT.ok;

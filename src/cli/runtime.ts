@@ -30,6 +30,8 @@ export const usageError = (message: string) => new CliError(message, EXIT.usage)
 export interface CliIo {
   /** The environment loadConfig parses: the process's own, or the tests' copy. */
   env: Record<string, string | undefined>;
+  /** Where `--...-stdin` options read a secret from. */
+  stdin: NodeJS.ReadableStream;
   stdout: Writer;
   stderr: Writer;
 }
@@ -38,6 +40,7 @@ export interface CliRuntime {
   stdout: Writer;
   stderr: Writer;
   env: Record<string, string | undefined>;
+  stdin: NodeJS.ReadableStream;
   /** Opens the Silo from the environment, runs `run` on it and always closes it. */
   withSilo<T>(run: (ctx: SiloContext) => Promise<T>): Promise<T>;
 }
@@ -47,6 +50,7 @@ export function createRuntime(io: CliIo): CliRuntime {
     stdout: io.stdout,
     stderr: io.stderr,
     env: io.env,
+    stdin: io.stdin,
     async withSilo(run) {
       // A command's output is its report: logs go to stderr, warnings and worse unless asked.
       const config = loadConfig({ ...io.env, SILO_LOG_LEVEL: io.env.SILO_LOG_LEVEL || 'warn' });

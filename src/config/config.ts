@@ -18,6 +18,11 @@ const envSchema = z
       .string()
       .refine((v) => decodeKey(v) !== null, 'must be 32 bytes as 64 hex digits or base64')
       .optional(),
+    // The key being replaced, during a master key rotation only (docs/security-database.md).
+    SILO_MASTER_KEY_PREVIOUS: z
+      .string()
+      .refine((v) => decodeKey(v) !== null, 'must be 32 bytes as 64 hex digits or base64')
+      .optional(),
     SILO_ADMIN_EMAIL: z.email().optional(),
     SILO_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
     SILO_MIGRATE_ON_START: booleanFlag,
@@ -41,6 +46,9 @@ const envSchema = z
     SILO_POOL_SERVER_BUDGET: z.coerce.number().int().min(1).default(60),
     SILO_POOL_IDLE_TIMEOUT: z.coerce.number().int().min(1).default(30),
     SILO_TENANT_CONNECT_TIMEOUT: z.coerce.number().int().min(1).max(60).default(3),
+    // CONNECTION LIMIT of each tenant role Silo creates; unset: 10 x SILO_POOL_PER_COMPANY
+    // (docs/security-database.md says why).
+    SILO_TENANT_CONNECTION_LIMIT: z.coerce.number().int().min(1).max(10_000).optional(),
     SILO_REGISTRY_TTL_MS: z.coerce.number().int().min(0).default(5000),
     SILO_REGISTRY_STALE_MS: z.coerce.number().int().min(0).default(60_000),
     SILO_LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).default(10),
@@ -69,6 +77,8 @@ export interface Config {
   dataDir: string;
   jwtSecret: string | undefined;
   masterKey: Buffer | undefined;
+  /** Still opens stored values during a master key rotation; never seals. */
+  masterKeyPrevious: Buffer | undefined;
   admin: { email: string; password: string } | undefined;
   migrateOnStart: boolean;
   bodyLimitBytes: number;
@@ -85,10 +95,18 @@ export interface Config {
     registryTtlMs: number;
     registryStaleMs: number;
   };
+  /** CONNECTION LIMIT of every tenant role on a postgres server. */
+  tenantConnectionLimit: number;
   login: { maxFailures: number; maxFailuresPerAddress: number; windowSeconds: number };
   trustProxy: boolean;
   neonWsProxy: string | undefined;
 }
+
+/**
+ * A tenant role's default CONNECTION LIMIT, per connection of its pool: room for several Silo
+ * instances' pools plus the operations that connect as the role (migrations, moves, stats).
+ */
+const TENANT_CONNECTIONS_PER_POOL_CONNECTION = 10;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -120,6 +138,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: e.SILO_DATA_DIR,
     jwtSecret: e.SILO_JWT_SECRET,
     masterKey: e.SILO_MASTER_KEY === undefined ? undefined : (decodeKey(e.SILO_MASTER_KEY) ?? undefined),
+    masterKeyPrevious: e.SILO_MASTER_KEY_PREVIOUS === undefined ? undefined : (decodeKey(e.SILO_MASTER_KEY_PREVIOUS) ?? undefined),
     admin: e.SILO_ADMIN_EMAIL && e.SILO_ADMIN_PASSWORD ? { email: e.SILO_ADMIN_EMAIL, password: e.SILO_ADMIN_PASSWORD } : undefined,
     migrateOnStart: e.SILO_MIGRATE_ON_START,
     bodyLimitBytes: e.SILO_BODY_LIMIT,
@@ -136,6 +155,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       registryTtlMs: e.SILO_REGISTRY_TTL_MS,
       registryStaleMs: e.SILO_REGISTRY_STALE_MS,
     },
+    tenantConnectionLimit: e.SILO_TENANT_CONNECTION_LIMIT ?? TENANT_CONNECTIONS_PER_POOL_CONNECTION * e.SILO_POOL_PER_COMPANY,
     login: {
       maxFailures: e.SILO_LOGIN_MAX_FAILURES,
       maxFailuresPerAddress: e.SILO_LOGIN_MAX_FAILURES_PER_IP,

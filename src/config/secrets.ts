@@ -8,6 +8,8 @@ import { ConfigError, decodeKey, type Config } from './config.ts';
 export interface Secrets {
   jwtSecret: Uint8Array;
   masterKey: Buffer;
+  /** Where the master key came from, to name in messages: the variable or the file, never the key. */
+  masterKeySource: string;
 }
 
 function readOrCreate(dataDir: string, file: string, make: () => string): string {
@@ -31,11 +33,10 @@ function readOrCreate(dataDir: string, file: string, make: () => string): string
 
 export function resolveSecrets(config: Config): Secrets {
   const jwt = config.jwtSecret ?? readOrCreate(config.dataDir, 'jwt-secret', () => randomBytes(48).toString('base64url'));
-  let masterKey = config.masterKey;
-  if (!masterKey) {
-    const stored = readOrCreate(config.dataDir, 'master-key', () => randomBytes(32).toString('hex'));
-    masterKey = decodeKey(stored) ?? undefined;
-    if (!masterKey) throw new ConfigError(`${join(config.dataDir, 'master-key')} does not hold a 32-byte key`);
-  }
-  return { jwtSecret: new TextEncoder().encode(jwt), masterKey };
+  const jwtSecret = new TextEncoder().encode(jwt);
+  if (config.masterKey) return { jwtSecret, masterKey: config.masterKey, masterKeySource: 'SILO_MASTER_KEY' };
+  const file = join(config.dataDir, 'master-key');
+  const masterKey = decodeKey(readOrCreate(config.dataDir, 'master-key', () => randomBytes(32).toString('hex')));
+  if (!masterKey) throw new ConfigError(`${file} does not hold a 32-byte key`);
+  return { jwtSecret, masterKey, masterKeySource: file };
 }

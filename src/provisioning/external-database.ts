@@ -9,6 +9,7 @@ import { companies } from '../control-plane/schema.ts';
 import { conflict, describeError, invalid, isConnectionError, pgCode, unavailable } from '../errors.ts';
 import { openPostgresJs } from '../tenancy/company-database.ts';
 import type { DatabaseBuilder, StepRunner } from './database-builder.ts';
+import { sealedAt } from '../crypto/credentials.ts';
 
 const refusals: Record<string, string> = {
   '28P01': 'the database refused the login in externalDatabaseUrl',
@@ -106,7 +107,7 @@ export function externalDatabaseBuilder(ctx: SiloContext, companyId: string, dat
             databaseName: identity.database,
             roleName: identity.role,
             credentialsEncrypted: null,
-            databaseUrlEncrypted: ctx.box.seal(databaseUrl),
+            databaseUrlEncrypted: ctx.box.seal(databaseUrl, sealedAt.companyDatabaseUrl(companyId)),
             providerRef: null,
           },
         };

@@ -9,6 +9,7 @@ import { neonProjectName, neonServer } from '../providers/neon/servers.ts';
 import { openPostgresJs } from '../tenancy/company-database.ts';
 import type { DatabaseBuilder, StepRunner } from './database-builder.ts';
 import { tenantNames } from './names.ts';
+import { sealedAt } from '../crypto/credentials.ts';
 
 export function neonDatabaseBuilder(ctx: SiloContext, companyId: string, slug: string, serverId: string): DatabaseBuilder {
   const names = tenantNames(ctx.config.dbPrefix, slug);
@@ -44,7 +45,7 @@ export function neonDatabaseBuilder(ctx: SiloContext, companyId: string, slug: s
           databaseName: project.databaseName,
           roleName: project.roleName,
           credentialsEncrypted: null,
-          databaseUrlEncrypted: ctx.box.seal(project.connectionUri),
+          databaseUrlEncrypted: ctx.box.seal(project.connectionUri, sealedAt.companyDatabaseUrl(companyId)),
           providerRef: project.projectId,
         },
       };

@@ -8,9 +8,11 @@ import type { Sql } from 'postgres';
 import { generatePassword } from '../auth/passwords.ts';
 import type { SiloContext } from '../context.ts';
 import { databaseServers } from '../control-plane/schema.ts';
+import { sealedAt } from '../crypto/credentials.ts';
 import { scramSha256Verifier } from '../crypto/scram.ts';
 import { describeError, pgCode } from '../errors.ts';
 import { letAdminActAs } from './admin-role.ts';
+import { connectionLimitClause } from './connection-limit.ts';
 import type { DatabaseBuilder, StepRunner } from './database-builder.ts';
 import { quoteIdent, quoteLiteral, templateNames, tenantNames, type TenantNames } from './names.ts';
 import type { Placement } from './placement.ts';
@@ -65,7 +67,10 @@ export async function createTenantDatabase(
   const created = options.created ?? { role: false, database: false };
   const admin = await ctx.servers.admin(serverId);
   await step('role', async () => {
-    await admin.unsafe(`create role ${quoteIdent(names.role)} login password ${quoteLiteral(scramSha256Verifier(password))}`);
+    await admin.unsafe(
+      `create role ${quoteIdent(names.role)} login ${connectionLimitClause(ctx.config.tenantConnectionLimit)} ` +
+        `password ${quoteLiteral(scramSha256Verifier(password))}`,
+    );
     created.role = true;
     await letAdminActAs(admin, names.role);
   });
@@ -116,6 +121,7 @@ export async function createTenantDatabase(
 
 export function postgresDatabaseBuilder(
   ctx: SiloContext,
+  companyId: string,
   slug: string,
   placement: Placement,
   options: { via?: 'template' | 'migrations' },
@@ -144,7 +150,7 @@ export function postgresDatabaseBuilder(
         location: {
           databaseName: names.database,
           roleName: names.role,
-          credentialsEncrypted: ctx.box.seal(rolePassword),
+          credentialsEncrypted: ctx.box.seal(rolePassword, sealedAt.companyCredentials(companyId)),
           databaseUrlEncrypted: null,
           providerRef: null,
         },

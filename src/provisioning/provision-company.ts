@@ -248,5 +248,5 @@ function databaseBuilder(
   const provider: Provider = placement.provider;
   if (provider === 'neon') return neonDatabaseBuilder(ctx, companyId, slug, placement.serverId);
   if (provider === 'external') return externalDatabaseBuilder(ctx, companyId, input.externalDatabaseUrl!);
-  return postgresDatabaseBuilder(ctx, slug, placement, options);
+  return postgresDatabaseBuilder(ctx, companyId, slug, placement, options);
 }

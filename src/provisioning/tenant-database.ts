@@ -5,6 +5,7 @@ import type { companies } from '../control-plane/schema.ts';
 import { neonProjectName, neonServer } from '../providers/neon/servers.ts';
 import { openPostgresJs } from '../tenancy/company-database.ts';
 import { quoteIdent, tenantNames, type TenantNames } from './names.ts';
+import { sealedAt } from '../crypto/credentials.ts';
 
 type CompanyRow = typeof companies.$inferSelect;
 
@@ -41,7 +42,7 @@ export async function removeCompanyDatabase(
   if (company.provider === 'external') {
     if (!options.dropExternal || !company.databaseUrlEncrypted || !company.databaseName) return 'detached';
     // DROP DATABASE runs from another database on the same server: the maintenance one.
-    const url = new URL(ctx.box.open(company.databaseUrlEncrypted));
+    const url = new URL(ctx.box.open(company.databaseUrlEncrypted, sealedAt.companyDatabaseUrl(company.id)));
     url.pathname = '/postgres';
     const sql = openPostgresJs(url.toString());
     try {

@@ -17,6 +17,7 @@ import { openLeftovers, removeLeftover } from './leftovers.ts';
 import { claimMove, MoveLease, refuseTarget, type MoveClaim } from './move-claim.ts';
 import { COPY_SESSION, copyTable, fingerprint, readSequences, readTables, setSequences, type TableShape } from './table-copy.ts';
 import { createTargetDatabase } from './target-database.ts';
+import { sealedAt } from '../crypto/credentials.ts';
 
 export interface MovedTable {
   name: string;
@@ -190,7 +191,7 @@ export async function runMove(ctx: SiloContext, prepared: PreparedMove, actor: s
     // itself refuse them (a write waits) until it is dropped or the move gives up. Reads go on.
     let shapes: TableShape[] = [];
     await step('lock', async () => {
-      source = await openForCopy(ctx, from, names, ctx.box.open(company.credentialsEncrypted!));
+      source = await openForCopy(ctx, from, names, ctx.box.open(company.credentialsEncrypted!, sealedAt.companyCredentials(company.id)));
       const on = source.sql;
       shapes = await readTables(on);
       await on.unsafe('begin isolation level repeatable read');
@@ -247,7 +248,7 @@ export async function runMove(ctx: SiloContext, prepared: PreparedMove, actor: s
         .update(companies)
         .set({
           serverId: to,
-          credentialsEncrypted: ctx.box.seal(password),
+          credentialsEncrypted: ctx.box.seal(password, sealedAt.companyCredentials(company.id)),
           movingTo: null,
           moveLeaseUntil: null,
           writesHeldUntil: null,

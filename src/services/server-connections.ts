@@ -5,7 +5,7 @@ import { eq } from 'drizzle-orm';
 import postgres, { type Sql } from 'postgres';
 import type { ManagementDb } from '../control-plane/db.ts';
 import { databaseServers } from '../control-plane/schema.ts';
-import type { CredentialBox } from '../crypto/credentials.ts';
+import { type CredentialBox, sealedAt } from '../crypto/credentials.ts';
 import { notFound, SiloError } from '../errors.ts';
 
 /** Options for a postgres.js client that maps no custom types. */
@@ -42,7 +42,7 @@ export function createServerConnections(db: ManagementDb, box: CredentialBox): S
     if (row.provider !== 'postgres' || !row.urlEncrypted) {
       throw new SiloError('conflict', `a ${row.provider} server has no admin connection; this works on postgres servers only`);
     }
-    const url = box.open(row.urlEncrypted);
+    const url = box.open(row.urlEncrypted, sealedAt.serverUrl(serverId));
     urls.set(serverId, url);
     return url;
   }

@@ -2,10 +2,12 @@
 // admin password (a neon server: its API key), so it is stored encrypted and only `host` is shown.
 // Three providers (docs/scale-out.md): postgres servers Silo administers, the Neon API (a project
 // per company), and `external` for databases that companies bring themselves.
+import { randomUUID } from 'node:crypto';
 import { asc, eq, sql as dsql } from 'drizzle-orm';
 import postgres from 'postgres';
 import type { SiloContext } from '../context.ts';
 import { databaseServers, type ServerStatus } from '../control-plane/schema.ts';
+import { sealedAt } from '../crypto/credentials.ts';
 import { conflict, describeError, invalid, notFound, pgCode, unavailable } from '../errors.ts';
 import { ensureTemplate } from '../provisioning/template.ts';
 import { NEON_API_URL, NeonApi, neonError, type NeonSettings } from '../providers/neon/api.ts';
@@ -114,8 +116,11 @@ async function checkAdminLogin(url: string): Promise<void> {
   }
 }
 
-/** What a new server row stores, per provider, after checking that it works. */
-async function checkedServerValues(ctx: SiloContext, input: AddServerInput) {
+/**
+ * What a new server row stores, per provider, after checking that it works. The id is chosen here,
+ * before the insert, because each sealed value is bound to its row.
+ */
+async function checkedServerValues(ctx: SiloContext, id: string, input: AddServerInput) {
   const provider = input.provider ?? 'postgres';
   if (provider === 'external') return { provider, urlEncrypted: null, apiKeyEncrypted: null, host: 'external', settings: {} };
   const url = input.url ?? (provider === 'neon' ? NEON_API_URL : undefined);
@@ -128,7 +133,7 @@ async function checkedServerValues(ctx: SiloContext, input: AddServerInput) {
   }
   if (provider === 'postgres') {
     await checkAdminLogin(url);
-    return { provider, urlEncrypted: ctx.box.seal(url), apiKeyEncrypted: null, host, settings: {} };
+    return { provider, urlEncrypted: ctx.box.seal(url, sealedAt.serverUrl(id)), apiKeyEncrypted: null, host, settings: {} };
   }
   if (!input.apiKey) throw invalid('apiKey is required for a neon server', [{ path: 'apiKey', message: 'required' }]);
   const settings = input.neon ?? {};
@@ -137,18 +142,25 @@ async function checkedServerValues(ctx: SiloContext, input: AddServerInput) {
   } catch (error) {
     throw neonError(error);
   }
-  return { provider, urlEncrypted: ctx.box.seal(url), apiKeyEncrypted: ctx.box.seal(input.apiKey), host, settings: { ...settings } };
+  return {
+    provider,
+    urlEncrypted: ctx.box.seal(url, sealedAt.serverUrl(id)),
+    apiKeyEncrypted: ctx.box.seal(input.apiKey, sealedAt.serverApiKey(id)),
+    host,
+    settings: { ...settings },
+  };
 }
 
 export async function addServer(ctx: SiloContext, input: AddServerInput): Promise<ServerView> {
   const [existing] = await ctx.db.select({ id: databaseServers.id }).from(databaseServers).where(eq(databaseServers.name, input.name));
   if (existing) throw conflict(`a server named "${input.name}" already exists`);
-  const values = await checkedServerValues(ctx, input);
+  const id = randomUUID();
+  const values = await checkedServerValues(ctx, id, input);
   let row: ServerRow;
   try {
     [row] = (await ctx.db
       .insert(databaseServers)
-      .values({ name: input.name, ...values, capacity: input.capacity ?? 500 })
+      .values({ id, name: input.name, ...values, capacity: input.capacity ?? 500 })
       .returning()) as [ServerRow];
   } catch (error) {
     if (pgCode(error) === '23505') throw conflict(`a server named "${input.name}" already exists`);
@@ -176,9 +188,10 @@ export async function updateServer(ctx: SiloContext, id: string, input: { status
 export async function registerDefaultServer(ctx: SiloContext, url: string): Promise<void> {
   const [any] = await ctx.db.select({ id: databaseServers.id }).from(databaseServers).limit(1);
   if (any) return;
+  const id = randomUUID();
   await ctx.db
     .insert(databaseServers)
-    .values({ name: 'default', urlEncrypted: ctx.box.seal(url), host: hostOf(url) })
+    .values({ id, name: 'default', urlEncrypted: ctx.box.seal(url, sealedAt.serverUrl(id)), host: hostOf(url) })
     .onConflictDoNothing({ target: databaseServers.name });
 }
 

@@ -7,6 +7,7 @@ import type { CredentialBox } from '../crypto/credentials.ts';
 import { SiloError } from '../errors.ts';
 import type { ClientOptions, ServerConnections } from '../services/server-connections.ts';
 import type { TenantTarget } from './pool-map.ts';
+import { sealedAt } from '../crypto/credentials.ts';
 
 type CompanyRow = typeof companies.$inferSelect;
 interface Deps {
@@ -20,10 +21,13 @@ function noDatabase(company: CompanyRow): SiloError {
 
 /** The company's connection string, as its own role. Never log or show it. */
 export async function companyDatabaseUrl(deps: Deps, company: CompanyRow): Promise<string> {
-  if (company.databaseUrlEncrypted) return deps.box.open(company.databaseUrlEncrypted);
+  if (company.databaseUrlEncrypted) return deps.box.open(company.databaseUrlEncrypted, sealedAt.companyDatabaseUrl(company.id));
   const { serverId, databaseName, roleName, credentialsEncrypted } = company;
   if (!serverId || !databaseName || !roleName || !credentialsEncrypted) throw noDatabase(company);
-  return deps.servers.urlFor(serverId, databaseName, { user: roleName, password: deps.box.open(credentialsEncrypted) });
+  return deps.servers.urlFor(serverId, databaseName, {
+    user: roleName,
+    password: deps.box.open(credentialsEncrypted, sealedAt.companyCredentials(company.id)),
+  });
 }
 
 export function hasDatabase(company: CompanyRow): boolean {

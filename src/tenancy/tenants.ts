@@ -17,6 +17,11 @@ export const COMPANY_CHANGED_CHANNEL = 'silo_company_changed';
 /** `<company id>:<user id>` of a company user deleted or given another role. */
 export const USER_CHANGED_CHANNEL = 'silo_user_changed';
 
+/** Ids as PostgreSQL prints a uuid: company ids and tenant user ids are uuids. */
+const UUID_TEXT = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const UUID = new RegExp(`^${UUID_TEXT}$`);
+const USER_KEY = new RegExp(`^${UUID_TEXT}:${UUID_TEXT}$`);
+
 export type CompanyUserRole = 'company_admin' | 'member';
 
 export type CompanyRecord = typeof companies.$inferSelect;
@@ -183,10 +188,25 @@ export class Tenants {
     );
   }
 
-  /** Listen for changes published by other instances. */
+  /**
+   * Listen for changes published by other instances. Only well-formed ids are acted on: anyone who
+   * can connect to the management database can NOTIFY, and even a payload that names nothing would
+   * bump the generations and keep the caches from caching.
+   */
   async listen(): Promise<void> {
-    await this.deps.sql.listen(COMPANY_CHANGED_CHANNEL, (companyId) => this.forget(companyId));
-    await this.deps.sql.listen(USER_CHANGED_CHANNEL, (key) => this.forgetUser(key));
+    await this.deps.sql.listen(COMPANY_CHANGED_CHANNEL, (payload) => {
+      if (UUID.test(payload)) this.forget(payload);
+      else this.ignoreNotification(COMPANY_CHANGED_CHANNEL, payload);
+    });
+    await this.deps.sql.listen(USER_CHANGED_CHANNEL, (payload) => {
+      if (USER_KEY.test(payload)) this.forgetUser(payload);
+      else this.ignoreNotification(USER_CHANGED_CHANNEL, payload);
+    });
+  }
+
+  private ignoreNotification(channel: string, payload: string): void {
+    // The payload is not logged: it comes from whoever sent it.
+    this.deps.log.warn({ channel, payloadLength: payload.length }, 'ignored a change notification that names no id');
   }
 
   async close(): Promise<void> {

@@ -26,6 +26,11 @@ export function randomName(length = 8): string {
   return Array.from({ length }, () => 'abcdefghijklmnopqrstuvwxyz'[Math.floor(Math.random() * 26)]).join('');
 }
 
+/** The environment a CLI run needs to act on this test Silo's fleet. */
+export function cliEnvOf(t: TestSilo): Record<string, string> {
+  return { DATABASE_URL: t.config.databaseUrl!, SILO_DATA_DIR: t.config.dataDir, SILO_DB_PREFIX: t.config.dbPrefix };
+}
+
 export interface TestSilo {
   silo: Silo;
   ctx: SiloContext;

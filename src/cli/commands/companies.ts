@@ -9,6 +9,7 @@ import { toCompanyView } from '../../services/company-records.ts';
 import { checkPassword, parseEmail, parsePositiveInt, parseServerId, parseSlug, parseText } from '../arguments.ts';
 import { printJson, printLine, printTable, shortTime } from '../output.ts';
 import { CliError, usageError, type CliRuntime } from '../runtime.ts';
+import { readSecret } from '../secret-input.ts';
 
 interface ListOptions {
   status?: CompanyStatus;
@@ -23,6 +24,8 @@ interface CreateOptions {
   slug?: string;
   adminEmail: string;
   adminPassword?: string;
+  adminPasswordEnv?: string;
+  adminPasswordStdin?: boolean;
   adminName?: string;
   maxUsers?: number;
   server?: string;
@@ -41,9 +44,8 @@ interface DeleteOptions {
   json?: boolean;
 }
 
-function externalUrlFrom(env: Record<string, string | undefined>, variable: string): string {
-  const url = env[variable];
-  if (!url) throw usageError(`--external-database-url-env: the environment variable ${variable} is not set`);
+async function externalUrlFrom(cli: CliRuntime, variable: string): Promise<string> {
+  const url = (await readSecret(cli, { flag: '--external-database-url', env: variable }))!;
   if (!/^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(url)) {
     throw usageError(`--external-database-url-env: ${variable} must hold a postgres:// or postgresql:// URL naming a database`);
   }
@@ -87,7 +89,12 @@ export function registerCompanyCommands(program: Command, cli: CliRuntime): void
     .requiredOption('--name <name>', 'the company name', parseText(200))
     .option('--slug <slug>', 'its short name, which also names its database (default: from --name)', parseSlug)
     .requiredOption('--admin-email <email>', "the first company admin's email", parseEmail)
-    .option('--admin-password <password>', "the first admin's password, 8-200 characters (default: a temporary one, printed once)")
+    .option(
+      '--admin-password-env <name>',
+      "the environment variable that holds the first admin's password, 8-200 characters (default: a temporary one, printed once)",
+    )
+    .option('--admin-password-stdin', "read the first admin's password from standard input")
+    .option('--admin-password <password>', "the first admin's password (discouraged: it shows in the process list and shell history)")
     .option('--admin-name <name>', "the first admin's name", parseText(200))
     .option('--max-users <n>', 'the most users the company may have (default: no limit)', parsePositiveInt(1_000_000))
     .option('--server <id>', 'the database server to place it on (default: the least loaded active one)', parseServerId)
@@ -97,9 +104,15 @@ export function registerCompanyCommands(program: Command, cli: CliRuntime): void
     )
     .option('--json', 'print one JSON document')
     .action(async (options: CreateOptions) => {
-      const password = options.adminPassword === undefined ? undefined : checkPassword(options.adminPassword, '--admin-password');
+      const given = await readSecret(cli, {
+        flag: '--admin-password',
+        value: options.adminPassword,
+        env: options.adminPasswordEnv,
+        stdin: options.adminPasswordStdin,
+      });
+      const password = given === undefined ? undefined : checkPassword(given, '--admin-password');
       const externalDatabaseUrl =
-        options.externalDatabaseUrlEnv === undefined ? undefined : externalUrlFrom(cli.env, options.externalDatabaseUrlEnv);
+        options.externalDatabaseUrlEnv === undefined ? undefined : await externalUrlFrom(cli, options.externalDatabaseUrlEnv);
       const { company, admin } = await cli.withSilo((ctx) =>
         provisionCompany(
           ctx,

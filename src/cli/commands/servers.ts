@@ -8,11 +8,14 @@ import { addServer, listServers, type AddServerInput, type ServerView } from '..
 import { checkDatabaseUrl, parsePositiveInt, parseServerId, parseText } from '../arguments.ts';
 import { printJson, printLine, printTable } from '../output.ts';
 import { CliError, EXIT, usageError, type CliRuntime } from '../runtime.ts';
+import { readSecret } from '../secret-input.ts';
 
 interface AddOptions {
   name: string;
   provider: 'postgres' | 'neon' | 'external';
   url?: string;
+  urlEnv?: string;
+  urlStdin?: boolean;
   apiKeyEnv?: string;
   neonRegion?: string;
   neonPgVersion?: number;
@@ -29,25 +32,25 @@ function printServers(cli: CliRuntime, servers: ServerView[]): void {
   );
 }
 
-function addServerInput(cli: CliRuntime, options: AddOptions): AddServerInput {
+async function addServerInput(cli: CliRuntime, options: AddOptions): Promise<AddServerInput> {
   const common = { name: options.name, provider: options.provider, ...(options.capacity ? { capacity: options.capacity } : {}) };
+  const url = await readSecret(cli, { flag: '--url', value: options.url, env: options.urlEnv, stdin: options.urlStdin });
   if (options.provider === 'postgres') {
-    if (!options.url) throw usageError('--url is required for a postgres server');
-    return { ...common, url: checkDatabaseUrl(options.url, '--url') };
+    if (!url) throw usageError('a postgres server needs its URL: --url-env <name> or --url-stdin');
+    return { ...common, url: checkDatabaseUrl(url, '--url') };
   }
   if (options.provider === 'external') {
-    if (options.url || options.apiKeyEnv)
+    if (url || options.apiKeyEnv)
       throw usageError('an external server takes no --url or --api-key-env: each company brings its own database');
     return common;
   }
   if (!options.apiKeyEnv) throw usageError('--api-key-env is required for a neon server');
-  const apiKey = cli.env[options.apiKeyEnv];
-  if (!apiKey) throw usageError(`--api-key-env: the environment variable ${options.apiKeyEnv} is not set`);
-  if (options.url && !/^https?:\/\/.+/.test(options.url)) throw usageError("--url must be the Neon API's http(s) URL");
+  const apiKey = (await readSecret(cli, { flag: '--api-key', env: options.apiKeyEnv }))!;
+  if (url && !/^https?:\/\/.+/.test(url)) throw usageError("--url must be the Neon API's http(s) URL");
   return {
     ...common,
     apiKey,
-    ...(options.url ? { url: options.url } : {}),
+    ...(url ? { url } : {}),
     neon: { regionId: options.neonRegion, pgVersion: options.neonPgVersion, orgId: options.neonOrg },
   };
 }
@@ -74,7 +77,15 @@ export function registerServerCommands(program: Command, cli: CliRuntime): void 
         .choices(providers)
         .default('postgres'),
     )
-    .option('--url <url>', "postgres: an admin login's postgres:// URL (stored encrypted, never printed); neon: the API's base URL")
+    .option(
+      '--url-env <name>',
+      "postgres: the environment variable that holds an admin login's postgres:// URL (stored encrypted, never printed)",
+    )
+    .option('--url-stdin', "postgres: read the admin login's URL from standard input")
+    .option(
+      '--url <url>',
+      "neon: the API's base URL; postgres: the admin URL itself (discouraged: its password shows in the process list and shell history)",
+    )
     .option('--api-key-env <name>', 'neon: the environment variable that holds the Neon API key (kept out of the process list)')
     .option('--neon-region <id>', 'neon: region of new projects, e.g. aws-us-east-2')
     .option('--neon-pg-version <n>', 'neon: Postgres major version of new projects', parsePositiveInt(18))
@@ -82,7 +93,7 @@ export function registerServerCommands(program: Command, cli: CliRuntime): void 
     .option('--capacity <n>', 'how many companies it may hold (default: 500)', parsePositiveInt(100_000))
     .option('--json', 'print one JSON document')
     .action(async (options: AddOptions) => {
-      const input = addServerInput(cli, options);
+      const input = await addServerInput(cli, options);
       const server = await cli.withSilo((ctx) => addServer(ctx, input));
       if (options.json) return printJson(cli.stdout, server);
       printLine(cli.stdout, `added ${server.provider} server ${server.name} (${server.id}) at ${server.host}`);

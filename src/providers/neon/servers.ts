@@ -4,6 +4,7 @@ import type { SiloContext } from '../../context.ts';
 import { databaseServers } from '../../control-plane/schema.ts';
 import { notFound, SiloError } from '../../errors.ts';
 import { NeonApi, type NeonSettings } from './api.ts';
+import { sealedAt } from '../../crypto/credentials.ts';
 
 export async function neonServer(ctx: SiloContext, serverId: string): Promise<{ api: NeonApi; settings: NeonSettings }> {
   const [row] = await ctx.db.select().from(databaseServers).where(eq(databaseServers.id, serverId));
@@ -11,7 +12,13 @@ export async function neonServer(ctx: SiloContext, serverId: string): Promise<{ 
   if (row.provider !== 'neon' || !row.urlEncrypted || !row.apiKeyEncrypted) {
     throw new SiloError('internal', 'the server is not a neon server');
   }
-  return { api: new NeonApi(ctx.box.open(row.urlEncrypted), ctx.box.open(row.apiKeyEncrypted)), settings: row.settings as NeonSettings };
+  return {
+    api: new NeonApi(
+      ctx.box.open(row.urlEncrypted, sealedAt.serverUrl(row.id)),
+      ctx.box.open(row.apiKeyEncrypted, sealedAt.serverApiKey(row.id)),
+    ),
+    settings: row.settings as NeonSettings,
+  };
 }
 
 /** The name of a company's Neon project: how a project whose id was never recorded is found. */

@@ -1,0 +1,56 @@
+// `silo secrets rotate-master-key`: re-seals every stored credential (company roles, connection
+// strings, server URLs, Neon API keys) under the current SILO_MASTER_KEY, while Silo keeps
+// serving. Run with SILO_MASTER_KEY set to the new key and SILO_MASTER_KEY_PREVIOUS to the old one,
+// as every running instance is during a rotation (docs/security-database.md has the steps).
+import type { Command } from 'commander';
+import { resealStored } from '../../crypto/reseal.ts';
+import { parsePositiveInt } from '../arguments.ts';
+import { printJson, printLine } from '../output.ts';
+import { CliError, usageError, type CliRuntime } from '../runtime.ts';
+
+export function registerSecretsCommands(program: Command, cli: CliRuntime): void {
+  const secrets = program.command('secrets').description("Silo's own keys");
+
+  secrets
+    .command('rotate-master-key')
+    .description('re-seal every stored credential under SILO_MASTER_KEY; values under SILO_MASTER_KEY_PREVIOUS are read with it')
+    .option('--batch-size <n>', 'rows read at a time', parsePositiveInt(10_000), 200)
+    .option('--json', 'print one JSON document at the end: { checked, resealed, complete }')
+    .addHelpText(
+      'after',
+      '\nSafe to interrupt (Ctrl-C stops after the current batch) and to run again: what is already\n' +
+        'under the current key is skipped. Exit status 0 once everything is; then SILO_MASTER_KEY_PREVIOUS\n' +
+        'can be removed from every instance.',
+    )
+    .action(async (options: { batchSize: number; json?: boolean }) => {
+      if (!cli.env.SILO_MASTER_KEY_PREVIOUS) {
+        throw usageError('set SILO_MASTER_KEY to the new key and SILO_MASTER_KEY_PREVIOUS to the one being replaced');
+      }
+      const interrupt = new AbortController();
+      const onSignal = () => interrupt.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const progress = await cli.withSilo((ctx) =>
+          resealStored(ctx.sql, ctx.box, {
+            which: 'stale',
+            batchSize: options.batchSize,
+            signal: interrupt.signal,
+            onBatch: (p) => {
+              if (!options.json) printLine(cli.stderr, `checked ${p.checked}, re-sealed ${p.resealed}`);
+            },
+          }),
+        );
+        const complete = !interrupt.signal.aborted;
+        if (options.json) printJson(cli.stdout, { ...progress, complete });
+        else if (complete) {
+          printLine(cli.stdout, `re-sealed ${progress.resealed} of ${progress.checked} stored credentials under the current key`);
+          printLine(cli.stdout, 'every stored credential is under SILO_MASTER_KEY: SILO_MASTER_KEY_PREVIOUS can be removed');
+        }
+        if (!complete) throw new CliError(`interrupted after re-sealing ${progress.resealed}; run it again to finish`);
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}
