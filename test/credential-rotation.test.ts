@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sealedAt } from '../src/crypto/credentials.ts';
 import { createApp } from '../src/http/app.ts';
 import { findCompany } from '../src/services/company-records.ts';
 import { openSilo, type Silo } from '../src/bootstrap.ts';
@@ -64,7 +65,7 @@ describe('rotating a company role password', () => {
   it('fails no request of 16 busy clients on two instances (but a rare 503 to retry), and the old password stops working', async () => {
     const tenants = [await createTenant('rotating'), await createTenant('bystander')];
     const before = (await findCompany(t.ctx, 'rotating'))!;
-    const oldPassword = t.ctx.box.open(before.credentialsEncrypted!);
+    const oldPassword = t.ctx.box.open(before.credentialsEncrypted!, sealedAt.companyCredentials(before.id));
 
     const failures: string[] = [];
     let done = 0;
@@ -105,7 +106,7 @@ describe('rotating a company role password', () => {
     // The window is one round trip per rotation (three here, on two instances): a handful at most.
     expect(retried).toBeLessThanOrEqual(3 * 2);
     const after = (await findCompany(t.ctx, 'rotating'))!;
-    const newPassword = t.ctx.box.open(after.credentialsEncrypted!);
+    const newPassword = t.ctx.box.open(after.credentialsEncrypted!, sealedAt.companyCredentials(after.id));
     expect(newPassword).not.toBe(oldPassword);
     expect(await canLogIn(after.roleName!, after.databaseName!, oldPassword)).toBe(false);
     expect(await canLogIn(after.roleName!, after.databaseName!, newPassword)).toBe(true);

@@ -12,6 +12,7 @@ import { and, eq, sql as dsql } from 'drizzle-orm';
 import { generatePassword } from '../auth/passwords.ts';
 import type { SiloContext } from '../context.ts';
 import { companies } from '../control-plane/schema.ts';
+import { sealedAt } from '../crypto/credentials.ts';
 import { scramSha256Verifier } from '../crypto/scram.ts';
 import { conflict, describeError } from '../errors.ts';
 import { quoteIdent, quoteLiteral } from '../provisioning/names.ts';
@@ -46,7 +47,7 @@ export async function rotateCompanyCredentials(ctx: SiloContext, idOrSlug: strin
       if (!locked || locked.movingTo) throw conflict('the company changed while its credentials were being rotated; try again');
       const [updated] = await tx
         .update(companies)
-        .set({ credentialsEncrypted: ctx.box.seal(password), updatedAt: dsql`now()` })
+        .set({ credentialsEncrypted: ctx.box.seal(password, sealedAt.companyCredentials(company.id)), updatedAt: dsql`now()` })
         .where(eq(companies.id, company.id))
         .returning();
       await recordAudit(tx, [
@@ -66,7 +67,7 @@ export async function rotateCompanyCredentials(ctx: SiloContext, idOrSlug: strin
   } catch (error) {
     // The row keeps the old password: so must the role.
     if (altered) {
-      await setPassword(ctx.box.open(company.credentialsEncrypted)).catch((undo: unknown) =>
+      await setPassword(ctx.box.open(company.credentialsEncrypted, sealedAt.companyCredentials(company.id))).catch((undo: unknown) =>
         ctx.log.error({ companyId: company.id, error: describeError(undo) }, 'could not restore the old role password'),
       );
     }

@@ -6,7 +6,7 @@ import { LRUCache } from 'lru-cache';
 import type { Sql } from 'postgres';
 import type { ManagementDb } from '../control-plane/db.ts';
 import { companies } from '../control-plane/schema.ts';
-import type { CredentialBox } from '../crypto/credentials.ts';
+import { type CredentialBox, sealedAt } from '../crypto/credentials.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ServerConnections } from '../services/server-connections.ts';
@@ -134,11 +134,11 @@ export class Tenants {
         .select({ credentials: companies.credentialsEncrypted })
         .from(companies)
         .where(eq(companies.id, company.id));
-      if (row?.credentials) return this.deps.box.open(row.credentials);
+      if (row?.credentials) return this.deps.box.open(row.credentials, sealedAt.companyCredentials(company.id));
     } catch (error) {
       this.deps.log.debug({ companyId: company.id, error: describeError(error) }, 'password read from the cached company row');
     }
-    return this.deps.box.open(company.credentialsEncrypted!);
+    return this.deps.box.open(company.credentialsEncrypted!, sealedAt.companyCredentials(company.id));
   }
 
   /**
