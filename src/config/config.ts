@@ -46,6 +46,11 @@ const envSchema = z
     SILO_LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(100),
     SILO_LOGIN_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
     SILO_TRUST_PROXY: booleanFlag,
+    // How many proxies in front of Silo append to X-Forwarded-For (docs/security.md).
+    SILO_TRUST_PROXY_HOPS: z.coerce.number().int().min(1).max(10).default(1),
+    // Logins in progress at once (each waits for one bcrypt compare), in all and per company.
+    SILO_LOGIN_MAX_CONCURRENT: z.coerce.number().int().min(1).default(32),
+    SILO_LOGIN_MAX_CONCURRENT_PER_COMPANY: z.coerce.number().int().min(1).default(8),
     // host:port/path of a WebSocket-to-TCP proxy for Neon's serverless driver (no protocol). Unset
     // for Neon itself; the tests set it to reach a local PostgreSQL (docs/scale-out.md).
     SILO_NEON_WS_PROXY: z
@@ -85,6 +90,8 @@ export interface Config {
   };
   login: { maxFailures: number; maxFailuresPerAddress: number; windowSeconds: number };
   trustProxy: boolean;
+  trustProxyHops: number;
+  loginConcurrency: { maxConcurrent: number; maxConcurrentPerCompany: number };
   neonWsProxy: string | undefined;
 }
 
@@ -139,6 +146,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       windowSeconds: e.SILO_LOGIN_WINDOW_SECONDS,
     },
     trustProxy: e.SILO_TRUST_PROXY,
+    trustProxyHops: e.SILO_TRUST_PROXY_HOPS,
+    loginConcurrency: { maxConcurrent: e.SILO_LOGIN_MAX_CONCURRENT, maxConcurrentPerCompany: e.SILO_LOGIN_MAX_CONCURRENT_PER_COMPANY },
     neonWsProxy: e.SILO_NEON_WS_PROXY,
   };
 }

@@ -3,11 +3,15 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../context.ts';
 import { SiloError } from '../../errors.ts';
 import { eq } from 'drizzle-orm';
+import type { Context } from 'hono';
+import { LoginGate } from '../../auth/login-gate.ts';
 import { LoginLimiter } from '../../auth/login-limiter.ts';
+import { findCompany } from '../../services/company-records.ts';
+import type { CompanyRecord } from '../../tenancy/tenants.ts';
 import { authenticateCompanyUser } from '../../services/company-auth.ts';
 import { authenticateSystemAdmin, getSystemAdmin } from '../../services/system-users.ts';
 import { users } from '../../tenant/schema.ts';
-import { clientAddress } from '../client-address.ts';
+import { addressBucket, clientAddress } from '../client-address.ts';
 import type { App } from '../env.ts';
 import { requireAuth } from '../middleware/auth.ts';
 import { tokenCompany } from '../middleware/tenant.ts';
@@ -41,39 +45,61 @@ const LoginResponse = z
 
 const invalidCredentials = () => new SiloError('invalid_credentials', 'the email, password or company is not right');
 
+interface LoginGuards {
+  limiter: LoginLimiter;
+  gate: LoginGate;
+  /** The client's address bucket (addressBucket()). */
+  address: string;
+}
+
 /**
- * One login for both kinds of user; `company` picks a company user. Failed attempts count per
- * account and per client address; past the limit the answer is 429 before any password check.
+ * One login for both kinds of user; `company` picks a company user. Each attempt counts, per
+ * account and per client address, before its password is checked; past a limit the answer is 429
+ * with no password check. The account is the company's id (however the client named the company)
+ * and the email in lower case.
  */
 async function logIn(
   ctx: SiloContext,
-  limiter: LoginLimiter,
-  address: string,
-  { email, password, company }: { email: string; password: string; company?: string | undefined },
+  { limiter, gate, address }: LoginGuards,
+  { email, password, company: companyRef }: { email: string; password: string; company?: string | undefined },
 ) {
-  const account = `${company ?? ''}/${email.toLowerCase()}`;
-  limiter.check(account, address);
+  const leave = gate.enter();
+  let leaveCompany: (() => void) | undefined;
   try {
-    const result = await authenticate(ctx, email, password, company);
-    limiter.recordSuccess(account);
-    return result;
-  } catch (error) {
-    if (error instanceof SiloError && error.code === 'invalid_credentials') limiter.recordFailure(account, address);
-    throw error;
+    const company = companyRef === undefined ? undefined : await findCompany(ctx, companyRef);
+    if (company) leaveCompany = gate.enterCompany(company.id);
+    const companyKey = companyRef === undefined ? '' : (company?.id ?? `unknown:${companyRef.toLowerCase()}`);
+    const account = `${companyKey}/${email.toLowerCase()}`;
+    limiter.begin(account, address);
+    try {
+      const result =
+        companyRef === undefined ? await logInSystemAdmin(ctx, email, password) : await logInCompanyUser(ctx, company, email, password);
+      limiter.succeeded(account, address);
+      return result;
+    } catch (error) {
+      // The right password for a suspended company or a refused role: not a guess.
+      if (error instanceof SiloError && (error.code === 'company_suspended' || error.code === 'forbidden'))
+        limiter.succeeded(account, address);
+      throw error;
+    }
+  } finally {
+    leaveCompany?.();
+    leave();
   }
 }
 
-async function authenticate(ctx: SiloContext, email: string, password: string, company?: string) {
-  if (company) {
-    const found = await authenticateCompanyUser(ctx, company, email, password);
-    if (!found) throw invalidCredentials();
-    const issued = await ctx.tokens.issue({ sub: found.user.id, role: found.user.role, cid: found.company.id });
-    return {
-      issued,
-      user: found.user,
-      company: { id: found.company.id, slug: found.company.slug, name: found.company.name },
-    };
-  }
+async function logInCompanyUser(ctx: SiloContext, company: CompanyRecord | undefined, email: string, password: string) {
+  const found = await authenticateCompanyUser(ctx, company, email, password);
+  if (!found) throw invalidCredentials();
+  const issued = await ctx.tokens.issue({ sub: found.user.id, role: found.user.role, cid: found.company.id });
+  return {
+    issued,
+    user: found.user,
+    company: { id: found.company.id, slug: found.company.slug, name: found.company.name },
+  };
+}
+
+async function logInSystemAdmin(ctx: SiloContext, email: string, password: string) {
   const admin = await authenticateSystemAdmin(ctx, email, password);
   if (!admin) throw invalidCredentials();
   const issued = await ctx.tokens.issue({ sub: admin.id, role: 'system_admin' });
@@ -82,6 +108,8 @@ async function authenticate(ctx: SiloContext, email: string, password: string, c
 
 export function registerAuthRoutes(app: App, ctx: SiloContext) {
   const limiter = new LoginLimiter(ctx.config.login);
+  const gate = new LoginGate(ctx.config.loginConcurrency);
+  const guards = (c: Context): LoginGuards => ({ limiter, gate, address: addressBucket(clientAddress(c, ctx.config)) });
   app.openapi(
     createRoute({
       method: 'post',
@@ -92,7 +120,7 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
       responses: { 200: json(LoginResponse, 'A token'), 400: errors[400], 401: errors[401], 403: errors[403], 429: errors[429] },
     }),
     async (c) => {
-      const result = await logIn(ctx, limiter, clientAddress(c, ctx.config.trustProxy), c.req.valid('json'));
+      const result = await logIn(ctx, guards(c), c.req.valid('json'));
       return c.json(
         {
           token: result.issued.token,
@@ -136,7 +164,7 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
     }),
     async (c) => {
       const form = c.req.valid('form');
-      const result = await logIn(ctx, limiter, clientAddress(c, ctx.config.trustProxy), {
+      const result = await logIn(ctx, guards(c), {
         email: form.username,
         password: form.password,
         company: form.company,
@@ -152,7 +180,7 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
       tags: ['auth'],
       summary: "The caller's user and company",
       security: bearer,
-      middleware: [requireAuth(ctx.tokens)] as const,
+      middleware: [requireAuth(ctx)] as const,
       responses: { 200: json(z.object({ user: UserSchema, company: CompanyRefSchema }), 'The caller'), 401: errors[401] },
     }),
     async (c) => {

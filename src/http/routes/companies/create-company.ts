@@ -49,7 +49,7 @@ export function registerCreateCompany(app: App, ctx: SiloContext) {
       tags: ['companies'],
       summary: 'Create a company with its own database and first admin',
       security: bearer,
-      middleware: [requireAuth(ctx.tokens, ['system_admin'])] as const,
+      middleware: [requireAuth(ctx, ['system_admin'])] as const,
       request: { body: jsonBody(CreateCompanyBody) },
       responses: {
         201: json(CreatedCompany, 'The company, active'),

@@ -1,0 +1,100 @@
+// Whether a verified token's user may still act. A system admin's token must name a current system
+// admin (a forged or planted role claim is not enough), and no token may be older than its user's
+// last revocation (logout, password change, `silo admin revoke-tokens`). Both answers come from the
+// management database, never from a tenant database (whose owner may be the customer), and are
+// cached per user like company users' roles are: for SILO_REGISTRY_TTL_MS, and forgotten at once in
+// every instance when a change is published with NOTIFY.
+import { LRUCache } from 'lru-cache';
+import type { SiloContext } from '../context.ts';
+import { SiloError } from '../errors.ts';
+import type { TokenClaims } from './tokens.ts';
+
+export const TOKEN_SUBJECT_CHANGED_CHANNEL = 'silo_token_subject_changed';
+
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const uuidPattern = new RegExp(`^${UUID}$`, 'i');
+/** What a published change may look like; anything else on the channel is ignored. */
+const subjectPattern = new RegExp(`^(system|${UUID}):${UUID}$`);
+
+/** `system:<user id>` for a system admin, `<company id>:<user id>` for a company user. */
+export const tokenSubject = (user: { sub: string; cid?: string | undefined }) => `${user.cid ?? 'system'}:${user.sub.toLowerCase()}`;
+
+interface SubjectState {
+  /** Only asked for system subjects. */
+  systemAdmin: boolean;
+  /** Tokens issued at or before this (ms since the epoch) are revoked. */
+  revokedAtMs: number;
+}
+
+class TokenSubjects {
+  private readonly states: LRUCache<string, SubjectState>;
+  /** Bumped by every change, so a lookup that raced one does not cache the old answer. */
+  private generation = 0;
+  private listening: Promise<unknown> | undefined;
+
+  constructor(private readonly ctx: SiloContext) {
+    this.states = new LRUCache({ max: 100_000, ttl: Math.max(1, ctx.config.pools.registryTtlMs) });
+  }
+
+  /** Throws 401 unless the token's user may still act. */
+  async assertCurrent(claims: TokenClaims): Promise<void> {
+    const state = await this.state(claims);
+    if (claims.role === 'system_admin' && !state.systemAdmin) {
+      this.ctx.log.warn({ sub: claims.sub }, 'refused a system_admin token whose user is not a system admin');
+      throw new SiloError('unauthorized', 'the user of this token is not a system admin');
+    }
+    if (claims.iat * 1000 <= state.revokedAtMs) throw new SiloError('unauthorized', 'this token has been revoked');
+  }
+
+  private async state(claims: TokenClaims): Promise<SubjectState> {
+    const key = tokenSubject(claims);
+    const cached = this.states.get(key);
+    if (cached) return cached;
+    // Subscribe before the first answer is cached, so no change can slip between the two.
+    this.listening ??= this.ctx.sql.listen(TOKEN_SUBJECT_CHANGED_CHANNEL, (changed) => {
+      if (subjectPattern.test(changed)) this.forget(changed);
+    });
+    await this.listening;
+    const generation = this.generation;
+    const isSystem = claims.cid === undefined && uuidPattern.test(claims.sub);
+    const [row] = await this.ctx.sql<{ systemAdmin: boolean; revokedAt: Date | null }[]>`
+      select ${isSystem ? this.ctx.sql`exists (select 1 from system_users where id = ${claims.sub})` : this.ctx.sql`false`} as "systemAdmin",
+             (select revoked_at from token_revocations where subject = ${key}) as "revokedAt"`;
+    const state = { systemAdmin: row?.systemAdmin === true, revokedAtMs: row?.revokedAt?.getTime() ?? 0 };
+    if (generation === this.generation) this.states.set(key, state);
+    return state;
+  }
+
+  forget(key: string): void {
+    this.generation++;
+    this.states.delete(key);
+  }
+}
+
+const perContext = new WeakMap<SiloContext, TokenSubjects>();
+
+export function tokenSubjects(ctx: SiloContext): TokenSubjects {
+  let subjects = perContext.get(ctx);
+  if (!subjects) {
+    subjects = new TokenSubjects(ctx);
+    perContext.set(ctx, subjects);
+  }
+  return subjects;
+}
+
+/**
+ * Ends every token of a user issued up to now, in every instance from its next request: a
+ * revocation time per user (not a list of token ids), so that one row serves logout, a password
+ * change and `silo admin revoke-tokens` alike.
+ */
+export async function revokeTokens(ctx: SiloContext, user: { sub: string; cid?: string | undefined }): Promise<void> {
+  const key = tokenSubject(user);
+  const now = new Date();
+  await ctx.sql`
+    insert into token_revocations (subject, revoked_at) values (${key}, ${now})
+    on conflict (subject) do update set revoked_at = excluded.revoked_at`;
+  // A revocation older than the token lifetime can match no live token.
+  await ctx.sql`delete from token_revocations where revoked_at < ${new Date(now.getTime() - ctx.config.tokenTtlSeconds * 1000)}`;
+  tokenSubjects(ctx).forget(key);
+  await ctx.sql`select pg_notify(${TOKEN_SUBJECT_CHANGED_CHANNEL}, ${key})`;
+}
