@@ -4,7 +4,9 @@
 // management database, never from a tenant database (whose owner may be the customer), and are
 // cached per user like company users' roles are: for SILO_REGISTRY_TTL_MS, and forgotten at once in
 // every instance when a change is published with NOTIFY.
+import { eq, lt } from 'drizzle-orm';
 import { LRUCache } from 'lru-cache';
+import { systemUsers, tokenRevocations } from '../control-plane/schema.ts';
 import type { SiloContext } from '../context.ts';
 import { SiloError } from '../errors.ts';
 import type { TokenClaims } from './tokens.ts';
@@ -57,10 +59,12 @@ class TokenSubjects {
     await this.listening;
     const generation = this.generation;
     const isSystem = claims.cid === undefined && uuidPattern.test(claims.sub);
-    const [row] = await this.ctx.sql<{ systemAdmin: boolean; revokedAt: Date | null }[]>`
-      select ${isSystem ? this.ctx.sql`exists (select 1 from system_users where id = ${claims.sub})` : this.ctx.sql`false`} as "systemAdmin",
-             (select revoked_at from token_revocations where subject = ${key}) as "revokedAt"`;
-    const state = { systemAdmin: row?.systemAdmin === true, revokedAtMs: row?.revokedAt?.getTime() ?? 0 };
+    const { db } = this.ctx;
+    const [admins, revocations] = await Promise.all([
+      isSystem ? db.select({ id: systemUsers.id }).from(systemUsers).where(eq(systemUsers.id, claims.sub)) : [],
+      db.select({ revokedAt: tokenRevocations.revokedAt }).from(tokenRevocations).where(eq(tokenRevocations.subject, key)),
+    ]);
+    const state = { systemAdmin: admins.length > 0, revokedAtMs: revocations[0]?.revokedAt.getTime() ?? 0 };
     if (generation === this.generation) this.states.set(key, state);
     return state;
   }
@@ -90,11 +94,12 @@ export function tokenSubjects(ctx: SiloContext): TokenSubjects {
 export async function revokeTokens(ctx: SiloContext, user: { sub: string; cid?: string | undefined }): Promise<void> {
   const key = tokenSubject(user);
   const now = new Date();
-  await ctx.sql`
-    insert into token_revocations (subject, revoked_at) values (${key}, ${now})
-    on conflict (subject) do update set revoked_at = excluded.revoked_at`;
+  await ctx.db
+    .insert(tokenRevocations)
+    .values({ subject: key, revokedAt: now })
+    .onConflictDoUpdate({ target: tokenRevocations.subject, set: { revokedAt: now } });
   // A revocation older than the token lifetime can match no live token.
-  await ctx.sql`delete from token_revocations where revoked_at < ${new Date(now.getTime() - ctx.config.tokenTtlSeconds * 1000)}`;
+  await ctx.db.delete(tokenRevocations).where(lt(tokenRevocations.revokedAt, new Date(now.getTime() - ctx.config.tokenTtlSeconds * 1000)));
   tokenSubjects(ctx).forget(key);
   await ctx.sql`select pg_notify(${TOKEN_SUBJECT_CHANGED_CHANNEL}, ${key})`;
 }

@@ -24,7 +24,8 @@ const claimsSchema = z
     role: z.enum(roles),
     cid: z.string().uuid().optional(),
     exp: z.number(),
-    iat: z.number(),
+    // Silo always sets it; a token without one counts as issued at the epoch, so any revocation ends it.
+    iat: z.number().default(0),
   })
   .refine(wellFormed);
 
@@ -77,7 +78,7 @@ export function createTokenService(secret: Uint8Array, ttlSeconds: number): Toke
           algorithms: ['HS256'],
           issuer: ISSUER,
           audience: AUDIENCE,
-          requiredClaims: ['exp', 'sub', 'iat'],
+          requiredClaims: ['exp', 'sub'],
         });
         const claims = claimsSchema.parse(payload);
         const result: TokenClaims = Object.freeze({

@@ -6,6 +6,7 @@ import { eq } from 'drizzle-orm';
 import type { Context } from 'hono';
 import { LoginGate } from '../../auth/login-gate.ts';
 import { LoginLimiter } from '../../auth/login-limiter.ts';
+import { revokeTokens } from '../../auth/token-subjects.ts';
 import { findCompany } from '../../services/company-records.ts';
 import type { CompanyRecord } from '../../tenancy/tenants.ts';
 import { authenticateCompanyUser } from '../../services/company-auth.ts';
@@ -170,6 +171,23 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
         company: form.company,
       });
       return c.json({ access_token: result.issued.token, token_type: 'bearer' as const, expires_in: result.issued.expiresIn }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/auth/logout',
+      tags: ['auth'],
+      summary: "End the caller's tokens, in every instance",
+      description: 'Ends every token of the calling user issued up to now (see docs/security.md).',
+      security: bearer,
+      middleware: [requireAuth(ctx)] as const,
+      responses: { 204: { description: 'Logged out' }, 401: errors[401] },
+    }),
+    async (c) => {
+      await revokeTokens(ctx, c.get('auth'));
+      return c.body(null, 204);
     },
   );
 
