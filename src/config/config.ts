@@ -51,6 +51,11 @@ const envSchema = z
     // Logins in progress at once (each waits for one bcrypt compare), in all and per company.
     SILO_LOGIN_MAX_CONCURRENT: z.coerce.number().int().min(1).default(32),
     SILO_LOGIN_MAX_CONCURRENT_PER_COMPANY: z.coerce.number().int().min(1).default(8),
+    // GET /metrics: a system admin's token or this bearer token; SILO_METRICS_OPEN=true serves it to anyone.
+    SILO_METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+    SILO_METRICS_OPEN: booleanFlag,
+    // Open HTTP connections at once; more are refused by the server until some close.
+    SILO_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(4096),
     // host:port/path of a WebSocket-to-TCP proxy for Neon's serverless driver (no protocol). Unset
     // for Neon itself; the tests set it to reach a local PostgreSQL (docs/scale-out.md).
     SILO_NEON_WS_PROXY: z
@@ -92,6 +97,8 @@ export interface Config {
   trustProxy: boolean;
   trustProxyHops: number;
   loginConcurrency: { maxConcurrent: number; maxConcurrentPerCompany: number };
+  metrics: { token: string | undefined; open: boolean };
+  httpMaxConnections: number;
   neonWsProxy: string | undefined;
 }
 
@@ -147,6 +154,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     trustProxy: e.SILO_TRUST_PROXY,
     trustProxyHops: e.SILO_TRUST_PROXY_HOPS,
+    metrics: { token: e.SILO_METRICS_TOKEN, open: e.SILO_METRICS_OPEN },
+    httpMaxConnections: e.SILO_HTTP_MAX_CONNECTIONS,
     loginConcurrency: { maxConcurrent: e.SILO_LOGIN_MAX_CONCURRENT, maxConcurrentPerCompany: e.SILO_LOGIN_MAX_CONCURRENT_PER_COMPANY },
     neonWsProxy: e.SILO_NEON_WS_PROXY,
   };

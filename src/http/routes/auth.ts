@@ -44,6 +44,9 @@ const LoginResponse = z
   })
   .openapi('LoginResponse');
 
+/** On every answer that holds a token (or an invitation's secret): no cache may keep it (RFC 6749 5.1). */
+export const tokenResponseHeaders = { 'Cache-Control': 'no-store', Pragma: 'no-cache' } as const;
+
 const invalidCredentials = () => new SiloError('invalid_credentials', 'the email, password or company is not right');
 
 interface LoginGuards {
@@ -118,7 +121,14 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
       tags: ['auth'],
       summary: 'Log in; without company, as a system admin',
       request: { body: jsonBody(LoginBody) },
-      responses: { 200: json(LoginResponse, 'A token'), 400: errors[400], 401: errors[401], 403: errors[403], 429: errors[429] },
+      responses: {
+        200: json(LoginResponse, 'A token'),
+        400: errors[400],
+        401: errors[401],
+        403: errors[403],
+        429: errors[429],
+        503: errors[503],
+      },
     }),
     async (c) => {
       const result = await logIn(ctx, guards(c), c.req.valid('json'));
@@ -131,6 +141,7 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
           company: result.company,
         },
         200,
+        tokenResponseHeaders,
       );
     },
   );
@@ -160,7 +171,9 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
         200: json(z.object({ access_token: z.string(), token_type: z.literal('bearer'), expires_in: z.number() }), 'A token'),
         400: errors[400],
         401: errors[401],
+        403: errors[403],
         429: errors[429],
+        503: errors[503],
       },
     }),
     async (c) => {
@@ -170,7 +183,11 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
         password: form.password,
         company: form.company,
       });
-      return c.json({ access_token: result.issued.token, token_type: 'bearer' as const, expires_in: result.issued.expiresIn }, 200);
+      return c.json(
+        { access_token: result.issued.token, token_type: 'bearer' as const, expires_in: result.issued.expiresIn },
+        200,
+        tokenResponseHeaders,
+      );
     },
   );
 
