@@ -135,3 +135,41 @@ describe('the HTTP server', () => {
     }
   });
 });
+
+describe('the password rule', () => {
+  // 37 two-byte characters: 37 characters, 74 bytes. bcrypt would read only the first 72 bytes.
+  const tooLong = 'ü'.repeat(37);
+  const fits = 'ü'.repeat(36);
+
+  it('refuses a password over 72 UTF-8 bytes everywhere one is set, naming the limit', async () => {
+    const attempts = [
+      t.call('POST', '/api/users', { token: companyToken, body: { email: 'long@hardened.test', role: 'member', password: tooLong } }),
+      t.call('POST', '/api/companies', { body: { name: 'Long', slug: 'long-pw', admin: { email: 'boss@long.test', password: tooLong } } }),
+    ];
+    const me = await t.call('GET', '/api/auth/me', { token: companyToken });
+    attempts.push(t.call('PATCH', `/api/users/${me.body.user.id}`, { token: companyToken, body: { password: tooLong } }));
+    const invited = await t.call('POST', '/api/invitations', {
+      token: companyToken,
+      body: { email: 'long-inv@hardened.test', role: 'member' },
+    });
+    attempts.push(t.call('POST', '/api/invitations/accept', { token: null, body: { token: invited.body.token, password: tooLong } }));
+    for (const res of await Promise.all(attempts)) {
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('validation_failed');
+      expect(JSON.stringify(res.body.error)).toContain('at most 72 bytes');
+    }
+    expect((await t.call('GET', '/api/companies/long-pw')).status).toBe(404);
+  });
+
+  it('takes a multi-byte password of exactly 72 bytes, and not another one of the same length', async () => {
+    const made = await t.call('POST', '/api/users', {
+      token: companyToken,
+      body: { email: 'fits@hardened.test', role: 'member', password: fits },
+    });
+    expect(made.status).toBe(201);
+    const login = (password: string) =>
+      t.call('POST', '/api/auth/login', { token: null, body: { email: 'fits@hardened.test', password, company: 'hardened' } });
+    expect((await login(fits)).status).toBe(200);
+    expect((await login(`${'ü'.repeat(35)}ö`)).status).toBe(401);
+  });
+});

@@ -1,5 +1,6 @@
 // The one place that reads the environment: parsed once with zod, refusing to start on bad values.
 import { z } from 'zod';
+import { passwordSchema } from '../auth/password-rule.ts';
 
 const booleanFlag = z
   .enum(['true', 'false', '1', '0', ''])
@@ -19,7 +20,7 @@ const envSchema = z
       .refine((v) => decodeKey(v) !== null, 'must be 32 bytes as 64 hex digits or base64')
       .optional(),
     SILO_ADMIN_EMAIL: z.email().optional(),
-    SILO_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
+    SILO_ADMIN_PASSWORD: passwordSchema.optional(),
     SILO_MIGRATE_ON_START: booleanFlag,
     SILO_BODY_LIMIT: z.coerce
       .number()

@@ -25,7 +25,7 @@ export function registerAdminCommands(program: Command, cli: CliRuntime): void {
     .command('create')
     .description('create a system admin; fails if one with that email exists')
     .requiredOption('--email <email>', 'their email, used to log in', parseEmail)
-    .requiredOption('--password <password>', 'their password, 8-200 characters')
+    .requiredOption('--password <password>', 'their password: at least 8 characters, at most 72 bytes')
     .option('--name <name>', 'their name', parseText(200))
     .option('--json', 'print one JSON document')
     .action(async (options: CreateAdminOptions) => {

@@ -87,7 +87,10 @@ export function registerCompanyCommands(program: Command, cli: CliRuntime): void
     .requiredOption('--name <name>', 'the company name', parseText(200))
     .option('--slug <slug>', 'its short name, which also names its database (default: from --name)', parseSlug)
     .requiredOption('--admin-email <email>', "the first company admin's email", parseEmail)
-    .option('--admin-password <password>', "the first admin's password, 8-200 characters (default: a temporary one, printed once)")
+    .option(
+      '--admin-password <password>',
+      "the first admin's password: at least 8 characters, at most 72 bytes (default: a temporary one, printed once)",
+    )
     .option('--admin-name <name>', "the first admin's name", parseText(200))
     .option('--max-users <n>', 'the most users the company may have (default: no limit)', parsePositiveInt(1_000_000))
     .option('--server <id>', 'the database server to place it on (default: the least loaded active one)', parseServerId)

@@ -1,5 +1,6 @@
 // /api/invitations: company_admins invite people by email; an invited person accepts with the
 // token alone (no login) and gets a user and a login token.
+import { passwordSchema } from '../../../auth/password-rule.ts';
 import { tokenResponseHeaders } from '../auth.ts';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
@@ -36,7 +37,7 @@ const CreatedInvitation = z
 const AcceptInvitationBody = z
   .object({
     token: z.string().min(1).max(200),
-    password: z.string().min(8).max(200),
+    password: passwordSchema,
     name: text(200).optional(),
   })
   .openapi('AcceptInvitationRequest');

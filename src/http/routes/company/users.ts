@@ -1,4 +1,5 @@
 // /api/users: a company's users. Reads for every company user, writes for company_admin.
+import { passwordSchema } from '../../../auth/password-rule.ts';
 import { revokeTokens } from '../../../auth/token-subjects.ts';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
@@ -26,7 +27,7 @@ const CreateUserBody = z
     email: z.email().max(320),
     name: text(200).optional(),
     role,
-    password: z.string().min(8).max(200),
+    password: passwordSchema,
   })
   .openapi('CreateUserRequest');
 
@@ -34,7 +35,7 @@ const UpdateUserBody = z
   .object({
     name: text(200).nullable().optional(),
     role: role.optional(),
-    password: z.string().min(8).max(200).optional(),
+    password: passwordSchema.optional(),
   })
   .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one field to change')
   .openapi('UpdateUserRequest');
