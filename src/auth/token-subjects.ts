@@ -19,12 +19,12 @@ const uuidPattern = new RegExp(`^${UUID}$`, 'i');
 const subjectPattern = new RegExp(`^(system|${UUID}):${UUID}$`);
 
 /** `system:<user id>` for a system admin, `<company id>:<user id>` for a company user. */
-export const tokenSubject = (user: { sub: string; cid?: string | undefined }) => `${user.cid ?? 'system'}:${user.sub.toLowerCase()}`;
+export const tokenSubject = (user: { sub: string; cid?: string | undefined }) => `${user.cid ?? 'system'}:${user.sub}`.toLowerCase();
 
 interface SubjectState {
   /** Only asked for system subjects. */
   systemAdmin: boolean;
-  /** Tokens issued at or before this (ms since the epoch) are revoked. */
+  /** Tokens issued at or before this (ms since the epoch) are revoked; -Infinity when never. */
   revokedAtMs: number;
 }
 
@@ -33,6 +33,7 @@ class TokenSubjects {
   /** Bumped by every change, so a lookup that raced one does not cache the old answer. */
   private generation = 0;
   private listening: Promise<unknown> | undefined;
+  private readonly loading = new Map<string, Promise<SubjectState>>();
 
   constructor(private readonly ctx: SiloContext) {
     this.states = new LRUCache({ max: 100_000, ttl: Math.max(1, ctx.config.pools.registryTtlMs) });
@@ -48,14 +49,33 @@ class TokenSubjects {
     if (claims.iat * 1000 <= state.revokedAtMs) throw new SiloError('unauthorized', 'this token has been revoked');
   }
 
-  private async state(claims: TokenClaims): Promise<SubjectState> {
+  private state(claims: TokenClaims): Promise<SubjectState> | SubjectState {
     const key = tokenSubject(claims);
     const cached = this.states.get(key);
     if (cached) return cached;
+    // Single flight: a burst of requests with one cold token asks the database once.
+    let pending = this.loading.get(key);
+    if (!pending) {
+      const load = this.load(key, claims).finally(() => {
+        if (this.loading.get(key) === load) this.loading.delete(key);
+      });
+      this.loading.set(key, load);
+      pending = load;
+    }
+    return pending;
+  }
+
+  private async load(key: string, claims: TokenClaims): Promise<SubjectState> {
     // Subscribe before the first answer is cached, so no change can slip between the two.
-    this.listening ??= this.ctx.sql.listen(TOKEN_SUBJECT_CHANGED_CHANNEL, (changed) => {
-      if (subjectPattern.test(changed)) this.forget(changed);
-    });
+    this.listening ??= this.ctx.sql
+      .listen(TOKEN_SUBJECT_CHANGED_CHANNEL, (changed) => {
+        if (subjectPattern.test(changed)) this.forget(changed);
+      })
+      .catch((error: Error) => {
+        // Not subscribed: try again on the next request rather than fail every one from now on.
+        this.listening = undefined;
+        throw error;
+      });
     await this.listening;
     const generation = this.generation;
     const isSystem = claims.cid === undefined && uuidPattern.test(claims.sub);
@@ -64,7 +84,7 @@ class TokenSubjects {
       isSystem ? db.select({ id: systemUsers.id }).from(systemUsers).where(eq(systemUsers.id, claims.sub)) : [],
       db.select({ revokedAt: tokenRevocations.revokedAt }).from(tokenRevocations).where(eq(tokenRevocations.subject, key)),
     ]);
-    const state = { systemAdmin: admins.length > 0, revokedAtMs: revocations[0]?.revokedAt.getTime() ?? 0 };
+    const state = { systemAdmin: admins.length > 0, revokedAtMs: revocations[0]?.revokedAt.getTime() ?? Number.NEGATIVE_INFINITY };
     if (generation === this.generation) this.states.set(key, state);
     return state;
   }
@@ -72,6 +92,7 @@ class TokenSubjects {
   forget(key: string): void {
     this.generation++;
     this.states.delete(key);
+    this.loading.delete(key);
   }
 }
 
