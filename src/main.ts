@@ -2,7 +2,9 @@
 import { serve } from '@hono/node-server';
 import { openSilo } from './bootstrap.ts';
 import { ConfigError, loadConfig } from './config/config.ts';
+import type { Server } from 'node:http';
 import { createApp } from './http/app.ts';
+import { serverOptions } from './http/server-limits.ts';
 import { fleetStatus, migrateFleet } from './migrations/fleet.ts';
 
 async function main() {
@@ -10,7 +12,7 @@ async function main() {
   const silo = await openSilo(config, { prepareTemplates: true, listen: true });
   const { log } = silo.ctx;
   const app = createApp(silo.ctx);
-  const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
+  const server = serve({ fetch: app.fetch, port: config.port, serverOptions }, (info) => {
     log.info({ port: info.port }, `Silo is listening on http://localhost:${info.port}`);
   });
   // A port that cannot be had ends the start with one line, the database server stopped first.
@@ -22,6 +24,8 @@ async function main() {
     console.error(`Silo failed to start: ${reason}`);
     void silo.close().finally(() => process.exit(1));
   });
+  // The connection cap is a property of the server, not a createServer() option.
+  (server as Server).maxConnections = config.httpMaxConnections;
 
   // An upgrade leaves companies behind until they are migrated: say how many, and with
   // SILO_MIGRATE_ON_START migrate them in the background (each is also migrated on its first request).

@@ -135,8 +135,9 @@ describe('silo companies', () => {
       [['companies', 'create', '--name', 'X', '--admin-email', 'x@x.test', '--server', 'nope'], 'must be a server id'],
       [
         ['companies', 'create', '--name', 'X', '--admin-email', 'x@x.test', '--admin-password', 'short'],
-        '--admin-password must be 8-200 characters',
+        '--admin-password must be at least 8 characters',
       ],
+      [['admin', 'create', '--email', 'a@b.test', '--password', 'ü'.repeat(37)], '--password must be at most 72 bytes in UTF-8'],
       [['companies', 'list', '--limit', '1.5'], 'must be a whole number from 1 to 200'],
       [['companies', 'list', '--status', 'gone'], 'Allowed choices are'],
       [['companies', 'delete', 'Not A Slug', '--confirm', 'Not A Slug'], 'must be 2-40 characters'],

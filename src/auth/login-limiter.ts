@@ -1,5 +1,5 @@
 // Failed-login limits, per account and per client address: a fixed window that starts at the first
-// failure. In memory, so each Silo instance counts its own attempts (documented in docs/decisions.md).
+// attempt. In memory, so each Silo instance counts its own attempts (documented in docs/security.md).
 import { LRUCache } from 'lru-cache';
 import { SiloError } from '../errors.ts';
 
@@ -10,10 +10,10 @@ export interface LoginLimits {
 }
 
 export class LoginLimiter {
-  private readonly failures: LRUCache<string, number>;
+  private readonly attempts: LRUCache<string, number>;
 
   constructor(private readonly limits: LoginLimits) {
-    this.failures = new LRUCache<string, number>({ max: 100_000, ttl: limits.windowSeconds * 1000, noUpdateTTL: true });
+    this.attempts = new LRUCache<string, number>({ max: 100_000, ttl: limits.windowSeconds * 1000, noUpdateTTL: true });
   }
 
   private keys(account: string, address: string) {
@@ -23,21 +23,28 @@ export class LoginLimiter {
     ];
   }
 
-  /** Throws 429 rate_limited, with the seconds to wait, when either limit is used up. */
-  check(account: string, address: string): void {
-    for (const { key, max } of this.keys(account, address)) {
-      if ((this.failures.get(key) ?? 0) >= max) {
-        const retryAfter = Math.max(1, Math.ceil(this.failures.getRemainingTTL(key) / 1000));
+  /**
+   * Counts an attempt before its password is checked, so that parallel attempts cannot all pass a
+   * check made before any of them failed; throws 429 rate_limited, with the seconds to wait, when
+   * either limit is used up. `account` must name the account one way only (the company's id, the
+   * email in lower case), or each spelling would be a new account.
+   */
+  begin(account: string, address: string): void {
+    const keys = this.keys(account, address);
+    for (const { key, max } of keys) {
+      if ((this.attempts.get(key) ?? 0) >= max) {
+        const retryAfter = Math.max(1, Math.ceil(this.attempts.getRemainingTTL(key) / 1000));
         throw new SiloError('rate_limited', 'too many failed logins; try again later', { retryAfterSeconds: retryAfter });
       }
     }
+    for (const { key } of keys) this.attempts.set(key, (this.attempts.get(key) ?? 0) + 1);
   }
 
-  recordFailure(account: string, address: string): void {
-    for (const { key } of this.keys(account, address)) this.failures.set(key, (this.failures.get(key) ?? 0) + 1);
-  }
-
-  recordSuccess(account: string): void {
-    this.failures.delete(`account:${account}`);
+  /** The password was right: the account starts afresh, and the attempt does not count against the address. */
+  succeeded(account: string, address: string): void {
+    this.attempts.delete(`account:${account}`);
+    const key = `address:${address}`;
+    const count = this.attempts.get(key);
+    if (count !== undefined && count > 0) this.attempts.set(key, count - 1);
   }
 }

@@ -5,6 +5,8 @@ import bcrypt from 'bcryptjs';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { SiloError } from '../errors.ts';
+import { passwordProblem } from './password-rule.ts';
 
 const COST = 10;
 
@@ -59,7 +61,12 @@ class BcryptWorkers {
 
 const workers = new BcryptWorkers();
 
-export const hashPassword = (password: string) => workers.run<string>({ op: 'hash', password, cost: COST });
+/** Hashes a password that keeps the password rule; every stored password passes here, so it is enforced here too. */
+export const hashPassword = async (password: string) => {
+  const problem = passwordProblem(password);
+  if (problem) throw new SiloError('validation_failed', `the password ${problem}`);
+  return workers.run<string>({ op: 'hash', password, cost: COST });
+};
 export const verifyPassword = (password: string, hash: string) => workers.run<boolean>({ op: 'compare', password, hash });
 
 /** A random password for generated credentials (tenant roles, temporary admin passwords). */

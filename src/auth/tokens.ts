@@ -6,21 +6,35 @@ import { SiloError } from '../errors.ts';
 
 export const roles = ['system_admin', 'company_admin', 'member'] as const;
 export type Role = (typeof roles)[number];
+/** The only roles a company user's token may carry, whatever a tenant database says. */
+export const companyRoles = ['company_admin', 'member'] as const;
+export type CompanyRole = (typeof companyRoles)[number];
+export const isCompanyRole = (value: unknown): value is CompanyRole => companyRoles.includes(value as CompanyRole);
+
+/** A system admin's token has no company; a company user's token has one (and a company role). */
+const wellFormed = (claims: { role: Role; cid?: string | undefined }) =>
+  claims.role === 'system_admin' ? claims.cid === undefined : isCompanyRole(claims.role) && claims.cid !== undefined;
 
 const ISSUER = 'silo';
 const AUDIENCE = 'silo-api';
 
-const claimsSchema = z.object({
-  sub: z.string().min(1),
-  role: z.enum(roles),
-  cid: z.string().uuid().optional(),
-  exp: z.number(),
-});
+const claimsSchema = z
+  .object({
+    sub: z.string().min(1),
+    role: z.enum(roles),
+    cid: z.string().uuid().optional(),
+    exp: z.number(),
+    // Silo always sets it; a token without one counts as issued at the epoch, so any revocation ends it.
+    iat: z.number().default(0),
+  })
+  .refine(wellFormed);
 
 export interface TokenClaims {
   sub: string;
   role: Role;
   cid?: string;
+  /** When it was issued, in seconds with a fraction: a revocation ends the tokens issued up to its millisecond. */
+  iat: number;
 }
 
 export interface IssuedToken {
@@ -30,7 +44,7 @@ export interface IssuedToken {
 }
 
 export interface TokenService {
-  issue(claims: TokenClaims): Promise<IssuedToken>;
+  issue(claims: Omit<TokenClaims, 'iat'>): Promise<IssuedToken>;
   verify(token: string): Promise<TokenClaims>;
 }
 
@@ -43,14 +57,15 @@ export function createTokenService(secret: Uint8Array, ttlSeconds: number): Toke
   const verified = new LRUCache<string, { claims: Readonly<TokenClaims>; exp: number }>({ max: 50_000 });
   return {
     async issue(claims) {
-      const now = Math.floor(Date.now() / 1000);
-      const exp = now + ttlSeconds;
+      if (!wellFormed(claims)) throw new Error('refusing to issue a token whose role does not match its company');
+      const nowMs = Date.now();
+      const exp = Math.floor(nowMs / 1000) + ttlSeconds;
       const token = await new SignJWT({ role: claims.role, ...(claims.cid ? { cid: claims.cid } : {}) })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(claims.sub)
         .setIssuer(ISSUER)
         .setAudience(AUDIENCE)
-        .setIssuedAt(now)
+        .setIssuedAt(nowMs / 1000)
         .setExpirationTime(exp)
         .sign(secret);
       return { token, expiresAt: new Date(exp * 1000), expiresIn: ttlSeconds };
@@ -66,7 +81,12 @@ export function createTokenService(secret: Uint8Array, ttlSeconds: number): Toke
           requiredClaims: ['exp', 'sub'],
         });
         const claims = claimsSchema.parse(payload);
-        const result: TokenClaims = Object.freeze({ sub: claims.sub, role: claims.role, ...(claims.cid ? { cid: claims.cid } : {}) });
+        const result: TokenClaims = Object.freeze({
+          sub: claims.sub,
+          role: claims.role,
+          ...(claims.cid ? { cid: claims.cid } : {}),
+          iat: claims.iat,
+        });
         verified.set(token, { claims: result, exp: claims.exp }, { ttl: Math.max(1, claims.exp * 1000 - Date.now()) });
         return result;
       } catch (error) {

@@ -3,6 +3,7 @@
 // connection strings) are checked in the actions instead, with messages that never include them.
 import { InvalidArgumentError } from 'commander';
 import { z } from 'zod';
+import { passwordProblem } from '../auth/password-rule.ts';
 import { slugSchema } from '../provisioning/names.ts';
 import { usageError } from './runtime.ts';
 
@@ -24,7 +25,8 @@ export const parsePositiveInt = (max: number) =>
   parserOf(z.string().regex(/^\d+$/).transform(Number).pipe(z.number().int().min(1).max(max)), `must be a whole number from 1 to ${max}`);
 
 export function checkPassword(value: string, flag: string): string {
-  if (value.length < 8 || value.length > 200) throw usageError(`${flag} must be 8-200 characters`);
+  const problem = passwordProblem(value);
+  if (problem) throw usageError(`${flag} ${problem}`);
   return value;
 }
 

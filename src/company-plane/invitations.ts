@@ -4,7 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import { hashPassword } from '../auth/passwords.ts';
-import type { IssuedToken } from '../auth/tokens.ts';
+import { isCompanyRole, type IssuedToken } from '../auth/tokens.ts';
 import type { SiloContext } from '../context.ts';
 import { conflict, notFound, pgCode, SiloError } from '../errors.ts';
 import { assertWritesAllowed } from '../scale-out/write-hold.ts';
@@ -153,6 +153,12 @@ export async function acceptInvitation(
           .where(and(eq(userInvitations.id, invitation.id), open))
           .returning({ email: userInvitations.email, role: userInvitations.role });
         if (!taken) throw noSuchInvitation();
+        // The row is the tenant database owner's to write: a role Silo does not issue (such as
+        // system_admin) makes no user and no token.
+        if (!isCompanyRole(taken.role)) {
+          ctx.log.warn({ companyId: company.id, invitationId: invitation.id }, 'refused an invitation: its role is not one Silo issues');
+          throw new SiloError('forbidden', 'this invitation has a role Silo does not accept; ask for a new invitation');
+        }
         const [row] = await tx
           .insert(users)
           .values({ email: taken.email, name: input.name ?? null, role: taken.role, passwordHash })

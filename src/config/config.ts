@@ -1,5 +1,6 @@
 // The one place that reads the environment: parsed once with zod, refusing to start on bad values.
 import { z } from 'zod';
+import { passwordSchema } from '../auth/password-rule.ts';
 
 const booleanFlag = z
   .enum(['true', 'false', '1', '0', ''])
@@ -24,7 +25,7 @@ const envSchema = z
       .refine((v) => decodeKey(v) !== null, 'must be 32 bytes as 64 hex digits or base64')
       .optional(),
     SILO_ADMIN_EMAIL: z.email().optional(),
-    SILO_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').optional(),
+    SILO_ADMIN_PASSWORD: passwordSchema.optional(),
     SILO_MIGRATE_ON_START: booleanFlag,
     SILO_BODY_LIMIT: z.coerce
       .number()
@@ -55,6 +56,16 @@ const envSchema = z
     SILO_LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(100),
     SILO_LOGIN_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
     SILO_TRUST_PROXY: booleanFlag,
+    // How many proxies in front of Silo append to X-Forwarded-For (docs/security.md).
+    SILO_TRUST_PROXY_HOPS: z.coerce.number().int().min(1).max(10).default(1),
+    // Logins in progress at once (each waits for one bcrypt compare), in all and per company.
+    SILO_LOGIN_MAX_CONCURRENT: z.coerce.number().int().min(1).default(32),
+    SILO_LOGIN_MAX_CONCURRENT_PER_COMPANY: z.coerce.number().int().min(1).default(8),
+    // GET /metrics: a system admin's token or this bearer token; SILO_METRICS_OPEN=true serves it to anyone.
+    SILO_METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+    SILO_METRICS_OPEN: booleanFlag,
+    // Open HTTP connections at once; more are refused by the server until some close.
+    SILO_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(4096),
     // host:port/path of a WebSocket-to-TCP proxy for Neon's serverless driver (no protocol). Unset
     // for Neon itself; the tests set it to reach a local PostgreSQL (docs/scale-out.md).
     SILO_NEON_WS_PROXY: z
@@ -99,6 +110,10 @@ export interface Config {
   tenantConnectionLimit: number;
   login: { maxFailures: number; maxFailuresPerAddress: number; windowSeconds: number };
   trustProxy: boolean;
+  trustProxyHops: number;
+  loginConcurrency: { maxConcurrent: number; maxConcurrentPerCompany: number };
+  metrics: { token: string | undefined; open: boolean };
+  httpMaxConnections: number;
   neonWsProxy: string | undefined;
 }
 
@@ -162,6 +177,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       windowSeconds: e.SILO_LOGIN_WINDOW_SECONDS,
     },
     trustProxy: e.SILO_TRUST_PROXY,
+    trustProxyHops: e.SILO_TRUST_PROXY_HOPS,
+    metrics: { token: e.SILO_METRICS_TOKEN, open: e.SILO_METRICS_OPEN },
+    httpMaxConnections: e.SILO_HTTP_MAX_CONNECTIONS,
+    loginConcurrency: { maxConcurrent: e.SILO_LOGIN_MAX_CONCURRENT, maxConcurrentPerCompany: e.SILO_LOGIN_MAX_CONCURRENT_PER_COMPANY },
     neonWsProxy: e.SILO_NEON_WS_PROXY,
   };
 }

@@ -94,6 +94,14 @@ export const systemUsers = pgTable(
   (t) => [uniqueIndex('system_users_email_key').on(sql`lower(${t.email})`)],
 );
 
+// Token revocation (docs/security.md): tokens of `subject` (`system:<user id>` or
+// `<company id>:<user id>`) issued at or before `revoked_at` no longer work. Written on logout, a
+// password change and `silo admin revoke-tokens`; a row older than the token lifetime is useless.
+export const tokenRevocations = pgTable('token_revocations', {
+  subject: text('subject').primaryKey(),
+  revokedAt: timestamp('revoked_at', { withTimezone: true, precision: 3 }).notNull(),
+});
+
 export const companyDatabaseLogs = pgTable(
   'company_database_logs',
   {

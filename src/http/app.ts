@@ -7,7 +7,7 @@ import { SiloError } from '../errors.ts';
 import { registerDocs } from './docs.ts';
 import type { AppEnv } from './env.ts';
 import { toErrorResponse } from './errors.ts';
-import { createMetrics } from './metrics.ts';
+import { createMetrics, metricsAccess } from './metrics.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
 import { registerCompanyDatabaseRoutes } from './routes/companies/company-database.ts';
 import { registerCreateCompany } from './routes/companies/create-company.ts';
@@ -57,6 +57,8 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
     const id = given && given.length <= 255 && !/[^\w\-=]/.test(given) ? given : crypto.randomUUID();
     c.set('requestId', id);
     c.header('X-Request-Id', id);
+    // No browser may guess another type than the one Silo says (a JSON error read as HTML).
+    c.header('X-Content-Type-Options', 'nosniff');
     try {
       await next();
     } finally {
@@ -112,7 +114,9 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
   });
   // Swagger UI, served with its assets from swagger-ui-dist so it works offline.
   registerDocs(app);
-  app.get('/metrics', async (c) => c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }));
+  app.get('/metrics', metricsAccess(ctx), async (c) =>
+    c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }),
+  );
 
   app.notFound(() => {
     throw new SiloError('not_found', 'no such route');

@@ -1,10 +1,12 @@
 // GET /docs: Swagger UI for /openapi.json. Its script, stylesheet and icon come from the
 // swagger-ui-dist package and are served by Silo itself (not a CDN), so the page works on a
 // machine without internet access.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { secureHeaders } from 'hono/secure-headers';
 import { SiloError } from '../errors.ts';
 import type { App } from './env.ts';
 
@@ -38,6 +40,9 @@ function load(name: string): Promise<Uint8Array<ArrayBuffer>> {
 }
 
 // The default layout needs only the bundle (no standalone preset, which adds the top bar).
+const initScript = `
+      window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui' });
+    `;
 const page = `<!doctype html>
 <html lang="en">
   <head>
@@ -50,14 +55,33 @@ const page = `<!doctype html>
   <body>
     <div id="swagger-ui"></div>
     <script src="${assetBase}/swagger-ui-bundle.js"></script>
-    <script>
-      window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui' });
-    </script>
+    <script>${initScript}</script>
   </body>
 </html>
 `;
 
+// The page may run Silo's own scripts and its one inline script (by hash), fetch only from Silo,
+// and be framed by no one (clickjacking). Swagger UI sets inline styles and uses data: images.
+const docsHeaders = secureHeaders({
+  contentSecurityPolicy: {
+    defaultSrc: ["'self'"],
+    scriptSrc: ["'self'", `'sha256-${createHash('sha256').update(initScript).digest('base64')}'`],
+    styleSrc: ["'self'", "'unsafe-inline'"],
+    imgSrc: ["'self'", 'data:'],
+    connectSrc: ["'self'"],
+    objectSrc: ["'none'"],
+    baseUri: ["'none'"],
+    formAction: ["'self'"],
+    frameAncestors: ["'none'"],
+  },
+  xFrameOptions: 'DENY',
+  // Silo may be served over plain HTTP on a private network; HSTS is the TLS terminator's call.
+  strictTransportSecurity: false,
+});
+
 export function registerDocs(app: App) {
+  app.use('/docs', docsHeaders);
+  app.use('/docs/*', docsHeaders);
   app.get('/docs', (c) => c.html(page));
   app.get(`${assetBase}/:name`, async (c) => {
     const name = c.req.param('name');

@@ -1,11 +1,33 @@
 // GET /metrics in Prometheus' text format (prom-client): request latencies by route, and the pool
 // map's figures read at scrape time. One registry per app, so tests and several apps in one
 // process do not share counters.
-import type { Context } from 'hono';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Context, MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { SiloContext } from '../context.ts';
 import type { AppEnv } from './env.ts';
+import { requireAuth } from './middleware/auth.ts';
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/**
+ * Who may scrape /metrics: anyone with SILO_METRICS_OPEN, else the bearer of SILO_METRICS_TOKEN
+ * (a scraper needs no user) or of a system admin's token. The figures name routes and the fleet's
+ * size and load, which are nobody else's business.
+ */
+export function metricsAccess(ctx: SiloContext): MiddlewareHandler<AppEnv> {
+  const { open, token } = ctx.config.metrics;
+  const expected = token === undefined ? undefined : digest(token);
+  const systemAdmin = requireAuth(ctx, ['system_admin']);
+  return async (c, next) => {
+    if (open) return next();
+    const given = /^Bearer\s+(\S+)$/i.exec(c.req.header('Authorization') ?? '')?.[1];
+    // Compared as digests of equal length, in constant time.
+    if (expected && given && timingSafeEqual(digest(given), expected)) return next();
+    return systemAdmin(c, next);
+  };
+}
 
 export function createMetrics(ctx: SiloContext) {
   const registry = new Registry();

@@ -46,13 +46,35 @@ export const text = (max: number, options: { trim?: boolean; empty?: boolean } =
   return (options.empty ? base : base.min(1)).max(max).refine(noNul, nulMessage);
 };
 
-/** A JSON object whose keys and strings hold no NUL. */
-export const jsonObject = () => z.record(z.string(), z.unknown()).refine(noNulWithin, nulMessage);
-function noNulWithin(value: unknown): boolean {
-  if (typeof value === 'string') return noNul(value);
-  if (Array.isArray(value)) return value.every(noNulWithin);
-  if (value !== null && typeof value === 'object') return Object.entries(value).every(([key, inner]) => noNul(key) && noNulWithin(inner));
-  return true;
+/** How deeply a client's JSON value may nest (objects and arrays); deeper answers 400. */
+export const MAX_JSON_DEPTH = 64;
+
+/** A JSON object whose keys and strings hold no NUL, nested at most MAX_JSON_DEPTH deep. */
+export const jsonObject = () =>
+  z.record(z.string(), z.unknown()).superRefine((value, check) => {
+    const problem = jsonProblem(value);
+    if (problem) check.addIssue({ code: 'custom', message: problem });
+  });
+
+/**
+ * What is wrong with a parsed JSON value, if anything. Walked with a stack of its own rather than
+ * by recursion: a body nested thousands deep must answer 400, not overflow the call stack (500).
+ */
+function jsonProblem(root: unknown): string | undefined {
+  const pending: { value: unknown; depth: number }[] = [{ value: root, depth: 1 }];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const { value, depth } = next;
+    if (typeof value === 'string') {
+      if (!noNul(value)) return nulMessage;
+    } else if (value !== null && typeof value === 'object') {
+      if (depth > MAX_JSON_DEPTH) return `must not nest deeper than ${MAX_JSON_DEPTH} levels`;
+      for (const [key, inner] of Object.entries(value)) {
+        if (!noNul(key)) return nulMessage;
+        pending.push({ value: inner, depth: depth + 1 });
+      }
+    }
+  }
+  return undefined;
 }
 
 /** A page of items, as every list answers. */

@@ -49,3 +49,11 @@ export async function getSystemAdmin(ctx: SiloContext, id: string) {
   const [row] = await ctx.db.select().from(systemUsers).where(eq(systemUsers.id, id));
   return row;
 }
+
+export async function findSystemAdminByEmail(ctx: SiloContext, email: string) {
+  const [row] = await ctx.db
+    .select()
+    .from(systemUsers)
+    .where(eq(dsql`lower(${systemUsers.email})`, email.toLowerCase()));
+  return row;
+}

@@ -1,13 +1,18 @@
 // The schema of every tenant database. Change it, then `npm run db:generate:tenant` to write a
 // migration into migrations/tenant; Silo applies it to the template and to every company.
 import { sql } from 'drizzle-orm';
-import { customType, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { check, customType, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
 
 // Millisecond precision: JavaScript dates carry no more, and keyset cursors compare these exactly.
 const createdAt = () => timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow();
 const updatedAt = () => timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow();
+
+// Defence in depth only: the owner of a bring-your-own database can drop these checks, so the code
+// that issues tokens refuses any other role as well (src/services/company-auth.ts, invitations).
+const companyRoleCheck = (name: string, role: { name: string }) =>
+  check(name, sql`${sql.identifier(role.name)} in ('company_admin', 'member')`);
 
 export const users = pgTable(
   'users',
@@ -23,7 +28,7 @@ export const users = pgTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [uniqueIndex('users_email_key').on(sql`lower(${t.email})`)],
+  (t) => [uniqueIndex('users_email_key').on(sql`lower(${t.email})`), companyRoleCheck('users_role_check', t.role)],
 );
 
 export const documents = pgTable(
@@ -94,5 +99,5 @@ export const userInvitations = pgTable(
     acceptedAt: timestamp('accepted_at', { withTimezone: true }),
     createdAt: createdAt(),
   },
-  (t) => [index('user_invitations_email_idx').on(sql`lower(${t.email})`)],
+  (t) => [index('user_invitations_email_idx').on(sql`lower(${t.email})`), companyRoleCheck('user_invitations_role_check', t.role)],
 );

@@ -1,9 +1,15 @@
 // `silo admin create`: a system admin (an operator who may use the HTTP API's /api/companies etc.).
 import type { Command } from 'commander';
-import { createSystemAdmin } from '../../services/system-users.ts';
+import { eq, sql } from 'drizzle-orm';
+import { revokeTokens } from '../../auth/token-subjects.ts';
+import type { SiloContext } from '../../context.ts';
+import { servable } from '../../services/company-auth.ts';
+import { findCompany } from '../../services/company-records.ts';
+import { createSystemAdmin, findSystemAdminByEmail } from '../../services/system-users.ts';
+import { users } from '../../tenant/schema.ts';
 import { checkPassword, parseEmail, parseText } from '../arguments.ts';
 import { printJson, printLine } from '../output.ts';
-import { type CliRuntime, usageError } from '../runtime.ts';
+import { CliError, type CliRuntime, usageError } from '../runtime.ts';
 import { readSecret } from '../secret-input.ts';
 
 interface CreateAdminOptions {
@@ -22,7 +28,7 @@ export function registerAdminCommands(program: Command, cli: CliRuntime): void {
     .command('create')
     .description('create a system admin; fails if one with that email exists')
     .requiredOption('--email <email>', 'their email, used to log in', parseEmail)
-    .option('--password-env <name>', 'the environment variable that holds their password, 8-200 characters')
+    .option('--password-env <name>', 'the environment variable that holds their password, at least 8 characters, at most 72 bytes')
     .option('--password-stdin', 'read their password from standard input')
     .option('--password <password>', 'their password (discouraged: it shows in the process list and shell history)')
     .option('--name <name>', 'their name', parseText(200))
@@ -42,5 +48,44 @@ export function registerAdminCommands(program: Command, cli: CliRuntime): void {
       const view = { id: row.id, email: row.email, name: row.name, createdAt: row.createdAt.toISOString() };
       if (options.json) printJson(cli.stdout, view);
       else printLine(cli.stdout, `created system admin ${view.email} (${view.id})`);
+    });
+
+  registerRevokeTokens(admin, cli);
+}
+
+/** The token subject for an email: a system admin, or with `company` that company's user. */
+async function userToRevoke(ctx: SiloContext, email: string, companyRef: string | undefined) {
+  if (companyRef === undefined) {
+    const admin = await findSystemAdminByEmail(ctx, email);
+    if (!admin) throw new CliError('no system admin has that email (add --company for a company user)');
+    return { sub: admin.id };
+  }
+  const company = await findCompany(ctx, companyRef);
+  if (!servable(company)) throw new CliError('no such company');
+  const [user] = await ctx.tenants.run(company, (db) =>
+    db
+      .select({ id: users.id })
+      .from(users)
+      .where(eq(sql`lower(${users.email})`, email.toLowerCase())),
+  );
+  if (!user) throw new CliError('the company has no user with that email');
+  return { sub: user.id, cid: company.id };
+}
+
+export function registerRevokeTokens(admin: Command, cli: CliRuntime): void {
+  admin
+    .command('revoke-tokens')
+    .description('end every token a user holds now, in every instance (they log in again)')
+    .requiredOption('--email <email>', "the user's email", parseEmail)
+    .option('--company <company>', "a company user's company (slug or id); without it, a system admin")
+    .option('--json', 'print one JSON document')
+    .action(async (options: { email: string; company?: string; json?: boolean }) => {
+      const user = await cli.withSilo(async (ctx) => {
+        const found = await userToRevoke(ctx, options.email, options.company);
+        await revokeTokens(ctx, found);
+        return found;
+      });
+      if (options.json) printJson(cli.stdout, { userId: user.sub, companyId: user.cid ?? null, revoked: true });
+      else printLine(cli.stdout, `revoked every token of ${options.email}`);
     });
 }

@@ -91,7 +91,7 @@ export function registerCompanyCommands(program: Command, cli: CliRuntime): void
     .requiredOption('--admin-email <email>', "the first company admin's email", parseEmail)
     .option(
       '--admin-password-env <name>',
-      "the environment variable that holds the first admin's password, 8-200 characters (default: a temporary one, printed once)",
+      "the environment variable that holds the first admin's password, at least 8 characters, at most 72 bytes (default: a temporary one, printed once)",
     )
     .option('--admin-password-stdin', "read the first admin's password from standard input")
     .option('--admin-password <password>', "the first admin's password (discouraged: it shows in the process list and shell history)")

@@ -2,7 +2,7 @@
 // `cid` claim and nothing else: no header, path or body can choose another. Handlers read the
 // typed tenant database from the context (`c.get('tenant')`).
 import type { MiddlewareHandler } from 'hono';
-import type { TokenClaims } from '../../auth/tokens.ts';
+import { isCompanyRole, type TokenClaims } from '../../auth/tokens.ts';
 import type { SiloContext } from '../../context.ts';
 import { SiloError } from '../../errors.ts';
 import { findUserRole } from '../../company-plane/users.ts';
@@ -36,6 +36,11 @@ export function requireTenant(ctx: SiloContext): MiddlewareHandler<AppEnv> {
       // token was issued with (a demoted admin loses admin rights at once).
       const role = await ctx.tenants.userRole(company.id, auth.sub, async () => (await findUserRole(db, auth.sub)) ?? undefined);
       if (!role) throw new SiloError('unauthorized', 'the user of this token no longer exists');
+      // The row is the tenant database owner's to write: any role but a company one ends the token.
+      if (!isCompanyRole(role)) {
+        ctx.log.warn({ companyId: company.id, userId: auth.sub }, 'refused a token: the user row has a role Silo does not issue');
+        throw new SiloError('unauthorized', 'the user of this token has a role Silo does not accept');
+      }
       if (role !== auth.role) c.set('auth', { ...auth, role });
       c.set('tenant', { company, db });
       await next();

@@ -3,11 +3,16 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../context.ts';
 import { SiloError } from '../../errors.ts';
 import { eq } from 'drizzle-orm';
+import type { Context } from 'hono';
+import { LoginGate } from '../../auth/login-gate.ts';
 import { LoginLimiter } from '../../auth/login-limiter.ts';
+import { revokeTokens } from '../../auth/token-subjects.ts';
+import { findCompany } from '../../services/company-records.ts';
+import type { CompanyRecord } from '../../tenancy/tenants.ts';
 import { authenticateCompanyUser } from '../../services/company-auth.ts';
 import { authenticateSystemAdmin, getSystemAdmin } from '../../services/system-users.ts';
 import { users } from '../../tenant/schema.ts';
-import { clientAddress } from '../client-address.ts';
+import { addressBucket, clientAddress } from '../client-address.ts';
 import type { App } from '../env.ts';
 import { requireAuth } from '../middleware/auth.ts';
 import { tokenCompany } from '../middleware/tenant.ts';
@@ -39,41 +44,66 @@ const LoginResponse = z
   })
   .openapi('LoginResponse');
 
+/** On every answer that holds a token (or an invitation's secret): no cache may keep it (RFC 6749 5.1). */
+export const tokenResponseHeaders = { 'Cache-Control': 'no-store', Pragma: 'no-cache' } as const;
+
 const invalidCredentials = () => new SiloError('invalid_credentials', 'the email, password or company is not right');
 
+interface LoginGuards {
+  limiter: LoginLimiter;
+  gate: LoginGate;
+  /** The client's address bucket (addressBucket()). */
+  address: string;
+}
+
 /**
- * One login for both kinds of user; `company` picks a company user. Failed attempts count per
- * account and per client address; past the limit the answer is 429 before any password check.
+ * One login for both kinds of user; `company` picks a company user. Each attempt counts, per
+ * account and per client address, before its password is checked; past a limit the answer is 429
+ * with no password check. The account is the company's id (however the client named the company)
+ * and the email in lower case.
  */
 async function logIn(
   ctx: SiloContext,
-  limiter: LoginLimiter,
-  address: string,
-  { email, password, company }: { email: string; password: string; company?: string | undefined },
+  { limiter, gate, address }: LoginGuards,
+  { email, password, company: companyRef }: { email: string; password: string; company?: string | undefined },
 ) {
-  const account = `${company ?? ''}/${email.toLowerCase()}`;
-  limiter.check(account, address);
+  const leave = gate.enter();
+  let leaveCompany: (() => void) | undefined;
   try {
-    const result = await authenticate(ctx, email, password, company);
-    limiter.recordSuccess(account);
-    return result;
-  } catch (error) {
-    if (error instanceof SiloError && error.code === 'invalid_credentials') limiter.recordFailure(account, address);
-    throw error;
+    const company = companyRef === undefined ? undefined : await findCompany(ctx, companyRef);
+    if (company) leaveCompany = gate.enterCompany(company.id);
+    const companyKey = companyRef === undefined ? '' : (company?.id ?? `unknown:${companyRef.toLowerCase()}`);
+    const account = `${companyKey}/${email.toLowerCase()}`;
+    limiter.begin(account, address);
+    try {
+      const result =
+        companyRef === undefined ? await logInSystemAdmin(ctx, email, password) : await logInCompanyUser(ctx, company, email, password);
+      limiter.succeeded(account, address);
+      return result;
+    } catch (error) {
+      // The right password for a suspended company or a refused role: not a guess.
+      if (error instanceof SiloError && (error.code === 'company_suspended' || error.code === 'forbidden'))
+        limiter.succeeded(account, address);
+      throw error;
+    }
+  } finally {
+    leaveCompany?.();
+    leave();
   }
 }
 
-async function authenticate(ctx: SiloContext, email: string, password: string, company?: string) {
-  if (company) {
-    const found = await authenticateCompanyUser(ctx, company, email, password);
-    if (!found) throw invalidCredentials();
-    const issued = await ctx.tokens.issue({ sub: found.user.id, role: found.user.role, cid: found.company.id });
-    return {
-      issued,
-      user: found.user,
-      company: { id: found.company.id, slug: found.company.slug, name: found.company.name },
-    };
-  }
+async function logInCompanyUser(ctx: SiloContext, company: CompanyRecord | undefined, email: string, password: string) {
+  const found = await authenticateCompanyUser(ctx, company, email, password);
+  if (!found) throw invalidCredentials();
+  const issued = await ctx.tokens.issue({ sub: found.user.id, role: found.user.role, cid: found.company.id });
+  return {
+    issued,
+    user: found.user,
+    company: { id: found.company.id, slug: found.company.slug, name: found.company.name },
+  };
+}
+
+async function logInSystemAdmin(ctx: SiloContext, email: string, password: string) {
   const admin = await authenticateSystemAdmin(ctx, email, password);
   if (!admin) throw invalidCredentials();
   const issued = await ctx.tokens.issue({ sub: admin.id, role: 'system_admin' });
@@ -82,6 +112,8 @@ async function authenticate(ctx: SiloContext, email: string, password: string, c
 
 export function registerAuthRoutes(app: App, ctx: SiloContext) {
   const limiter = new LoginLimiter(ctx.config.login);
+  const gate = new LoginGate(ctx.config.loginConcurrency);
+  const guards = (c: Context): LoginGuards => ({ limiter, gate, address: addressBucket(clientAddress(c, ctx.config)) });
   app.openapi(
     createRoute({
       method: 'post',
@@ -89,10 +121,17 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
       tags: ['auth'],
       summary: 'Log in; without company, as a system admin',
       request: { body: jsonBody(LoginBody) },
-      responses: { 200: json(LoginResponse, 'A token'), 400: errors[400], 401: errors[401], 403: errors[403], 429: errors[429] },
+      responses: {
+        200: json(LoginResponse, 'A token'),
+        400: errors[400],
+        401: errors[401],
+        403: errors[403],
+        429: errors[429],
+        503: errors[503],
+      },
     }),
     async (c) => {
-      const result = await logIn(ctx, limiter, clientAddress(c, ctx.config.trustProxy), c.req.valid('json'));
+      const result = await logIn(ctx, guards(c), c.req.valid('json'));
       return c.json(
         {
           token: result.issued.token,
@@ -102,6 +141,7 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
           company: result.company,
         },
         200,
+        tokenResponseHeaders,
       );
     },
   );
@@ -131,17 +171,40 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
         200: json(z.object({ access_token: z.string(), token_type: z.literal('bearer'), expires_in: z.number() }), 'A token'),
         400: errors[400],
         401: errors[401],
+        403: errors[403],
         429: errors[429],
+        503: errors[503],
       },
     }),
     async (c) => {
       const form = c.req.valid('form');
-      const result = await logIn(ctx, limiter, clientAddress(c, ctx.config.trustProxy), {
+      const result = await logIn(ctx, guards(c), {
         email: form.username,
         password: form.password,
         company: form.company,
       });
-      return c.json({ access_token: result.issued.token, token_type: 'bearer' as const, expires_in: result.issued.expiresIn }, 200);
+      return c.json(
+        { access_token: result.issued.token, token_type: 'bearer' as const, expires_in: result.issued.expiresIn },
+        200,
+        tokenResponseHeaders,
+      );
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/auth/logout',
+      tags: ['auth'],
+      summary: "End the caller's tokens, in every instance",
+      description: 'Ends every token of the calling user issued up to now (see docs/security.md).',
+      security: bearer,
+      middleware: [requireAuth(ctx)] as const,
+      responses: { 204: { description: 'Logged out' }, 401: errors[401] },
+    }),
+    async (c) => {
+      await revokeTokens(ctx, c.get('auth'));
+      return c.body(null, 204);
     },
   );
 
@@ -152,7 +215,7 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
       tags: ['auth'],
       summary: "The caller's user and company",
       security: bearer,
-      middleware: [requireAuth(ctx.tokens)] as const,
+      middleware: [requireAuth(ctx)] as const,
       responses: { 200: json(z.object({ user: UserSchema, company: CompanyRefSchema }), 'The caller'), 401: errors[401] },
     }),
     async (c) => {

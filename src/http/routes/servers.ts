@@ -54,7 +54,7 @@ const UpdateServerBody = z
   .openapi('UpdateServerRequest');
 
 export function registerServerRoutes(app: App, ctx: SiloContext) {
-  const common = { tags: ['servers'], security: bearer, middleware: [requireAuth(ctx.tokens, ['system_admin'])] };
+  const common = { tags: ['servers'], security: bearer, middleware: [requireAuth(ctx, ['system_admin'])] };
   const denied = { 401: errors[401], 403: errors[403] };
 
   app.openapi(

@@ -45,7 +45,7 @@ export function registerSystemStatus(app: App, ctx: SiloContext) {
       tags: ['system'],
       summary: 'Companies by status, servers, tenant schema versions',
       security: bearer,
-      middleware: [requireAuth(ctx.tokens, ['system_admin'])] as const,
+      middleware: [requireAuth(ctx, ['system_admin'])] as const,
       responses: { 200: json(StatusSchema, 'Status'), 401: errors[401], 403: errors[403] },
     }),
     async (c) => c.json(await systemStatus(ctx), 200),

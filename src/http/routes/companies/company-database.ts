@@ -41,7 +41,7 @@ const LogSchema = z
   .openapi('CompanyDatabaseLog');
 
 export function registerCompanyDatabaseRoutes(app: App, ctx: SiloContext) {
-  const adminOnly = requireAuth(ctx.tokens, ['system_admin']);
+  const adminOnly = requireAuth(ctx, ['system_admin']);
   const common = { tags: ['companies'], security: bearer, middleware: [adminOnly] };
   const failures = { 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409], 503: errors[503] };
 

@@ -1,5 +1,6 @@
 // POST /api/companies: provisions a company and answers when its database is ready.
 import { createRoute, z } from '@hono/zod-openapi';
+import { passwordSchema } from '../../../auth/password-rule.ts';
 import type { SiloContext } from '../../../context.ts';
 import { slugSchema } from '../../../provisioning/names.ts';
 import { provisionCompany } from '../../../provisioning/provision-company.ts';
@@ -14,7 +15,7 @@ const CreateCompanyBody = z
     slug: slugSchema.optional().openapi({ example: 'acme' }),
     admin: z.object({
       email: z.email().max(320),
-      password: z.string().min(8).max(200).optional(),
+      password: passwordSchema.optional(),
       name: text(200).optional(),
     }),
     maxUsers: z.number().int().min(1).max(1_000_000).nullable().optional(),
@@ -49,7 +50,7 @@ export function registerCreateCompany(app: App, ctx: SiloContext) {
       tags: ['companies'],
       summary: 'Create a company with its own database and first admin',
       security: bearer,
-      middleware: [requireAuth(ctx.tokens, ['system_admin'])] as const,
+      middleware: [requireAuth(ctx, ['system_admin'])] as const,
       request: { body: jsonBody(CreateCompanyBody) },
       responses: {
         201: json(CreatedCompany, 'The company, active'),

@@ -16,7 +16,7 @@ export function registerDeleteCompany(app: App, ctx: SiloContext) {
       tags: ['companies'],
       summary: 'Delete a company: its database and role are dropped (an external one is detached), the row is kept as deleted',
       security: bearer,
-      middleware: [requireAuth(ctx.tokens, ['system_admin'])] as const,
+      middleware: [requireAuth(ctx, ['system_admin'])] as const,
       request: {
         params: CompanyParam,
         headers: z.object({ 'x-confirm': z.string().max(64).optional().openapi({ description: "The company's slug" }) }),

@@ -32,7 +32,7 @@ export function registerMigrateCompany(app: App, ctx: SiloContext) {
       tags: ['companies'],
       summary: 'Apply pending tenant migrations to one company (status "failed" when one fails: it rolled back alone)',
       security: bearer,
-      middleware: [requireAuth(ctx.tokens, ['system_admin'])] as const,
+      middleware: [requireAuth(ctx, ['system_admin'])] as const,
       request: { params: CompanyParam },
       responses: {
         200: json(MigrationResult, 'What was applied'),

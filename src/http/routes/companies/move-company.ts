@@ -36,7 +36,7 @@ export function registerMoveCompany(app: App, ctx: SiloContext) {
         'Writes to the company answer 503 with Retry-After while its data is copied; reads go on. ' +
         'On any failure before the switch the company stays on its old server, untouched.',
       security: bearer,
-      middleware: [requireAuth(ctx.tokens, ['system_admin'])] as const,
+      middleware: [requireAuth(ctx, ['system_admin'])] as const,
       request: { params: CompanyParam, body: jsonBody(MoveCompanyBody) },
       responses: {
         200: json(MovedCompany, 'The company, served from the new server'),

@@ -9,7 +9,7 @@ import { requireAuth } from '../../middleware/auth.ts';
 import { bearer, CompanyParam, CompanySchema, errors, json, PageQuery, pageOf } from '../../schemas.ts';
 
 export function registerReadCompanies(app: App, ctx: SiloContext) {
-  const adminOnly = requireAuth(ctx.tokens, ['system_admin']);
+  const adminOnly = requireAuth(ctx, ['system_admin']);
   app.openapi(
     createRoute({
       method: 'get',

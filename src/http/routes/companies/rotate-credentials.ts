@@ -19,7 +19,7 @@ export function registerRotateCredentials(app: App, ctx: SiloContext) {
         'The new password is set on the server and stored encrypted; pools opened with the old one drain ' +
         'rather than being cut, so no request fails. Postgres companies only: 409 for neon and external ones.',
       security: bearer,
-      middleware: [requireAuth(ctx.tokens, ['system_admin'])] as const,
+      middleware: [requireAuth(ctx, ['system_admin'])] as const,
       request: { params: CompanyParam },
       responses: {
         200: json(CompanySchema, 'The company (never its credentials)'),

@@ -25,7 +25,7 @@ export function registerUpdateCompany(app: App, ctx: SiloContext) {
       tags: ['companies'],
       summary: 'Change a company',
       security: bearer,
-      middleware: [requireAuth(ctx.tokens, ['system_admin'])] as const,
+      middleware: [requireAuth(ctx, ['system_admin'])] as const,
       request: { params: CompanyParam, body: jsonBody(UpdateCompanyBody) },
       responses: {
         200: json(CompanySchema, 'The company'),

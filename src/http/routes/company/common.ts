@@ -10,7 +10,7 @@ import type { AppEnv } from '../../env.ts';
 
 /** A company-plane route's common parts; `{ adminOnly: true }` for routes that need company_admin. */
 export function companyRoute(ctx: SiloContext, tag: string, options: { adminOnly?: boolean } = {}) {
-  const middleware: MiddlewareHandler<AppEnv>[] = [requireAuth(ctx.tokens, ['company_admin', 'member']), requireTenant(ctx)];
+  const middleware: MiddlewareHandler<AppEnv>[] = [requireAuth(ctx, ['company_admin', 'member']), requireTenant(ctx)];
   if (options.adminOnly) middleware.push(adminOnly);
   return { tags: [tag], security: bearer, middleware };
 }

@@ -1,5 +1,7 @@
 // /api/invitations: company_admins invite people by email; an invited person accepts with the
 // token alone (no login) and gets a user and a login token.
+import { passwordSchema } from '../../../auth/password-rule.ts';
+import { tokenResponseHeaders } from '../auth.ts';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
 import { acceptInvitation, createInvitation, deleteInvitation, listInvitations } from '../../../company-plane/invitations.ts';
@@ -35,7 +37,7 @@ const CreatedInvitation = z
 const AcceptInvitationBody = z
   .object({
     token: z.string().min(1).max(200),
-    password: z.string().min(8).max(200),
+    password: passwordSchema,
     name: text(200).optional(),
   })
   .openapi('AcceptInvitationRequest');
@@ -72,7 +74,7 @@ export function registerInvitationRoutes(app: App, ctx: SiloContext) {
     }),
     async (c) => {
       const { company, db } = c.get('tenant');
-      return c.json(await createInvitation(db, company.id, c.get('auth').sub, c.req.valid('json')), 201);
+      return c.json(await createInvitation(db, company.id, c.get('auth').sub, c.req.valid('json')), 201, tokenResponseHeaders);
     },
   );
 
@@ -128,7 +130,11 @@ export function registerInvitationRoutes(app: App, ctx: SiloContext) {
     }),
     async (c) => {
       const { user, issued, company } = await acceptInvitation(ctx, c.req.valid('json'));
-      return c.json({ user, token: issued.token, tokenType: 'Bearer' as const, expiresAt: issued.expiresAt.toISOString(), company }, 201);
+      return c.json(
+        { user, token: issued.token, tokenType: 'Bearer' as const, expiresAt: issued.expiresAt.toISOString(), company },
+        201,
+        tokenResponseHeaders,
+      );
     },
   );
 }

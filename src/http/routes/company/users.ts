@@ -1,4 +1,6 @@
 // /api/users: a company's users. Reads for every company user, writes for company_admin.
+import { passwordSchema } from '../../../auth/password-rule.ts';
+import { revokeTokens } from '../../../auth/token-subjects.ts';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
 import { createUser, deleteUser, getUser, listUsers, updateUser } from '../../../company-plane/users.ts';
@@ -25,7 +27,7 @@ const CreateUserBody = z
     email: z.email().max(320),
     name: text(200).optional(),
     role,
-    password: z.string().min(8).max(200),
+    password: passwordSchema,
   })
   .openapi('CreateUserRequest');
 
@@ -33,7 +35,7 @@ const UpdateUserBody = z
   .object({
     name: text(200).nullable().optional(),
     role: role.optional(),
-    password: z.string().min(8).max(200).optional(),
+    password: passwordSchema.optional(),
   })
   .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one field to change')
   .openapi('UpdateUserRequest');
@@ -92,9 +94,13 @@ export function registerUserRoutes(app: App, ctx: SiloContext) {
     }),
     async (c) => {
       const { company, db } = c.get('tenant');
-      const user = await updateUser(db, c.req.valid('param').id, c.req.valid('json'));
+      const changes = c.req.valid('json');
+      const user = await updateUser(db, c.req.valid('param').id, changes);
       // Its tokens act with the new role from the next request, in every instance.
       await ctx.tenants.userChanged(company.id, user.id);
+      // A new password ends every token issued before it (after the change, so that no login with
+      // the old password can come in between).
+      if (changes.password !== undefined) await revokeTokens(ctx, { cid: company.id, sub: user.id });
       return c.json(user, 200);
     },
   );

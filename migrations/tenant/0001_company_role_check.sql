@@ -1,0 +1,2 @@
+ALTER TABLE "user_invitations" ADD CONSTRAINT "user_invitations_role_check" CHECK ("role" in ('company_admin', 'member'));--> statement-breakpoint
+ALTER TABLE "users" ADD CONSTRAINT "users_role_check" CHECK ("role" in ('company_admin', 'member'));
