@@ -48,6 +48,9 @@ const envSchema = z
     SILO_TRUST_PROXY: booleanFlag,
     // host:port/path of a WebSocket-to-TCP proxy for Neon's serverless driver (no protocol). Unset
     // for Neon itself; the tests set it to reach a local PostgreSQL (docs/scale-out.md).
+    // A PEM file of CAs trusted, besides Node's built-in roots, for database URLs with
+    // sslmode=verify-ca or verify-full and no sslrootcert of their own (docs/tls.md).
+    SILO_DB_CA_FILE: z.string().optional(),
     SILO_NEON_WS_PROXY: z
       .string()
       .regex(/^[^\s/:]+(:\d+)?(\/\S*)?$/, 'must be host[:port][/path], without a protocol')
@@ -86,6 +89,7 @@ export interface Config {
   login: { maxFailures: number; maxFailuresPerAddress: number; windowSeconds: number };
   trustProxy: boolean;
   neonWsProxy: string | undefined;
+  dbCaFile: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -140,5 +144,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     trustProxy: e.SILO_TRUST_PROXY,
     neonWsProxy: e.SILO_NEON_WS_PROXY,
+    dbCaFile: e.SILO_DB_CA_FILE,
   };
 }

@@ -1,0 +1,290 @@
+// TLS to database servers (docs/tls.md): a second PostgreSQL with ssl=on and a certificate for
+// `localhost` signed by a CA made here, which refuses every connection that does not use TLS
+// (pg_hba `hostnossl ... reject`). A Silo whose management database and servers live there can
+// only work if every client it opens honours the URL's sslmode and CA.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSilo, type Silo } from '../src/bootstrap.ts';
+import { loadConfig } from '../src/config/config.ts';
+import { describeError } from '../src/errors.ts';
+import { freePort, startEmbeddedPostgres, type EmbeddedServer } from '../src/embedded/embedded-postgres.ts';
+import { createApp } from '../src/http/app.ts';
+import { createSystemAdmin } from '../src/services/system-users.ts';
+import { createTestSilo, randomName, serverUrl, type TestSilo } from './support/test-silo.ts';
+
+let dir: string;
+let server: EmbeddedServer;
+/** The TLS server's superuser URL, host 127.0.0.1, no sslmode. */
+let plainUrl: URL;
+let password: string;
+const ca = () => join(dir, 'ca.pem');
+const otherCa = () => join(dir, 'other-ca.pem');
+
+/** Runs openssl in the test's folder; `args` is split on spaces (none of them holds one). */
+function openssl(args: string): void {
+  execFileSync('openssl', args.split(' '), { cwd: dir, stdio: 'pipe' });
+}
+
+/** A CA, a second unrelated CA, and a server certificate for `localhost` only, signed by the first. */
+function makeCertificates(): void {
+  const newKey = '-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2';
+  const asCa = '-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign';
+  openssl(`req -x509 ${newKey} -keyout ca.key -out ca.pem -subj /CN=silo-test-ca ${asCa}`);
+  openssl(`req -x509 ${newKey} -keyout other-ca.key -out other-ca.pem -subj /CN=other-ca ${asCa}`);
+  openssl(`req ${newKey} -keyout server.key -out server.csr -subj /CN=localhost`);
+  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=DNS:localhost\n');
+  openssl('x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile server.ext');
+}
+
+/** Turns TLS on in the running server and refuses every connection without it. */
+async function enableTls(): Promise<void> {
+  const pgDir = join(dir, 'pg');
+  // The server (as root: the `postgres` system user) must own its key, and no one else read it.
+  const owner = statSync(pgDir);
+  for (const file of ['server.crt', 'server.key']) {
+    copyFileSync(join(dir, file), join(pgDir, file));
+    chownSync(join(pgDir, file), owner.uid, owner.gid);
+    chmodSync(join(pgDir, file), 0o600);
+  }
+  const hba = join(pgDir, 'pg_hba.conf');
+  writeFileSync(hba, `hostnossl all all all reject\n${readFileSync(hba, 'utf8')}`);
+  const admin = postgres(plainUrl.toString(), { max: 1, onnotice: () => {} });
+  try {
+    await admin`alter system set ssl = on`;
+    await admin`alter system set ssl_cert_file = 'server.crt'`;
+    await admin`alter system set ssl_key_file = 'server.key'`;
+    await admin`select pg_reload_conf()`;
+  } finally {
+    await admin.end();
+  }
+}
+
+/** The TLS server's URL for a database, with a host and libpq parameters. */
+function tlsUrl(database: string, host: string, params: Record<string, string>): string {
+  const url = new URL(plainUrl);
+  url.hostname = host;
+  url.pathname = `/${database}`;
+  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+  return url.toString();
+}
+
+/** A superuser client on the TLS server (the test's own, with TLS but no checks). */
+function tlsAdmin() {
+  return postgres(tlsUrl('postgres', '127.0.0.1', {}), { max: 1, onnotice: () => {}, ssl: 'require' });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'silo-tls-'));
+  makeCertificates();
+  server = await startEmbeddedPostgres(dir, { port: await freePort() });
+  plainUrl = new URL(server.url);
+  password = decodeURIComponent(plainUrl.password);
+  await enableTls();
+  // pg_reload_conf() only signals: wait until the server answers over TLS and refuses plain logins.
+  for (let i = 0; ; i++) {
+    const plain = postgres(plainUrl.toString(), { max: 1, onnotice: () => {}, connect_timeout: 2 });
+    const refused = await plain`select 1`.then(
+      () => false,
+      () => true,
+    );
+    await plain.end();
+    if (refused) break;
+    if (i > 50) throw new Error('the TLS server still takes plain connections');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A whole Silo whose management database (and so its default server) is on the TLS server. */
+async function openTlsSilo(databaseUrl: string, env: Record<string, string> = {}) {
+  const logs: string[] = [];
+  const dataDir = mkdtempSync(join(tmpdir(), 'silo-tls-data-'));
+  const config = loadConfig({ DATABASE_URL: databaseUrl, SILO_DATA_DIR: dataDir, SILO_DB_PREFIX: `t${randomName(6)}`, ...env });
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(String(chunk));
+      done();
+    },
+  });
+  try {
+    const silo = await openSilo(config, { prepareTemplates: true, logDestination: destination });
+    return { silo, logs, dataDir };
+  } catch (error) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function createDatabase(name: string): Promise<void> {
+  const admin = tlsAdmin();
+  await admin`create database ${admin(name)}`;
+  await admin.end();
+}
+
+async function errorOf(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('a Silo on a verify-full URL', () => {
+  let silo: Silo | undefined;
+  let dataDir: string;
+  const management = `m${randomName(8)}`;
+
+  beforeAll(async () => {
+    await createDatabase(management);
+  });
+
+  afterAll(async () => {
+    await silo?.close();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('uses TLS on every connection: management, migrator, admin pools, operations, the pool map', async () => {
+    // The CA from SILO_DB_CA_FILE: the URL names none.
+    const opened = await openTlsSilo(tlsUrl(management, 'localhost', { sslmode: 'verify-full' }), { SILO_DB_CA_FILE: ca() });
+    silo = opened.silo;
+    dataDir = opened.dataDir;
+    const app = createApp(silo.ctx);
+    const adminUser = await createSystemAdmin(silo.ctx, { email: 'ops@tls.test', password: 'correct-horse-battery' });
+    const token = (await silo.ctx.tokens.issue({ sub: adminUser.id, role: 'system_admin' })).token;
+    const json = (method: string, path: string, body?: unknown, bearer = token) =>
+      app.request(path, {
+        method,
+        headers: { authorization: `Bearer ${bearer}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+
+    // Provisioning (admin pool, operations as the company's role), then a request (the pool map).
+    const created = await json('POST', '/api/companies', {
+      name: 'Acme',
+      slug: 'acme',
+      admin: { email: 'boss@acme.test', password: 'boss-password-1' },
+    });
+    expect(created.status, await created.clone().text()).toBe(201);
+    const login = await app.request('/api/auth/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'boss@acme.test', password: 'boss-password-1', company: 'acme' }),
+    });
+    expect(login.status).toBe(200);
+    const companyToken = ((await login.json()) as { token: string }).token;
+    const doc = await json('POST', '/api/documents', { title: 'over TLS', content: 'encrypted and verified' }, companyToken);
+    expect(doc.status).toBe(201);
+    expect((await json('GET', '/api/companies/acme/stats')).status).toBe(200);
+
+    const admin = tlsAdmin();
+    try {
+      const sessions = await admin<{ application_name: string; ssl: boolean }[]>`
+        select a.application_name, s.ssl from pg_stat_activity a join pg_stat_ssl s using (pid)
+        where a.application_name like 'silo%'`;
+      const names = new Set(sessions.map((s) => s.application_name));
+      expect(names).toContain('silo-management');
+      expect(names).toContain('silo-tenant');
+      expect(sessions.every((s) => s.ssl)).toBe(true);
+    } finally {
+      await admin.end();
+    }
+  });
+});
+
+describe('a refused certificate', () => {
+  it('with the wrong CA stops Silo with a clear error that names no secret', async () => {
+    const name = `m${randomName(8)}`;
+    await createDatabase(name);
+    const error = await errorOf(openTlsSilo(tlsUrl(name, 'localhost', { sslmode: 'verify-full', sslrootcert: otherCa() })));
+    // What `silo` prints, and what audit rows and 503 answers say.
+    expect(describeError(error)).toMatch(/^the server's TLS certificate was refused: .*SILO_DB_CA_FILE/);
+    expect(describeError(error)).not.toContain(password);
+  });
+
+  it('for another host name (127.0.0.1, the certificate names localhost) is refused with verify-full, taken with verify-ca', async () => {
+    const name = `m${randomName(8)}`;
+    await createDatabase(name);
+    const error = await errorOf(openTlsSilo(tlsUrl(name, '127.0.0.1', { sslmode: 'verify-full', sslrootcert: ca() })));
+    expect(describeError(error)).toMatch(/TLS certificate was refused: .*127\.0\.0\.1/);
+    expect(describeError(error)).not.toContain(password);
+
+    const opened = await openTlsSilo(tlsUrl(name, '127.0.0.1', { sslmode: 'verify-ca', sslrootcert: ca() }));
+    await opened.silo.close();
+    rmSync(opened.dataDir, { recursive: true, force: true });
+  });
+});
+
+describe('servers added over the API', () => {
+  let t: TestSilo;
+
+  beforeAll(async () => {
+    t = await createTestSilo();
+  });
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('take a verify-full URL with its own sslrootcert, and serve a company on it', async () => {
+    const added = await t.call('POST', '/api/servers', {
+      body: { name: 'tls', url: tlsUrl('postgres', 'localhost', { sslmode: 'verify-full', sslrootcert: ca() }) },
+    });
+    expect(added.status, added.text).toBe(201);
+    const created = await t.call('POST', '/api/companies', {
+      body: { name: 'On TLS', slug: 'ontls', serverId: added.body.id, admin: { email: 'boss@ontls.test', password: 'boss-password-1' } },
+    });
+    expect(created.status, created.text).toBe(201);
+    const login = await t.call('POST', '/api/auth/login', {
+      token: null,
+      body: { email: 'boss@ontls.test', password: 'boss-password-1', company: 'ontls' },
+    });
+    expect(login.status).toBe(200);
+    expect((await t.call('GET', '/api/documents', { token: login.body.token })).status).toBe(200);
+  });
+
+  it('refuse a URL whose server certificate is not from its CA, without the URL in the answer', async () => {
+    const res = await t.call('POST', '/api/servers', {
+      body: { name: 'wrong-ca', url: tlsUrl('postgres', 'localhost', { sslmode: 'verify-full', sslrootcert: otherCa() }) },
+    });
+    expect(res.status).toBe(503);
+    expect(res.body.error.message).toMatch(/TLS certificate was refused/);
+    expect(res.text).not.toContain(password);
+  });
+
+  it('refuse sslmode=require to a server without TLS, clearly', async () => {
+    const url = new URL(serverUrl());
+    url.searchParams.set('sslmode', 'require');
+    const res = await t.call('POST', '/api/servers', { body: { name: 'no-tls', url: url.toString() } });
+    expect(res.status).toBe(503);
+    expect(res.body.error.message).toMatch(/closed the connection before TLS was set up: it may not accept TLS/);
+    expect(res.text).not.toContain(url.password);
+  });
+
+  it('warn once per server when a URL asks for TLS without checking the certificate, never with the URL', async () => {
+    const url = tlsUrl('postgres', 'localhost', { sslmode: 'require' });
+    const first = await t.call('POST', '/api/servers', { body: { name: 'tls-require', url } });
+    expect(first.status, first.text).toBe(201);
+    await t.call('GET', '/api/servers');
+    const warnings = t.logs.filter((line) => line.includes('sslmode=require') && line.includes(`localhost:${plainUrl.port}`));
+    expect(warnings, warnings.join('\n')).toHaveLength(1);
+    expect(warnings[0]).not.toContain(password);
+  });
+
+  it('refuse an sslmode that does not exist', async () => {
+    const res = await t.call('POST', '/api/servers', {
+      body: { name: 'bad-mode', url: tlsUrl('postgres', 'localhost', { sslmode: 'verify_full' }) },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toMatch(/sslmode must be one of/);
+  });
+});
