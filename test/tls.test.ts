@@ -14,7 +14,11 @@ import { loadConfig } from '../src/config/config.ts';
 import { describeError } from '../src/errors.ts';
 import { freePort, startEmbeddedPostgres, type EmbeddedServer } from '../src/embedded/embedded-postgres.ts';
 import { createApp } from '../src/http/app.ts';
+import { migrateFleet } from '../src/migrations/fleet.ts';
+import { tenantNamePattern, templateNames } from '../src/provisioning/names.ts';
+import { findCompany } from '../src/services/company-records.ts';
 import { createSystemAdmin } from '../src/services/system-users.ts';
+import { companyDatabaseUrl, openAsCompany } from '../src/tenancy/company-database.ts';
 import { createTestSilo, randomName, serverUrl, type TestSilo } from './support/test-silo.ts';
 
 let dir: string;
@@ -116,7 +120,7 @@ async function openTlsSilo(databaseUrl: string, env: Record<string, string> = {}
     },
   });
   try {
-    const silo = await openSilo(config, { prepareTemplates: true, logDestination: destination });
+    const silo = await openSilo(config, { prepareTemplates: true, listen: true, logDestination: destination });
     return { silo, logs, dataDir };
   } catch (error) {
     rmSync(dataDir, { recursive: true, force: true });
@@ -142,6 +146,7 @@ async function errorOf(promise: Promise<unknown>): Promise<Error> {
 describe('a Silo on a verify-full URL', () => {
   let silo: Silo | undefined;
   let dataDir: string;
+  let adminToken: string;
   const management = `m${randomName(8)}`;
 
   beforeAll(async () => {
@@ -149,8 +154,22 @@ describe('a Silo on a verify-full URL', () => {
   });
 
   afterAll(async () => {
+    const prefix = silo?.ctx.config.dbPrefix;
     await silo?.close();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    // What the move test left on the suite's server: the template of the server it added there.
+    if (prefix) {
+      const admin = postgres(serverUrl(), { max: 1, onnotice: () => {} });
+      const pattern = tenantNamePattern(prefix);
+      const template = templateNames(prefix);
+      for (const { datname } of await admin<{ datname: string }[]>`
+        select datname from pg_database where datname like ${pattern.like} or datname = ${template.database}`)
+        await admin`drop database if exists ${admin(datname)} with (force)`;
+      for (const { rolname } of await admin<{ rolname: string }[]>`
+        select rolname from pg_roles where rolname like ${pattern.like} or rolname = ${template.owner}`)
+        await admin`drop role if exists ${admin(rolname)}`;
+      await admin.end();
+    }
   });
 
   it('uses TLS on every connection: management, migrator, admin pools, operations, the pool map', async () => {
@@ -160,7 +179,8 @@ describe('a Silo on a verify-full URL', () => {
     dataDir = opened.dataDir;
     const app = createApp(silo.ctx);
     const adminUser = await createSystemAdmin(silo.ctx, { email: 'ops@tls.test', password: 'correct-horse-battery' });
-    const token = (await silo.ctx.tokens.issue({ sub: adminUser.id, role: 'system_admin' })).token;
+    adminToken = (await silo.ctx.tokens.issue({ sub: adminUser.id, role: 'system_admin' })).token;
+    const token = adminToken;
     const json = (method: string, path: string, body?: unknown, bearer = token) =>
       app.request(path, {
         method,
@@ -185,6 +205,8 @@ describe('a Silo on a verify-full URL', () => {
     const doc = await json('POST', '/api/documents', { title: 'over TLS', content: 'encrypted and verified' }, companyToken);
     expect(doc.status).toBe(201);
     expect((await json('GET', '/api/companies/acme/stats')).status).toBe(200);
+    const fleet = await migrateFleet(silo.ctx, { concurrency: 2, actor: 'test' });
+    expect(fleet.results.filter((r) => r.status === 'failed')).toEqual([]);
 
     const admin = tlsAdmin();
     try {
@@ -198,6 +220,66 @@ describe('a Silo on a verify-full URL', () => {
     } finally {
       await admin.end();
     }
+  });
+
+  // Neon's connection URIs say sslmode=require; a Neon company's operations connection (migrations,
+  // stats, first admin) checks the certificate anyway. Here the "Neon" URI names the TLS server by
+  // 127.0.0.1, which its certificate does not name: only a connection that checks refuses it.
+  it("checks a Neon company's certificate although its URI says sslmode=require", async () => {
+    const acme = (await findCompany(silo!.ctx, 'acme'))!;
+    const login = new URL(await companyDatabaseUrl(silo!.ctx, acme));
+    const asNeon = (host: string) => {
+      const url = tlsUrl(login.pathname.slice(1), host, { sslmode: 'require', channel_binding: 'require' });
+      const withLogin = new URL(url);
+      withLogin.username = login.username;
+      withLogin.password = login.password;
+      return { ...acme, provider: 'neon' as const, databaseUrlEncrypted: silo!.ctx.box.seal(withLogin.toString()) };
+    };
+    const ask = async (company: typeof acme) => {
+      const sql = await openAsCompany(silo!.ctx, company);
+      try {
+        return await sql`select current_user as user`;
+      } finally {
+        await sql.end();
+      }
+    };
+    const refused = await errorOf(ask(asNeon('127.0.0.1')));
+    expect(describeError(refused)).toMatch(/TLS certificate was refused/);
+    // The same URI for a company of another provider: require means what it says (no check).
+    expect(await ask({ ...asNeon('127.0.0.1'), provider: 'external' })).toEqual([{ user: acme.roleName }]);
+    // By the name on its certificate, from a CA trusted through SILO_DB_CA_FILE: served.
+    expect(await ask(asNeon('localhost'))).toEqual([{ user: acme.roleName }]);
+  });
+
+  it('moves a company off the TLS server and back onto it', async () => {
+    const app = createApp(silo!.ctx);
+    const token = adminToken;
+    const post = (path: string, body: unknown) =>
+      app.request(path, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const servers = (await (await app.request('/api/servers', { headers: { authorization: `Bearer ${token}` } })).json()) as {
+      items: { id: string }[];
+    };
+    const tlsServerId = servers.items[0]!.id;
+    // The suite's own server (no TLS): the move's connections to the TLS server must use TLS.
+    const plain = await post('/api/servers', { name: 'plain', url: serverUrl() });
+    expect(plain.status, await plain.clone().text()).toBe(201);
+    const plainServerId = ((await plain.json()) as { id: string }).id;
+    for (const serverId of [plainServerId, tlsServerId]) {
+      const moved = await post('/api/companies/acme/move', { serverId });
+      expect(moved.status, await moved.clone().text()).toBe(200);
+    }
+    const login = await app.request('/api/auth/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'boss@acme.test', password: 'boss-password-1', company: 'acme' }),
+    });
+    const companyToken = ((await login.json()) as { token: string }).token;
+    const docs = await app.request('/api/documents', { headers: { authorization: `Bearer ${companyToken}` } });
+    expect(((await docs.json()) as { items: { title: string }[] }).items.map((d) => d.title)).toEqual(['over TLS']);
   });
 });
 
