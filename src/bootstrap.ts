@@ -58,7 +58,7 @@ async function ensureDatabase(serverUrl: string, database: string): Promise<stri
 export async function openSilo(config: Config, options: OpenOptions = {}): Promise<Silo> {
   const log = options.log ?? createLogger(config.logLevel, options.logDestination);
   const secrets = resolveSecrets(config);
-  configureDatabaseTls({ caFile: config.dbCaFile, log });
+  configureDatabaseTls({ caFile: config.dbCaFile, minimumMode: config.dbSslMode, log });
 
   let embedded: EmbeddedServer | undefined;
   let serverUrl = config.databaseUrl;

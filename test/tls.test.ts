@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSilo, type Silo } from '../src/bootstrap.ts';
-import { loadConfig } from '../src/config/config.ts';
+import { ConfigError, loadConfig } from '../src/config/config.ts';
 import { describeError } from '../src/errors.ts';
 import { freePort, startEmbeddedPostgres, type EmbeddedServer } from '../src/embedded/embedded-postgres.ts';
 import { createApp } from '../src/http/app.ts';
@@ -280,6 +280,39 @@ describe('a Silo on a verify-full URL', () => {
     const companyToken = ((await login.json()) as { token: string }).token;
     const docs = await app.request('/api/documents', { headers: { authorization: `Bearer ${companyToken}` } });
     expect(((await docs.json()) as { items: { title: string }[] }).items.map((d) => d.title)).toEqual(['over TLS']);
+  });
+});
+
+describe('SILO_DB_SSLMODE', () => {
+  it('raises every URL to at least its mode: a URL without sslmode is verified, a plain server refused', async () => {
+    const name = `m${randomName(8)}`;
+    await createDatabase(name);
+    // No sslmode in the URL, sslmode=disable even: the TLS server refuses plain connections, so
+    // Silo only starts if every client it opens was raised to verify-full.
+    const { silo, dataDir } = await openTlsSilo(tlsUrl(name, 'localhost', { sslmode: 'disable' }), {
+      SILO_DB_SSLMODE: 'verify-full',
+      SILO_DB_CA_FILE: ca(),
+    });
+    try {
+      const adminUser = await createSystemAdmin(silo.ctx, { email: 'ops@tls.test', password: 'correct-horse-battery' });
+      const token = (await silo.ctx.tokens.issue({ sub: adminUser.id, role: 'system_admin' })).token;
+      const add = await createApp(silo.ctx).request('/api/servers', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'plain', url: serverUrl() }),
+      });
+      expect(add.status).toBe(503);
+      expect(((await add.json()) as { error: { message: string } }).error.message).toMatch(/before TLS was set up/);
+    } finally {
+      await silo.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('is refused without DATABASE_URL (the embedded server has no TLS), and when it is no sslmode', () => {
+    expect(() => loadConfig({ SILO_DB_SSLMODE: 'verify-full' })).toThrow(/SILO_DB_SSLMODE: needs DATABASE_URL/);
+    expect(() => loadConfig({ DATABASE_URL: serverUrl(), SILO_DB_SSLMODE: 'verify_full' })).toThrow(ConfigError);
+    expect(loadConfig({ DATABASE_URL: serverUrl(), SILO_DB_SSLMODE: 'require' }).dbSslMode).toBe('require');
   });
 });
 

@@ -1,5 +1,6 @@
 // The one place that reads the environment: parsed once with zod, refusing to start on bad values.
 import { z } from 'zod';
+import { SSL_MODES, type SslMode } from '../db/tls.ts';
 
 const booleanFlag = z
   .enum(['true', 'false', '1', '0', ''])
@@ -51,6 +52,8 @@ const envSchema = z
     // A PEM file of CAs trusted, besides Node's built-in roots, for database URLs with
     // sslmode=verify-ca or verify-full and no sslrootcert of their own (docs/tls.md).
     SILO_DB_CA_FILE: z.string().optional(),
+    // The weakest sslmode any database connection uses; a URL may ask for more (docs/tls.md).
+    SILO_DB_SSLMODE: z.enum(SSL_MODES).optional(),
     SILO_NEON_WS_PROXY: z
       .string()
       .regex(/^[^\s/:]+(:\d+)?(\/\S*)?$/, 'must be host[:port][/path], without a protocol')
@@ -59,6 +62,10 @@ const envSchema = z
   .refine((v) => (v.SILO_ADMIN_EMAIL === undefined) === (v.SILO_ADMIN_PASSWORD === undefined), {
     message: 'SILO_ADMIN_EMAIL and SILO_ADMIN_PASSWORD must be set together',
     path: ['SILO_ADMIN_PASSWORD'],
+  })
+  .refine((v) => v.SILO_DB_SSLMODE === undefined || v.SILO_DB_SSLMODE === 'disable' || v.DATABASE_URL !== undefined, {
+    message: 'needs DATABASE_URL: the embedded PostgreSQL has no TLS',
+    path: ['SILO_DB_SSLMODE'],
   })
   .refine((v) => v.SILO_POOL_SERVER_BUDGET >= v.SILO_POOL_PER_COMPANY, {
     message: 'must be at least SILO_POOL_PER_COMPANY, or no company could be served',
@@ -90,6 +97,7 @@ export interface Config {
   trustProxy: boolean;
   neonWsProxy: string | undefined;
   dbCaFile: string | undefined;
+  dbSslMode: SslMode | undefined;
 }
 
 export class ConfigError extends Error {
@@ -145,5 +153,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustProxy: e.SILO_TRUST_PROXY,
     neonWsProxy: e.SILO_NEON_WS_PROXY,
     dbCaFile: e.SILO_DB_CA_FILE,
+    dbSslMode: e.SILO_DB_SSLMODE,
   };
 }

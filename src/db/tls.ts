@@ -11,14 +11,15 @@
 //   verify-ca            TLS, certificate signed by a trusted CA, host name not checked
 //   verify-full          TLS, certificate signed by a trusted CA and naming the host
 // Trusted CAs: the URL's sslrootcert (a PEM file; `system` for Node's built-in roots), else Node's
-// built-in roots plus SILO_DB_CA_FILE when it is set.
+// built-in roots plus SILO_DB_CA_FILE when it is set. SILO_DB_SSLMODE raises every URL's mode to at
+// least its own (a URL without sslmode counts as disable).
 import { readFileSync } from 'node:fs';
 import { checkServerIdentity, rootCertificates, type ConnectionOptions } from 'node:tls';
 import { SiloError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
-export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
-const SSL_MODES: readonly string[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
+export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+export type SslMode = (typeof SSL_MODES)[number];
 
 /** What postgres.js's `ssl` option accepts. */
 export type PostgresSsl = false | 'prefer' | 'require' | ConnectionOptions;
@@ -26,6 +27,8 @@ export type PostgresSsl = false | 'prefer' | 'require' | ConnectionOptions;
 export interface DatabaseTlsSettings {
   /** A PEM file of CAs trusted (with Node's built-in roots) where a URL names no sslrootcert. */
   caFile?: string | undefined;
+  /** SILO_DB_SSLMODE: the weakest mode any connection uses; a URL may only ask for more. */
+  minimumMode?: SslMode | undefined;
   /** Where the warning about `require` goes, once per server. */
   log?: Logger;
 }
@@ -53,7 +56,7 @@ export function postgresTls(url: string): { url: string; ssl: PostgresSsl } {
   const mode = parsed.searchParams.get('sslmode');
   const rootCert = parsed.searchParams.get('sslrootcert');
   for (const name of CLIENT_ONLY_PARAMETERS) parsed.searchParams.delete(name);
-  if (mode !== null && !SSL_MODES.includes(mode)) {
+  if (mode !== null && !(SSL_MODES as readonly string[]).includes(mode)) {
     throw new SiloError('validation_failed', `sslmode must be one of ${SSL_MODES.join(', ')}`);
   }
   // WHATWG URLs keep an IPv6 address in brackets; certificates and logs name it without.
@@ -64,7 +67,7 @@ export function postgresTls(url: string): { url: string; ssl: PostgresSsl } {
 function sslOption(mode: SslMode | null, rootCert: string | null, host: string, port: string): PostgresSsl {
   // As in libpq: sslrootcert=system means verify-full unless a mode says otherwise, and a root
   // certificate given with `require` makes it verify-ca.
-  const effective = mode ?? (rootCert === 'system' ? 'verify-full' : null);
+  const effective = atLeast(mode ?? (rootCert === 'system' ? 'verify-full' : null), settings.minimumMode);
   switch (effective) {
     case null:
     case 'disable':
@@ -87,6 +90,12 @@ function sslOption(mode: SslMode | null, rootCert: string | null, host: string, 
     case 'verify-full':
       return verified(rootCert, host);
   }
+}
+
+/** The stronger of a URL's mode and SILO_DB_SSLMODE (SSL_MODES is in order, weakest first). */
+function atLeast(mode: SslMode | null, minimum: SslMode | undefined): SslMode | null {
+  if (!minimum) return mode;
+  return mode && SSL_MODES.indexOf(mode) >= SSL_MODES.indexOf(minimum) ? mode : minimum;
 }
 
 /** Options that check the chain, and the host name unless it is null (verify-ca). */
