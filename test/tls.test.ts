@@ -395,6 +395,37 @@ describe('servers added over the API', () => {
     expect(warnings[0]).not.toContain(password);
   });
 
+  it('and external databases: verify-full is honoured, a certificate from another CA refused clearly', async () => {
+    const admin = tlsAdmin();
+    const ownerPassword = `pw-${randomName(16)}`;
+    try {
+      await admin.unsafe(`create role byo_tls_owner login password '${ownerPassword}'`);
+      await admin.unsafe('create database byo_tls owner byo_tls_owner');
+    } finally {
+      await admin.end();
+    }
+    const external = (rootCert: string) => {
+      const url = new URL(tlsUrl('byo_tls', 'localhost', { sslmode: 'verify-full', sslrootcert: rootCert }));
+      url.username = 'byo_tls_owner';
+      url.password = ownerPassword;
+      return url.toString();
+    };
+    const admin1 = { email: 'boss@byo.test', password: 'boss-password-1' };
+    const refused = await t.call('POST', '/api/companies', {
+      body: { name: 'BYO', slug: 'byo', admin: admin1, externalDatabaseUrl: external(otherCa()) },
+    });
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.message).toMatch(/TLS certificate was refused/);
+    expect(refused.text).not.toContain(ownerPassword);
+    const created = await t.call('POST', '/api/companies', {
+      body: { name: 'BYO', slug: 'byo', admin: admin1, externalDatabaseUrl: external(ca()) },
+    });
+    expect(created.status, created.text).toBe(201);
+    const login = await t.call('POST', '/api/auth/login', { token: null, body: { ...admin1, company: 'byo' } });
+    expect(login.status).toBe(200);
+    expect((await t.call('GET', '/api/documents', { token: login.body.token })).status).toBe(200);
+  });
+
   it('refuse an sslmode that does not exist', async () => {
     const res = await t.call('POST', '/api/servers', {
       body: { name: 'bad-mode', url: tlsUrl('postgres', 'localhost', { sslmode: 'verify_full' }) },
