@@ -47,18 +47,20 @@ function makeCertificates(): void {
 
 /** Turns TLS on in the running server and refuses every connection without it. */
 async function enableTls(): Promise<void> {
-  const pgDir = join(dir, 'pg');
-  // The server (as root: the `postgres` system user) must own its key, and no one else read it.
-  const owner = statSync(pgDir);
-  for (const file of ['server.crt', 'server.key']) {
-    copyFileSync(join(dir, file), join(pgDir, file));
-    chownSync(join(pgDir, file), owner.uid, owner.gid);
-    chmodSync(join(pgDir, file), 0o600);
-  }
-  const hba = join(pgDir, 'pg_hba.conf');
-  writeFileSync(hba, `hostnossl all all all reject\n${readFileSync(hba, 'utf8')}`);
   const admin = postgres(plainUrl.toString(), { max: 1, onnotice: () => {} });
   try {
+    // Asked, not assumed: where the cluster lives is the embedded server's business.
+    const [where] = await admin<{ pgDir: string; hba: string }[]>`
+      select current_setting('data_directory') as "pgDir", current_setting('hba_file') as hba`;
+    const { pgDir, hba } = where!;
+    // The server (as root: the `postgres` system user) must own its key, and no one else read it.
+    const owner = statSync(pgDir);
+    for (const file of ['server.crt', 'server.key']) {
+      copyFileSync(join(dir, file), join(pgDir, file));
+      chownSync(join(pgDir, file), owner.uid, owner.gid);
+      chmodSync(join(pgDir, file), 0o600);
+    }
+    writeFileSync(hba, `hostnossl all all all reject\n${readFileSync(hba, 'utf8')}`);
     await admin`alter system set ssl = on`;
     await admin`alter system set ssl_cert_file = 'server.crt'`;
     await admin`alter system set ssl_key_file = 'server.key'`;
