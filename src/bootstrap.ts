@@ -12,6 +12,8 @@ import { connectManagement } from './control-plane/db.ts';
 import { createCredentialBox } from './crypto/credentials.ts';
 import { checkMasterKey } from './crypto/master-key-check.ts';
 import { resealStored } from './crypto/reseal.ts';
+import { openPostgres } from './db/postgres-client.ts';
+import { configureDatabaseTls } from './db/tls.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from './embedded/embedded-postgres.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { loadMigrationSet } from './migrations/migration-set.ts';
@@ -60,6 +62,7 @@ async function ensureDatabase(serverUrl: string, database: string): Promise<stri
 export async function openSilo(config: Config, options: OpenOptions = {}): Promise<Silo> {
   const log = options.log ?? createLogger(config.logLevel, options.logDestination);
   const secrets = resolveSecrets(config);
+  configureDatabaseTls({ caFile: config.dbCaFile, minimumMode: config.dbSslMode, log });
 
   let embedded: EmbeddedServer | undefined;
   let serverUrl = config.databaseUrl;
@@ -73,7 +76,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
 
   // Management migrations on a client of their own with one connection (the runner's session lock
   // needs one connection, and a pool's reserve() is avoided: see src/migrations/runner.ts).
-  const migrator = postgres(managementUrl!, { max: 1, onnotice: () => {}, connection: { application_name: 'silo-migrate' } });
+  const migrator = openPostgres(managementUrl!, { max: 1, onnotice: () => {}, connection: { application_name: 'silo-migrate' } });
   try {
     await applyMigrations(migrator, loadMigrationSet(migrationsFolder('management')));
     // Tenant roles live on this server too (the default server): none may reach Silo's own data.

@@ -1,6 +1,7 @@
 // Domain errors. Services throw these; the HTTP layer maps `code` to a status (API.md's table) and
 // the CLI prints `message`. Messages are written for the caller and never carry secrets or SQL.
 import { DrizzleQueryError } from 'drizzle-orm/errors';
+import { describeTlsFailure, isCertificateRefused } from './db/tls-errors.ts';
 
 export const errorStatus = {
   validation_failed: 400,
@@ -74,6 +75,8 @@ export function describeError(error: unknown): string {
   const code = pgCode(error);
   // DrizzleQueryError's own message holds the query text and parameters: use the driver's.
   const inner = driverError(error);
+  const tls = describeTlsFailure(inner);
+  if (tls) return tls;
   const message = inner instanceof Error ? inner.message : String(inner);
   return code ? `${message} (SQLSTATE ${code})` : message;
 }
@@ -87,6 +90,7 @@ export function isConnectionError(error: unknown): boolean {
   const code = String((inner as { code?: unknown } | null)?.code ?? '');
   if (inner instanceof Error && !code && PG_CONNECTION_MESSAGES.test(inner.message)) return true;
   return (
+    isCertificateRefused(inner) ||
     /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EPIPE)$/.test(code) ||
     /^(CONNECT_TIMEOUT|CONNECTION_CLOSED|CONNECTION_ENDED|CONNECTION_DESTROYED)$/.test(code) ||
     /^(08...|57P01|57P02|57P03)$/.test(code)

@@ -1,6 +1,7 @@
 // The one place that reads the environment: parsed once with zod, refusing to start on bad values.
 import { z } from 'zod';
 import { passwordSchema } from '../auth/password-rule.ts';
+import { SSL_MODES, type SslMode } from '../db/tls.ts';
 
 const booleanFlag = z
   .enum(['true', 'false', '1', '0', ''])
@@ -68,6 +69,11 @@ const envSchema = z
     SILO_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(4096),
     // host:port/path of a WebSocket-to-TCP proxy for Neon's serverless driver (no protocol). Unset
     // for Neon itself; the tests set it to reach a local PostgreSQL (docs/scale-out.md).
+    // A PEM file of CAs trusted, besides Node's built-in roots, for database URLs with
+    // sslmode=verify-ca or verify-full and no sslrootcert of their own (docs/tls.md).
+    SILO_DB_CA_FILE: z.string().optional(),
+    // The weakest sslmode any database connection uses; a URL may ask for more (docs/tls.md).
+    SILO_DB_SSLMODE: z.enum(SSL_MODES).optional(),
     SILO_NEON_WS_PROXY: z
       .string()
       .regex(/^[^\s/:]+(:\d+)?(\/\S*)?$/, 'must be host[:port][/path], without a protocol')
@@ -76,6 +82,10 @@ const envSchema = z
   .refine((v) => (v.SILO_ADMIN_EMAIL === undefined) === (v.SILO_ADMIN_PASSWORD === undefined), {
     message: 'SILO_ADMIN_EMAIL and SILO_ADMIN_PASSWORD must be set together',
     path: ['SILO_ADMIN_PASSWORD'],
+  })
+  .refine((v) => v.SILO_DB_SSLMODE === undefined || v.SILO_DB_SSLMODE === 'disable' || v.DATABASE_URL !== undefined, {
+    message: 'needs DATABASE_URL: the embedded PostgreSQL has no TLS',
+    path: ['SILO_DB_SSLMODE'],
   })
   .refine((v) => v.SILO_POOL_SERVER_BUDGET >= v.SILO_POOL_PER_COMPANY, {
     message: 'must be at least SILO_POOL_PER_COMPANY, or no company could be served',
@@ -115,6 +125,8 @@ export interface Config {
   metrics: { token: string | undefined; open: boolean };
   httpMaxConnections: number;
   neonWsProxy: string | undefined;
+  dbCaFile: string | undefined;
+  dbSslMode: SslMode | undefined;
 }
 
 /**
@@ -182,5 +194,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     httpMaxConnections: e.SILO_HTTP_MAX_CONNECTIONS,
     loginConcurrency: { maxConcurrent: e.SILO_LOGIN_MAX_CONCURRENT, maxConcurrentPerCompany: e.SILO_LOGIN_MAX_CONCURRENT_PER_COMPANY },
     neonWsProxy: e.SILO_NEON_WS_PROXY,
+    dbCaFile: e.SILO_DB_CA_FILE,
+    dbSslMode: e.SILO_DB_SSLMODE,
   };
 }

@@ -1,6 +1,7 @@
 // The management database connection: one postgres.js pool wrapped in drizzle.
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
-import postgres, { type Sql } from 'postgres';
+import type { Sql } from 'postgres';
+import { openPostgres } from '../db/postgres-client.ts';
 import * as schema from './schema.ts';
 
 export type ManagementDb = PostgresJsDatabase<typeof schema>;
@@ -11,7 +12,7 @@ export interface ManagementConnection {
 }
 
 export function connectManagement(url: string, max = 10): ManagementConnection {
-  const sql = postgres(url, {
+  const sql = openPostgres(url, {
     max,
     idle_timeout: 60,
     connect_timeout: 10,

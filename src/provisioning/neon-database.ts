@@ -7,6 +7,7 @@ import { companies } from '../control-plane/schema.ts';
 import type { NeonProject } from '../providers/neon/api.ts';
 import { neonProjectName, neonServer } from '../providers/neon/servers.ts';
 import { openPostgresJs } from '../tenancy/company-database.ts';
+import { withVerifiedTls } from '../db/tls.ts';
 import type { DatabaseBuilder, StepRunner } from './database-builder.ts';
 import { tenantNames } from './names.ts';
 import { sealedAt } from '../crypto/credentials.ts';
@@ -38,7 +39,7 @@ export function neonDatabaseBuilder(ctx: SiloContext, companyId: string, slug: s
       );
       // The project's role owns its database, so the migrations' objects belong to it.
       return {
-        client: openPostgresJs(project.connectionUri),
+        client: openPostgresJs(withVerifiedTls(project.connectionUri)),
         schemaVersion: null,
         via: 'neon',
         location: {

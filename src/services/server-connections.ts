@@ -2,14 +2,14 @@
 // (DDL: create/drop databases and roles), and short-lived clients that log in as a tenant's own
 // role. Admin clients never use prepared statements: DDL names vary and would pile up per connection.
 import { eq } from 'drizzle-orm';
-import postgres, { type Sql } from 'postgres';
+import type { Sql } from 'postgres';
 import type { ManagementDb } from '../control-plane/db.ts';
 import { databaseServers } from '../control-plane/schema.ts';
 import { type CredentialBox, sealedAt } from '../crypto/credentials.ts';
+import { type ClientOptions, openPostgres } from '../db/postgres-client.ts';
 import { notFound, SiloError } from '../errors.ts';
 
-/** Options for a postgres.js client that maps no custom types. */
-export type ClientOptions = postgres.Options<Record<string, never>>;
+export type { ClientOptions };
 
 export interface ServerConnections {
   /** The admin pool for a server, opened on first use. */
@@ -61,14 +61,14 @@ export function createServerConnections(db: ManagementDb, box: CredentialBox): S
     async admin(serverId) {
       let pool = pools.get(serverId);
       if (!pool) {
-        pool = postgres(await adminUrl(serverId), { ...quiet, max: 4, idle_timeout: 30, connect_timeout: 5, prepare: false });
+        pool = openPostgres(await adminUrl(serverId), { ...quiet, max: 4, idle_timeout: 30, connect_timeout: 5, prepare: false });
         pools.set(serverId, pool);
       }
       return pool;
     },
     urlFor,
     async open(serverId, database, login, options = {}) {
-      return postgres(await urlFor(serverId, database, login), {
+      return openPostgres(await urlFor(serverId, database, login), {
         ...quiet,
         max: 1,
         idle_timeout: 5,

@@ -4,10 +4,10 @@
 // per company), and `external` for databases that companies bring themselves.
 import { randomUUID } from 'node:crypto';
 import { asc, eq, sql as dsql } from 'drizzle-orm';
-import postgres from 'postgres';
 import type { SiloContext } from '../context.ts';
 import { databaseServers, type ServerStatus } from '../control-plane/schema.ts';
 import { sealedAt } from '../crypto/credentials.ts';
+import { openPostgres } from '../db/postgres-client.ts';
 import { conflict, describeError, invalid, notFound, pgCode, unavailable } from '../errors.ts';
 import { ensureTemplate } from '../provisioning/template.ts';
 import { NEON_API_URL, NeonApi, neonError, type NeonSettings } from '../providers/neon/api.ts';
@@ -95,7 +95,7 @@ export interface AddServerInput {
 
 /** Checks that the URL reaches a server where its login may create databases and roles. */
 async function checkAdminLogin(url: string): Promise<void> {
-  const probe = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => {}, prepare: false });
+  const probe = openPostgres(url, { max: 1, connect_timeout: 5, onnotice: () => {}, prepare: false });
   try {
     const [role] = await probe<{ rolsuper: boolean; rolcreatedb: boolean; rolcreaterole: boolean }[]>`
       select rolsuper, rolcreatedb, rolcreaterole from pg_roles where rolname = current_user`;

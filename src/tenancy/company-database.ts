@@ -1,9 +1,11 @@
 // Where a company's database is and how to log in to it as the company's own role. A postgres
 // company is reached through its server's URL with its own database, role and password; neon and
 // external companies carry a whole connection string of their own (their host is not a server's).
-import postgres, { type Sql } from 'postgres';
+import type { Sql } from 'postgres';
 import type { companies } from '../control-plane/schema.ts';
 import type { CredentialBox } from '../crypto/credentials.ts';
+import { openPostgres } from '../db/postgres-client.ts';
+import { withVerifiedTls } from '../db/tls.ts';
 import { SiloError } from '../errors.ts';
 import type { ClientOptions, ServerConnections } from '../services/server-connections.ts';
 import type { TenantTarget } from './pool-map.ts';
@@ -60,17 +62,14 @@ export function companyPoolTarget(deps: Deps, company: CompanyRow, password?: ()
  * migrations need one); requests go through the serverless driver.
  */
 export async function openAsCompany(deps: Deps, company: CompanyRow, options: ClientOptions = {}): Promise<Sql> {
-  return openPostgresJs(await companyDatabaseUrl(deps, company), options);
+  const url = await companyDatabaseUrl(deps, company);
+  // Neon's URIs say sslmode=require, which checks no certificate; Neon's are from a public CA.
+  return openPostgresJs(company.provider === 'neon' ? withVerifiedTls(url) : url, options);
 }
 
-/**
- * A postgres.js client on a connection string. postgres.js sends query parameters it does not know
- * as server settings, so libpq-only ones that Neon's URIs carry (channel_binding) are left out.
- */
+/** A postgres.js client on a connection string, with sslmode and sslrootcert honoured (docs/tls.md). */
 export function openPostgresJs(url: string, options: ClientOptions = {}): Sql {
-  const parsed = new URL(url);
-  parsed.searchParams.delete('channel_binding');
-  return postgres(parsed.toString(), {
+  return openPostgres(url, {
     onnotice: () => {},
     max: 1,
     idle_timeout: 5,

@@ -3,7 +3,7 @@
 // is written against drizzle's common PgDatabase, so it runs unchanged on either.
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import postgres from 'postgres';
+import { openPostgres } from '../db/postgres-client.ts';
 import { neonPoolOpener } from '../providers/neon/driver.ts';
 import * as tenantSchema from '../tenant/schema.ts';
 
@@ -41,7 +41,7 @@ export interface TenantPoolOptions {
 export const tenantPipelineOption: object = { max_pipeline: 1 };
 
 function openPostgresPool(url: string, options: TenantPoolOptions): TenantHandle {
-  const sql = postgres(url, {
+  const sql = openPostgres(url, {
     max: options.max,
     idle_timeout: options.idleTimeoutSeconds,
     connect_timeout: options.connectTimeoutSeconds,
