@@ -459,7 +459,8 @@ describe('the OpenAPI document', () => {
     const paths = doc.body.paths;
     expect(Object.keys(paths['/api/invitations']).sort()).toEqual(['get', 'post']);
     expect(Object.keys(paths['/api/invitations/{id}'])).toEqual(['delete']);
-    expect(paths['/api/invitations/accept'].post.security).toBeUndefined();
+    // Public: no token, said explicitly (an operation without `security` would inherit a global one).
+    expect(paths['/api/invitations/accept'].post.security).toEqual([]);
     expect(Object.keys(paths['/api/documents']).sort()).toEqual(['get', 'post']);
     expect(Object.keys(paths['/api/documents/{id}']).sort()).toEqual(['delete', 'get', 'patch']);
     expect(Object.keys(paths['/api/chat/sessions']).sort()).toEqual(['get', 'post']);

@@ -8,6 +8,7 @@ import { registerDocs } from './docs.ts';
 import type { AppEnv } from './env.ts';
 import { toErrorResponse } from './errors.ts';
 import { createMetrics, metricsAccess } from './metrics.ts';
+import { declareCommonErrors, documentConfig } from './openapi.ts';
 import { registerAuthRoutes } from './routes/auth.ts';
 import { registerCompanyDatabaseRoutes } from './routes/companies/company-database.ts';
 import { registerCreateCompany } from './routes/companies/create-company.ts';
@@ -108,10 +109,8 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
   registerDocumentRoutes(app, ctx);
   registerChatRoutes(app, ctx);
 
-  app.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: { title: 'Silo', version: '0.1.0', description: 'Database-per-tenant service for PostgreSQL' },
-  });
+  declareCommonErrors(app);
+  app.doc31('/openapi.json', documentConfig);
   // Swagger UI, served with its assets from swagger-ui-dist so it works offline.
   registerDocs(app);
   app.get('/metrics', metricsAccess(ctx), async (c) =>

@@ -6,16 +6,37 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { driverError, errorStatus, isConnectionError, pgCode, SiloError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
-const codeForStatus: Partial<Record<number, ErrorCode>> = {
-  400: 'validation_failed',
-  401: 'unauthorized',
-  403: 'forbidden',
-  404: 'not_found',
-  409: 'conflict',
-  413: 'payload_too_large',
-  429: 'rate_limited',
-  503: 'unavailable',
+/**
+ * The contract's code for an HTTP status that the framework or a middleware raised (an
+ * HTTPException): the first code that API.md gives that status, so 401 is `unauthorized` and 409
+ * `conflict`. One table, read from errorStatus, so a status added there is mapped here too.
+ */
+const codeForStatus = new Map<number, ErrorCode>();
+for (const [code, status] of Object.entries(errorStatus) as [ErrorCode, number][]) {
+  if (!codeForStatus.has(status)) codeForStatus.set(status, code);
+}
+
+/** What the client is told for a framework error: its own words, never the framework's detail. */
+const frameworkMessages: Partial<Record<ErrorCode, string>> = {
+  validation_failed: 'the request body cannot be read as its Content-Type says (not valid JSON or form data)',
+  unsupported_media_type: "the body's Content-Type is not one this operation takes (see /openapi.json)",
 };
+
+/**
+ * An HTTPException as a SiloError with its own status: a 4xx keeps its status (one the contract
+ * has no code for gets `validation_failed`, the code of a refused request); a 5xx is ours to
+ * explain, so it is logged and answered as `internal` (or `unavailable` for a 503).
+ */
+function fromHttpException(error: HTTPException, c: Context, log: Logger): { silo: SiloError; status: number } {
+  const status = error.status;
+  if (status >= 400 && status < 500) {
+    const code = codeForStatus.get(status) ?? 'validation_failed';
+    return { silo: new SiloError(code, frameworkMessages[code] ?? (error.message || code)), status };
+  }
+  if (status !== 503) log.error({ requestId: c.get('requestId'), status, message: error.message }, 'framework error');
+  const code = status === 503 ? 'unavailable' : 'internal';
+  return { silo: new SiloError(code, code === 'internal' ? 'internal error' : 'try again shortly'), status: errorStatus[code] };
+}
 
 export function errorBody(code: ErrorCode, message: string, details?: unknown) {
   return { error: { code, message, ...(details === undefined ? {} : { details }) } };
@@ -23,12 +44,11 @@ export function errorBody(code: ErrorCode, message: string, details?: unknown) {
 
 export function toErrorResponse(error: unknown, c: Context, log: Logger): Response {
   let silo: SiloError;
+  let status: number | undefined;
   if (error instanceof SiloError) {
     silo = error;
   } else if (error instanceof HTTPException) {
-    const code = codeForStatus[error.status] ?? 'internal';
-    const message = error.status === 400 ? 'the request body is not valid JSON' : error.message || code;
-    silo = new SiloError(code, message);
+    ({ silo, status } = fromHttpException(error, c, log));
   } else if (['22021', '22P05', '22001'].includes(pgCode(error) ?? '')) {
     // Text Postgres cannot store (a NUL, a bad escape, too long for its column): the client's
     // input, which a schema should have refused; a safety net so it is never a 500.
@@ -58,5 +78,5 @@ export function toErrorResponse(error: unknown, c: Context, log: Logger): Respon
     const retryAfter = (silo.details as { retryAfterSeconds?: number } | undefined)?.retryAfterSeconds;
     if (retryAfter) c.header('Retry-After', String(retryAfter));
   }
-  return c.json(errorBody(silo.code, silo.message, silo.details), errorStatus[silo.code] as ContentfulStatusCode);
+  return c.json(errorBody(silo.code, silo.message, silo.details), (status ?? errorStatus[silo.code]) as ContentfulStatusCode);
 }

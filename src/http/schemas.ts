@@ -1,11 +1,12 @@
 // Schemas shared by several routes. They validate requests and generate /openapi.json.
 import { z } from '@hono/zod-openapi';
 import { companyStatuses, providers, serverStatuses } from '../control-plane/schema.ts';
+import { type ErrorCode, errorStatus } from '../errors.ts';
 
 export const ErrorSchema = z
   .object({
     error: z.object({
-      code: z.string().openapi({ example: 'validation_failed' }),
+      code: z.enum(Object.keys(errorStatus) as [ErrorCode, ...ErrorCode[]]).openapi({ example: 'validation_failed' }),
       message: z.string(),
       details: z.any().optional(),
     }),
@@ -14,6 +15,12 @@ export const ErrorSchema = z
 
 const errorResponse = (description: string) => ({ content: { 'application/json': { schema: ErrorSchema } }, description });
 
+/** 429 and 503 say when to try again, when Silo knows. */
+const retryable = (description: string) => ({
+  ...errorResponse(description),
+  headers: z.object({ 'Retry-After': z.string().optional().openapi({ description: 'Seconds to wait before trying again' }) }),
+});
+
 export const errors = {
   400: errorResponse('The request failed validation'),
   401: errorResponse('No token, or a bad or expired one'),
@@ -21,8 +28,9 @@ export const errors = {
   404: errorResponse('No such resource'),
   409: errorResponse('Conflict with the current state'),
   413: errorResponse('Body over the configured limit'),
-  429: errorResponse('Too many attempts; Retry-After says when to try again'),
-  503: errorResponse('A database the request needs cannot be reached'),
+  415: errorResponse('A body in a content type that the operation does not take'),
+  429: retryable('Too many attempts; Retry-After says when to try again'),
+  503: retryable('A database the request needs cannot be reached, or a write is held while the company moves'),
 } as const;
 
 export const jsonBody = <T extends z.ZodType>(schema: T) => ({

@@ -118,17 +118,12 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
     createRoute({
       method: 'post',
       path: '/api/auth/login',
+      operationId: 'login',
+      security: [],
       tags: ['auth'],
       summary: 'Log in; without company, as a system admin',
       request: { body: jsonBody(LoginBody) },
-      responses: {
-        200: json(LoginResponse, 'A token'),
-        400: errors[400],
-        401: errors[401],
-        403: errors[403],
-        429: errors[429],
-        503: errors[503],
-      },
+      responses: { 200: json(LoginResponse, 'A token'), 401: errors[401], 403: errors[403], 429: errors[429] },
     }),
     async (c) => {
       const result = await logIn(ctx, guards(c), c.req.valid('json'));
@@ -150,6 +145,8 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
     createRoute({
       method: 'post',
       path: '/api/auth/token',
+      operationId: 'issueToken',
+      security: [],
       tags: ['auth'],
       summary: 'OAuth2 password grant (form-encoded)',
       request: {
@@ -169,7 +166,6 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
       },
       responses: {
         200: json(z.object({ access_token: z.string(), token_type: z.literal('bearer'), expires_in: z.number() }), 'A token'),
-        400: errors[400],
         401: errors[401],
         403: errors[403],
         429: errors[429],
@@ -212,11 +208,12 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
     createRoute({
       method: 'get',
       path: '/api/auth/me',
+      operationId: 'getMe',
       tags: ['auth'],
       summary: "The caller's user and company",
       security: bearer,
       middleware: [requireAuth(ctx)] as const,
-      responses: { 200: json(z.object({ user: UserSchema, company: CompanyRefSchema }), 'The caller'), 401: errors[401] },
+      responses: { 200: json(z.object({ user: UserSchema, company: CompanyRefSchema }), 'The caller') },
     }),
     async (c) => {
       const auth = c.get('auth');

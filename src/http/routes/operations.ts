@@ -10,6 +10,8 @@ export function registerOperationRoutes(app: App, ctx: SiloContext) {
     createRoute({
       method: 'get',
       path: '/health',
+      operationId: 'getHealth',
+      security: [],
       tags: ['operations'],
       summary: 'The process is alive (touches no database)',
       responses: { 200: json(z.object({ status: z.literal('ok') }), 'Alive') },
@@ -21,6 +23,8 @@ export function registerOperationRoutes(app: App, ctx: SiloContext) {
     createRoute({
       method: 'get',
       path: '/ready',
+      operationId: 'getReady',
+      security: [],
       tags: ['operations'],
       summary: 'The management database answers',
       responses: { 200: json(z.object({ status: z.literal('ready') }), 'Ready'), 503: errors[503] },

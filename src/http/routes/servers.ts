@@ -55,15 +55,15 @@ const UpdateServerBody = z
 
 export function registerServerRoutes(app: App, ctx: SiloContext) {
   const common = { tags: ['servers'], security: bearer, middleware: [requireAuth(ctx, ['system_admin'])] };
-  const denied = { 401: errors[401], 403: errors[403] };
 
   app.openapi(
     createRoute({
       ...common,
       method: 'get',
       path: '/api/servers',
+      operationId: 'listServers',
       summary: 'Database servers with their company counts and whether they answer',
-      responses: { 200: json(z.object({ items: z.array(ServerSchema) }), 'Servers'), ...denied },
+      responses: { 200: json(z.object({ items: z.array(ServerSchema) }), 'Servers') },
     }),
     async (c) => c.json({ items: await listServers(ctx, { probe: true }) }, 200),
   );
@@ -73,9 +73,10 @@ export function registerServerRoutes(app: App, ctx: SiloContext) {
       ...common,
       method: 'post',
       path: '/api/servers',
+      operationId: 'createServer',
       summary: 'Register a database server (its template is prepared before this answers)',
       request: { body: jsonBody(AddServerBody) },
-      responses: { 201: json(ServerSchema, 'The server'), 400: errors[400], ...denied, 409: errors[409], 503: errors[503] },
+      responses: { 201: json(ServerSchema, 'The server'), 409: errors[409] },
     }),
     async (c) => c.json(await addServer(ctx, c.req.valid('json')), 201),
   );
@@ -85,9 +86,10 @@ export function registerServerRoutes(app: App, ctx: SiloContext) {
       ...common,
       method: 'patch',
       path: '/api/servers/{id}',
+      operationId: 'updateServer',
       summary: 'Change a server: active, draining (no new companies) or disabled; capacity',
       request: { params: z.object({ id: z.uuid() }), body: jsonBody(UpdateServerBody) },
-      responses: { 200: json(ServerSchema, 'The server'), 400: errors[400], ...denied, 404: errors[404] },
+      responses: { 200: json(ServerSchema, 'The server') },
     }),
     async (c) => c.json(await updateServer(ctx, c.req.valid('param').id, c.req.valid('json')), 200),
   );

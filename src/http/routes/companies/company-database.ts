@@ -43,13 +43,14 @@ const LogSchema = z
 export function registerCompanyDatabaseRoutes(app: App, ctx: SiloContext) {
   const adminOnly = requireAuth(ctx, ['system_admin']);
   const common = { tags: ['companies'], security: bearer, middleware: [adminOnly] };
-  const failures = { 401: errors[401], 403: errors[403], 404: errors[404], 409: errors[409], 503: errors[503] };
+  const failures = { 409: errors[409] };
 
   app.openapi(
     createRoute({
       ...common,
       method: 'get',
       path: '/api/companies/{company}/stats',
+      operationId: 'getCompanyStats',
       summary: 'Database size, rows per table, users, documents, open connections',
       request: { params: CompanyParam },
       responses: { 200: json(StatsSchema, 'Figures'), ...failures },
@@ -62,6 +63,7 @@ export function registerCompanyDatabaseRoutes(app: App, ctx: SiloContext) {
       ...common,
       method: 'get',
       path: '/api/companies/{company}/database/test',
+      operationId: 'testCompanyDatabase',
       summary: "Connect as the company's role and report",
       request: { params: CompanyParam },
       responses: { 200: json(DatabaseTestSchema, 'Result'), ...failures },
@@ -74,11 +76,11 @@ export function registerCompanyDatabaseRoutes(app: App, ctx: SiloContext) {
       ...common,
       method: 'get',
       path: '/api/companies/{company}/logs',
+      operationId: 'listCompanyLogs',
       summary: "The company's database operation log, newest first",
       request: { params: CompanyParam, query: PageQuery },
       responses: {
         200: json(pageOf(LogSchema), 'A page'),
-        400: errors[400],
         ...failures,
       },
     }),

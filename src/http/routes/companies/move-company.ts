@@ -30,6 +30,7 @@ export function registerMoveCompany(app: App, ctx: SiloContext) {
     createRoute({
       method: 'post',
       path: '/api/companies/{company}/move',
+      operationId: 'moveCompany',
       tags: ['companies'],
       summary: "Move the company's database to another server: copied, verified, switched, the old one dropped",
       description:
@@ -40,13 +41,8 @@ export function registerMoveCompany(app: App, ctx: SiloContext) {
       request: { params: CompanyParam, body: jsonBody(MoveCompanyBody) },
       responses: {
         200: json(MovedCompany, 'The company, served from the new server'),
-        400: errors[400],
-        401: errors[401],
-        403: errors[403],
-        404: errors[404],
         409: errors[409],
         500: json(ErrorSchema, 'The move failed before the switch; the company stays on its old server (details: step, reason)'),
-        503: errors[503],
       },
     }),
     async (c) => {

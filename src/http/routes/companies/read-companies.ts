@@ -6,7 +6,7 @@ import { listCompanies } from '../../../services/companies.ts';
 import { getCompany, toCompanyView } from '../../../services/company-records.ts';
 import type { App } from '../../env.ts';
 import { requireAuth } from '../../middleware/auth.ts';
-import { bearer, CompanyParam, CompanySchema, errors, json, PageQuery, pageOf } from '../../schemas.ts';
+import { bearer, CompanyParam, CompanySchema, json, PageQuery, pageOf } from '../../schemas.ts';
 
 export function registerReadCompanies(app: App, ctx: SiloContext) {
   const adminOnly = requireAuth(ctx, ['system_admin']);
@@ -14,6 +14,7 @@ export function registerReadCompanies(app: App, ctx: SiloContext) {
     createRoute({
       method: 'get',
       path: '/api/companies',
+      operationId: 'listCompanies',
       tags: ['companies'],
       summary: 'List companies, newest first (deleted ones only with status=deleted)',
       security: bearer,
@@ -23,9 +24,6 @@ export function registerReadCompanies(app: App, ctx: SiloContext) {
       },
       responses: {
         200: json(pageOf(CompanySchema), 'A page'),
-        400: errors[400],
-        401: errors[401],
-        403: errors[403],
       },
     }),
     async (c) => {
@@ -38,12 +36,13 @@ export function registerReadCompanies(app: App, ctx: SiloContext) {
     createRoute({
       method: 'get',
       path: '/api/companies/{company}',
+      operationId: 'getCompany',
       tags: ['companies'],
       summary: 'One company, by id or slug',
       security: bearer,
       middleware: [adminOnly] as const,
       request: { params: CompanyParam },
-      responses: { 200: json(CompanySchema, 'The company'), 401: errors[401], 403: errors[403], 404: errors[404] },
+      responses: { 200: json(CompanySchema, 'The company') },
     }),
     async (c) => c.json(toCompanyView(await getCompany(ctx, c.req.valid('param').company)), 200),
   );

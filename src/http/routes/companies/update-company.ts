@@ -22,6 +22,7 @@ export function registerUpdateCompany(app: App, ctx: SiloContext) {
     createRoute({
       method: 'patch',
       path: '/api/companies/{company}',
+      operationId: 'updateCompany',
       tags: ['companies'],
       summary: 'Change a company',
       security: bearer,
@@ -29,10 +30,6 @@ export function registerUpdateCompany(app: App, ctx: SiloContext) {
       request: { params: CompanyParam, body: jsonBody(UpdateCompanyBody) },
       responses: {
         200: json(CompanySchema, 'The company'),
-        400: errors[400],
-        401: errors[401],
-        403: errors[403],
-        404: errors[404],
         409: errors[409],
       },
     }),

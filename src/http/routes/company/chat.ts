@@ -4,8 +4,8 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
 import { createSession, listMessages, listSessions, postMessage } from '../../../company-plane/chat.ts';
 import type { App } from '../../env.ts';
-import { errors, json, jsonBody, PageQuery, pageOf, text } from '../../schemas.ts';
-import { companyErrors, companyRoute, IdParam } from './common.ts';
+import { json, jsonBody, PageQuery, pageOf, text } from '../../schemas.ts';
+import { companyRoute, IdParam } from './common.ts';
 
 const SessionSchema = z
   .object({ id: z.string().uuid(), title: z.string().nullable(), createdAt: z.string(), updatedAt: z.string() })
@@ -36,9 +36,10 @@ export function registerChatRoutes(app: App, ctx: SiloContext) {
       ...common,
       method: 'post',
       path: '/api/chat/sessions',
+      operationId: 'createChatSession',
       summary: 'Open a chat session of your own',
       request: { body: jsonBody(CreateSessionBody) },
-      responses: { 201: json(SessionSchema, 'The session'), 400: errors[400], ...companyErrors },
+      responses: { 201: json(SessionSchema, 'The session') },
     }),
     async (c) => c.json(await createSession(c.get('tenant').db, c.get('auth').sub, c.req.valid('json')), 201),
   );
@@ -48,9 +49,10 @@ export function registerChatRoutes(app: App, ctx: SiloContext) {
       ...common,
       method: 'get',
       path: '/api/chat/sessions',
+      operationId: 'listChatSessions',
       summary: 'Your chat sessions, newest first',
       request: { query: PageQuery },
-      responses: { 200: json(pageOf(SessionSchema), 'A page'), 400: errors[400], ...companyErrors },
+      responses: { 200: json(pageOf(SessionSchema), 'A page') },
     }),
     async (c) => c.json(await listSessions(c.get('tenant').db, c.get('auth').sub, c.req.valid('query')), 200),
   );
@@ -60,9 +62,10 @@ export function registerChatRoutes(app: App, ctx: SiloContext) {
       ...common,
       method: 'get',
       path: '/api/chat/sessions/{id}/messages',
+      operationId: 'listChatMessages',
       summary: "A session's messages, oldest first",
       request: { params: IdParam, query: PageQuery },
-      responses: { 200: json(pageOf(MessageSchema), 'A page'), 400: errors[400], 404: errors[404], ...companyErrors },
+      responses: { 200: json(pageOf(MessageSchema), 'A page') },
     }),
     async (c) => c.json(await listMessages(c.get('tenant').db, c.get('auth').sub, c.req.valid('param').id, c.req.valid('query')), 200),
   );
@@ -72,9 +75,10 @@ export function registerChatRoutes(app: App, ctx: SiloContext) {
       ...common,
       method: 'post',
       path: '/api/chat/sessions/{id}/messages',
+      operationId: 'createChatMessage',
       summary: 'Add a message to one of your sessions',
       request: { params: IdParam, body: jsonBody(PostMessageBody) },
-      responses: { 201: json(MessageSchema, 'The message'), 400: errors[400], 404: errors[404], 413: errors[413], ...companyErrors },
+      responses: { 201: json(MessageSchema, 'The message') },
     }),
     async (c) => c.json(await postMessage(c.get('tenant').db, c.get('auth').sub, c.req.valid('param').id, c.req.valid('json')), 201),
   );

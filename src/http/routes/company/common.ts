@@ -3,7 +3,7 @@ import { z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
 import { requireAuth } from '../../middleware/auth.ts';
 import { requireTenant } from '../../middleware/tenant.ts';
-import { bearer, errors } from '../../schemas.ts';
+import { bearer } from '../../schemas.ts';
 import type { MiddlewareHandler } from 'hono';
 import { SiloError } from '../../../errors.ts';
 import type { AppEnv } from '../../env.ts';
@@ -22,9 +22,3 @@ export const adminOnly: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 export const IdParam = z.object({ id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }) });
-
-export const companyErrors = {
-  401: errors[401],
-  403: errors[403],
-  503: errors[503],
-} as const;

@@ -4,8 +4,8 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
 import { createDocument, deleteDocument, getDocument, listDocuments, updateDocument } from '../../../company-plane/documents.ts';
 import type { App } from '../../env.ts';
-import { errors, json, jsonBody, jsonObject, PageQuery, text, pageOf } from '../../schemas.ts';
-import { companyErrors, companyRoute, IdParam } from './common.ts';
+import { json, jsonBody, jsonObject, PageQuery, text, pageOf } from '../../schemas.ts';
+import { companyRoute, IdParam } from './common.ts';
 
 const title = text(500);
 // The body limit (1 MB by default) bounds the content.
@@ -48,12 +48,11 @@ export function registerDocumentRoutes(app: App, ctx: SiloContext) {
       ...common,
       method: 'get',
       path: '/api/documents',
+      operationId: 'listDocuments',
       summary: 'Documents: newest first, or with q the best matches first',
       request: { query: DocumentQuery },
       responses: {
         200: json(pageOf(DocumentSchema), 'A page'),
-        400: errors[400],
-        ...companyErrors,
       },
     }),
     async (c) => c.json(await listDocuments(c.get('tenant').db, c.req.valid('query')), 200),
@@ -64,9 +63,10 @@ export function registerDocumentRoutes(app: App, ctx: SiloContext) {
       ...common,
       method: 'post',
       path: '/api/documents',
+      operationId: 'createDocument',
       summary: 'Add a document',
       request: { body: jsonBody(CreateDocumentBody) },
-      responses: { 201: json(DocumentSchema, 'The document'), 400: errors[400], 413: errors[413], ...companyErrors },
+      responses: { 201: json(DocumentSchema, 'The document') },
     }),
     async (c) => c.json(await createDocument(c.get('tenant').db, c.get('auth').sub, c.req.valid('json')), 201),
   );
@@ -76,9 +76,10 @@ export function registerDocumentRoutes(app: App, ctx: SiloContext) {
       ...common,
       method: 'get',
       path: '/api/documents/{id}',
+      operationId: 'getDocument',
       summary: 'One document',
       request: { params: IdParam },
-      responses: { 200: json(DocumentSchema, 'The document'), 400: errors[400], 404: errors[404], ...companyErrors },
+      responses: { 200: json(DocumentSchema, 'The document') },
     }),
     async (c) => c.json(await getDocument(c.get('tenant').db, c.req.valid('param').id), 200),
   );
@@ -88,9 +89,10 @@ export function registerDocumentRoutes(app: App, ctx: SiloContext) {
       ...common,
       method: 'patch',
       path: '/api/documents/{id}',
+      operationId: 'updateDocument',
       summary: 'Change a document; tags and metadata are replaced whole',
       request: { params: IdParam, body: jsonBody(UpdateDocumentBody) },
-      responses: { 200: json(DocumentSchema, 'The document'), 400: errors[400], 404: errors[404], 413: errors[413], ...companyErrors },
+      responses: { 200: json(DocumentSchema, 'The document') },
     }),
     async (c) => c.json(await updateDocument(c.get('tenant').db, c.req.valid('param').id, c.req.valid('json')), 200),
   );
@@ -100,9 +102,10 @@ export function registerDocumentRoutes(app: App, ctx: SiloContext) {
       ...common,
       method: 'delete',
       path: '/api/documents/{id}',
+      operationId: 'deleteDocument',
       summary: 'Remove a document',
       request: { params: IdParam },
-      responses: { 204: { description: 'Removed' }, 400: errors[400], 404: errors[404], ...companyErrors },
+      responses: { 204: { description: 'Removed' } },
     }),
     async (c) => {
       await deleteDocument(c.get('tenant').db, c.req.valid('param').id);

@@ -7,7 +7,7 @@ import type { SiloContext } from '../../../context.ts';
 import { acceptInvitation, createInvitation, deleteInvitation, listInvitations } from '../../../company-plane/invitations.ts';
 import type { App } from '../../env.ts';
 import { errors, json, jsonBody, PageQuery, text, pageOf } from '../../schemas.ts';
-import { companyErrors, companyRoute, IdParam } from './common.ts';
+import { companyRoute, IdParam } from './common.ts';
 
 const role = z.enum(['company_admin', 'member']);
 
@@ -68,9 +68,10 @@ export function registerInvitationRoutes(app: App, ctx: SiloContext) {
       ...adminOnlyRoute,
       method: 'post',
       path: '/api/invitations',
+      operationId: 'createInvitation',
       summary: 'Invite someone by email (company_admin); the token is shown once',
       request: { body: jsonBody(CreateInvitationBody) },
-      responses: { 201: json(CreatedInvitation, 'The invitation and its token'), 400: errors[400], 409: errors[409], ...companyErrors },
+      responses: { 201: json(CreatedInvitation, 'The invitation and its token'), 409: errors[409] },
     }),
     async (c) => {
       const { company, db } = c.get('tenant');
@@ -83,12 +84,11 @@ export function registerInvitationRoutes(app: App, ctx: SiloContext) {
       ...adminOnlyRoute,
       method: 'get',
       path: '/api/invitations',
+      operationId: 'listInvitations',
       summary: "The company's invitations, newest first (company_admin); never their tokens",
       request: { query: PageQuery },
       responses: {
         200: json(pageOf(InvitationSchema), 'A page'),
-        400: errors[400],
-        ...companyErrors,
       },
     }),
     async (c) => c.json(await listInvitations(c.get('tenant').db, c.req.valid('query')), 200),
@@ -99,9 +99,10 @@ export function registerInvitationRoutes(app: App, ctx: SiloContext) {
       ...adminOnlyRoute,
       method: 'delete',
       path: '/api/invitations/{id}',
+      operationId: 'deleteInvitation',
       summary: 'Withdraw an invitation (company_admin)',
       request: { params: IdParam },
-      responses: { 204: { description: 'Removed' }, 400: errors[400], 404: errors[404], ...companyErrors },
+      responses: { 204: { description: 'Removed' } },
     }),
     async (c) => {
       await deleteInvitation(c.get('tenant').db, c.req.valid('param').id);
@@ -113,6 +114,8 @@ export function registerInvitationRoutes(app: App, ctx: SiloContext) {
     createRoute({
       method: 'post',
       path: '/api/invitations/accept',
+      operationId: 'acceptInvitation',
+      security: [],
       tags: ['invitations'],
       summary: 'Accept an invitation (no token needed): creates the user and logs it in',
       description:
@@ -121,11 +124,9 @@ export function registerInvitationRoutes(app: App, ctx: SiloContext) {
       request: { body: jsonBody(AcceptInvitationBody) },
       responses: {
         201: json(AcceptedInvitation, 'The new user and a login token'),
-        400: errors[400],
         403: errors[403],
         404: errors[404],
         409: errors[409],
-        503: errors[503],
       },
     }),
     async (c) => {

@@ -5,7 +5,7 @@ import type { SiloContext } from '../../../context.ts';
 import { rowsOf } from '../../../tenancy/tenant-db.ts';
 import type { App } from '../../env.ts';
 import { json } from '../../schemas.ts';
-import { companyErrors, companyRoute } from './common.ts';
+import { companyRoute } from './common.ts';
 
 const TableSchema = z.object({ name: z.string(), schema: z.string(), estimatedRows: z.number() });
 
@@ -16,6 +16,7 @@ export function registerTenantHealthRoutes(app: App, ctx: SiloContext) {
       ...common,
       method: 'get',
       path: '/api/health/tenant',
+      operationId: 'getTenantHealth',
       summary: "The company's database: connected, schema version, tables, latency",
       responses: {
         200: json(
@@ -29,7 +30,6 @@ export function registerTenantHealthRoutes(app: App, ctx: SiloContext) {
           }),
           'Health',
         ),
-        ...companyErrors,
       },
     }),
     async (c) => {
@@ -60,8 +60,9 @@ export function registerTenantHealthRoutes(app: App, ctx: SiloContext) {
       ...common,
       method: 'get',
       path: '/api/health/tenant/tables',
+      operationId: 'listTenantTables',
       summary: "The company database's tables",
-      responses: { 200: json(z.object({ items: z.array(TableSchema) }), 'Tables'), ...companyErrors },
+      responses: { 200: json(z.object({ items: z.array(TableSchema) }), 'Tables') },
     }),
     async (c) => {
       const rows = rowsOf<{ name: string; schema: string; estimated_rows: number }>(

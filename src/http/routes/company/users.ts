@@ -6,7 +6,7 @@ import type { SiloContext } from '../../../context.ts';
 import { createUser, deleteUser, getUser, listUsers, updateUser } from '../../../company-plane/users.ts';
 import type { App } from '../../env.ts';
 import { errors, json, jsonBody, PageQuery, pageOf, text } from '../../schemas.ts';
-import { companyErrors, companyRoute, IdParam } from './common.ts';
+import { companyRoute, IdParam } from './common.ts';
 
 const role = z.enum(['company_admin', 'member']);
 
@@ -49,9 +49,10 @@ export function registerUserRoutes(app: App, ctx: SiloContext) {
       ...common,
       method: 'get',
       path: '/api/users',
+      operationId: 'listUsers',
       summary: "The company's users, newest first",
       request: { query: PageQuery },
-      responses: { 200: json(pageOf(UserSchema), 'A page'), 400: errors[400], ...companyErrors },
+      responses: { 200: json(pageOf(UserSchema), 'A page') },
     }),
     async (c) => c.json(await listUsers(c.get('tenant').db, c.req.valid('query')), 200),
   );
@@ -61,9 +62,10 @@ export function registerUserRoutes(app: App, ctx: SiloContext) {
       ...writes,
       method: 'post',
       path: '/api/users',
+      operationId: 'createUser',
       summary: 'Add a user (company_admin); maxUsers is enforced',
       request: { body: jsonBody(CreateUserBody) },
-      responses: { 201: json(UserSchema, 'The user'), 400: errors[400], 409: errors[409], ...companyErrors },
+      responses: { 201: json(UserSchema, 'The user'), 409: errors[409] },
     }),
     async (c) => {
       const { company, db } = c.get('tenant');
@@ -76,9 +78,10 @@ export function registerUserRoutes(app: App, ctx: SiloContext) {
       ...common,
       method: 'get',
       path: '/api/users/{id}',
+      operationId: 'getUser',
       summary: 'One user',
       request: { params: IdParam },
-      responses: { 200: json(UserSchema, 'The user'), 400: errors[400], 404: errors[404], ...companyErrors },
+      responses: { 200: json(UserSchema, 'The user') },
     }),
     async (c) => c.json(await getUser(c.get('tenant').db, c.req.valid('param').id), 200),
   );
@@ -88,9 +91,10 @@ export function registerUserRoutes(app: App, ctx: SiloContext) {
       ...writes,
       method: 'patch',
       path: '/api/users/{id}',
+      operationId: 'updateUser',
       summary: 'Change a user (company_admin)',
       request: { params: IdParam, body: jsonBody(UpdateUserBody) },
-      responses: { 200: json(UserSchema, 'The user'), 400: errors[400], 404: errors[404], 409: errors[409], ...companyErrors },
+      responses: { 200: json(UserSchema, 'The user'), 409: errors[409] },
     }),
     async (c) => {
       const { company, db } = c.get('tenant');
@@ -110,9 +114,10 @@ export function registerUserRoutes(app: App, ctx: SiloContext) {
       ...writes,
       method: 'delete',
       path: '/api/users/{id}',
+      operationId: 'deleteUser',
       summary: 'Remove a user (company_admin)',
       request: { params: IdParam },
-      responses: { 204: { description: 'Removed' }, 400: errors[400], 404: errors[404], 409: errors[409], ...companyErrors },
+      responses: { 204: { description: 'Removed' }, 409: errors[409] },
     }),
     async (c) => {
       const { company, db } = c.get('tenant');
