@@ -214,6 +214,8 @@ describe('every operation answers as the document says', () => {
     await call('listCompanyLogs', 400, { ...a, query: 'limit=500' });
     await call('migrateCompany', 200, a);
     await call('migrateCompany', 404, none);
+    await call('rotateCompanyCredentials', 200, a);
+    await call('rotateCompanyCredentials', 404, none);
     const [server] = (await call('listServers', 200)).items;
     await call('listServers', 401, { token: null });
     await call('moveCompany', 409, { ...a, body: { serverId: server.id } });
@@ -285,6 +287,9 @@ describe('every operation answers as the document says', () => {
     await call('deleteDocument', 404, { ...admin, params: { id: document.id } });
     await call('deleteUser', 204, { ...admin, params: { id: user.id } });
     await call('deleteUser', 404, { ...admin, params: { id: user.id } });
+    // Last: logging out ends every token of the caller.
+    await call('logout', 401, { token: null });
+    await call('logout', 204, other);
   });
 
   it('covered a success and an error of every operation that declares one', () => {

@@ -191,6 +191,7 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
     createRoute({
       method: 'post',
       path: '/api/auth/logout',
+      operationId: 'logout',
       tags: ['auth'],
       summary: "End the caller's tokens, in every instance",
       description: 'Ends every token of the calling user issued up to now (see docs/security.md).',
