@@ -1,4 +1,4 @@
-// Domain errors. Services throw these; the HTTP layer maps `code` to a status (API.md's table) and
+// Domain errors. Services throw these; the HTTP layer maps `code` to a status (the table in docs/http-api.md) and
 // the CLI prints `message`. Messages are written for the caller and never carry secrets or SQL.
 import { DrizzleQueryError } from 'drizzle-orm/errors';
 import { describeTlsFailure, isCertificateRefused } from './db/tls-errors.ts';

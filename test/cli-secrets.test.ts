@@ -1,4 +1,4 @@
-// Secrets given to the CLI (issue 17, finding 11): a password or a server URL on the command line
+// Secrets given to the CLI: a password or a server URL on the command line
 // shows in `ps` and in shell history, so each can come from an environment variable or standard
 // input instead. runCli in-process, as test/cli.test.ts does, with a stdin of the test's choosing.
 import { Readable } from 'node:stream';

@@ -1,4 +1,4 @@
-// Credentials at rest (issue 17, finding 13): each sealed value is bound to its row and column, so
+// Credentials at rest: each sealed value is bound to its row and column, so
 // a value copied into another company's row does not open; values in the earlier format keep
 // working and are re-sealed, bound, on the next start.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// The system-admin HTTP surface: validation, errors in API.md's shape, tokens, and secrets that
+// The system-admin HTTP surface: validation, errors in the contract's shape, tokens, and secrets that
 // must never reach a client or a log line.
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// Master key rotation (issue 19): `silo secrets rotate-master-key` re-seals every stored credential
+// Master key rotation: `silo secrets rotate-master-key` re-seals every stored credential
 // under the new key in batches while instances that hold both keys keep serving; interrupted
 // half-way, running it again finishes it; afterwards the new key alone serves everything.
 import { randomBytes } from 'node:crypto';

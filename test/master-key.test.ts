@@ -1,4 +1,4 @@
-// A wrong master key at start (issue 19): Silo started with a valid key that is not the one its
+// A wrong master key at start: Silo started with a valid key that is not the one its
 // credentials were sealed with refuses to start, server and CLI alike, with one line that names
 // the key's variable or file and never the key.
 import { execFile } from 'node:child_process';

@@ -1,4 +1,4 @@
-// What a tenant role can reach beyond its own database (issue 17, finding 3): the management
+// What a tenant role can reach beyond its own database: the management
 // database and, on the embedded server, `postgres` and `template1` are closed to it; what it could
 // still send on Silo's change channels is ignored unless it names an id; it has a connection limit.
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Issue 17 finding 12 and issue 19: a new password, a logout and `silo admin revoke-tokens` end a
+// A new password, a logout and `silo admin revoke-tokens` end a
 // user's tokens from the next request, in every instance (two Silo apps on one management database).
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -13,7 +13,7 @@ import type { TenantDb } from '../tenancy/pool-map.ts';
 import { userInvitations, users } from '../tenant/schema.ts';
 import { toUserView, withinUserLimit, type CompanyRole, type UserView } from './users.ts';
 
-// A constant, not a setting: API.md names no variable for it.
+// A constant, not a setting: the contract names no variable for it.
 const INVITATION_TTL = sql`interval '7 days'`;
 const SECRET_BYTES = 32;
 

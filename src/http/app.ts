@@ -1,5 +1,5 @@
 // The Hono app: every route registered on one OpenAPIHono, so /openapi.json is generated from the
-// same schemas that validate requests; one error handler answers API.md's error shape.
+// same schemas that validate requests; one error handler answers the contract's error shape (docs/http-api.md).
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import type { SiloContext } from '../context.ts';

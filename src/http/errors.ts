@@ -1,4 +1,4 @@
-// Turning every error into API.md's shape: { error: { code, message, details? } }. Clients get
+// Turning every error into the contract's shape (docs/http-api.md): { error: { code, message, details? } }. Clients get
 // the code and a message written for them; the log gets the detail. Nothing else leaks.
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -8,7 +8,7 @@ import type { Logger } from '../logger.ts';
 
 /**
  * The contract's code for an HTTP status that the framework or a middleware raised (an
- * HTTPException): the first code that API.md gives that status, so 401 is `unauthorized` and 409
+ * HTTPException): the first code that the contract (docs/http-api.md) gives that status, so 401 is `unauthorized` and 409
  * `conflict`. One table, read from errorStatus, so a status added there is mapped here too.
  */
 const codeForStatus = new Map<number, ErrorCode>();
