@@ -17,6 +17,7 @@ import { openLeftovers, removeLeftover } from './leftovers.ts';
 import { claimMove, MoveLease, refuseTarget, type MoveClaim } from './move-claim.ts';
 import { COPY_SESSION, copyTable, fingerprint, readSequences, readTables, setSequences, type TableShape } from './table-copy.ts';
 import { createTargetDatabase } from './target-database.ts';
+import { inTransaction } from '../db/transaction.ts';
 
 export interface MovedTable {
   name: string;
@@ -242,7 +243,7 @@ export async function runMove(ctx: SiloContext, prepared: PreparedMove, actor: s
     source!.assertOpen();
     target!.assertOpen();
     const switchStarted = performance.now();
-    switched = await ctx.db.transaction(async (tx) => {
+    switched = await inTransaction(ctx.db, async (tx) => {
       const [row] = await tx
         .update(companies)
         .set({

@@ -11,6 +11,7 @@ import type { Sql } from 'postgres';
 import { recordAudit } from './audit.ts';
 import { getCompany, type CompanyRow } from './company-records.ts';
 import { decodeCursor, encodeCursor, type Page } from './pagination.ts';
+import { inTransaction } from '../db/transaction.ts';
 
 export interface ListCompaniesQuery {
   status?: CompanyStatus;
@@ -57,7 +58,7 @@ export async function updateCompany(ctx: SiloContext, idOrSlug: string, input: U
   }
   if (company.status === 'deleted') throw conflict('a deleted company cannot be changed');
   const statusChange = input.status && input.status !== company.status ? input.status : undefined;
-  const result = await ctx.db.transaction(async (tx) => {
+  const result = await inTransaction(ctx.db, async (tx) => {
     const [updated] = await tx
       .update(companies)
       .set({
@@ -135,7 +136,7 @@ export async function deleteCompany(
     }
     throw unavailable("the company's database cannot be reached; nothing was deleted");
   }
-  const deleted = await ctx.db.transaction(async (tx) => {
+  const deleted = await inTransaction(ctx.db, async (tx) => {
     const [row] = await tx
       .update(companies)
       // The secrets go; the names stay for the audit trail.
