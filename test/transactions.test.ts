@@ -115,6 +115,17 @@ describe('inTransaction on a busy pool', () => {
     expect(row!.n).toBe(160);
   });
 
+  it("gives the connection back when the work fails on another database's connection error", { timeout: 15_000 }, async () => {
+    // More failures than the pool has connections: a connection kept after each would starve it.
+    for (let i = 0; i < 4; i++) {
+      const outcome = await inTransaction(db, async () => {
+        throw Object.assign(new Error('another server refused'), { code: 'ECONNREFUSED' });
+      }).catch((error: { code: string }) => error.code);
+      expect(outcome).toBe('ECONNREFUSED');
+    }
+    expect(await inTransaction(db, async (tx) => (await tx.execute(dsql`select 1 as one`))[0])).toEqual({ one: 1 });
+  });
+
   it('fails a transaction whose connection dies, and the pool serves the next one', async () => {
     const failed = await inTransaction(db, async (tx) => {
       await tx.execute(dsql`update counters set n = n + 100 where id = 1`);
@@ -133,6 +144,17 @@ describe('inTransaction on a busy pool', () => {
       () => 'failed',
     );
     expect(failed).toBe('failed');
+    // Killed between two of its queries: the next one must fail, not go to a socket that is gone.
+    const idle = await inTransaction(db, async (tx) => {
+      await tx.execute(dsql`update counters set n = n + 100 where id = 1`);
+      await admin`select pg_terminate_backend(pid) from pg_stat_activity where datname = ${database} and state like 'idle in transaction%'`;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await tx.execute(dsql`select 1`);
+    }).then(
+      () => 'committed',
+      () => 'failed',
+    );
+    expect(idle).toBe('failed');
     const [row] = await pool<{ n: number }[]>`select n from counters where id = 1`;
     expect(row!.n).toBe(160);
     expect(await inTransaction(db, async (tx) => (await tx.execute(dsql`select 41 + 1 as answer`))[0])).toEqual({ answer: 42 });

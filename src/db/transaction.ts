@@ -12,16 +12,45 @@
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import type { Sql } from 'postgres';
-import { isConnectionError } from '../errors.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: any drizzle Postgres database, whatever its schema
 type AnyPgDatabase = PgDatabase<PgQueryResultHKT, any, any>;
+
+/** The little of a postgres.js connection that tells when it closes (postgres.js calls it once). */
+interface PoolConnection {
+  onclose: ((error: unknown) => void) | null;
+}
+
+/**
+ * The connection behind a reserved client. postgres.js hands a query's connection to its
+ * `onexecute` option when the query goes out on an idle connection; a reservation can start with
+ * queries of others still in flight, so a second probe then finds it idle.
+ */
+async function connectionOf(reserved: Sql): Promise<PoolConnection | undefined> {
+  let found: PoolConnection | undefined;
+  const onexecute = (connection: PoolConnection) => {
+    found = connection;
+  };
+  for (let probe = 0; probe < 2 && !found; probe++) {
+    await reserved.unsafe('select 1', [], { onexecute } as object);
+  }
+  return found;
+}
+
+function connectionLost(): Error {
+  return Object.assign(new Error('the connection of this transaction was closed'), { code: 'CONNECTION_CLOSED' });
+}
 
 /**
  * Runs `use` on one connection of `sql` that nobody else uses meanwhile: the client itself when
  * it has one connection only (postgres.js's reserve() never resolves on a fresh one-connection
  * client created with fetch_types: false, which the fleet's migration clients are), else one
  * reserved from the pool.
+ *
+ * A reserved connection that closes goes back to the pool as closed, to be reconnected on demand;
+ * from then on, postgres.js would write what the reservation sends (or, after release(), the
+ * next query of anyone) to a socket that is gone: an uncaught TypeError that ends the process.
+ * So after a close the reservation refuses queries and is not released.
  */
 export async function withOneConnection<T>(sql: Sql, use: (conn: Sql) => Promise<T>): Promise<T> {
   if (sql.options.max === 1) return use(sql);
@@ -30,18 +59,26 @@ export async function withOneConnection<T>(sql: Sql, use: (conn: Sql) => Promise
     throw new Error('a pool used for transactions must fetch types (postgres.js reserve() hangs without)');
   }
   const reserved = await sql.reserve();
-  let result: T;
+  let connection: PoolConnection | undefined;
+  let lost = false;
   try {
-    result = await use(reserved);
-  } catch (error) {
-    // A connection that was lost is back in the pool as closed, to be reconnected on demand.
-    // release() would list it as open, and postgres.js would then write the next query to a
-    // socket that is gone: an uncaught TypeError that ends the process.
-    if (!isConnectionError(error)) reserved.release();
-    throw error;
+    connection = await connectionOf(reserved);
+    if (connection) {
+      connection.onclose = () => {
+        lost = true;
+      };
+    }
+    // drizzle sends every query through unsafe(); tagged queries are the caller's to stop.
+    const unsafe = reserved.unsafe;
+    reserved.unsafe = ((...args: Parameters<Sql['unsafe']>) => {
+      if (lost) throw connectionLost();
+      return unsafe(...args);
+    }) as Sql['unsafe'];
+    return await use(reserved);
+  } finally {
+    if (connection) connection.onclose = null;
+    if (!lost) reserved.release();
   }
-  reserved.release();
-  return result;
 }
 
 /** BEGIN, `work`, COMMIT on a connection of `sql` that is this caller's alone; ROLLBACK on any error. */
@@ -53,8 +90,8 @@ export async function inSqlTransaction<T>(sql: Sql, work: (conn: Sql) => Promise
       await conn.unsafe('commit');
       return result;
     } catch (error) {
-      // A lost connection took its transaction with it, and must not be written to again.
-      if (!isConnectionError(error)) await conn.unsafe('rollback').catch(() => {});
+      // Nothing to roll back on a connection that was lost: withOneConnection() refuses it.
+      await (async () => conn.unsafe('rollback'))().catch(() => {});
       throw error;
     }
   });
