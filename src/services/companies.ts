@@ -11,6 +11,7 @@ import type { Sql } from 'postgres';
 import { recordAudit } from './audit.ts';
 import { getCompany, type CompanyRow } from './company-records.ts';
 import { decodeCursor, encodeCursor, type Page } from './pagination.ts';
+import { ifUnlocked, LOCK_CLASS } from '../db/advisory-lock.ts';
 import { inTransaction } from '../db/transaction.ts';
 
 export interface ListCompaniesQuery {
@@ -103,12 +104,22 @@ export async function deleteCompany(
   actor: string,
   options: { dropDatabase?: boolean } = {},
 ) {
-  const company = await getCompany(ctx, idOrSlug);
-  if (confirm !== company.slug) {
+  const found = await getCompany(ctx, idOrSlug);
+  if (confirm !== found.slug) {
     throw conflict("deleting needs confirmation: repeat the company's slug (the X-Confirm header, or --confirm)", {
-      confirm: company.slug,
+      confirm: found.slug,
     });
   }
+  // One delete of a company at a time, in every instance: the others answer 409 rather than
+  // finding its database gone under them (and answering 503) or deleting it a second time.
+  const attempt = await ifUnlocked(ctx.sql, LOCK_CLASS.companyDelete, found.id, () => deleteUnlocked(ctx, found.id, actor, options));
+  if (!attempt.locked) throw conflict('the company is being deleted by another request');
+  return attempt.value;
+}
+
+/** deleteCompany() under its lock; the row is read again, as a delete may have just finished. */
+async function deleteUnlocked(ctx: SiloContext, id: string, actor: string, options: { dropDatabase?: boolean }) {
+  const company = await getCompany(ctx, id);
   if (company.status === 'deleted') throw conflict('the company is already deleted');
   if (company.status === 'provisioning') throw conflict('the company is being provisioned; try again shortly');
   const started = performance.now();
