@@ -217,21 +217,37 @@ async function withCompanyDatabase<T>(ctx: SiloContext, company: CompanyRow, run
   }
 }
 
+/** Why a database would not let the company in: its login, its database, or its connect right refused. */
+const REFUSED_LOGIN = /^(28000|28P01|3D000|42501|53300|57P03)$/;
+
+/**
+ * Connects as the company's role and reports. A database that cannot be reached or refuses the
+ * login is a result of the test (`ok: false` and why), not an error of the request.
+ */
 export async function testCompanyDatabase(ctx: SiloContext, idOrSlug: string) {
   const company = await getCompany(ctx, idOrSlug);
-  return withCompanyDatabase(ctx, company, async (sql) => {
-    const started = performance.now();
-    const [row] = await sql<{ version: string }[]>`select current_setting('server_version') as version`;
-    const latencyMs = Math.round((performance.now() - started) * 100) / 100;
-    const state = await readMigrationState(sql, ctx.tenantMigrations);
-    return {
-      ok: true,
-      latencyMs,
-      serverVersion: row!.version,
-      schemaVersion: state.version,
-      pendingMigrations: state.pending.length,
-    };
-  });
+  const started = performance.now();
+  const elapsed = () => Math.round((performance.now() - started) * 100) / 100;
+  try {
+    return await withCompanyDatabase(ctx, company, async (sql) => {
+      const [row] = await sql<{ version: string }[]>`select current_setting('server_version') as version`;
+      const latencyMs = elapsed();
+      const state = await readMigrationState(sql, ctx.tenantMigrations);
+      return {
+        ok: true,
+        latencyMs,
+        serverVersion: row!.version,
+        schemaVersion: state.version,
+        pendingMigrations: state.pending.length,
+      };
+    });
+  } catch (error) {
+    const unreachable = error instanceof SiloError && error.code === 'unavailable';
+    if (!unreachable && !REFUSED_LOGIN.test(pgCode(error) ?? '')) throw error;
+    // The server's own words (they name the role, never its password) or "cannot be reached".
+    const reason = unreachable ? error.message : describeError(error);
+    return { ok: false, latencyMs: elapsed(), serverVersion: null, schemaVersion: company.schemaVersion, pendingMigrations: null, reason };
+  }
 }
 
 export async function companyStats(ctx: SiloContext, idOrSlug: string) {
