@@ -1,0 +1,44 @@
+// `silo migrate apply` and `silo migrate status` tell the same story: a company that apply
+// reports as FAILED is in status's failed list with the same error, whatever made it fail (here:
+// its database refusing the company's login), and a later successful apply clears it.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runCli } from '../src/cli/main.ts';
+import { createTestSilo, type TestSilo } from './support/test-silo.ts';
+
+let t: TestSilo;
+let env: Record<string, string>;
+beforeAll(async () => {
+  t = await createTestSilo();
+  env = { DATABASE_URL: t.config.databaseUrl!, SILO_DATA_DIR: t.config.dataDir, SILO_DB_PREFIX: t.config.dbPrefix };
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+async function silo(...argv: string[]) {
+  const stdout: string[] = [];
+  const code = await runCli(argv, { env, stdout: { write: (chunk: string) => stdout.push(chunk) }, stderr: { write: () => {} } });
+  return { code, stdout: stdout.join('') };
+}
+
+it('records every failure apply reports, so that status lists it, and clears it once apply succeeds', async () => {
+  const created = await t.call('POST', '/api/companies', {
+    body: { name: 'Locked out', slug: 'locked-out', admin: { email: 'boss@locked-out.test', password: 'boss-password' } },
+  });
+  expect(created.status).toBe(201);
+  const [row] = await t.ctx.sql<{ role: string; sealed: string }[]>`
+    select role_name as role, credentials_encrypted as sealed from companies where slug = 'locked-out'`;
+  await t.admin.unsafe(`alter role "${row!.role}" password 'changed-under-silo'`);
+
+  const apply = await silo('migrate', 'apply', '--only', 'locked-out');
+  expect(apply.code).not.toBe(0);
+  expect(apply.stdout).toMatch(/locked-out: FAILED/);
+  const failed = JSON.parse((await silo('migrate', 'status', '--json')).stdout).failed;
+  expect(failed).toEqual([expect.objectContaining({ slug: 'locked-out', error: expect.stringMatching(/password authentication failed/) })]);
+  expect(apply.stdout).toContain(failed[0].error);
+
+  // The login works again: apply succeeds and status has nothing failed.
+  await t.admin.unsafe(`alter role "${row!.role}" password '${t.ctx.box.open(row!.sealed).replaceAll("'", "''")}'`);
+  expect((await silo('migrate', 'apply', '--only', 'locked-out')).code).toBe(0);
+  expect(JSON.parse((await silo('migrate', 'status', '--json')).stdout).failed).toEqual([]);
+});
