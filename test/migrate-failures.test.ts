@@ -2,24 +2,18 @@
 // reports as FAILED is in status's failed list with the same error, whatever made it fail (here:
 // its database refusing the company's login), and a later successful apply clears it.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runCli } from '../src/cli/main.ts';
+import { cliFor } from './support/cli.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
 
 let t: TestSilo;
-let env: Record<string, string>;
+let silo: ReturnType<typeof cliFor>;
 beforeAll(async () => {
   t = await createTestSilo();
-  env = { DATABASE_URL: t.config.databaseUrl!, SILO_DATA_DIR: t.config.dataDir, SILO_DB_PREFIX: t.config.dbPrefix };
+  silo = cliFor(t);
 });
 afterAll(async () => {
   await t?.close();
 });
-
-async function silo(...argv: string[]) {
-  const stdout: string[] = [];
-  const code = await runCli(argv, { env, stdout: { write: (chunk: string) => stdout.push(chunk) }, stderr: { write: () => {} } });
-  return { code, stdout: stdout.join('') };
-}
 
 it('records every failure apply reports, so that status lists it, and clears it once apply succeeds', async () => {
   const created = await t.call('POST', '/api/companies', {
