@@ -10,29 +10,21 @@ import { runCli } from '../src/cli/main.ts';
 import { companies } from '../src/control-plane/schema.ts';
 import { tenantNames } from '../src/provisioning/names.ts';
 import { listServers } from '../src/services/servers.ts';
+import { cliFor } from './support/cli.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
 import { sealedAt } from '../src/crypto/credentials.ts';
 
 let t: TestSilo;
 let env: Record<string, string>;
+let silo: ReturnType<typeof cliFor>;
 beforeAll(async () => {
   t = await createTestSilo();
   env = { DATABASE_URL: t.config.databaseUrl!, SILO_DATA_DIR: t.config.dataDir, SILO_DB_PREFIX: t.config.dbPrefix };
+  silo = cliFor(t);
 });
 afterAll(async () => {
   await t?.close();
 });
-
-async function silo(...argv: string[]) {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const code = await runCli(argv, {
-    env,
-    stdout: { write: (chunk: string) => stdout.push(chunk) },
-    stderr: { write: (chunk: string) => stderr.push(chunk) },
-  });
-  return { code, stdout: stdout.join(''), stderr: stderr.join('') };
-}
 
 async function databaseExists(name: string) {
   return (await t.admin`select 1 from pg_database where datname = ${name}`).length === 1;

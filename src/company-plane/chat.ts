@@ -6,6 +6,7 @@ import { notFound, pgCode, SiloError } from '../errors.ts';
 import { keyset, toPage, type Page, type PageRequest } from '../services/pagination.ts';
 import type { TenantDb } from '../tenancy/pool-map.ts';
 import { chatMessages, chatSessions } from '../tenant/schema.ts';
+import { inTransaction } from '../db/transaction.ts';
 
 export type MessageRole = 'user' | 'assistant' | 'system';
 
@@ -107,7 +108,7 @@ export async function postMessage(
   sessionId: string,
   input: { role: MessageRole; content: string },
 ): Promise<MessageView> {
-  return db.transaction(async (tx) => {
+  return inTransaction(db, async (tx) => {
     const [session] = await tx
       .update(chatSessions)
       .set({ updatedAt: sql`now()` })

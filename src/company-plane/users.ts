@@ -7,6 +7,7 @@ import { decodeCursor, encodeCursor, type Page } from '../services/pagination.ts
 import type { TenantDb } from '../tenancy/pool-map.ts';
 import { preparedPerTenant } from '../tenancy/prepared.ts';
 import { users } from '../tenant/schema.ts';
+import { inTransaction } from '../db/transaction.ts';
 
 export type CompanyRole = 'company_admin' | 'member';
 
@@ -53,7 +54,7 @@ const USERS_LOCK = 0x75736572;
  * concurrent creates (users or accepted invitations) cannot pass the limit together.
  */
 export async function withinUserLimit<T>(db: TenantDb, maxUsers: number | null, insert: (tx: TenantDb) => Promise<T>): Promise<T> {
-  return db.transaction(async (tx) => {
+  return inTransaction(db, async (tx) => {
     if (maxUsers !== null) {
       await tx.execute(sql`select pg_advisory_xact_lock(${USERS_LOCK})`);
       const [row] = await tx.select({ n: sql<number>`count(*)::int` }).from(users);
@@ -61,7 +62,7 @@ export async function withinUserLimit<T>(db: TenantDb, maxUsers: number | null, 
         throw new SiloError('limit_exceeded', `the company's plan allows at most ${maxUsers} users`, { maxUsers });
       }
     }
-    return insert(tx as unknown as TenantDb);
+    return insert(tx);
   });
 }
 
@@ -124,8 +125,8 @@ export async function updateUser(
   input: { name?: string | null | undefined; role?: CompanyRole | undefined; password?: string | undefined },
 ): Promise<UserView> {
   const passwordHash = input.password ? await hashPassword(input.password) : undefined;
-  return db.transaction(async (tx) => {
-    if (input.role === 'member') await assertAnotherAdmin(tx as unknown as TenantDb, id);
+  return inTransaction(db, async (tx) => {
+    if (input.role === 'member') await assertAnotherAdmin(tx, id);
     const [row] = await tx
       .update(users)
       .set({
@@ -142,8 +143,8 @@ export async function updateUser(
 }
 
 export async function deleteUser(db: TenantDb, id: string): Promise<void> {
-  await db.transaction(async (tx) => {
-    await assertAnotherAdmin(tx as unknown as TenantDb, id);
+  await inTransaction(db, async (tx) => {
+    await assertAnotherAdmin(tx, id);
     const deleted = await tx.delete(users).where(eq(users.id, id)).returning({ id: users.id });
     if (deleted.length === 0) throw notFound('user');
   });

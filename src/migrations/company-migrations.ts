@@ -6,6 +6,7 @@ import type { SiloContext } from '../context.ts';
 import { conflict, describeError, isConnectionError, SiloError } from '../errors.ts';
 import { COMPANY_CHANGED_CHANNEL, type CompanyRecord } from '../tenancy/tenants.ts';
 import { hasDatabase, openAsCompany } from '../tenancy/company-database.ts';
+import type { Sql } from 'postgres';
 import { applyMigrations, MigrationFailedError, readMigrationState, type Drift } from './runner.ts';
 
 export interface CompanyMigrationResult {
@@ -61,9 +62,33 @@ export async function migrateCompany(
   options: MigrateCompanyOptions,
 ): Promise<CompanyMigrationResult> {
   const started = performance.now();
-  const sql = await openForMigration(ctx, company);
   const recorded: MigrationRow[] = [];
   const base = { companyId: company.id, slug: company.slug, fromVersion: company.schemaVersion };
+  /**
+   * Anything but a failing migration (unreachable, login refused, no database): nothing was
+   * applied. Recorded like any failure, so that `migrate status` knows what `apply` reported.
+   */
+  const notApplied = async (error: unknown): Promise<CompanyMigrationResult> => {
+    const outcome: CompanyMigrationResult = {
+      ...base,
+      status: 'failed',
+      applied: [],
+      version: company.schemaVersion,
+      pending: [],
+      drift: [],
+      durationMs: Math.round(performance.now() - started),
+      error: isConnectionError(error) ? `cannot reach the database: ${describeError(error)}` : describeError(error),
+    };
+    await recordOutcome(ctx, company, outcome, recorded, options.actor, options.runId);
+    return outcome;
+  };
+  let sql: Sql;
+  try {
+    sql = await openForMigration(ctx, company);
+  } catch (error) {
+    if (options.dryRun) throw error;
+    return notApplied(error);
+  }
   try {
     if (options.dryRun) {
       const state = await readMigrationState(sql, ctx.tenantMigrations);
@@ -93,22 +118,7 @@ export async function migrateCompany(
       await recordOutcome(ctx, company, outcome, recorded, options.actor, options.runId);
       return outcome;
     } catch (error) {
-      if (!(error instanceof MigrationFailedError)) {
-        // The database could not be reached (or the lock not taken): nothing was applied.
-        if (!isConnectionError(error)) throw error;
-        const outcome: CompanyMigrationResult = {
-          ...base,
-          status: 'failed',
-          applied: [],
-          version: company.schemaVersion,
-          pending: [],
-          drift: [],
-          durationMs: Math.round(performance.now() - started),
-          error: `cannot reach the database: ${describeError(error)}`,
-        };
-        await recordOutcome(ctx, company, outcome, recorded, options.actor, options.runId);
-        return outcome;
-      }
+      if (!(error instanceof MigrationFailedError)) return await notApplied(error);
       const message = describeError(error.reason);
       recorded.push({ migration: error.tag, status: 'failed', duration_ms: null, error: message });
       const state = await readMigrationState(sql, ctx.tenantMigrations).catch(() => undefined);

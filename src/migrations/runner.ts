@@ -5,6 +5,7 @@
 // not skipped. What is applied is recorded in drizzle's own table (drizzle.__drizzle_migrations:
 // hash + created_at), so drizzle's migrator agrees with the result.
 import type { Sql } from 'postgres';
+import { withOneConnection } from '../db/transaction.ts';
 import type { Migration, MigrationSet } from './migration-set.ts';
 
 // One fixed advisory-lock key per database: "silo" + "migr" as two 32-bit halves.
@@ -92,7 +93,7 @@ export async function readMigrationState(sql: Sql, set: MigrationSet): Promise<M
 
 /**
  * One migration in one transaction, sent as a single multi-statement query: one round trip
- * instead of one per statement. Only text Silo controls goes into it: the migration's own SQL,
+ * instead of one per statement, on the one connection withOneConnection() lends. Only text Silo controls goes into it: the migration's own SQL,
  * a timeout checked by the caller, and its hash (hex) and journal time (an integer).
  */
 async function applyOne(conn: Sql, migration: Migration, lockTimeout: string): Promise<void> {
@@ -129,13 +130,9 @@ export interface ApplyOptions {
 export async function applyMigrations(sql: Sql, set: MigrationSet, options: ApplyOptions = {}): Promise<ApplyResult> {
   const lockTimeout = options.lockTimeout ?? '5s';
   if (!/^\d+(ms|s|min)?$/.test(lockTimeout)) throw new Error('lockTimeout must look like 5s or 500ms');
-  // The lock is held by a session: every statement below must use one connection. A one-connection
-  // client is that already (and postgres.js's reserve() never resolves on a fresh client created
-  // with fetch_types: false, which the fleet's migration clients are); a pool lends one.
-  const reserved = sql.options.max === 1 ? undefined : await sql.reserve();
-  const conn = reserved ?? sql;
-  const appliedNow: string[] = [];
-  try {
+  // The lock is held by a session: every statement below must use one connection.
+  return withOneConnection(sql, async (conn) => {
+    const appliedNow: string[] = [];
     await conn`select pg_advisory_lock(${MIGRATION_LOCK_KEY[0]}, ${MIGRATION_LOCK_KEY[1]})`;
     try {
       // Read under the lock: another runner may have just applied what we would apply.
@@ -162,7 +159,5 @@ export async function applyMigrations(sql: Sql, set: MigrationSet, options: Appl
     } finally {
       await conn`select pg_advisory_unlock(${MIGRATION_LOCK_KEY[0]}, ${MIGRATION_LOCK_KEY[1]})`.catch(() => {});
     }
-  } finally {
-    reserved?.release();
-  }
+  });
 }

@@ -7,6 +7,7 @@ import type { Sql } from 'postgres';
 import type { SiloContext } from '../context.ts';
 import { companies } from '../control-plane/schema.ts';
 import { conflict, describeError, invalid, isConnectionError, pgCode, unavailable } from '../errors.ts';
+import { inSqlTransaction } from '../db/transaction.ts';
 import { openPostgresJs } from '../tenancy/company-database.ts';
 import type { DatabaseBuilder, StepRunner } from './database-builder.ts';
 import { sealedAt } from '../crypto/credentials.ts';
@@ -64,7 +65,7 @@ async function attach(ctx: SiloContext, client: Sql, companyId: string): Promise
       { path: 'externalDatabaseUrl', message: 'needs CREATE on the database' },
     ]);
   });
-  await client.begin(async (tx) => {
+  await inSqlTransaction(client, async (tx) => {
     // Two registrations of one database at once: the second waits here and then sees the first.
     await tx`lock table silo.attachment in exclusive mode`;
     const holders = (await tx<{ company_id: string }[]>`select company_id from silo.attachment`).map((r) => r.company_id);

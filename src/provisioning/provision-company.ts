@@ -22,6 +22,7 @@ import { neonDatabaseBuilder } from './neon-database.ts';
 import { chooseServer, type Placement } from './placement.ts';
 import { postgresDatabaseBuilder } from './postgres-database.ts';
 import { removeCompanyDatabase } from './tenant-database.ts';
+import { inTransaction } from '../db/transaction.ts';
 
 export interface CreateCompanyInput {
   name: string;
@@ -174,7 +175,7 @@ export async function provisionCompany(
 
     current = 'activate';
     await ctx.beforeProvisionStep?.('activate');
-    const activated = await ctx.db.transaction(async (tx) => {
+    const activated = await inTransaction(ctx.db, async (tx) => {
       const [updated] = await tx
         .update(companies)
         .set({ status: 'active', ...built.location, schemaVersion, lastError: null, updatedAt: dsql`now()` })
@@ -209,7 +210,7 @@ export async function provisionCompany(
       cleanup = describeError(neonError(undoError));
     }
     const lastError = cleanup === 'ok' ? reason : `${reason}; cleanup incomplete: ${cleanup}`;
-    await ctx.db.transaction(async (tx) => {
+    await inTransaction(ctx.db, async (tx) => {
       await tx
         .update(companies)
         // A project id stays recorded only while its project may still exist (reconcile deletes it).

@@ -14,6 +14,7 @@ import { recordAudit } from '../services/audit.ts';
 import { listServers } from '../services/servers.ts';
 import { tenantNamePattern } from './names.ts';
 import { dropTenantDatabase, removeCompanyDatabase } from './tenant-database.ts';
+import { inTransaction } from '../db/transaction.ts';
 
 export interface ReconcileFinding {
   kind:
@@ -72,7 +73,7 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
     ...(await companyFindings(stuck, 'stuck_provisioning', options.fix, async (company) => {
       // Whatever the saga made: a postgres database and role, a Neon project (never an external database).
       await removeCompanyDatabase(ctx, company);
-      await ctx.db.transaction(async (tx) => {
+      await inTransaction(ctx.db, async (tx) => {
         await tx
           .update(companies)
           .set({ status: 'failed', lastError: 'provisioning was interrupted; undone by reconcile', updatedAt: dsql`now()` })

@@ -10,6 +10,7 @@ import { describeError } from '../errors.ts';
 import type { ReconcileFinding } from '../provisioning/reconcile.ts';
 import { dropTenantDatabase } from '../provisioning/tenant-database.ts';
 import { recordAudit } from '../services/audit.ts';
+import { inTransaction } from '../db/transaction.ts';
 
 export type Leftover = typeof databaseLeftovers.$inferSelect;
 
@@ -51,7 +52,7 @@ async function sameCluster(ctx: SiloContext, a: string, b: string, database: str
  */
 export async function removeLeftover(ctx: SiloContext, leftover: Leftover): Promise<Removal> {
   try {
-    return await ctx.db.transaction(async (tx) => {
+    return await inTransaction(ctx.db, async (tx) => {
       const [company] = await tx.select().from(companies).where(eq(companies.id, leftover.companyId)).for('update');
       const [still] = await tx
         .select({ id: databaseLeftovers.id })
@@ -129,7 +130,7 @@ export async function reconcileMoves(ctx: SiloContext, options: { fix: boolean; 
         finding.error = describeError(error);
       });
     }
-    await ctx.db.transaction(async (tx) => {
+    await inTransaction(ctx.db, async (tx) => {
       await tx
         .update(companies)
         .set({ movingTo: null, moveLeaseUntil: null, writesHeldUntil: null })

@@ -9,6 +9,7 @@ import type { SiloContext } from '../context.ts';
 import { companies, databaseLeftovers, databaseServers } from '../control-plane/schema.ts';
 import { conflict, describeError, notFound } from '../errors.ts';
 import type { CompanyRow } from '../services/company-records.ts';
+import { inTransaction } from '../db/transaction.ts';
 
 /** How long a claim (and a write hold) lasts unless renewed; renewed every third of it. */
 export const LEASE_SECONDS = 30;
@@ -38,7 +39,7 @@ export interface MoveClaim {
  * lease has not lapsed) or changed since it was read.
  */
 export async function claimMove(ctx: SiloContext, company: CompanyRow, to: string): Promise<MoveClaim> {
-  return ctx.db.transaction(async (tx) => {
+  return inTransaction(ctx.db, async (tx) => {
     const [server] = await tx.select().from(databaseServers).where(eq(databaseServers.id, to)).for('update');
     refuseTarget(company, server);
     const [taken] = await tx

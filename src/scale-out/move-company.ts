@@ -18,6 +18,7 @@ import { claimMove, MoveLease, refuseTarget, type MoveClaim } from './move-claim
 import { COPY_SESSION, copyTable, fingerprint, readSequences, readTables, setSequences, type TableShape } from './table-copy.ts';
 import { createTargetDatabase } from './target-database.ts';
 import { sealedAt } from '../crypto/credentials.ts';
+import { inTransaction } from '../db/transaction.ts';
 
 export interface MovedTable {
   name: string;
@@ -243,7 +244,7 @@ export async function runMove(ctx: SiloContext, prepared: PreparedMove, actor: s
     source!.assertOpen();
     target!.assertOpen();
     const switchStarted = performance.now();
-    switched = await ctx.db.transaction(async (tx) => {
+    switched = await inTransaction(ctx.db, async (tx) => {
       const [row] = await tx
         .update(companies)
         .set({

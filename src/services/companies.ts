@@ -11,6 +11,8 @@ import type { Sql } from 'postgres';
 import { recordAudit } from './audit.ts';
 import { getCompany, type CompanyRow } from './company-records.ts';
 import { decodeCursor, encodeCursor, type Page } from './pagination.ts';
+import { ifUnlocked, LOCK_CLASS } from '../db/advisory-lock.ts';
+import { inTransaction } from '../db/transaction.ts';
 
 export interface ListCompaniesQuery {
   status?: CompanyStatus;
@@ -57,7 +59,7 @@ export async function updateCompany(ctx: SiloContext, idOrSlug: string, input: U
   }
   if (company.status === 'deleted') throw conflict('a deleted company cannot be changed');
   const statusChange = input.status && input.status !== company.status ? input.status : undefined;
-  const result = await ctx.db.transaction(async (tx) => {
+  const result = await inTransaction(ctx.db, async (tx) => {
     const [updated] = await tx
       .update(companies)
       .set({
@@ -102,12 +104,22 @@ export async function deleteCompany(
   actor: string,
   options: { dropDatabase?: boolean } = {},
 ) {
-  const company = await getCompany(ctx, idOrSlug);
-  if (confirm !== company.slug) {
+  const found = await getCompany(ctx, idOrSlug);
+  if (confirm !== found.slug) {
     throw conflict("deleting needs confirmation: repeat the company's slug (the X-Confirm header, or --confirm)", {
-      confirm: company.slug,
+      confirm: found.slug,
     });
   }
+  // One delete of a company at a time, in every instance: the others answer 409 rather than
+  // finding its database gone under them (and answering 503) or deleting it a second time.
+  const attempt = await ifUnlocked(ctx.sql, LOCK_CLASS.companyDelete, found.id, () => deleteUnlocked(ctx, found.id, actor, options));
+  if (!attempt.locked) throw conflict('the company is being deleted by another request');
+  return attempt.value;
+}
+
+/** deleteCompany() under its lock; the row is read again, as a delete may have just finished. */
+async function deleteUnlocked(ctx: SiloContext, id: string, actor: string, options: { dropDatabase?: boolean }) {
+  const company = await getCompany(ctx, id);
   if (company.status === 'deleted') throw conflict('the company is already deleted');
   if (company.status === 'provisioning') throw conflict('the company is being provisioned; try again shortly');
   const started = performance.now();
@@ -135,7 +147,7 @@ export async function deleteCompany(
     }
     throw unavailable("the company's database cannot be reached; nothing was deleted");
   }
-  const deleted = await ctx.db.transaction(async (tx) => {
+  const deleted = await inTransaction(ctx.db, async (tx) => {
     const [row] = await tx
       .update(companies)
       // The secrets go; the names stay for the audit trail.
@@ -205,21 +217,37 @@ async function withCompanyDatabase<T>(ctx: SiloContext, company: CompanyRow, run
   }
 }
 
+/** Why a database would not let the company in: its login, its database, or its connect right refused. */
+const REFUSED_LOGIN = /^(28000|28P01|3D000|42501|53300|57P03)$/;
+
+/**
+ * Connects as the company's role and reports. A database that cannot be reached or refuses the
+ * login is a result of the test (`ok: false` and why), not an error of the request.
+ */
 export async function testCompanyDatabase(ctx: SiloContext, idOrSlug: string) {
   const company = await getCompany(ctx, idOrSlug);
-  return withCompanyDatabase(ctx, company, async (sql) => {
-    const started = performance.now();
-    const [row] = await sql<{ version: string }[]>`select current_setting('server_version') as version`;
-    const latencyMs = Math.round((performance.now() - started) * 100) / 100;
-    const state = await readMigrationState(sql, ctx.tenantMigrations);
-    return {
-      ok: true,
-      latencyMs,
-      serverVersion: row!.version,
-      schemaVersion: state.version,
-      pendingMigrations: state.pending.length,
-    };
-  });
+  const started = performance.now();
+  const elapsed = () => Math.round((performance.now() - started) * 100) / 100;
+  try {
+    return await withCompanyDatabase(ctx, company, async (sql) => {
+      const [row] = await sql<{ version: string }[]>`select current_setting('server_version') as version`;
+      const latencyMs = elapsed();
+      const state = await readMigrationState(sql, ctx.tenantMigrations);
+      return {
+        ok: true,
+        latencyMs,
+        serverVersion: row!.version,
+        schemaVersion: state.version,
+        pendingMigrations: state.pending.length,
+      };
+    });
+  } catch (error) {
+    const unreachable = error instanceof SiloError && error.code === 'unavailable';
+    if (!unreachable && !REFUSED_LOGIN.test(pgCode(error) ?? '')) throw error;
+    // The server's own words (they name the role, never its password) or "cannot be reached".
+    const reason = unreachable ? error.message : describeError(error);
+    return { ok: false, latencyMs: elapsed(), serverVersion: null, schemaVersion: company.schemaVersion, pendingMigrations: null, reason };
+  }
 }
 
 export async function companyStats(ctx: SiloContext, idOrSlug: string) {

@@ -14,6 +14,7 @@ import type { SiloContext } from '../context.ts';
 import { companies } from '../control-plane/schema.ts';
 import { sealedAt } from '../crypto/credentials.ts';
 import { scramSha256Verifier } from '../crypto/scram.ts';
+import { inTransaction } from '../db/transaction.ts';
 import { conflict, describeError } from '../errors.ts';
 import { quoteIdent, quoteLiteral } from '../provisioning/names.ts';
 import { recordAudit } from './audit.ts';
@@ -38,7 +39,7 @@ export async function rotateCompanyCredentials(ctx: SiloContext, idOrSlug: strin
   let rotated: CompanyRow;
   try {
     // The row is locked for the change, so two rotations (or a rotation and a move) take turns.
-    rotated = await ctx.db.transaction(async (tx) => {
+    rotated = await inTransaction(ctx.db, async (tx) => {
       const [locked] = await tx
         .select()
         .from(companies)

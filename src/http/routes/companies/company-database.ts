@@ -20,9 +20,10 @@ const DatabaseTestSchema = z
   .object({
     ok: z.boolean(),
     latencyMs: z.number(),
-    serverVersion: z.string(),
+    serverVersion: z.string().nullable().openapi({ description: 'null when ok is false' }),
     schemaVersion: z.string().nullable(),
-    pendingMigrations: z.number(),
+    pendingMigrations: z.number().nullable().openapi({ description: 'null when ok is false' }),
+    reason: z.string().optional().openapi({ description: 'Why the test failed (ok: false): unreachable, or the login refused' }),
   })
   .openapi('DatabaseTest');
 

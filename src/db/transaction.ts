@@ -1,0 +1,122 @@
+// The one way Silo opens a transaction (docs/reliability.md, "Transactions on pooled clients").
+//
+// postgres.js's own sql.begin() (and drizzle's db.transaction(), which calls it) is not safe on a
+// pool under load: begin() claims its connection in a hook that runs at the end of an `&&` chain
+// deciding whether the pool may pipeline more onto that connection. When BEGIN fills the
+// connection's pipeline (always, with the tenant pools' max_pipeline of 1, as soon as BEGIN lands
+// on a busy connection; otherwise when the socket is backed up or the pipeline is 100 deep) the
+// hook is skipped: the connection stays in the pool, postgres.js answers UNSAFE_TRANSACTION, and
+// the server is left inside a transaction that other requests' queries then run in
+// (porsager/postgres#823, #1207, #1210). sql.reserve() instead lends a connection only once it is
+// idle and keeps it out of the pool until released, so BEGIN ... COMMIT on it is one caller's.
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import type { Sql } from 'postgres';
+
+// biome-ignore lint/suspicious/noExplicitAny: any drizzle Postgres database, whatever its schema
+type AnyPgDatabase = PgDatabase<PgQueryResultHKT, any, any>;
+
+/** The little of a postgres.js connection that tells when it closes (postgres.js calls it once). */
+interface PoolConnection {
+  onclose: ((error: unknown) => void) | null;
+}
+
+/**
+ * The connection behind a reserved client. postgres.js hands a query's connection to its
+ * `onexecute` option when the query goes out on an idle connection; a reservation can start with
+ * queries of others still in flight, so a second probe then finds it idle.
+ */
+async function connectionOf(reserved: Sql): Promise<PoolConnection | undefined> {
+  let found: PoolConnection | undefined;
+  const onexecute = (connection: PoolConnection) => {
+    found = connection;
+  };
+  for (let probe = 0; probe < 2 && !found; probe++) {
+    await reserved.unsafe('select 1', [], { onexecute } as object);
+  }
+  return found;
+}
+
+function connectionLost(): Error {
+  return Object.assign(new Error('the connection of this transaction was closed'), { code: 'CONNECTION_CLOSED' });
+}
+
+/**
+ * Runs `use` on one connection of `sql` that nobody else uses meanwhile: the client itself when
+ * it has one connection only (postgres.js's reserve() never resolves on a fresh one-connection
+ * client created with fetch_types: false, which the fleet's migration clients are), else one
+ * reserved from the pool.
+ *
+ * A reserved connection that closes goes back to the pool as closed, to be reconnected on demand;
+ * from then on, postgres.js would write what the reservation sends (or, after release(), the
+ * next query of anyone) to a socket that is gone: an uncaught TypeError that ends the process.
+ * So after a close the reservation refuses queries and is not released.
+ */
+export async function withOneConnection<T>(sql: Sql, use: (conn: Sql) => Promise<T>): Promise<T> {
+  if (sql.options.max === 1) return use(sql);
+  if (sql.options.fetch_types === false) {
+    // reserve() waits for a connection that postgres.js then never hands over.
+    throw new Error('a pool used for transactions must fetch types (postgres.js reserve() hangs without)');
+  }
+  const reserved = await sql.reserve();
+  let connection: PoolConnection | undefined;
+  let lost = false;
+  try {
+    connection = await connectionOf(reserved);
+    if (connection) {
+      connection.onclose = () => {
+        lost = true;
+      };
+    }
+    // drizzle sends every query through unsafe(); tagged queries are the caller's to stop.
+    const unsafe = reserved.unsafe;
+    reserved.unsafe = ((...args: Parameters<Sql['unsafe']>) => {
+      if (lost) throw connectionLost();
+      return unsafe(...args);
+    }) as Sql['unsafe'];
+    return await use(reserved);
+  } finally {
+    if (connection) connection.onclose = null;
+    if (!lost) reserved.release();
+  }
+}
+
+/** BEGIN, `work`, COMMIT on a connection of `sql` that is this caller's alone; ROLLBACK on any error. */
+export async function inSqlTransaction<T>(sql: Sql, work: (conn: Sql) => Promise<T>): Promise<T> {
+  return withOneConnection(sql, async (conn) => {
+    await conn.unsafe('begin');
+    try {
+      const result = await work(conn);
+      await conn.unsafe('commit');
+      return result;
+    } catch (error) {
+      // Nothing to roll back on a connection that was lost: withOneConnection() refuses it.
+      await (async () => conn.unsafe('rollback'))().catch(() => {});
+      throw error;
+    }
+  });
+}
+
+function isPostgresJs(client: unknown): client is Sql {
+  return typeof client === 'function' && typeof (client as Partial<Sql>).reserve === 'function';
+}
+
+/**
+ * Runs `work` in one transaction of `db`, a drizzle database over a postgres.js pool (the
+ * management database, a tenant pool) or over Neon's Pool. `work` gets a database of the same kind
+ * bound to the transaction's connection; an error it throws rolls the transaction back.
+ */
+export async function inTransaction<D extends AnyPgDatabase, T>(db: D, work: (tx: D) => Promise<T>): Promise<T> {
+  const client = (db as { $client?: unknown }).$client;
+  if (!isPostgresJs(client)) {
+    // Neon's driver (node-postgres' Pool): drizzle checks a client out of the pool for the
+    // transaction, so it is this caller's alone.
+    return db.transaction((tx) => work(tx as unknown as D));
+  }
+  return inSqlTransaction(client, async (conn) => {
+    // drizzle reads the pool's type parsers from `options`, which a reserved connection shares
+    // but does not expose.
+    const bound = Object.assign(conn, { options: client.options });
+    return work(drizzle(bound, { schema: db._.fullSchema }) as unknown as D);
+  });
+}
