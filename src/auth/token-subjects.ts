@@ -36,7 +36,9 @@ class TokenSubjects {
   private readonly loading = new Map<string, Promise<SubjectState>>();
 
   constructor(private readonly ctx: SiloContext) {
-    this.states = new LRUCache({ max: 100_000, ttl: Math.max(1, ctx.config.pools.registryTtlMs) });
+    // Stale answers are kept so that they can stand in while the management database cannot be
+    // read, for SILO_REGISTRY_STALE_MS, as company rows do (src/tenancy/tenants.ts).
+    this.states = new LRUCache({ max: 100_000, ttl: Math.max(1, ctx.config.pools.registryTtlMs), noDeleteOnStaleGet: true });
   }
 
   /** Throws 401 unless the token's user may still act. */
@@ -76,14 +78,23 @@ class TokenSubjects {
         this.listening = undefined;
         throw error;
       });
-    await this.listening;
     const generation = this.generation;
     const isSystem = claims.cid === undefined && uuidPattern.test(claims.sub);
     const { db } = this.ctx;
-    const [admins, revocations] = await Promise.all([
-      isSystem ? db.select({ id: systemUsers.id }).from(systemUsers).where(eq(systemUsers.id, claims.sub)) : [],
-      db.select({ revokedAt: tokenRevocations.revokedAt }).from(tokenRevocations).where(eq(tokenRevocations.subject, key)),
-    ]);
+    let admins: unknown[];
+    let revocations: { revokedAt: Date }[];
+    try {
+      await this.listening;
+      [admins, revocations] = await Promise.all([
+        isSystem ? db.select({ id: systemUsers.id }).from(systemUsers).where(eq(systemUsers.id, claims.sub)) : [],
+        db.select({ revokedAt: tokenRevocations.revokedAt }).from(tokenRevocations).where(eq(tokenRevocations.subject, key)),
+      ]);
+    } catch (error) {
+      // info().ttl is the time left, negative once the answer is past its TTL.
+      const stale = this.states.info(key);
+      if (stale?.ttl !== undefined && stale.ttl >= -this.ctx.config.pools.registryStaleMs) return stale.value;
+      throw error;
+    }
     const state = { systemAdmin: admins.length > 0, revokedAtMs: revocations[0]?.revokedAt.getTime() ?? Number.NEGATIVE_INFINITY };
     if (generation === this.generation) this.states.set(key, state);
     return state;
