@@ -46,7 +46,7 @@ describe('silo admin create', () => {
     const cases: [string[], { env?: Record<string, string>; stdin?: string }, string][] = [
       [['--password-env', 'NOT_SET_ANYWHERE'], {}, '--password-env: the environment variable NOT_SET_ANYWHERE is not set'],
       [['--password-stdin'], { stdin: '' }, '--password-stdin: standard input was empty'],
-      [['--password-stdin'], { stdin: 'short\n' }, '--password must be 8-200 characters'],
+      [['--password-stdin'], { stdin: 'short\n' }, '--password must be at least 8 characters'],
       [['--password', 'password-on-the-line', '--password-env', 'P'], { env: { P: 'password-in-env' } }, 'give only one of --password'],
       [[], {}, 'a password is required: --password-env <name> or --password-stdin'],
     ];

@@ -13,7 +13,7 @@ describe('LoginLimiter', () => {
     let passed = 0;
     for (let i = 0; i < 10; i++) {
       try {
-        limiter.begin('acct', `10.0.0.${i}`);
+        limiter.countAttempt('acct', `10.0.0.${i}`);
         passed++;
       } catch (error) {
         expect(error).toMatchObject({ code: 'rate_limited' });
@@ -24,12 +24,12 @@ describe('LoginLimiter', () => {
 
   it('starts the account afresh after a right password', () => {
     const limiter = new LoginLimiter({ maxFailures: 2, maxFailuresPerAddress: 2, windowSeconds: 60 });
-    limiter.begin('acct', 'a');
+    limiter.countAttempt('acct', 'a');
     limiter.succeeded('acct', 'a');
-    limiter.begin('acct', 'a');
-    limiter.begin('acct', 'a');
-    expect(() => limiter.begin('acct', 'b')).toThrow('too many failed logins');
-    expect(() => limiter.begin('other', 'a')).toThrow('too many failed logins');
+    limiter.countAttempt('acct', 'a');
+    limiter.countAttempt('acct', 'a');
+    expect(() => limiter.countAttempt('acct', 'b')).toThrow('too many failed logins');
+    expect(() => limiter.countAttempt('other', 'a')).toThrow('too many failed logins');
   });
 });
 

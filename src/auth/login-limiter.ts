@@ -29,7 +29,7 @@ export class LoginLimiter {
    * either limit is used up. `account` must name the account one way only (the company's id, the
    * email in lower case), or each spelling would be a new account.
    */
-  begin(account: string, address: string): void {
+  countAttempt(account: string, address: string): void {
     const keys = this.keys(account, address);
     for (const { key, max } of keys) {
       if ((this.attempts.get(key) ?? 0) >= max) {

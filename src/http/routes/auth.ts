@@ -74,7 +74,7 @@ async function logIn(
     if (company) leaveCompany = gate.enterCompany(company.id);
     const companyKey = companyRef === undefined ? '' : (company?.id ?? `unknown:${companyRef.toLowerCase()}`);
     const account = `${companyKey}/${email.toLowerCase()}`;
-    limiter.begin(account, address);
+    limiter.countAttempt(account, address);
     try {
       const result =
         companyRef === undefined ? await logInSystemAdmin(ctx, email, password) : await logInCompanyUser(ctx, company, email, password);
