@@ -109,6 +109,23 @@ describe('JWT signing keys', () => {
     expect(await meOnBoth(await signed(secret, { kid }))).toEqual([200, 200]);
   });
 
+  it('reads the keys again after its listening connection was lost, when a rotation may have been missed', async () => {
+    const management = new URL(t.config.databaseUrl!).pathname.slice(1);
+    const ended = await t.admin`
+      select pg_terminate_backend(pid) from pg_stat_activity where datname = ${management} and query ilike 'listen %'`;
+    expect(ended.length).toBeGreaterThan(0);
+    const id = randomUUID();
+    const kid = `offline${randomBytes(6).toString('hex')}`;
+    await t.ctx.db
+      .insert(jwtSigningKeys)
+      .values({ id, kid, keyEncrypted: t.ctx.box.seal(randomBytes(48).toString('base64url'), sealedAt.jwtSigningKey(id)) });
+    // No notification, no token naming the key: only the re-subscription tells the instance.
+    await vi.waitFor(async () => expect(kidOf((await other.ctx.tokens.issue({ sub: adminId, role: 'system_admin' })).token)).toBe(kid), {
+      timeout: 10_000,
+      interval: 100,
+    });
+  });
+
   it('refuses a token whose kid is unknown, malformed or names another key (401)', async () => {
     const [newest] = await t.ctx.db.select().from(jwtSigningKeys).orderBy(sql`created_at desc`).limit(1);
     const forged = [

@@ -100,11 +100,19 @@ export class SigningKeys implements KeyRing {
   }
 
   private async load(): Promise<KeySet> {
-    // Subscribe before reading, so no rotation can slip between the two.
+    // Subscribe before reading, so no rotation can slip between the two. postgres.js subscribes
+    // again after its listening connection was lost, and calls the third function then: a
+    // rotation published meanwhile was missed, so the keys are read again.
     this.listening ??= this.deps.sql
-      .listen(JWT_KEYS_CHANGED_CHANNEL, (kid) => {
-        if (kidPattern.test(kid)) this.stale = true;
-      })
+      .listen(
+        JWT_KEYS_CHANGED_CHANNEL,
+        (kid) => {
+          if (kidPattern.test(kid)) this.stale = true;
+        },
+        () => {
+          this.stale = true;
+        },
+      )
       .catch((error: Error) => {
         this.listening = undefined;
         throw error;
