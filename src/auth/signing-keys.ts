@@ -77,6 +77,8 @@ export class SigningKeys implements KeyRing {
     if (!entry && Date.now() - this.lastUnknownReloadMs >= UNKNOWN_KID_RELOAD_MS) {
       // Perhaps a key added by a rotation whose NOTIFY this instance missed (it was reconnecting).
       this.lastUnknownReloadMs = Date.now();
+      // A read already under way may have started before the key was added: read after it.
+      await this.loading?.catch(() => {});
       this.stale = true;
       entry = (await this.current()).byKid.get(wanted);
     }
