@@ -3,6 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import type { DestinationStream } from 'pino';
+import { SigningKeys } from './auth/signing-keys.ts';
 import { createTokenService } from './auth/tokens.ts';
 import type { Config } from './config/config.ts';
 import { resolveSecrets } from './config/secrets.ts';
@@ -99,7 +100,10 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
     db: management.db,
     sql: management.sql,
     box,
-    tokens: createTokenService(secrets.jwtSecret, config.tokenTtlSeconds),
+    tokens: createTokenService(
+      new SigningKeys({ db: management.db, sql: management.sql, box, log }, secrets.jwtSecret, config.tokenTtlSeconds),
+      config.tokenTtlSeconds,
+    ),
     servers,
     tenants,
     tenantMigrations: loadMigrationSet(options.tenantMigrationsFolder ?? migrationsFolder('tenant')),

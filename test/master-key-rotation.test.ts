@@ -65,6 +65,13 @@ async function underNewKey(): Promise<number> {
 describe('silo secrets rotate-master-key', () => {
   it('re-seals everything in batches while both keys serve; interrupted half-way, a second run finishes it', async () => {
     const rotating = { SILO_MASTER_KEY: NEW, SILO_MASTER_KEY_PREVIOUS: OLD };
+    // A JWT signing key is sealed too: every login below signs with it.
+    const jwtKey = await runCli(['secrets', 'rotate-jwt-key'], {
+      env: { ...cliEnvOf(t), SILO_MASTER_KEY: OLD },
+      stdout: { write: () => true },
+      stderr: { write: () => true },
+    });
+    expect(jwtKey).toBe(0);
     const serving = await instance(rotating);
 
     // Interrupted after its first batch (two rows).

@@ -1,5 +1,6 @@
-// Access tokens: HS256 JWTs (jose) with the algorithm, issuer and audience pinned and exp required.
-import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
+// Access tokens: HS256 JWTs (jose) with the algorithm, issuer and audience pinned and exp required,
+// and the signing key named by `kid` in the protected header (src/auth/signing-keys.ts).
+import { decodeProtectedHeader, jwtVerify, SignJWT, errors as joseErrors } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { SiloError } from '../errors.ts';
@@ -48,8 +49,40 @@ export interface TokenService {
   verify(token: string): Promise<TokenClaims>;
 }
 
-export function createTokenService(secret: Uint8Array, ttlSeconds: number): TokenService {
-  if (secret.length < 32) throw new Error('the token secret must be at least 32 bytes');
+export interface SigningKey {
+  kid: string;
+  secret: Uint8Array;
+}
+
+/** The keys tokens are signed and verified with. */
+export interface KeyRing {
+  /** The key new tokens are signed with. */
+  signing(): Promise<SigningKey>;
+  /** The secret of the key `kid` names (none: the first key), or undefined when there is no such key in use. */
+  verifying(kid: string | undefined): Promise<Uint8Array | undefined>;
+}
+
+/** What a kid may look like: anything else in a token's header is refused before any lookup. */
+export const kidPattern = /^[A-Za-z0-9_-]{1,64}$/;
+
+const invalidToken = () => new SiloError('unauthorized', 'invalid token');
+
+/** The key that should have signed `token`; 401 when its header names none that is in use. */
+async function keyOf(token: string, keys: KeyRing): Promise<Uint8Array> {
+  let kid: unknown;
+  try {
+    kid = decodeProtectedHeader(token).kid;
+  } catch {
+    throw invalidToken();
+  }
+  if (kid !== undefined && (typeof kid !== 'string' || !kidPattern.test(kid))) throw invalidToken();
+  // Errors reading the keys (the management database) are not the token's fault: not a 401.
+  const secret = await keys.verifying(kid);
+  if (!secret) throw invalidToken();
+  return secret;
+}
+
+export function createTokenService(keys: KeyRing, ttlSeconds: number): TokenService {
   // Verifying an HS256 signature through WebCrypto costs more than a primary-key query, so a token
   // verified once is remembered until shortly before it expires (keyed by the whole token, so a
   // token that differs in any byte is verified afresh).
@@ -58,21 +91,23 @@ export function createTokenService(secret: Uint8Array, ttlSeconds: number): Toke
   return {
     async issue(claims) {
       if (!wellFormed(claims)) throw new Error('refusing to issue a token whose role does not match its company');
+      const key = await keys.signing();
       const nowMs = Date.now();
       const exp = Math.floor(nowMs / 1000) + ttlSeconds;
       const token = await new SignJWT({ role: claims.role, ...(claims.cid ? { cid: claims.cid } : {}) })
-        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: key.kid })
         .setSubject(claims.sub)
         .setIssuer(ISSUER)
         .setAudience(AUDIENCE)
         .setIssuedAt(nowMs / 1000)
         .setExpirationTime(exp)
-        .sign(secret);
+        .sign(key.secret);
       return { token, expiresAt: new Date(exp * 1000), expiresIn: ttlSeconds };
     },
     async verify(token) {
       const known = verified.get(token);
       if (known && known.exp * 1000 > Date.now()) return known.claims;
+      const secret = await keyOf(token, keys);
       try {
         const { payload } = await jwtVerify(token, secret, {
           algorithms: ['HS256'],

@@ -102,6 +102,20 @@ export const tokenRevocations = pgTable('token_revocations', {
   revokedAt: timestamp('revoked_at', { withTimezone: true, precision: 3 }).notNull(),
 });
 
+// JWT signing keys (docs/security.md, "Signing keys"), added by `silo secrets rotate-jwt-key`: the
+// newest signs, the others still verify until the tokens they signed have expired. The configured
+// secret (SILO_JWT_SECRET or the data dir's file) is the key before the first row and is never
+// stored. A key no longer needed has its sealed value wiped (null) but keeps its row, whose
+// created_at tells until when the key before it is still needed.
+export const jwtSigningKeys = pgTable('jwt_signing_keys', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  // The `kid` of the tokens it signs: random, never derived from the key.
+  kid: text('kid').notNull().unique(),
+  // AES-256-GCM encrypted with SILO_MASTER_KEY; null once retired.
+  keyEncrypted: text('key_encrypted'),
+  createdAt: createdAt(),
+});
+
 export const companyDatabaseLogs = pgTable(
   'company_database_logs',
   {

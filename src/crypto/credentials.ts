@@ -20,6 +20,7 @@ export const sealedAt = {
   companyDatabaseUrl: (companyId: string): SealedField => `companies.database_url:${companyId}`,
   serverUrl: (serverId: string): SealedField => `database_servers.url:${serverId}`,
   serverApiKey: (serverId: string): SealedField => `database_servers.api_key:${serverId}`,
+  jwtSigningKey: (keyId: string): SealedField => `jwt_signing_keys.key_encrypted:${keyId}`,
 };
 
 export interface CredentialBox {

@@ -15,6 +15,7 @@ export const SEALED_COLUMNS: readonly { table: string; column: string; field: (i
   { table: 'companies', column: 'database_url_encrypted', field: sealedAt.companyDatabaseUrl },
   { table: 'database_servers', column: 'url_encrypted', field: sealedAt.serverUrl },
   { table: 'database_servers', column: 'api_key_encrypted', field: sealedAt.serverApiKey },
+  { table: 'jwt_signing_keys', column: 'key_encrypted', field: sealedAt.jwtSigningKey },
 ];
 
 export interface ResealProgress {

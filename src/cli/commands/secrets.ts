@@ -2,7 +2,9 @@
 // strings, server URLs, Neon API keys) under the current SILO_MASTER_KEY, while Silo keeps
 // serving. Run with SILO_MASTER_KEY set to the new key and SILO_MASTER_KEY_PREVIOUS to the old one,
 // as every running instance is during a rotation (docs/security-database.md has the steps).
+// `silo secrets rotate-jwt-key`: a new key for access tokens (docs/security.md, "Signing keys").
 import type { Command } from 'commander';
+import { rotateJwtKey } from '../../auth/signing-keys.ts';
 import { resealStored } from '../../crypto/reseal.ts';
 import { parsePositiveInt } from '../arguments.ts';
 import { printJson, printLine } from '../output.ts';
@@ -52,5 +54,21 @@ export function registerSecretsCommands(program: Command, cli: CliRuntime): void
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
       }
+    });
+
+  secrets
+    .command('rotate-jwt-key')
+    .description('add a new key for signing access tokens; tokens signed by the previous ones stay valid until they expire')
+    .option('--json', 'print { kid } as JSON')
+    .addHelpText(
+      'after',
+      '\nEvery running instance signs with the new key from the moment it is added. Prints the new\n' +
+        "key's id (the kid in tokens' headers), never the key. Keys superseded more than SILO_TOKEN_TTL\n" +
+        'ago are wiped by the next rotation.',
+    )
+    .action(async (options: { json?: boolean }) => {
+      const { kid } = await cli.withSilo((ctx) => rotateJwtKey(ctx, ctx.config.tokenTtlSeconds));
+      if (options.json) printJson(cli.stdout, { kid });
+      else printLine(cli.stdout, `new JWT signing key: ${kid}`);
     });
 }
