@@ -10,6 +10,7 @@ import { systemUsers, tokenRevocations } from '../control-plane/schema.ts';
 import type { SiloContext } from '../context.ts';
 import { SiloError } from '../errors.ts';
 import type { TokenClaims } from './tokens.ts';
+import { staleEntry } from '../stale-cache.ts';
 
 export const TOKEN_SUBJECT_CHANGED_CHANNEL = 'silo_token_subject_changed';
 
@@ -90,9 +91,8 @@ class TokenSubjects {
         db.select({ revokedAt: tokenRevocations.revokedAt }).from(tokenRevocations).where(eq(tokenRevocations.subject, key)),
       ]);
     } catch (error) {
-      // info().ttl is the time left, negative once the answer is past its TTL.
-      const stale = this.states.info(key);
-      if (stale?.ttl !== undefined && stale.ttl >= -this.ctx.config.pools.registryStaleMs) return stale.value;
+      const stale = staleEntry(this.states, key, this.ctx.config.pools.registryStaleMs);
+      if (stale) return stale;
       throw error;
     }
     const state = { systemAdmin: admins.length > 0, revokedAtMs: revocations[0]?.revokedAt.getTime() ?? Number.NEGATIVE_INFINITY };

@@ -3,13 +3,12 @@
 // external companies carry a whole connection string of their own (their host is not a server's).
 import type { Sql } from 'postgres';
 import type { companies } from '../control-plane/schema.ts';
-import type { CredentialBox } from '../crypto/credentials.ts';
+import { type CredentialBox, sealedAt } from '../crypto/credentials.ts';
 import { openPostgres } from '../db/postgres-client.ts';
 import { withVerifiedTls } from '../db/tls.ts';
 import { SiloError } from '../errors.ts';
 import type { ClientOptions, ServerConnections } from '../services/server-connections.ts';
 import type { TenantTarget } from './pool-map.ts';
-import { sealedAt } from '../crypto/credentials.ts';
 
 type CompanyRow = typeof companies.$inferSelect;
 interface Deps {

@@ -10,6 +10,7 @@ import { type CredentialBox, sealedAt } from '../crypto/credentials.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ServerConnections } from '../services/server-connections.ts';
+import { staleEntry } from '../stale-cache.ts';
 import { companyPoolTarget } from './company-database.ts';
 import { PoolMap, type PoolMapOptions, type TenantDb, type TenantTarget } from './pool-map.ts';
 
@@ -52,7 +53,6 @@ export class Tenants {
   private readonly userRoles: LRUCache<string, CompanyUserRole | 'missing'>;
   private userGeneration = 0;
   private readonly staleMs: number;
-  private readonly serveStale: boolean;
   /** What the pool map needs to reach a company, by company row. */
   private readonly targets = new WeakMap<CompanyRecord, TenantTarget>();
 
@@ -62,14 +62,13 @@ export class Tenants {
   ) {
     this.pools = new PoolMap(options);
     // Stale rows are kept (not deleted on a read) so that an outage of the management database can
-    // fall back to them; load() decides whether one may serve.
+    // fall back to them (src/stale-cache.ts).
     this.rows = new LRUCache<string, CompanyRecord | 'missing'>({
       max: 10_000,
       ttl: Math.max(1, options.registryTtlMs),
       noDeleteOnStaleGet: true,
     });
     this.staleMs = options.registryStaleMs;
-    this.serveStale = options.registryStaleMs > 0;
     this.userRoles = new LRUCache<string, CompanyUserRole | 'missing'>({ max: 100_000, ttl: Math.max(1, options.registryTtlMs) });
   }
 
@@ -94,20 +93,12 @@ export class Tenants {
     try {
       [row] = await this.deps.db.select().from(companies).where(eq(companies.id, id));
     } catch (error) {
-      const stale = this.staleRow(id);
+      const stale = staleEntry(this.rows, id, this.staleMs);
       if (stale === undefined) throw error;
       return stale === 'missing' ? undefined : stale;
     }
     if (generation === this.generation) this.rows.set(id, row ?? 'missing');
     return row;
-  }
-
-  /** The last row read for a company, if read recently enough to stand in during an outage. */
-  private staleRow(id: string): CompanyRecord | 'missing' | undefined {
-    if (!this.serveStale) return undefined;
-    // info().ttl is the time left, negative once the row is past its TTL.
-    const entry = this.rows.info(id);
-    return entry?.ttl !== undefined && entry.ttl >= -this.staleMs ? entry.value : undefined;
   }
 
   /** Runs work on the company's database, as the company's role, through the pool map. */
