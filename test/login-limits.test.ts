@@ -66,6 +66,14 @@ describe('LoginGate', () => {
   });
 });
 
+/** Behind one proxy, 3 failures per account and 5 per address. */
+const LIMITED = {
+  SILO_TRUST_PROXY: 'true',
+  SILO_LOGIN_MAX_FAILURES: '3',
+  SILO_LOGIN_MAX_FAILURES_PER_IP: '5',
+  SILO_LOGIN_MAX_CONCURRENT_PER_COMPANY: '100',
+};
+
 describe('login limits over HTTP', () => {
   let t: TestSilo;
   let companyId: string;
@@ -73,14 +81,7 @@ describe('login limits over HTTP', () => {
     t.call('POST', '/api/auth/login', { token: null, body, headers: { 'x-forwarded-for': forwardedFor } });
 
   beforeAll(async () => {
-    t = await createTestSilo({
-      env: {
-        SILO_TRUST_PROXY: 'true',
-        SILO_LOGIN_MAX_FAILURES: '3',
-        SILO_LOGIN_MAX_FAILURES_PER_IP: '5',
-        SILO_LOGIN_MAX_CONCURRENT_PER_COMPANY: '100',
-      },
-    });
+    t = await createTestSilo({ env: LIMITED });
     const created = await t.call('POST', '/api/companies', {
       body: { name: 'Acme', slug: 'acme', admin: { email: 'boss@acme.test', password: 'boss-password' } },
     });
@@ -145,14 +146,7 @@ describe('login limits across instances', () => {
     ).status;
 
   beforeAll(async () => {
-    t = await createTestSilo({
-      env: {
-        SILO_TRUST_PROXY: 'true',
-        SILO_LOGIN_MAX_FAILURES: '3',
-        SILO_LOGIN_MAX_FAILURES_PER_IP: '5',
-        SILO_LOGIN_MAX_CONCURRENT_PER_COMPANY: '100',
-      },
-    });
+    t = await createTestSilo({ env: LIMITED });
     other = await openSilo(t.config, { listen: true, logDestination: new Writable({ write: (_c, _e, done) => done() }) });
     otherApp = createApp(other.ctx);
     const created = await t.call('POST', '/api/companies', {
