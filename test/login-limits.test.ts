@@ -1,9 +1,12 @@
-// Issue 17, findings 2 and 4: the login limits hold however the company is spelled, under parallel
-// attempts and behind proxies; logins are shed when too many are in progress, and a login waiting
-// for bcrypt holds no tenant pool.
+// The login limits hold however the company is spelled, under parallel attempts, behind proxies and
+// across instances (the counts are shared through the management database); logins are shed when
+// too many are in progress, and a login waiting for bcrypt holds no tenant pool.
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoginGate } from '../src/auth/login-gate.ts';
 import { LoginLimiter } from '../src/auth/login-limiter.ts';
+import { openSilo, type Silo } from '../src/bootstrap.ts';
+import { createApp } from '../src/http/app.ts';
 import { addressBucket, forwardedAddress } from '../src/http/client-address.ts';
 import { ADMIN, createTestSilo, type TestSilo } from './support/test-silo.ts';
 
@@ -63,6 +66,14 @@ describe('LoginGate', () => {
   });
 });
 
+/** Behind one proxy, 3 failures per account and 5 per address. */
+const LIMITED = {
+  SILO_TRUST_PROXY: 'true',
+  SILO_LOGIN_MAX_FAILURES: '3',
+  SILO_LOGIN_MAX_FAILURES_PER_IP: '5',
+  SILO_LOGIN_MAX_CONCURRENT_PER_COMPANY: '100',
+};
+
 describe('login limits over HTTP', () => {
   let t: TestSilo;
   let companyId: string;
@@ -70,14 +81,7 @@ describe('login limits over HTTP', () => {
     t.call('POST', '/api/auth/login', { token: null, body, headers: { 'x-forwarded-for': forwardedFor } });
 
   beforeAll(async () => {
-    t = await createTestSilo({
-      env: {
-        SILO_TRUST_PROXY: 'true',
-        SILO_LOGIN_MAX_FAILURES: '3',
-        SILO_LOGIN_MAX_FAILURES_PER_IP: '5',
-        SILO_LOGIN_MAX_CONCURRENT_PER_COMPANY: '100',
-      },
-    });
+    t = await createTestSilo({ env: LIMITED });
     const created = await t.call('POST', '/api/companies', {
       body: { name: 'Acme', slug: 'acme', admin: { email: 'boss@acme.test', password: 'boss-password' } },
     });
@@ -124,6 +128,59 @@ describe('login limits over HTTP', () => {
       statuses.push(res.status);
     }
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429]);
+  });
+});
+
+describe('login limits across instances', () => {
+  // Two instances on one management database, as behind a load balancer.
+  let t: TestSilo;
+  let other: Silo;
+  let otherApp: ReturnType<typeof createApp>;
+  const loginAt = async (app: ReturnType<typeof createApp>, body: Record<string, string>, forwardedFor: string) =>
+    (
+      await app.request('/api/auth/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor },
+        body: JSON.stringify(body),
+      })
+    ).status;
+
+  beforeAll(async () => {
+    t = await createTestSilo({ env: LIMITED });
+    other = await openSilo(t.config, { listen: true, logDestination: new Writable({ write: (_c, _e, done) => done() }) });
+    otherApp = createApp(other.ctx);
+    const created = await t.call('POST', '/api/companies', {
+      body: { name: 'Shared', slug: 'shared', admin: { email: 'boss@shared.test', password: 'boss-password' } },
+    });
+    expect(created.status).toBe(201);
+  });
+  afterAll(async () => {
+    await other?.close();
+    await t?.close();
+  });
+
+  it('share the count of an account: attempts alternating between the instances are limited as on one', async () => {
+    const apps = [t.app, otherApp];
+    const wrong = { email: 'boss@shared.test', password: 'wrong-password', company: 'shared' };
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push(await loginAt(apps[i % 2]!, wrong, `198.51.100.${i}`));
+    expect(statuses).toEqual([401, 401, 401, 429, 429, 429]);
+    // The right password is refused too now, on either instance.
+    for (const app of apps) expect(await loginAt(app, { ...wrong, password: 'boss-password' }, '198.51.100.50')).toBe(429);
+  });
+
+  it('share the count of an address, and let no more than the limit of parallel attempts on both reach the password check', async () => {
+    const statuses = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        loginAt(
+          i % 2 === 0 ? t.app : otherApp,
+          { email: `u${i}@shared.test`, password: 'wrong-password', company: 'shared' },
+          '203.0.113.7',
+        ),
+      ),
+    );
+    expect(statuses.filter((s) => s === 401)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(25);
   });
 });
 

@@ -1,5 +1,6 @@
 // Failed-login limits, per account and per client address: a fixed window that starts at the first
-// attempt. In memory, so each Silo instance counts its own attempts (documented in docs/security.md).
+// attempt, counted in this instance's memory. Logins count in the management database, shared by
+// every instance (src/control-plane/login-attempts.ts); this is what counts while it cannot be reached.
 import { LRUCache } from 'lru-cache';
 import { SiloError } from '../errors.ts';
 

@@ -102,6 +102,17 @@ export const tokenRevocations = pgTable('token_revocations', {
   revokedAt: timestamp('revoked_at', { withTimezone: true, precision: 3 }).notNull(),
 });
 
+// Login attempts (docs/security.md, "Login limits"), shared by every instance: per account and per
+// client address, the attempts counted in the window that ends at `window_ends`. `key` is a hash
+// of what is counted (no email in the clear); rows whose window has ended are deleted. UNLOGGED (in
+// its migration; drizzle does not model it): a count is worth no WAL write and no fsync per login,
+// and a crash or a failover to a replica only starts every window afresh.
+export const loginAttempts = pgTable('login_attempts', {
+  key: text('key').primaryKey(),
+  attempts: integer('attempts').notNull(),
+  windowEnds: timestamp('window_ends', { withTimezone: true, precision: 3 }).notNull(),
+});
+
 // JWT signing keys (docs/security.md, "Signing keys"), added by `silo secrets rotate-jwt-key`: the
 // newest signs, the others still verify until the tokens they signed have expired. The configured
 // secret (SILO_JWT_SECRET or the data dir's file) is the key before the first row and is never

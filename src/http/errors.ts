@@ -54,8 +54,9 @@ export function toErrorResponse(error: unknown, c: Context, log: Logger): Respon
     // input, which a schema should have refused; a safety net so it is never a 500.
     silo = new SiloError('validation_failed', 'the request holds text the database cannot store');
   } else if (pgCode(error) === '28P01') {
-    // A tenant login refused: the company's credentials were being rotated as this connection
-    // logged in (src/services/credential-rotation.ts). The next attempt uses the new password.
+    // A tenant login refused even after the retries that cover a rotation of the company's
+    // password (src/data-plane/rotating-login.ts): rotations in quick succession, or a password
+    // changed on the server by hand. Either way, not this request's fault.
     log.warn({ requestId: c.get('requestId') }, 'tenant login refused; credentials rotated meanwhile?');
     silo = new SiloError('unavailable', 'the company database refused the login; try again', { retryAfterSeconds: 1 });
   } else if (isConnectionError(error)) {

@@ -1,13 +1,14 @@
-// A company role's password, changed without a failed request. The new password is set on the
-// server, then stored (sealed) in the company's row, then every instance is told: its pool for the
-// company drains (queries in flight finish on their connections, which stay logged in) and the next
-// one logs in with the new password. Every new tenant connection reads the password from the row
-// (src/tenancy/tenants.ts), so pools already open follow too.
+// A company role's password, changed without a failed request. The new password is stored (sealed)
+// in the company's row and set on the server in one management transaction that holds the row, then
+// every instance is told: its pool for the company drains (queries in flight finish on their
+// connections, which stay logged in) and the next one logs in with the new password. Every new
+// tenant connection reads the password from the row (src/tenancy/tenants.ts), so pools already open
+// follow too.
 //
-// One window remains: PostgreSQL reads a role's verifier when a login starts, so a connection whose
-// login starts after ALTER ROLE but reads the row before the commit is refused. The role is changed
-// last, right before the commit, to keep that window to one round trip; such a request answers
-// 503 with Retry-After (docs/faults.md).
+// The role and the row cannot change at once: a login that reads the row on one side of ALTER ROLE
+// and reaches the server on the other is refused. Such a query was never sent, so it is sent again
+// once this transaction has committed (src/data-plane/rotating-login.ts waits on the row lock held
+// here). The role is changed last, right before the commit, to keep that wait short.
 import { and, eq, sql as dsql } from 'drizzle-orm';
 import { generatePassword } from '../auth/passwords.ts';
 import type { SiloContext } from '../context.ts';

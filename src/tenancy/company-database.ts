@@ -8,6 +8,7 @@ import { openPostgres } from '../db/postgres-client.ts';
 import { withVerifiedTls } from '../db/tls.ts';
 import { SiloError } from '../errors.ts';
 import type { ClientOptions, ServerConnections } from '../services/server-connections.ts';
+import type { RotatingLogin } from '../data-plane/rotating-login.ts';
 import type { TenantTarget } from './pool-map.ts';
 
 type CompanyRow = typeof companies.$inferSelect;
@@ -38,13 +39,14 @@ export function hasDatabase(company: CompanyRow): boolean {
 }
 
 /**
- * What the pool map needs to open the company's pool. `password`, for a postgres company, is asked
- * on every new connection instead of the one in the URL (credentials can be rotated under an open pool).
+ * What the pool map needs to open the company's pool. `login`, for a postgres company, gives the
+ * password of every new connection instead of the one in the URL (credentials can be rotated under
+ * an open pool).
  */
-export function companyPoolTarget(deps: Deps, company: CompanyRow, password?: () => Promise<string>): TenantTarget {
+export function companyPoolTarget(deps: Deps, company: CompanyRow, login?: RotatingLogin): TenantTarget {
   if (!hasDatabase(company) || !company.serverId) throw noDatabase(company);
   return {
-    ...(company.provider === 'postgres' && password ? { password } : {}),
+    ...(company.provider === 'postgres' && login ? { login } : {}),
     companyId: company.id,
     // A neon company has a compute of its own; an external one a server Silo knows nothing about
     // (two may share one): each counts against a budget of its own, and all against maxPools.

@@ -7,6 +7,7 @@
 // Written by hand rather than on lru-cache because eviction here must wait: an evicted pool lets
 // its in-flight queries finish (postgres.js end()), and until it has ended its connections still
 // count against its server's budget, so a new pool on that server waits for the slot.
+import type { RotatingLogin } from '../data-plane/rotating-login.ts';
 import { type TenantDb, type TenantDriver, type TenantHandle, tenantPoolOpener } from './tenant-db.ts';
 
 export type { TenantDb } from './tenant-db.ts';
@@ -21,8 +22,8 @@ export interface TenantTarget {
   driver?: TenantDriver;
   /** Connection string as the company's role; used only to open the pool, never kept elsewhere. */
   url: () => Promise<string>;
-  /** Asked on every new connection of the pool, when given, instead of the URL's password. */
-  password?: () => Promise<string>;
+  /** When given, the password of every new connection of the pool (instead of the URL's). */
+  login?: RotatingLogin;
 }
 
 export interface PoolMapOptions {
@@ -142,7 +143,7 @@ export class PoolMap {
       max: this.options.perCompany,
       idleTimeoutSeconds: this.options.idleTimeoutSeconds,
       connectTimeoutSeconds: this.options.connectTimeoutSeconds,
-      ...(target.password ? { password: target.password } : {}),
+      ...(target.login ? { login: target.login } : {}),
     });
     const entry: Entry = { companyId: target.companyId, serverId: target.serverId, handle, inFlight: opening.claims };
     this.entries.set(target.companyId, entry);

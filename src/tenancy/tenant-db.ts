@@ -3,6 +3,7 @@
 // is written against drizzle's common PgDatabase, so it runs unchanged on either.
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { type RotatingLogin, retryRefusedLogins } from '../data-plane/rotating-login.ts';
 import { openPostgres } from '../db/postgres-client.ts';
 import { neonPoolOpener } from '../providers/neon/driver.ts';
 import * as tenantSchema from '../tenant/schema.ts';
@@ -20,8 +21,8 @@ export interface TenantPoolOptions {
   max: number;
   idleTimeoutSeconds: number;
   connectTimeoutSeconds: number;
-  /** Asked on every new connection (postgres.js calls it), instead of the URL's password. */
-  password?: () => Promise<string>;
+  /** The role's password, asked on every new connection instead of the URL's, for a role whose password may be rotated. */
+  login?: RotatingLogin;
 }
 
 /**
@@ -46,11 +47,12 @@ function openPostgresPool(url: string, options: TenantPoolOptions): TenantHandle
     idle_timeout: options.idleTimeoutSeconds,
     connect_timeout: options.connectTimeoutSeconds,
     ...tenantPipelineOption,
-    ...(options.password ? { password: options.password } : {}),
+    ...(options.login ? { password: () => options.login!.password() } : {}),
     onnotice: () => {},
     connection: { application_name: 'silo-tenant' },
   });
-  return { db: drizzlePostgres(sql, { schema: tenantSchema }), end: () => sql.end({ timeout: 5 }) };
+  const client = options.login ? retryRefusedLogins(sql, options.login) : sql;
+  return { db: drizzlePostgres(client, { schema: tenantSchema }), end: () => sql.end({ timeout: 5 }) };
 }
 
 export type TenantPoolOpener = (url: string, options: TenantPoolOptions) => TenantHandle;

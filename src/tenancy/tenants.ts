@@ -23,6 +23,9 @@ const UUID_TEXT = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
 const UUID = new RegExp(`^${UUID_TEXT}$`);
 const USER_KEY = new RegExp(`^${UUID_TEXT}:${UUID_TEXT}$`);
 
+/** How long a refused login waits for a rotation of the company's password to commit. */
+const SETTLE_WAIT_MS = 5_000;
+
 export type CompanyUserRole = 'company_admin' | 'member';
 
 export type CompanyRecord = typeof companies.$inferSelect;
@@ -107,7 +110,10 @@ export class Tenants {
     // not a new object and closure per request.
     let target = this.targets.get(company);
     if (!target) {
-      target = companyPoolTarget(this.deps, company, () => this.currentPassword(company));
+      target = companyPoolTarget(this.deps, company, {
+        password: () => this.currentPassword(company),
+        refused: () => this.passwordSettled(company),
+      });
       this.targets.set(company, target);
     }
     return this.pools.run(target, work);
@@ -130,6 +136,30 @@ export class Tenants {
       this.deps.log.debug({ companyId: company.id, error: describeError(error) }, 'password read from the cached company row');
     }
     return this.deps.box.open(company.credentialsEncrypted!, sealedAt.companyCredentials(company.id));
+  }
+
+  /**
+   * Resolves once no credential rotation of the company is under way: a rotation holds the row (FOR
+   * UPDATE) from before it sets the role's password until the new one is committed. Called after a
+   * refused login (src/data-plane/rotating-login.ts), so that the next login reads the password the
+   * role now has. Waits at most SETTLE_WAIT_MS (a rotation stuck on an unreachable server must not
+   * hold requests), and not at all when the management database cannot be reached.
+   */
+  private async passwordSettled(company: CompanyRecord): Promise<void> {
+    this.deps.log.info({ companyId: company.id }, 'tenant login refused; trying again once a rotation of its password has committed');
+    const settled = this.deps.db
+      .select({ id: companies.id })
+      .from(companies)
+      .where(eq(companies.id, company.id))
+      .for('key share')
+      .catch((error: unknown) =>
+        this.deps.log.debug({ companyId: company.id, error: describeError(error) }, 'could not wait for a rotation'),
+      );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, SETTLE_WAIT_MS);
+    });
+    await Promise.race([settled, timeout]).finally(() => clearTimeout(timer));
   }
 
   /**

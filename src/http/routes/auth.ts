@@ -5,7 +5,7 @@ import { SiloError } from '../../errors.ts';
 import { eq } from 'drizzle-orm';
 import type { Context } from 'hono';
 import { LoginGate } from '../../auth/login-gate.ts';
-import { LoginLimiter } from '../../auth/login-limiter.ts';
+import { SharedLoginLimiter } from '../../control-plane/login-attempts.ts';
 import { revokeTokens } from '../../auth/token-subjects.ts';
 import { findCompany } from '../../services/company-records.ts';
 import type { CompanyRecord } from '../../tenancy/tenants.ts';
@@ -50,7 +50,7 @@ export const tokenResponseHeaders = { 'Cache-Control': 'no-store', Pragma: 'no-c
 const invalidCredentials = () => new SiloError('invalid_credentials', 'the email, password or company is not right');
 
 interface LoginGuards {
-  limiter: LoginLimiter;
+  limiter: SharedLoginLimiter;
   gate: LoginGate;
   /** The client's address bucket (addressBucket()). */
   address: string;
@@ -74,16 +74,16 @@ async function logIn(
     if (company) leaveCompany = gate.enterCompany(company.id);
     const companyKey = companyRef === undefined ? '' : (company?.id ?? `unknown:${companyRef.toLowerCase()}`);
     const account = `${companyKey}/${email.toLowerCase()}`;
-    limiter.countAttempt(account, address);
+    await limiter.countAttempt(account, address);
     try {
       const result =
         companyRef === undefined ? await logInSystemAdmin(ctx, email, password) : await logInCompanyUser(ctx, company, email, password);
-      limiter.succeeded(account, address);
+      await limiter.succeeded(account, address);
       return result;
     } catch (error) {
       // The right password for a suspended company or a refused role: not a guess.
       if (error instanceof SiloError && (error.code === 'company_suspended' || error.code === 'forbidden'))
-        limiter.succeeded(account, address);
+        await limiter.succeeded(account, address);
       throw error;
     }
   } finally {
@@ -111,7 +111,7 @@ async function logInSystemAdmin(ctx: SiloContext, email: string, password: strin
 }
 
 export function registerAuthRoutes(app: App, ctx: SiloContext) {
-  const limiter = new LoginLimiter(ctx.config.login);
+  const limiter = new SharedLoginLimiter(ctx.sql, ctx.config.login, ctx.log);
   const gate = new LoginGate(ctx.config.loginConcurrency);
   const guards = (c: Context): LoginGuards => ({ limiter, gate, address: addressBucket(clientAddress(c, ctx.config)) });
   app.openapi(
