@@ -1,4 +1,5 @@
-// `silo companies list | create | delete | move`: the companies, each with its own database.
+// `silo companies list | create | delete | move` (show, suspend, activate, stats, logs:
+// company-operations.ts): the companies, each with its own database.
 import { Option, type Command } from 'commander';
 import { companyStatuses, type CompanyStatus } from '../../control-plane/schema.ts';
 import { SiloError } from '../../errors.ts';
@@ -10,6 +11,7 @@ import { checkPassword, parseEmail, parsePositiveInt, parseServerId, parseSlug, 
 import { printJson, printLine, printTable, shortTime } from '../output.ts';
 import { CliError, usageError, type CliRuntime } from '../runtime.ts';
 import { readSecret } from '../secret-input.ts';
+import { registerCompanyOperationCommands } from './company-operations.ts';
 
 interface ListOptions {
   status?: CompanyStatus;
@@ -53,7 +55,8 @@ async function externalUrlFrom(cli: CliRuntime, variable: string): Promise<strin
 }
 
 export function registerCompanyCommands(program: Command, cli: CliRuntime): void {
-  const companies = program.command('companies').description('list, create, delete and move companies');
+  const companies = program.command('companies').description('list, create, show, suspend, delete and move companies');
+  registerCompanyOperationCommands(companies, cli);
 
   companies
     .command('list')
