@@ -24,6 +24,7 @@ import { ensureTemplate } from './provisioning/template.ts';
 import { createServerConnections } from './services/server-connections.ts';
 import { configureNeonDriver } from './providers/neon/driver.ts';
 import { listServers, registerDefaultServer } from './services/servers.ts';
+import { listenForServerChanges } from './services/server-changes.ts';
 import { ensureFirstSystemAdmin } from './services/system-users.ts';
 import { Tenants } from './tenancy/tenants.ts';
 
@@ -132,7 +133,10 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
     if (upgraded.resealed > 0)
       log.info({ resealed: upgraded.resealed }, 're-sealed stored credentials in the current format (bound to their rows)');
     await registerDefaultServer(ctx, serverUrl);
-    if (options.listen) await tenants.listen();
+    if (options.listen) {
+      await tenants.listen();
+      await listenForServerChanges(ctx);
+    }
     if (config.admin) adminFromEnvironment = (await ensureFirstSystemAdmin(ctx, config.admin)) ? 'created' : 'ignored';
     if (options.prepareTemplates) {
       for (const server of await listServers(ctx)) {

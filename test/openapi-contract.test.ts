@@ -225,6 +225,10 @@ describe('every operation answers as the document says', () => {
     await call('createServer', 400, { body: { name: 'x', url: 'mysql://a@b/c' } });
     await call('updateServer', 200, { params: { id: server.id }, body: { capacity: server.capacity } });
     await call('updateServer', 404, { params: { id: '00000000-0000-0000-0000-000000000000' }, body: { capacity: 10 } });
+    const empty = await call('createServer', 201, { body: { name: 'contract-empty', provider: 'external', placement: 'manual' } });
+    await call('deleteServer', 409, { params: { id: server.id } });
+    await call('deleteServer', 204, { params: { id: empty.id } });
+    await call('deleteServer', 404, { params: { id: empty.id } });
 
     const doomed = { email: 'admin@contract-c.test', password: 'admin-password' };
     await call('createCompany', 201, { body: { name: 'C', slug: 'contract-c', admin: doomed } });
