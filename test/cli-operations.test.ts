@@ -55,6 +55,14 @@ describe('silo --version', () => {
   });
 });
 
+describe('silo embedded url', () => {
+  it('refuses when Silo runs on DATABASE_URL, and says to start Silo when there is no embedded server yet', async () => {
+    expect(await silo('embedded', 'url')).toMatchObject({ code: 1, stderr: expect.stringContaining('DATABASE_URL is set') });
+    const fresh = await withEnv({ DATABASE_URL: '', SILO_DATA_DIR: '/nonexistent/silo' }, 'embedded', 'url');
+    expect(fresh).toMatchObject({ code: 1, stderr: expect.stringContaining('start Silo once') });
+  });
+});
+
 describe('silo companies show | suspend | activate | stats | logs', () => {
   it('shows a company by slug, without credentials', async () => {
     const shown = await silo('companies', 'show', 'acme', '--json');

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { killLeftover, operatorEnv, portAnswers, processAlive, siloDataDir, startSiloProcess, stopWith } from './support/silo-process.ts';
 
@@ -72,8 +73,30 @@ describe('the build with production dependencies only', () => {
     expect(created.status).toBe(201);
     expect((await fetch(`${silo.url}/docs`)).status).toBe(200);
 
+    // The README's bring-your-own example on the embedded server: a database and its owner made with
+    // the superuser URL that `silo embedded url` prints, then registered.
+    const adminUrl = (await run('node', ['bin/silo.js', 'embedded', 'url'], { cwd: copy, env: env() })).stdout.trim();
+    const superuser = postgres(adminUrl, { max: 1, onnotice: () => {} });
+    await superuser`create role globex_owner login password 'globex-owner-pass'`;
+    await superuser`create database globex owner globex_owner`;
+    await superuser.end();
+    const globexUrl = (await run('node', ['bin/silo.js', 'embedded', 'url', '--database', 'globex'], { cwd: copy, env: env() })).stdout
+      .trim()
+      .replace(/\/\/[^@]*@/, '//globex_owner:globex-owner-pass@');
+    const brought = await fetch(`${silo.url}/api/companies`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ name: 'Globex', slug: 'globex', admin: { email: 'boss@globex.test' }, externalDatabaseUrl: globexUrl }),
+    });
+    expect(brought.status).toBe(201);
+    expect(await brought.json()).toMatchObject({ provider: 'external', database: 'globex' });
+
     const cli = await run('node', ['bin/silo.js', 'companies', 'list', '--json'], { cwd: copy, env: env() });
-    expect(JSON.parse(cli.stdout).items.map((c: { slug: string }) => c.slug)).toEqual(['acme']);
+    expect(
+      JSON.parse(cli.stdout)
+        .items.map((c: { slug: string }) => c.slug)
+        .sort(),
+    ).toEqual(['acme', 'globex']);
 
     const { code } = await stopWith(silo, 'SIGTERM');
     expect(code).toBe(0);

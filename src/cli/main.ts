@@ -8,6 +8,7 @@ import { ConfigError } from '../config/config.ts';
 import { describeError, SiloError } from '../errors.ts';
 import { registerAdminCommands } from './commands/admin.ts';
 import { registerCompanyCommands } from './commands/companies.ts';
+import { registerEmbeddedCommands } from './commands/embedded.ts';
 import { registerMigrateCommands } from './commands/migrate.ts';
 import { registerReconcileCommand } from './commands/reconcile.ts';
 import { registerSecretsCommands } from './commands/secrets.ts';
@@ -44,6 +45,7 @@ function buildProgram(io: CliIo): Command {
   registerReconcileCommand(program, cli);
   registerMigrateCommands(program, cli);
   registerSecretsCommands(program, cli);
+  registerEmbeddedCommands(program, cli);
   return program;
 }
 
