@@ -24,6 +24,7 @@ import { ensureTemplate } from './provisioning/template.ts';
 import { createServerConnections } from './services/server-connections.ts';
 import { configureNeonDriver } from './providers/neon/driver.ts';
 import { listServers, registerDefaultServer } from './services/servers.ts';
+import { listenForServerChanges } from './services/server-changes.ts';
 import { ensureFirstSystemAdmin } from './services/system-users.ts';
 import { Tenants } from './tenancy/tenants.ts';
 
@@ -33,7 +34,23 @@ const EMBEDDED_MANAGEMENT_DATABASE = 'silo';
 
 export interface Silo {
   ctx: SiloContext;
+  /** What the server's start-up summary reports (src/startup-summary.ts). */
+  started: StartedWith;
   close(): Promise<void>;
+}
+
+export interface StartedWith {
+  /** host:port/database of the management database; never its login. */
+  management: string;
+  /** The embedded server's cluster folder, when Silo runs it. */
+  embeddedCluster?: string;
+  /** What became of SILO_ADMIN_EMAIL/SILO_ADMIN_PASSWORD: unset, used, or ignored (an admin existed). */
+  adminFromEnvironment: 'unset' | 'created' | 'ignored';
+}
+
+function managementAddress(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.hostname}:${parsed.port || '5432'}${parsed.pathname}`;
 }
 
 export interface OpenOptions {
@@ -72,7 +89,6 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
     embedded = await startEmbeddedPostgres(config.dataDir, { log: (line) => log.debug({ postgres: line }) });
     serverUrl = embedded.url;
     managementUrl = await ensureDatabase(serverUrl, EMBEDDED_MANAGEMENT_DATABASE);
-    log.info({ dataDir: config.dataDir }, 'using the embedded PostgreSQL');
   }
 
   // Management migrations on a client of their own with one connection (the runner's session lock
@@ -110,16 +126,18 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
     log,
   };
 
+  let adminFromEnvironment: StartedWith['adminFromEnvironment'] = 'unset';
   try {
     await checkMasterKey(management.db, box, secrets.masterKeySource);
     const upgraded = await resealStored(management.sql, box, { which: 'earlier-format' });
     if (upgraded.resealed > 0)
       log.info({ resealed: upgraded.resealed }, 're-sealed stored credentials in the current format (bound to their rows)');
     await registerDefaultServer(ctx, serverUrl);
-    if (options.listen) await tenants.listen();
-    if (config.admin && (await ensureFirstSystemAdmin(ctx, config.admin))) {
-      log.info({ email: config.admin.email }, 'created the first system admin');
+    if (options.listen) {
+      await tenants.listen();
+      await listenForServerChanges(ctx);
     }
+    if (config.admin) adminFromEnvironment = (await ensureFirstSystemAdmin(ctx, config.admin)) ? 'created' : 'ignored';
     if (options.prepareTemplates) {
       for (const server of await listServers(ctx)) {
         if (server.status !== 'active' || server.provider !== 'postgres') continue;
@@ -140,8 +158,14 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
   }
 
   let closed = false;
+  const started: StartedWith = {
+    management: managementAddress(managementUrl!),
+    ...(embedded ? { embeddedCluster: embedded.clusterDir } : {}),
+    adminFromEnvironment,
+  };
   return {
     ctx,
+    started,
     async close() {
       if (closed) return;
       closed = true;

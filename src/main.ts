@@ -6,26 +6,32 @@ import type { Server } from 'node:http';
 import { createApp } from './http/app.ts';
 import { serverOptions } from './http/server-limits.ts';
 import { fleetStatus, migrateFleet } from './migrations/fleet.ts';
+import { logStartupSummary } from './startup-summary.ts';
+
+/** How long requests under way may take to finish on shutdown before their connections are cut. */
+const DRAIN_MS = 10_000;
 
 async function main() {
   const config = loadConfig();
   const silo = await openSilo(config, { prepareTemplates: true, listen: true });
   const { log } = silo.ctx;
   const app = createApp(silo.ctx);
-  const server = serve({ fetch: app.fetch, port: config.port, serverOptions }, (info) => {
-    log.info({ port: info.port }, `Silo is listening on http://localhost:${info.port}`);
-  });
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host, serverOptions }, (info) => {
+    logStartupSummary(silo.ctx, silo.started, info.port).catch((error: Error) =>
+      log.warn({ error: error.message }, 'could not report the start-up summary'),
+    );
+  }) as Server;
   // A port that cannot be had ends the start with one line, the database server stopped first.
   server.once('error', (error: NodeJS.ErrnoException) => {
     const reason =
       error.code === 'EADDRINUSE'
         ? `port ${config.port} is already in use (another Silo?): stop that process or choose another port with PORT`
-        : `cannot listen on port ${config.port} (${error.code ?? error.message})`;
+        : `cannot listen on ${config.host ?? 'every interface'}, port ${config.port} (${error.code ?? error.message})`;
     console.error(`Silo failed to start: ${reason}`);
     void silo.close().finally(() => process.exit(1));
   });
   // The connection cap is a property of the server, not a createServer() option.
-  (server as Server).maxConnections = config.httpMaxConnections;
+  server.maxConnections = config.httpMaxConnections;
 
   // An upgrade leaves companies behind until they are migrated: say how many, and with
   // SILO_MIGRATE_ON_START migrate them in the background (each is also migrated on its first request).
@@ -41,14 +47,21 @@ async function main() {
       .catch((error: Error) => log.error({ error: error.message }, 'fleet migration on start failed'));
   }
 
+  // A process manager's SIGTERM (or Ctrl-C): no new connections, requests under way finish (for
+  // DRAIN_MS at most), then the pools and the embedded PostgreSQL are stopped before exiting.
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
     migrating.abort();
-    server.close();
+    const drained = new Promise<void>((done) => server.close(() => done()));
+    server.closeIdleConnections();
+    const cut = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
+    await drained;
+    clearTimeout(cut);
     await silo.close();
+    log.info('stopped');
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

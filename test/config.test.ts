@@ -19,6 +19,7 @@ describe('loadConfig', () => {
     [{ SILO_ADMIN_EMAIL: 'ops@example.com' }, 'SILO_ADMIN_PASSWORD'],
     [{ SILO_ADMIN_EMAIL: 'not-an-email', SILO_ADMIN_PASSWORD: 'long-enough' }, 'SILO_ADMIN_EMAIL'],
     [{ SILO_DB_PREFIX: 'Bad-Prefix' }, 'SILO_DB_PREFIX'],
+    [{ HOST: 'http://0.0.0.0' }, 'HOST'],
     [{ SILO_MIGRATE_ON_START: 'yes' }, 'SILO_MIGRATE_ON_START'],
     [{ SILO_NEON_WS_PROXY: 'ws://proxy.example:8080/v1' }, 'SILO_NEON_WS_PROXY'],
   ])('refuses %j naming %s, without echoing the value', (env, variable) => {
@@ -31,6 +32,11 @@ describe('loadConfig', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toContain(variable);
     for (const value of Object.values(env)) expect((error as Error).message).not.toContain(value);
+  });
+
+  it('takes HOST as a name or an address; unset listens on every interface', () => {
+    expect(loadConfig({}).host).toBeUndefined();
+    for (const host of ['127.0.0.1', '::1', 'silo.internal']) expect(loadConfig({ HOST: host }).host).toBe(host);
   });
 
   it('takes a Neon WebSocket proxy as host[:port][/path]', () => {

@@ -99,10 +99,11 @@ describe('the served /openapi.json', () => {
       const report = JSON.parse(stdout) as { totals: { errors: number }; problems: { ruleId: string; location: { pointer: string }[] }[] };
       const found = report.problems.map((p) => `${p.ruleId} ${p.location[0]?.pointer}`);
       expect(report.totals.errors, found.join('\n')).toBe(0);
-      // The warnings left are deliberate: /health and /ready have no 4xx to declare, and Silo has
+      // The warnings left are deliberate: /, /health and /ready have no 4xx to declare, and Silo has
       // no licence URL or SPDX identifier (package.json: private, no licence).
       expect(found.sort()).toEqual([
         'info-license-strict #/info/license',
+        'operation-4xx-response #/paths/~1/get/responses',
         'operation-4xx-response #/paths/~1health/get/responses',
         'operation-4xx-response #/paths/~1ready/get/responses',
       ]);
@@ -173,6 +174,7 @@ describe('every operation answers as the document says', () => {
   });
 
   it('operations and the system admin plane', async () => {
+    await call('getIndex', 200, { token: null });
     await call('getHealth', 200, { token: null });
     await call('getReady', 200, { token: null });
     await call('login', 200, { token: null, body: ADMIN });
@@ -223,6 +225,10 @@ describe('every operation answers as the document says', () => {
     await call('createServer', 400, { body: { name: 'x', url: 'mysql://a@b/c' } });
     await call('updateServer', 200, { params: { id: server.id }, body: { capacity: server.capacity } });
     await call('updateServer', 404, { params: { id: '00000000-0000-0000-0000-000000000000' }, body: { capacity: 10 } });
+    const empty = await call('createServer', 201, { body: { name: 'contract-empty', provider: 'external', placement: 'manual' } });
+    await call('deleteServer', 409, { params: { id: server.id } });
+    await call('deleteServer', 204, { params: { id: empty.id } });
+    await call('deleteServer', 404, { params: { id: empty.id } });
 
     const doomed = { email: 'admin@contract-c.test', password: 'admin-password' };
     await call('createCompany', 201, { body: { name: 'C', slug: 'contract-c', admin: doomed } });

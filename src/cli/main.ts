@@ -1,13 +1,14 @@
 // `silo`: the operators' command line. Each command opens the Silo from the environment (as the
 // server does), calls the same service functions as the HTTP API, prints a table or one JSON
 // document, and closes. bin/silo.js runs it after `npm ci`; `npm run silo -- <command>` too.
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/config.ts';
 import { describeError, SiloError } from '../errors.ts';
 import { registerAdminCommands } from './commands/admin.ts';
 import { registerCompanyCommands } from './commands/companies.ts';
+import { registerEmbeddedCommands } from './commands/embedded.ts';
 import { registerMigrateCommands } from './commands/migrate.ts';
 import { registerReconcileCommand } from './commands/reconcile.ts';
 import { registerSecretsCommands } from './commands/secrets.ts';
@@ -22,6 +23,9 @@ Configuration comes from the environment, as for the server: DATABASE_URL (witho
 embedded PostgreSQL in SILO_DATA_DIR), SILO_DATA_DIR, SILO_DB_PREFIX, SILO_MASTER_KEY, ...
 Logs go to stderr at level warn unless SILO_LOG_LEVEL says otherwise.`;
 
+/** This package's version (the same relative place in src/ and dist/). */
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 function buildProgram(io: CliIo): Command {
   const program = new Command('silo')
     .description('Silo: a database per tenant on PostgreSQL. Operator commands.')
@@ -31,6 +35,7 @@ function buildProgram(io: CliIo): Command {
       writeOut: (text) => void io.stdout.write(text),
       writeErr: (text) => void io.stderr.write(text),
     })
+    .version(VERSION, '-V, --version', "print Silo's version")
     .showSuggestionAfterError()
     .addHelpText('after', EXIT_HELP);
   const cli = createRuntime(io);
@@ -40,6 +45,7 @@ function buildProgram(io: CliIo): Command {
   registerReconcileCommand(program, cli);
   registerMigrateCommands(program, cli);
   registerSecretsCommands(program, cli);
+  registerEmbeddedCommands(program, cli);
   return program;
 }
 

@@ -13,6 +13,11 @@ const postgresUrl = z.string().refine((v) => /^postgres(ql)?:\/\/.+/.test(v), 'm
 const envSchema = z
   .object({
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    // The address to listen on (127.0.0.1: this machine only); unset: every interface.
+    HOST: z
+      .string()
+      .regex(/^[A-Za-z0-9.:%-]+$/, 'must be a host name or an IP address')
+      .optional(),
     DATABASE_URL: postgresUrl.optional(),
     SILO_DATA_DIR: z.string().min(1).default('./.silo'),
     SILO_JWT_SECRET: z.string().min(32, 'must be at least 32 bytes').optional(),
@@ -94,6 +99,8 @@ const envSchema = z
 
 export interface Config {
   port: number;
+  /** The bind address; undefined listens on every interface. */
+  host: string | undefined;
   databaseUrl: string | undefined;
   dataDir: string;
   jwtSecret: string | undefined;
@@ -161,6 +168,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parsed.data;
   return {
     port: e.PORT,
+    host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     dataDir: e.SILO_DATA_DIR,
     jwtSecret: e.SILO_JWT_SECRET,

@@ -7,6 +7,7 @@ export const serverStatuses = ['active', 'draining', 'disabled'] as const;
 // postgres: a server Silo administers (creates databases and roles). neon: the Neon API, one Neon
 // project per company. external: databases someone else created, registered by connection string.
 export const providers = ['postgres', 'neon', 'external'] as const;
+export const serverPlacements = ['automatic', 'manual'] as const;
 export const companyStatuses = ['provisioning', 'active', 'suspended', 'failed', 'deleted'] as const;
 export type ServerStatus = (typeof serverStatuses)[number];
 export type CompanyStatus = (typeof companyStatuses)[number];
@@ -31,6 +32,8 @@ export const databaseServers = pgTable('database_servers', {
   host: text('host').notNull(),
   capacity: integer('capacity').notNull().default(500),
   status: text('status', { enum: serverStatuses }).notNull().default('active'),
+  // automatic: ordinary sign-ups may be placed here. manual: only companies that name this server.
+  placement: text('placement', { enum: serverPlacements }).notNull().default('automatic'),
   // The tenant schema version the server's template database is on (null: no template yet).
   templateVersion: text('template_version'),
   createdAt: createdAt(),
@@ -185,7 +188,8 @@ export const databaseLeftovers = pgTable(
       .references(() => databaseServers.id),
     databaseName: text('database_name').notNull(),
     roleName: text('role_name').notNull(),
-    reason: text('reason', { enum: ['move_target', 'move_source'] }).notNull(),
+    // forced_delete: a company deleted with force while its server could not be reached.
+    reason: text('reason', { enum: ['move_target', 'move_source', 'forced_delete'] }).notNull(),
     lastError: text('last_error'),
     createdAt: createdAt(),
     removedAt: timestamp('removed_at', { withTimezone: true, precision: 3 }),

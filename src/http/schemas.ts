@@ -1,6 +1,6 @@
 // Schemas shared by several routes. They validate requests and generate /openapi.json.
 import { z } from '@hono/zod-openapi';
-import { companyStatuses, providers, serverStatuses } from '../control-plane/schema.ts';
+import { companyStatuses, providers, serverPlacements, serverStatuses } from '../control-plane/schema.ts';
 import { type ErrorCode, errorStatus } from '../errors.ts';
 
 export const ErrorSchema = z
@@ -129,6 +129,9 @@ export const ServerSchema = z
     provider: z.enum(providers),
     host: z.string(),
     status: z.enum(serverStatuses),
+    placement: z
+      .enum(serverPlacements)
+      .openapi({ description: 'automatic: ordinary sign-ups may land here; manual: only companies that name it' }),
     capacity: z.number().int(),
     companies: z.number().int(),
     templateVersion: z.string().nullable(),

@@ -26,6 +26,8 @@ export interface FleetOptions extends FleetSelection {
   /** Stop scheduling after this many failures. */
   maxFailures?: number;
   dryRun?: boolean;
+  /** Leave out companies whose server does not answer now (reported in `skipped`, not failures). */
+  skipUnreachable?: boolean;
   actor: string;
   /** Stops scheduling when aborted (Ctrl-C); running migrations finish. */
   signal?: AbortSignal;
@@ -39,6 +41,8 @@ export interface FleetRun {
   results: CompanyMigrationResult[];
   /** Companies that were targeted but not attempted, and why. */
   notAttempted: { slug: string; reason: string }[];
+  /** With skipUnreachable: companies left out because their server did not answer. */
+  skipped: { slug: string; serverId: string }[];
   stoppedBecause: 'canary_failed' | 'max_failures' | 'interrupted' | null;
   templates: { serverId: string; version: string | null; error?: string }[];
 }
@@ -94,6 +98,7 @@ export async function migrateFleet(ctx: SiloContext, options: FleetOptions): Pro
     total: 0,
     results: [],
     notAttempted: [],
+    skipped: [],
     stoppedBecause: null,
     templates: [],
   };
@@ -110,7 +115,12 @@ export async function migrateFleet(ctx: SiloContext, options: FleetOptions): Pro
     }
   }
 
-  const fleet = await selectFleet(ctx, options);
+  let fleet = await selectFleet(ctx, options);
+  if (options.skipUnreachable) {
+    const down = new Set((await listServers(ctx, { probe: true })).filter((s) => s.reachable === false).map((s) => s.id));
+    run.skipped = fleet.filter((c) => c.serverId && down.has(c.serverId)).map((c) => ({ slug: c.slug, serverId: c.serverId! }));
+    fleet = fleet.filter((c) => !(c.serverId && down.has(c.serverId)));
+  }
   run.total = fleet.length;
   const canary = Math.min(options.canary ?? 0, fleet.length);
   // A migration holds one connection: a server gets at most a quarter of its pool budget of them.

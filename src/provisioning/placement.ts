@@ -1,7 +1,8 @@
 // Where a new tenant database goes: the active server with the most room left (a company moving
 // to a server takes its room from the start of the move). Automatic placement chooses among
 // postgres and neon servers; an external server takes only companies that bring their own
-// database, and such a company goes to an external server (the first one, made when needed).
+// database, and such a company goes to an external server (the first one, made when needed). A
+// server with placement "manual" takes only companies that name it.
 import { sql } from 'drizzle-orm';
 import type { SiloContext } from '../context.ts';
 import type { Provider } from '../control-plane/schema.ts';
@@ -29,7 +30,7 @@ export async function chooseServer(ctx: SiloContext, wanted: Wanted): Promise<Pl
            s.capacity - (select count(*) from companies c
                           where (c.server_id = s.id or c.moving_to = s.id) and c.status <> 'deleted')::int as room
     from database_servers s
-    where s.status = 'active' ${requested ? sql`and s.id = ${requested}` : sql`and s.provider <> 'external'`}
+    where s.status = 'active' ${requested ? sql`and s.id = ${requested}` : sql`and s.provider <> 'external' and s.placement = 'automatic'`}
       ${wanted.provider ? sql`and s.provider = ${wanted.provider}` : sql``}
     order by room desc, s.created_at
     limit 1`);

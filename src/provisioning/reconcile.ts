@@ -24,7 +24,8 @@ export interface ReconcileFinding {
     | 'orphan_role'
     | 'unreachable_server'
     | 'interrupted_move'
-    | 'move_leftover';
+    | 'move_leftover'
+    | 'forced_delete_leftover';
   serverId: string | null;
   name: string;
   companyId?: string;

@@ -159,7 +159,7 @@ export async function reconcileMoves(ctx: SiloContext, options: { fix: boolean; 
       from companies c where c.id = ${leftover.companyId}::uuid`);
     if (state?.moving || (state?.live && !options.fix)) continue;
     const finding: ReconcileFinding = {
-      kind: 'move_leftover',
+      kind: leftover.reason === 'forced_delete' ? 'forced_delete_leftover' : 'move_leftover',
       serverId: leftover.serverId,
       name: leftover.databaseName,
       companyId: leftover.companyId,

@@ -9,6 +9,7 @@ import { neonError } from '../providers/neon/api.ts';
 import { hasDatabase, openAsCompany } from '../tenancy/company-database.ts';
 import type { Sql } from 'postgres';
 import { recordAudit } from './audit.ts';
+import { markDeleted, markDeletedWithLeftovers } from './forced-delete.ts';
 import { getCompany, type CompanyRow } from './company-records.ts';
 import { decodeCursor, encodeCursor, type Page } from './pagination.ts';
 import { ifUnlocked, LOCK_CLASS } from '../db/advisory-lock.ts';
@@ -102,7 +103,7 @@ export async function deleteCompany(
   idOrSlug: string,
   confirm: string | undefined,
   actor: string,
-  options: { dropDatabase?: boolean } = {},
+  options: DeleteOptions = {},
 ) {
   const found = await getCompany(ctx, idOrSlug);
   if (confirm !== found.slug) {
@@ -117,8 +118,14 @@ export async function deleteCompany(
   return attempt.value;
 }
 
+export interface DeleteOptions {
+  dropDatabase?: boolean;
+  /** Mark it deleted even when its database cannot be reached, recording what was left (forced-delete.ts). */
+  force?: boolean;
+}
+
 /** deleteCompany() under its lock; the row is read again, as a delete may have just finished. */
-async function deleteUnlocked(ctx: SiloContext, id: string, actor: string, options: { dropDatabase?: boolean }) {
+async function deleteUnlocked(ctx: SiloContext, id: string, actor: string, options: DeleteOptions) {
   const company = await getCompany(ctx, id);
   if (company.status === 'deleted') throw conflict('the company is already deleted');
   if (company.status === 'provisioning') throw conflict('the company is being provisioned; try again shortly');
@@ -141,33 +148,21 @@ async function deleteUnlocked(ctx: SiloContext, id: string, actor: string, optio
         error: describeError(error),
       },
     ]);
+    const unreachable = error instanceof SiloError ? error.code === 'unavailable' : !(company.provider === 'external' && pgCode(error));
+    if (options.force && unreachable) {
+      return markDeletedWithLeftovers(ctx, company, actor, describeError(error), Math.round(performance.now() - started));
+    }
     if (error instanceof SiloError && error.code !== 'validation_failed') throw error;
     if (company.provider === 'external' && pgCode(error)) {
       throw conflict(`the external database could not be dropped (${describeError(error)}); nothing was deleted`);
     }
-    throw unavailable("the company's database cannot be reached; nothing was deleted");
+    throw unavailable("the company's database cannot be reached; nothing was deleted (force marks it deleted all the same)");
   }
-  const deleted = await inTransaction(ctx.db, async (tx) => {
-    const [row] = await tx
-      .update(companies)
-      // The secrets go; the names stay for the audit trail.
-      .set({ status: 'deleted', credentialsEncrypted: null, databaseUrlEncrypted: null, deletedAt: dsql`now()`, updatedAt: dsql`now()` })
-      .where(eq(companies.id, company.id))
-      .returning();
-    await recordAudit(tx, [
-      {
-        companyId: company.id,
-        serverId: company.serverId,
-        action: 'deleted',
-        status: 'ok',
-        actor,
-        durationMs: Math.round(performance.now() - started),
-        details: { database: outcome },
-      },
-    ]);
-    return row!;
+  const deleted = await markDeleted(ctx, company, {
+    actor,
+    durationMs: Math.round(performance.now() - started),
+    details: { database: outcome },
   });
-  await ctx.tenants.companyChanged(company.id);
   ctx.log.info({ companyId: company.id, slug: company.slug }, 'company deleted');
   return deleted;
 }

@@ -21,6 +21,7 @@ export interface ServerView {
   provider: ServerRow['provider'];
   host: string;
   status: ServerStatus;
+  placement: ServerRow['placement'];
   capacity: number;
   companies: number;
   templateVersion: string | null;
@@ -33,20 +34,21 @@ export function hostOf(url: string): string {
   return `${parsed.hostname}:${parsed.port || '5432'}`;
 }
 
-async function companyCounts(ctx: SiloContext): Promise<Map<string, number>> {
+export async function companyCounts(ctx: SiloContext): Promise<Map<string, number>> {
   const rows = await ctx.db.execute<{ server_id: string; n: number }>(dsql`
     select server_id, count(*)::int as n from companies
     where status <> 'deleted' and server_id is not null group by server_id`);
   return new Map(rows.map((r) => [r.server_id, r.n]));
 }
 
-function toView(row: ServerRow, companies: number): ServerView {
+export function toView(row: ServerRow, companies: number): ServerView {
   return {
     id: row.id,
     name: row.name,
     provider: row.provider,
     host: row.host,
     status: row.status,
+    placement: row.placement,
     capacity: row.capacity,
     companies,
     templateVersion: row.templateVersion,
@@ -87,6 +89,7 @@ export interface AddServerInput {
   /** postgres: an admin connection string. neon: the API's base URL (default: Neon's). */
   url?: string | undefined;
   capacity?: number | undefined;
+  placement?: ServerRow['placement'] | undefined;
   provider?: ServerRow['provider'] | undefined;
   /** neon only. */
   apiKey?: string | undefined;
@@ -94,7 +97,7 @@ export interface AddServerInput {
 }
 
 /** Checks that the URL reaches a server where its login may create databases and roles. */
-async function checkAdminLogin(url: string): Promise<void> {
+export async function checkAdminLogin(url: string): Promise<void> {
   const probe = openPostgres(url, { max: 1, connect_timeout: 5, onnotice: () => {}, prepare: false });
   try {
     const [role] = await probe<{ rolsuper: boolean; rolcreatedb: boolean; rolcreaterole: boolean }[]>`
@@ -160,7 +163,7 @@ export async function addServer(ctx: SiloContext, input: AddServerInput): Promis
   try {
     [row] = (await ctx.db
       .insert(databaseServers)
-      .values({ id, name: input.name, ...values, capacity: input.capacity ?? 500 })
+      .values({ id, name: input.name, ...values, capacity: input.capacity ?? 500, placement: input.placement ?? 'automatic' })
       .returning()) as [ServerRow];
   } catch (error) {
     if (pgCode(error) === '23505') throw conflict(`a server named "${input.name}" already exists`);

@@ -1,4 +1,4 @@
-// `silo admin create`: a system admin (an operator who may use the HTTP API's /api/companies etc.).
+// `silo admin create` (list, reset-password, remove: admin-accounts.ts): a system admin (an operator who may use the HTTP API's /api/companies etc.).
 import type { Command } from 'commander';
 import { eq, sql } from 'drizzle-orm';
 import { revokeTokens } from '../../auth/token-subjects.ts';
@@ -10,6 +10,7 @@ import { users } from '../../tenant/schema.ts';
 import { checkPassword, parseEmail, parseText } from '../arguments.ts';
 import { printJson, printLine } from '../output.ts';
 import { CliError, type CliRuntime, usageError } from '../runtime.ts';
+import { registerAdminAccountCommands } from './admin-accounts.ts';
 import { readSecret } from '../secret-input.ts';
 
 interface CreateAdminOptions {
@@ -50,6 +51,7 @@ export function registerAdminCommands(program: Command, cli: CliRuntime): void {
       else printLine(cli.stdout, `created system admin ${view.email} (${view.id})`);
     });
 
+  registerAdminAccountCommands(admin, cli);
   registerRevokeTokens(admin, cli);
 }
 

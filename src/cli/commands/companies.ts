@@ -1,8 +1,10 @@
-// `silo companies list | create | delete | move`: the companies, each with its own database.
+// `silo companies list | create | delete | move` (show, suspend, activate, stats, logs:
+// company-operations.ts): the companies, each with its own database.
 import { Option, type Command } from 'commander';
 import { companyStatuses, type CompanyStatus } from '../../control-plane/schema.ts';
 import { SiloError } from '../../errors.ts';
 import { provisionCompany } from '../../provisioning/provision-company.ts';
+import { openLeftovers } from '../../scale-out/leftovers.ts';
 import { describeMoveFailure, moveCompany } from '../../scale-out/move-company.ts';
 import { deleteCompany, listCompanies } from '../../services/companies.ts';
 import { toCompanyView } from '../../services/company-records.ts';
@@ -10,6 +12,7 @@ import { checkPassword, parseEmail, parsePositiveInt, parseServerId, parseSlug, 
 import { printJson, printLine, printTable, shortTime } from '../output.ts';
 import { CliError, usageError, type CliRuntime } from '../runtime.ts';
 import { readSecret } from '../secret-input.ts';
+import { registerCompanyOperationCommands } from './company-operations.ts';
 
 interface ListOptions {
   status?: CompanyStatus;
@@ -41,6 +44,7 @@ interface MoveOptions {
 interface DeleteOptions {
   confirm: string;
   dropDatabase?: boolean;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -53,7 +57,8 @@ async function externalUrlFrom(cli: CliRuntime, variable: string): Promise<strin
 }
 
 export function registerCompanyCommands(program: Command, cli: CliRuntime): void {
-  const companies = program.command('companies').description('list, create, delete and move companies');
+  const companies = program.command('companies').description('list, create, show, suspend, delete and move companies');
+  registerCompanyOperationCommands(companies, cli);
 
   companies
     .command('list')
@@ -145,14 +150,27 @@ export function registerCompanyCommands(program: Command, cli: CliRuntime): void
     .argument('<slug>', 'the company', parseSlug)
     .requiredOption('--confirm <slug>', 'the slug again, to confirm')
     .option('--drop-database', 'external companies: drop the database too (default: detach it and leave it in place)')
+    .option(
+      '--force',
+      'when its database cannot be reached (server gone for good): mark it deleted anyway; "silo reconcile" reports what was left',
+    )
     .option('--json', 'print one JSON document')
     .action(async (slug: string, options: DeleteOptions) => {
       if (options.confirm !== slug) throw usageError(`--confirm must repeat the slug: --confirm ${slug}`);
-      const deleted = await cli.withSilo((ctx) =>
-        deleteCompany(ctx, slug, options.confirm, 'cli', { dropDatabase: options.dropDatabase === true }),
-      );
+      const { deleted, left } = await cli.withSilo(async (ctx) => {
+        const row = await deleteCompany(ctx, slug, options.confirm, 'cli', {
+          dropDatabase: options.dropDatabase === true,
+          force: options.force === true,
+        });
+        return { deleted: row, left: await openLeftovers(ctx, { companyId: row.id }) };
+      });
       const view = toCompanyView(deleted);
-      if (options.json) return printJson(cli.stdout, view);
+      if (options.json)
+        return printJson(cli.stdout, { ...view, notRemoved: left.map((l) => ({ serverId: l.serverId, database: l.databaseName })) });
+      if (left.length > 0) {
+        printLine(cli.stdout, `deleted company ${view.slug}; its database ${view.database} could not be reached and is left in place`);
+        return printLine(cli.stderr, '"silo reconcile" lists it; "silo reconcile --fix" drops it if its server comes back');
+      }
       const detached = view.provider === 'external' && options.dropDatabase !== true;
       printLine(
         cli.stdout,

@@ -22,6 +22,7 @@ interface ApplyOptions extends SelectionOptions {
   canary?: number;
   maxFailures?: number;
   dryRun?: boolean;
+  skipUnreachable?: boolean;
 }
 
 export function registerMigrateCommands(program: Command, cli: CliRuntime): void {
@@ -85,6 +86,7 @@ export function registerMigrateCommands(program: Command, cli: CliRuntime): void
     .option('--only <slugs>', 'only these companies (comma-separated, repeatable)', collectSlugs)
     .option('--exclude <slugs>', 'all but these companies (comma-separated, repeatable)', collectSlugs)
     .option('--dry-run', 'connect to each company and report what is pending, without applying anything')
+    .option('--skip-unreachable', 'leave out companies whose server does not answer now, and say how many (they do not fail the run)')
     .option('--json', 'print one JSON document at the end (for CI)')
     .addHelpText(
       'after',
@@ -110,6 +112,7 @@ export function registerMigrateCommands(program: Command, cli: CliRuntime): void
             only: options.only,
             exclude: options.exclude,
             dryRun: options.dryRun,
+            skipUnreachable: options.skipUnreachable,
             actor: 'cli',
             signal: interrupt.signal,
             onResult: (result, progress) => {
@@ -140,6 +143,9 @@ export function registerMigrateCommands(program: Command, cli: CliRuntime): void
           );
           for (const f of failed) printLine(cli.stderr, `failed: ${f.slug} at ${f.failedMigration ?? '(connect)'}: ${f.error}`);
           for (const d of drifted) printLine(cli.stderr, `drift: ${d.slug}: ${d.drift.map((x) => x.tag).join(', ')} changed since applied`);
+          if (run.skipped.length > 0) {
+            printLine(cli.stderr, `skipped ${run.skipped.length} compan${run.skipped.length === 1 ? 'y' : 'ies'} on unreachable servers`);
+          }
           if (run.stoppedBecause) printLine(cli.stderr, `stopped early: ${run.stoppedBecause.replace('_', ' ')}`);
         }
         const ok = options.dryRun ? failed.length === 0 : fleetSucceeded(run);

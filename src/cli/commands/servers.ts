@@ -1,14 +1,15 @@
-// `silo servers list | add | drain`: the database servers that hold tenant databases. A server's URL
+// `silo servers list | add | drain` (update, remove: server-changes.ts): the database servers that hold tenant databases. A server's URL
 // holds its admin password: it is stored encrypted and never printed; servers show `host` (host:port).
 import { SingleBar } from 'cli-progress';
 import { Option, type Command } from 'commander';
-import { providers } from '../../control-plane/schema.ts';
+import { providers, serverPlacements } from '../../control-plane/schema.ts';
 import { drainServer } from '../../scale-out/drain-server.ts';
 import { addServer, listServers, type AddServerInput, type ServerView } from '../../services/servers.ts';
 import { checkDatabaseUrl, parsePositiveInt, parseServerId, parseText } from '../arguments.ts';
 import { printJson, printLine, printTable } from '../output.ts';
 import { CliError, EXIT, usageError, type CliRuntime } from '../runtime.ts';
 import { readSecret } from '../secret-input.ts';
+import { registerServerChangeCommands } from './server-changes.ts';
 
 interface AddOptions {
   name: string;
@@ -21,19 +22,25 @@ interface AddOptions {
   neonPgVersion?: number;
   neonOrg?: string;
   capacity?: number;
+  placement?: 'automatic' | 'manual';
   json?: boolean;
 }
 
 function printServers(cli: CliRuntime, servers: ServerView[]): void {
   printTable(
     cli.stdout,
-    ['NAME', 'PROVIDER', 'HOST', 'STATUS', 'COMPANIES', 'CAPACITY', 'TEMPLATE', 'REACHABLE', 'ID'],
-    servers.map((s) => [s.name, s.provider, s.host, s.status, s.companies, s.capacity, s.templateVersion, s.reachable, s.id]),
+    ['NAME', 'PROVIDER', 'HOST', 'STATUS', 'PLACEMENT', 'COMPANIES', 'CAPACITY', 'TEMPLATE', 'REACHABLE', 'ID'],
+    servers.map((s) => [s.name, s.provider, s.host, s.status, s.placement, s.companies, s.capacity, s.templateVersion, s.reachable, s.id]),
   );
 }
 
 async function addServerInput(cli: CliRuntime, options: AddOptions): Promise<AddServerInput> {
-  const common = { name: options.name, provider: options.provider, ...(options.capacity ? { capacity: options.capacity } : {}) };
+  const common = {
+    name: options.name,
+    provider: options.provider,
+    ...(options.capacity ? { capacity: options.capacity } : {}),
+    ...(options.placement ? { placement: options.placement } : {}),
+  };
   const url = await readSecret(cli, { flag: '--url', value: options.url, env: options.urlEnv, stdin: options.urlStdin });
   if (options.provider === 'postgres') {
     if (!url) throw usageError('a postgres server needs its URL: --url-env <name> or --url-stdin');
@@ -57,6 +64,7 @@ async function addServerInput(cli: CliRuntime, options: AddOptions): Promise<Add
 
 export function registerServerCommands(program: Command, cli: CliRuntime): void {
   const servers = program.command('servers').description('database servers that hold tenant databases');
+  registerServerChangeCommands(servers, cli);
 
   servers
     .command('list')
@@ -91,6 +99,11 @@ export function registerServerCommands(program: Command, cli: CliRuntime): void 
     .option('--neon-pg-version <n>', 'neon: Postgres major version of new projects', parsePositiveInt(18))
     .option('--neon-org <id>', 'neon: organization that owns new projects')
     .option('--capacity <n>', 'how many companies it may hold (default: 500)', parsePositiveInt(100_000))
+    .addOption(
+      new Option('--placement <placement>', 'automatic (default): sign-ups may land here; manual: only companies that name it').choices(
+        serverPlacements,
+      ),
+    )
     .option('--json', 'print one JSON document')
     .action(async (options: AddOptions) => {
       const input = await addServerInput(cli, options);

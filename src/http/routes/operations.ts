@@ -1,11 +1,39 @@
-// Operations without a token: /health (the process), /ready (the management database).
+// Operations without a token: / (where to go next), /health (the process), /ready (the management database).
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../context.ts';
 import { SiloError } from '../../errors.ts';
 import type { App } from '../env.ts';
 import { errors, json } from '../schemas.ts';
 
+const Index = z
+  .object({
+    service: z.literal('silo'),
+    links: z.object({ docs: z.string(), openapi: z.string(), health: z.string(), ready: z.string(), metrics: z.string() }),
+  })
+  .openapi('Index');
+
 export function registerOperationRoutes(app: App, ctx: SiloContext) {
+  // A person who opens the address in a browser (or curls it) learns where the reference is.
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/',
+      operationId: 'getIndex',
+      security: [],
+      tags: ['operations'],
+      summary: 'What this service is, with links to its reference and probes',
+      responses: { 200: json(Index, 'Links') },
+    }),
+    (c) =>
+      c.json(
+        {
+          service: 'silo' as const,
+          links: { docs: '/docs', openapi: '/openapi.json', health: '/health', ready: '/ready', metrics: '/metrics' },
+        },
+        200,
+      ),
+  );
+
   app.openapi(
     createRoute({
       method: 'get',

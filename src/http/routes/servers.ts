@@ -1,8 +1,9 @@
-// GET/POST /api/servers and PATCH /api/servers/:id: where tenant databases can live.
+// GET/POST /api/servers, PATCH and DELETE /api/servers/:id: where tenant databases can live.
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../context.ts';
-import { providers, serverStatuses } from '../../control-plane/schema.ts';
-import { addServer, listServers, updateServer } from '../../services/servers.ts';
+import { providers, serverPlacements, serverStatuses } from '../../control-plane/schema.ts';
+import { changeServer, removeServer } from '../../services/server-changes.ts';
+import { addServer, listServers } from '../../services/servers.ts';
 import type { App } from '../env.ts';
 import { requireAuth } from '../middleware/auth.ts';
 import { bearer, errors, json, jsonBody, ServerSchema, text } from '../schemas.ts';
@@ -31,6 +32,10 @@ const AddServerBody = z
       .optional()
       .openapi({ description: 'neon: what new projects are created with' }),
     capacity: z.number().int().min(1).max(100_000).optional(),
+    placement: z
+      .enum(serverPlacements)
+      .optional()
+      .openapi({ description: 'automatic (default): ordinary sign-ups may land here; manual: only companies that name it' }),
   })
   .superRefine((body, check) => {
     const provider = body.provider ?? 'postgres';
@@ -49,8 +54,18 @@ const AddServerBody = z
   .openapi('AddServerRequest');
 
 const UpdateServerBody = z
-  .object({ status: z.enum(serverStatuses).optional(), capacity: z.number().int().min(1).max(100_000).optional() })
-  .refine((b) => b.status !== undefined || b.capacity !== undefined, 'give status or capacity')
+  .object({
+    status: z.enum(serverStatuses).optional(),
+    capacity: z.number().int().min(1).max(100_000).optional(),
+    placement: z.enum(serverPlacements).optional().openapi({ description: 'manual: only companies that name this server land here' }),
+    url: z.string().min(1).max(2000).optional().openapi({
+      description:
+        'postgres: a new admin connection string, which must reach the databases already on the server. neon: the API base URL. Checked before it is stored; stored encrypted, never shown.',
+    }),
+    apiKey: z.string().min(1).max(500).optional().openapi({ description: 'neon: a new API key, checked before it is stored' }),
+  })
+  .strict()
+  .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one of status, capacity, placement, url, apiKey')
   .openapi('UpdateServerRequest');
 
 export function registerServerRoutes(app: App, ctx: SiloContext) {
@@ -87,10 +102,26 @@ export function registerServerRoutes(app: App, ctx: SiloContext) {
       method: 'patch',
       path: '/api/servers/{id}',
       operationId: 'updateServer',
-      summary: 'Change a server: active, draining (no new companies) or disabled; capacity',
+      summary: 'Change a server: status, capacity, placement, or its URL or API key (checked first)',
       request: { params: z.object({ id: z.uuid() }), body: jsonBody(UpdateServerBody) },
-      responses: { 200: json(ServerSchema, 'The server') },
+      responses: { 200: json(ServerSchema, 'The server'), 503: errors[503] },
     }),
-    async (c) => c.json(await updateServer(ctx, c.req.valid('param').id, c.req.valid('json')), 200),
+    async (c) => c.json(await changeServer(ctx, c.req.valid('param').id, c.req.valid('json')), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'delete',
+      path: '/api/servers/{id}',
+      operationId: 'deleteServer',
+      summary: 'Remove a server that holds no company (deleted ones aside) and nothing left to drop',
+      request: { params: z.object({ id: z.uuid() }) },
+      responses: { 204: { description: 'Removed' }, 409: errors[409] },
+    }),
+    async (c) => {
+      await removeServer(ctx, c.req.valid('param').id);
+      return c.body(null, 204);
+    },
   );
 }

@@ -26,16 +26,22 @@ export function registerDeleteCompany(app: App, ctx: SiloContext) {
             .enum(['true', 'false'])
             .optional()
             .openapi({ description: 'external companies only: drop the database too (its login must own it); default: detach' }),
+          force: z.enum(['true', 'false']).optional().openapi({
+            description:
+              'true: when the database cannot be reached (its server is gone for good), mark the company deleted all the same and record what was left; `silo reconcile` reports it',
+          }),
         }),
       },
       responses: {
         200: json(CompanySchema, 'The company, deleted'),
         409: errors[409],
+        503: errors[503],
       },
     }),
     async (c) => {
       const deleted = await deleteCompany(ctx, c.req.valid('param').company, c.req.header('x-confirm'), actorOf(c.get('auth')), {
         dropDatabase: c.req.valid('query').dropDatabase === 'true',
+        force: c.req.valid('query').force === 'true',
       });
       return c.json(toCompanyView(deleted), 200);
     },

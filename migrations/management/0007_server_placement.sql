@@ -1,0 +1,1 @@
+ALTER TABLE "database_servers" ADD COLUMN "placement" text DEFAULT 'automatic' NOT NULL;
