@@ -29,7 +29,7 @@ let admin: postgres.Sql;
 beforeAll(async () => {
   // Long enough that the checks made while operations run (a 423, a failed login through the
   // driver, whose first connection in a fresh process is slow) surely happen before they finish.
-  neon = await startNeonStandIn({ adminUrl: serverUrl(), operationMs: 600 });
+  neon = await startNeonStandIn({ adminUrl: serverUrl(), operationMs: 1200 });
   proxy = await startWsProxy();
   neonConfig.wsProxy = proxy.wsProxy;
   api = createApiClient({ apiKey: neon.apiKey, baseURL: neon.apiUrl });
@@ -125,7 +125,7 @@ describe('Neon API stand-in with the real api-client, databases through the ws p
 
     const finished = await waitForOperations(projectId, body.operations);
     expect(finished.map((o) => o.status)).toEqual(['finished', 'finished']);
-    expect(finished[0]!.total_duration_ms).toBeGreaterThanOrEqual(600);
+    expect(finished[0]!.total_duration_ms).toBeGreaterThanOrEqual(1200);
     expect((await api.getProject(projectId)).data.project.id).toBe(projectId);
     expect(await existsOnServer(databaseName, roleName)).toEqual({ db: true, role: true });
 

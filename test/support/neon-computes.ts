@@ -127,11 +127,13 @@ export class Compute {
     // Every query has an answer: the server's bytes are the compute's activity.
     upstream.on('data', () => this.touch());
     upstream.write(first);
+    // The server's last bytes (a FATAL error before it closes) must reach the client: pipe() ends
+    // the client's side once they are written, where destroy() would drop them.
     stream.pipe(upstream);
     upstream.pipe(stream);
     stream.on('close', () => upstream.destroy());
     stream.on('error', () => upstream.destroy());
-    upstream.on('close', () => stream.destroy());
+    upstream.on('error', () => stream.destroy());
   }
 }
 
