@@ -40,12 +40,15 @@ export class Compute {
   /** SNI names presented by TLS clients, in order. */
   readonly serverNames: string[] = [];
   coldStarts = 0;
+  /** How long the next start takes (a test may lengthen one start). */
+  coldStartMs: number;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private idleTimer: NodeJS.Timeout | undefined;
   private waking: Promise<void> | undefined;
 
   private constructor(private readonly settings: ComputeSettings) {
+    this.coldStartMs = settings.coldStartMs;
     this.server = createServer((client) => {
       this.accept(client).catch(() => client.destroy());
     });
@@ -88,7 +91,7 @@ export class Compute {
 
   private wake(): Promise<void> {
     if (this.state === 'active') return Promise.resolve();
-    this.waking ??= new Promise<void>((resolve) => setTimeout(resolve, this.settings.coldStartMs)).then(() => {
+    this.waking ??= new Promise<void>((resolve) => setTimeout(resolve, this.coldStartMs)).then(() => {
       this.state = 'active';
       this.coldStarts += 1;
       this.waking = undefined;

@@ -192,11 +192,12 @@ export async function startNeonStandIn(options: StandInOptions): Promise<NeonSta
       setOperations(p, 'running', {}, startedAt);
       await sleep(operationMs - operationMs / 3);
       if (failure) {
-        const retryAt = timestamp(new Date(Date.now() + operationMs / 2));
+        // `failed` lasts as long as the operation had run, so that a poller surely sees it.
+        const retryAt = timestamp(new Date(Date.now() + operationMs));
         const error = 'compute failed to start: injected by the stand-in';
         setOperations(p, failure === 'error' ? 'error' : 'failed', { error, failures_count: 1, retry_at: retryAt }, startedAt);
         if (failure === 'error') return;
-        await sleep(operationMs / 2);
+        await sleep(operationMs);
         setOperations(p, 'running', {}, startedAt);
         await sleep(operationMs / 2);
       }
