@@ -176,6 +176,18 @@ describe('companies on Neon', () => {
     expect(new Set(names)).toEqual(new Set(['localhost']));
   });
 
+  it('answer 409, leaving nothing behind, when the server was registered with a project-scoped key', async () => {
+    const scoped = await register({ name: 'scoped', apiKey: neon.projectKey(projectOf('personal-one')!.id) });
+    expect(scoped.status).toBe(201);
+    const before = neon.projects().length;
+    const refused = await createOn(scoped.body.id, 'scoped-one');
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toMatch(/organization key/);
+    expect(neon.projects()).toHaveLength(before);
+    expect((await t.call('GET', '/api/companies/scoped-one')).body.status).toBe('failed');
+    await t.call('PATCH', `/api/servers/${scoped.body.id}`, { body: { status: 'disabled' } });
+  });
+
   it('find a project by name through partial listings, and never count a deleted one', async () => {
     const api = new NeonApi(neon.apiUrl, neon.apiKey);
     const name = 'silo-partly-listed';

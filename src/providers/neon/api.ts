@@ -260,7 +260,10 @@ export function neonError(error: unknown, options: { registering?: boolean } = {
   if (error.status === 401 || error.status === 403) {
     return options.registering
       ? new SiloError('validation_failed', 'the Neon API refused the API key')
-      : new SiloError('conflict', `the Neon API refused this server's API key (${error.status}): it needs an organization key`);
+      : new SiloError(
+          'conflict',
+          `the Neon API refused this server's API key (${error.status}): revoked, or scoped to one project? register the server again with an organization key`,
+        );
   }
   return new SiloError(options.registering ? 'validation_failed' : 'conflict', error.message);
 }
