@@ -28,7 +28,8 @@ WebSocket proxy:   ${proxy.wsProxy}
 
 1. Restart Silo with the proxy, so that its serverless driver reaches the local PostgreSQL:
      SILO_NEON_WS_PROXY=${proxy.wsProxy} npm start
-2. Register the stand-in as a neon server (the key is this stand-in's own, made up now):
+2. Register the stand-in as a neon server (an organization key of this stand-in's, made up now; its
+   personal key, ${neon.personalKey}, works too: the stand-in has one organization):
      curl -s localhost:3000/api/servers -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \\
        -d '{"name":"neon","provider":"neon","url":"${neon.apiUrl}","apiKey":"${neon.apiKey}"}'
 3. Create companies with that server's id as serverId.

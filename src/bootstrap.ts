@@ -109,7 +109,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
 
   const box = createCredentialBox(secrets.masterKey, config.masterKeyPrevious);
   const servers = createServerConnections(management.db, box);
-  configureNeonDriver({ wsProxy: config.neonWsProxy });
+  configureNeonDriver({ wsProxy: config.neonWsProxy, connectTimeoutSeconds: config.neonConnectTimeoutSeconds });
   const tenants = new Tenants({ db: management.db, sql: management.sql, box, servers, log }, config.pools);
   const ctx: SiloContext = {
     config,

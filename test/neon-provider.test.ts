@@ -9,6 +9,7 @@ import { NeonApi } from '../src/providers/neon/api.ts';
 import { neonProjectName } from '../src/providers/neon/servers.ts';
 import { openAsCompany } from '../src/tenancy/company-database.ts';
 import { reconcile } from '../src/provisioning/reconcile.ts';
+import { companyToken } from './support/company-login.ts';
 import { startNeonStandIn, type NeonStandIn } from './support/neon-stand-in.ts';
 import { copyTenantMigrations, type MigrationFolder } from './support/migration-folder.ts';
 import { createTestSilo, serverUrl, type TestSilo } from './support/test-silo.ts';
@@ -27,14 +28,7 @@ async function createOnNeon(slug: string) {
   });
 }
 
-async function logIn(slug: string): Promise<string> {
-  const res = await t.call('POST', '/api/auth/login', {
-    token: null,
-    body: { email: `boss@${slug}.test`, password: PASSWORD, company: slug },
-  });
-  expect(res.status).toBe(200);
-  return res.body.token;
-}
+const logIn = (slug: string) => companyToken(t, `boss@${slug}.test`, PASSWORD, slug);
 
 beforeAll(async () => {
   neon = await startNeonStandIn({ adminUrl: serverUrl(), operationMs: 300 });

@@ -79,6 +79,9 @@ const envSchema = z
     SILO_DB_CA_FILE: z.string().optional(),
     // The weakest sslmode any database connection uses; a URL may ask for more (docs/tls.md).
     SILO_DB_SSLMODE: z.enum(SSL_MODES).optional(),
+    // Seconds to connect to a Neon company's compute: it may be waking from scale to zero
+    // (docs/providers.md), which takes longer than SILO_TENANT_CONNECT_TIMEOUT allows.
+    SILO_NEON_CONNECT_TIMEOUT: z.coerce.number().int().min(1).max(120).default(15),
     SILO_NEON_WS_PROXY: z
       .string()
       .regex(/^[^\s/:]+(:\d+)?(\/\S*)?$/, 'must be host[:port][/path], without a protocol')
@@ -132,6 +135,7 @@ export interface Config {
   metrics: { token: string | undefined; open: boolean };
   httpMaxConnections: number;
   neonWsProxy: string | undefined;
+  neonConnectTimeoutSeconds: number;
   dbCaFile: string | undefined;
   dbSslMode: SslMode | undefined;
 }
@@ -202,6 +206,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     httpMaxConnections: e.SILO_HTTP_MAX_CONNECTIONS,
     loginConcurrency: { maxConcurrent: e.SILO_LOGIN_MAX_CONCURRENT, maxConcurrentPerCompany: e.SILO_LOGIN_MAX_CONCURRENT_PER_COMPANY },
     neonWsProxy: e.SILO_NEON_WS_PROXY,
+    neonConnectTimeoutSeconds: e.SILO_NEON_CONNECT_TIMEOUT,
     dbCaFile: e.SILO_DB_CA_FILE,
     dbSslMode: e.SILO_DB_SSLMODE,
   };

@@ -1,10 +1,16 @@
 // A company's database on Neon: a Neon project of its own (Neon's advice for database-per-tenant),
 // created through the API with the database and role named after the company. The saga migrates
 // it: a new project has no template to clone from.
-import { eq } from 'drizzle-orm';
+//
+// Past its plan's project limit Neon refuses new projects (422 PROJECTS_LIMIT_EXCEEDED); every
+// project in the organisation counts, Silo's or not. The server is then full: its capacity drops
+// to the companies it holds, so placement stops choosing it until an operator raises it again.
+import { eq, sql } from 'drizzle-orm';
 import type { SiloContext } from '../context.ts';
 import { companies } from '../control-plane/schema.ts';
-import type { NeonProject } from '../providers/neon/api.ts';
+import { conflict } from '../errors.ts';
+import { NeonApiError, type NeonProject } from '../providers/neon/api.ts';
+import { neonConnectTimeoutSeconds } from '../providers/neon/driver.ts';
 import { neonProjectName, neonServer } from '../providers/neon/servers.ts';
 import { openPostgresJs } from '../tenancy/company-database.ts';
 import { withVerifiedTls } from '../db/tls.ts';
@@ -31,15 +37,20 @@ export function neonDatabaseBuilder(ctx: SiloContext, companyId: string, slug: s
       const { api, settings } = await neonServer(ctx, serverId);
       attempted = true;
       const project: NeonProject = await step('project', () =>
-        api.createProject(projectName, names, settings, async (id) => {
-          projectId = id;
-          // Recorded at once: if this process dies while Neon finishes, reconcile can delete it.
-          await ctx.db.update(companies).set({ providerRef: id }).where(eq(companies.id, companyId));
-        }),
+        api
+          .createProject(projectName, names, settings, async (id) => {
+            projectId = id;
+            // Recorded at once: if this process dies while Neon finishes, reconcile can delete it.
+            await ctx.db.update(companies).set({ providerRef: id }).where(eq(companies.id, companyId));
+          })
+          .catch(async (error: unknown) => {
+            throw isProjectLimit(error) ? await markFull(ctx, serverId) : error;
+          }),
       );
       // The project's role owns its database, so the migrations' objects belong to it.
       return {
-        client: openPostgresJs(withVerifiedTls(project.connectionUri)),
+        // A new project's compute is up, but give it the time a start takes all the same.
+        client: openPostgresJs(withVerifiedTls(project.connectionUri), { connect_timeout: neonConnectTimeoutSeconds() }),
         schemaVersion: null,
         via: 'neon',
         location: {
@@ -52,4 +63,24 @@ export function neonDatabaseBuilder(ctx: SiloContext, companyId: string, slug: s
       };
     },
   };
+}
+
+function isProjectLimit(error: unknown): boolean {
+  return error instanceof NeonApiError && error.status === 422 && error.code === 'PROJECTS_LIMIT_EXCEEDED';
+}
+
+/** Lowers the server's capacity to what it holds now, and says so. */
+async function markFull(ctx: SiloContext, serverId: string): Promise<Error> {
+  const [row] = await ctx.db.execute<{ name: string; capacity: number }>(sql`
+    update database_servers s
+    set capacity = least(s.capacity, (select count(*) from companies c
+                                      where (c.server_id = s.id or c.moving_to = s.id) and c.status <> 'deleted')::int),
+        updated_at = now()
+    where s.id = ${serverId}
+    returning s.name, s.capacity`);
+  ctx.log.warn({ serverId, capacity: row?.capacity }, 'neon server full: the plan project limit was reached; capacity lowered');
+  return conflict(
+    `the neon server "${row?.name}" is full: Neon refused a new project (its plan's project limit was reached); ` +
+      `its capacity is now ${row?.capacity}, so no new company is placed there until the limit or the capacity is raised`,
+  );
 }

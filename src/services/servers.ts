@@ -10,7 +10,8 @@ import { sealedAt } from '../crypto/credentials.ts';
 import { openPostgres } from '../db/postgres-client.ts';
 import { conflict, describeError, invalid, notFound, pgCode, unavailable } from '../errors.ts';
 import { ensureTemplate } from '../provisioning/template.ts';
-import { NEON_API_URL, NeonApi, neonError, type NeonSettings } from '../providers/neon/api.ts';
+import { NEON_API_URL, NeonApi, type NeonSettings } from '../providers/neon/api.ts';
+import { checkNeonAccount } from '../providers/neon/registration.ts';
 import { neonServer } from '../providers/neon/servers.ts';
 
 export type ServerRow = typeof databaseServers.$inferSelect;
@@ -125,7 +126,8 @@ export async function checkAdminLogin(url: string): Promise<void> {
  */
 async function checkedServerValues(ctx: SiloContext, id: string, input: AddServerInput) {
   const provider = input.provider ?? 'postgres';
-  if (provider === 'external') return { provider, urlEncrypted: null, apiKeyEncrypted: null, host: 'external', settings: {} };
+  if (provider === 'external')
+    return { provider, urlEncrypted: null, apiKeyEncrypted: null, host: 'external', settings: {}, capacity: 500 };
   const url = input.url ?? (provider === 'neon' ? NEON_API_URL : undefined);
   if (!url) throw invalid('url is required for a postgres server', [{ path: 'url', message: 'required' }]);
   let host: string;
@@ -136,21 +138,18 @@ async function checkedServerValues(ctx: SiloContext, id: string, input: AddServe
   }
   if (provider === 'postgres') {
     await checkAdminLogin(url);
-    return { provider, urlEncrypted: ctx.box.seal(url, sealedAt.serverUrl(id)), apiKeyEncrypted: null, host, settings: {} };
+    return { provider, urlEncrypted: ctx.box.seal(url, sealedAt.serverUrl(id)), apiKeyEncrypted: null, host, settings: {}, capacity: 500 };
   }
   if (!input.apiKey) throw invalid('apiKey is required for a neon server', [{ path: 'apiKey', message: 'required' }]);
-  const settings = input.neon ?? {};
-  try {
-    await new NeonApi(url, input.apiKey, { timeoutMs: 10_000 }).checkKey(settings.orgId);
-  } catch (error) {
-    throw neonError(error);
-  }
+  const account = await checkNeonAccount(new NeonApi(url, input.apiKey, { timeoutMs: 10_000 }), input.neon ?? {});
   return {
     provider,
     urlEncrypted: ctx.box.seal(url, sealedAt.serverUrl(id)),
     apiKeyEncrypted: ctx.box.seal(input.apiKey, sealedAt.serverApiKey(id)),
     host,
-    settings: { ...settings },
+    settings: { ...account.settings },
+    // One project per company: the plan's project limit, unless the caller knows better.
+    capacity: account.projectLimit,
   };
 }
 
@@ -158,12 +157,12 @@ export async function addServer(ctx: SiloContext, input: AddServerInput): Promis
   const [existing] = await ctx.db.select({ id: databaseServers.id }).from(databaseServers).where(eq(databaseServers.name, input.name));
   if (existing) throw conflict(`a server named "${input.name}" already exists`);
   const id = randomUUID();
-  const values = await checkedServerValues(ctx, id, input);
+  const { capacity, ...values } = await checkedServerValues(ctx, id, input);
   let row: ServerRow;
   try {
     [row] = (await ctx.db
       .insert(databaseServers)
-      .values({ id, name: input.name, ...values, capacity: input.capacity ?? 500, placement: input.placement ?? 'automatic' })
+      .values({ id, name: input.name, ...values, capacity: input.capacity ?? capacity, placement: input.placement ?? 'automatic' })
       .returning()) as [ServerRow];
   } catch (error) {
     if (pgCode(error) === '23505') throw conflict(`a server named "${input.name}" already exists`);

@@ -6,6 +6,7 @@ import type { companies } from '../control-plane/schema.ts';
 import { type CredentialBox, sealedAt } from '../crypto/credentials.ts';
 import { openPostgres } from '../db/postgres-client.ts';
 import { withVerifiedTls } from '../db/tls.ts';
+import { neonConnectTimeoutSeconds } from '../providers/neon/driver.ts';
 import { SiloError } from '../errors.ts';
 import type { ClientOptions, ServerConnections } from '../services/server-connections.ts';
 import type { RotatingLogin } from '../data-plane/rotating-login.ts';
@@ -64,8 +65,10 @@ export function companyPoolTarget(deps: Deps, company: CompanyRow, login?: Rotat
  */
 export async function openAsCompany(deps: Deps, company: CompanyRow, options: ClientOptions = {}): Promise<Sql> {
   const url = await companyDatabaseUrl(deps, company);
+  if (company.provider !== 'neon') return openPostgresJs(url, options);
   // Neon's URIs say sslmode=require, which checks no certificate; Neon's are from a public CA.
-  return openPostgresJs(company.provider === 'neon' ? withVerifiedTls(url) : url, options);
+  // Its compute may be waking from scale to zero: allow for the start.
+  return openPostgresJs(withVerifiedTls(url), { connect_timeout: neonConnectTimeoutSeconds(), ...options });
 }
 
 /** A postgres.js client on a connection string, with sslmode and sslrootcert honoured (docs/tls.md). */

@@ -30,8 +30,17 @@ const AddServerBody = z
       })
       .strict()
       .optional()
-      .openapi({ description: 'neon: what new projects are created with' }),
-    capacity: z.number().int().min(1).max(100_000).optional(),
+      .openapi({
+        description:
+          'neon: what new projects are created with. orgId is required when the key (a personal key) can act in several organizations; regionId must be open to the organization.',
+      }),
+    capacity: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .optional()
+      .openapi({ description: "how many companies it takes; default 500, for neon the plan's project limit (100, or 1,000 on Scale)" }),
     placement: z
       .enum(serverPlacements)
       .optional()

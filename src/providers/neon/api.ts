@@ -4,7 +4,8 @@
 //
 // Every Neon write is asynchronous: it answers with `operations` that run on after the response,
 // and the database cannot be used until they have finished. While one runs, other writes to the
-// project answer 423 Locked; past the rate limit calls answer 429. Both are waited out here.
+// project answer 423 Locked; past the rate limit calls answer 429. Both are waited out here, and so
+// is 503, which Neon's spec calls always safe to retry (its GeneralError response).
 import type { Api, Operation } from '@neondatabase/api-client';
 import { SiloError } from '../../errors.ts';
 
@@ -29,11 +30,13 @@ export interface NeonApiOptions {
   timeoutMs?: number;
 }
 
-/** Neon's answer, with what is safe to show: the status and Neon's message, never the request. */
+/** Neon's answer, with what is safe to show: the status, Neon's code and message, never the request. */
 export class NeonApiError extends Error {
   constructor(
     readonly status: number | undefined,
     message: string,
+    /** Neon's own error code (`PROJECTS_LIMIT_EXCEEDED`, ...), when it sent one. */
+    readonly code?: string,
   ) {
     super(message);
     this.name = 'NeonApiError';
@@ -60,10 +63,11 @@ function isAxiosError(error: unknown): error is AxiosLikeError {
 function toNeonError(error: unknown): NeonApiError | Error {
   if (!isAxiosError(error)) return error instanceof Error ? error : new Error(String(error));
   const status = error.response?.status;
-  const body = error.response?.data as { message?: unknown } | undefined;
+  const body = error.response?.data as { message?: unknown; code?: unknown } | undefined;
   const said = typeof body?.message === 'string' ? body.message : undefined;
+  const code = typeof body?.code === 'string' && body.code !== '' ? body.code : undefined;
   if (status === undefined) return new NeonApiError(undefined, `the Neon API cannot be reached (${error.code ?? 'no response'})`);
-  return new NeonApiError(status, `the Neon API answered ${status}${said ? `: ${said}` : ''}`);
+  return new NeonApiError(status, `the Neon API answered ${status}${said ? `: ${said}` : ''}`, code);
 }
 
 function retryAfterMs(error: unknown, attempt: number): number {
@@ -87,8 +91,9 @@ export class NeonApi {
   }
 
   /**
-   * Runs a call, waiting out 429 (rate limit) and 423 (an operation is running on the project).
-   * `retryServerErrors` only for calls that are safe to repeat: a 5xx on a create may have created.
+   * Runs a call, waiting out 429 (rate limit), 423 (an operation is running on the project) and 503
+   * (always safe to retry, the spec says). `retryServerErrors` (any 5xx) only for calls that are
+   * safe to repeat: another 5xx on a create may have created.
    */
   private async call<T>(run: (api: Api<unknown>) => Promise<T>, options: { retryServerErrors?: boolean } = {}): Promise<T> {
     const api = await this.api;
@@ -98,7 +103,11 @@ export class NeonApi {
         return await run(api);
       } catch (error) {
         const status = isAxiosError(error) ? error.response?.status : undefined;
-        const retry = status === 423 || status === 429 || (options.retryServerErrors === true && status !== undefined && status >= 500);
+        const retry =
+          status === 423 ||
+          status === 429 ||
+          status === 503 ||
+          (options.retryServerErrors === true && status !== undefined && status >= 500);
         const wait = retryAfterMs(error, attempt);
         if (!retry || Date.now() + wait > deadline) throw toNeonError(error);
         await sleep(wait);
@@ -119,6 +128,18 @@ export class NeonApi {
       return;
     }
     await this.call(list, { retryServerErrors: true });
+  }
+
+  /** The organisations the key may act in: all of a personal key's, the one that owns any other key. */
+  async organizations(): Promise<{ id: string; name: string; plan: string }[]> {
+    const { data } = await this.call((api) => api.getCurrentUserOrganizations(), { retryServerErrors: true });
+    return data.organizations.map(({ id, name, plan }) => ({ id, name, plan }));
+  }
+
+  /** The region ids open to the organisation ("not all regions are available to all organizations"). */
+  async regions(orgId: string): Promise<string[]> {
+    const { data } = await this.call((api) => api.getActiveRegions({ org_id: orgId }), { retryServerErrors: true });
+    return data.regions.map((region) => region.region_id);
   }
 
   /**
@@ -158,14 +179,28 @@ export class NeonApi {
   /**
    * Deletes the projects with exactly this name: for a create whose answer was lost (a timeout, a
    * reset, a process that died before recording the id), when only the name Silo gave is known.
+   * Neon answers a search that runs past its `timeout` with the projects found so far and the ids
+   * of the rest in `unavailable_project_ids`; such a partial answer is asked again (the project
+   * may be among the rest), and is an error if it stays partial. Deleted projects stay recoverable
+   * for 7 days but are not listed (only `recoverable=true` lists them), so they never count here.
    */
   async deleteProjectsNamed(name: string, orgId?: string): Promise<number> {
-    const { data } = await this.call((api) => api.listProjects({ search: name, limit: 400, ...(orgId ? { org_id: orgId } : {}) }), {
-      retryServerErrors: true,
-    });
-    const named = data.projects.filter((project) => project.name === name);
-    for (const project of named) await this.deleteProject(project.id);
-    return named.length;
+    const deadline = Date.now() + this.timeoutMs;
+    for (let attempt = 0; ; attempt++) {
+      const { data } = await this.call(
+        (api) => api.listProjects({ search: name, limit: 400, timeout: SEARCH_TIMEOUT_MS, ...(orgId ? { org_id: orgId } : {}) }),
+        { retryServerErrors: true },
+      );
+      if ((data.unavailable_project_ids ?? []).length > 0) {
+        const wait = Math.min(200 * 2 ** attempt, 5_000);
+        if (Date.now() + wait > deadline) throw new NeonApiError(undefined, 'the Neon API answered only part of a project search in time');
+        await sleep(wait);
+        continue;
+      }
+      const named = data.projects.filter((project) => project.name === name);
+      for (const project of named) await this.deleteProject(project.id);
+      return named.length;
+    }
   }
 
   /** Deletes a project; one that is already gone counts as deleted. */
@@ -178,20 +213,30 @@ export class NeonApi {
     }
   }
 
-  /** Polls each operation until it has finished; a failed one fails the call. */
+  /**
+   * Polls each operation until it has finished (or was skipped). Only `error` and `cancelled` are
+   * final failures: Neon retries a `failed` operation (its `failures_count` grows, `retry_at` says
+   * when), and `cancelling` has not ended yet, so those are polled on until the deadline.
+   */
   private async waitForOperations(projectId: string, operations: Operation[]): Promise<void> {
     const deadline = Date.now() + this.timeoutMs;
     for (const first of operations) {
       let operation = first;
       for (let attempt = 0; ; attempt++) {
         if (operation.status === 'finished' || operation.status === 'skipped') break;
-        if (['failed', 'error', 'cancelled', 'cancelling'].includes(operation.status)) {
+        const failures = `after ${operation.failures_count} failure${operation.failures_count === 1 ? '' : 's'}`;
+        if (operation.status === 'error' || operation.status === 'cancelled') {
           throw new NeonApiError(
             undefined,
-            `the Neon operation ${operation.action} ${operation.status}${operation.error ? `: ${operation.error}` : ''}`,
+            `the Neon operation ${operation.action} ${operation.status} ${failures}${operation.error ? `: ${operation.error}` : ''}`,
           );
         }
-        if (Date.now() > deadline) throw new NeonApiError(undefined, `the Neon operation ${operation.action} did not finish in time`);
+        if (Date.now() > deadline) {
+          throw new NeonApiError(
+            undefined,
+            `the Neon operation ${operation.action} did not finish in time (${operation.status} ${failures})`,
+          );
+        }
         await sleep(Math.min(100 * 2 ** attempt, 1_000));
         operation = (await this.call((api) => api.getProjectOperation(projectId, operation.id), { retryServerErrors: true })).data
           .operation;
@@ -200,9 +245,30 @@ export class NeonApi {
   }
 }
 
-/** A Neon failure as the caller sees it: a refused key is the caller's to fix, the rest is 503. */
-export function neonError(error: unknown): unknown {
+/** Neon's search `timeout` (ms, 100 to 30,000): past it, a partial answer rather than none. */
+const SEARCH_TIMEOUT_MS = 10_000;
+
+/**
+ * A Neon failure as the caller sees it. At registration every refusal (4xx) is the caller's to fix:
+ * 400. Later, a refusal means the server's key or settings no longer fit what Neon allows: 409. A
+ * Neon that cannot be reached, or is still busy or rate-limited when Silo stops waiting, is 503.
+ */
+export function neonError(error: unknown, options: { registering?: boolean } = {}): unknown {
   if (!(error instanceof NeonApiError)) return error;
-  if (error.status === 401 || error.status === 403) return new SiloError('validation_failed', 'the Neon API refused the API key');
-  return new SiloError('unavailable', error.message);
+  const refused = error.status !== undefined && error.status >= 400 && error.status < 500 && ![408, 423, 429].includes(error.status);
+  if (!refused) return new SiloError('unavailable', error.message);
+  if (error.status === 401 || error.status === 403) {
+    return options.registering
+      ? new SiloError('validation_failed', 'the Neon API refused the API key')
+      : new SiloError(
+          'conflict',
+          `the Neon API refused this server's API key (${error.status}): revoked, or scoped to one project? register the server again with an organization key`,
+        );
+  }
+  return new SiloError(options.registering ? 'validation_failed' : 'conflict', error.message);
+}
+
+/** Projects a Neon plan allows (neon.com/docs/introduction/plans); unknown plans get the smallest. */
+export function planProjectLimit(plan: string): number {
+  return /^scale/i.test(plan) ? 1_000 : 100;
 }

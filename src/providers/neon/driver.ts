@@ -10,6 +10,8 @@
 export interface NeonDriverSettings {
   /** host:port/path of a WebSocket proxy (no protocol); unset for Neon itself. */
   wsProxy?: string | undefined;
+  /** Seconds to connect to a compute, long enough for it to wake from scale to zero. */
+  connectTimeoutSeconds?: number;
 }
 
 export interface PoolOptions {
@@ -24,6 +26,15 @@ let loading: ReturnType<typeof load> | undefined;
 /** Process-wide, as the driver's neonConfig is: Silo calls it once on start. */
 export function configureNeonDriver(given: NeonDriverSettings): void {
   settings = given;
+}
+
+/**
+ * Neon suspends an idle compute (after 5 minutes by default; the Free plan cannot turn that off)
+ * and the next connection waits while it starts: usually well under a second, sometimes seconds.
+ * Every connection to a Neon compute (requests, migrations, stats) allows that much.
+ */
+export function neonConnectTimeoutSeconds(): number {
+  return settings.connectTimeoutSeconds ?? 15;
 }
 
 async function load() {
@@ -47,7 +58,7 @@ async function load() {
       connectionString: url,
       max: options.max,
       idleTimeoutMillis: options.idleTimeoutSeconds * 1000,
-      connectionTimeoutMillis: options.connectTimeoutSeconds * 1000,
+      connectionTimeoutMillis: Math.max(options.connectTimeoutSeconds, neonConnectTimeoutSeconds()) * 1000,
       application_name: 'silo-tenant',
     });
     // An idle connection that breaks is reported here; without a listener it would end the process.
