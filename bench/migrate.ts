@@ -20,16 +20,16 @@ import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { migrationsFolder, openSilo, type Silo } from '../src/bootstrap.ts';
 import { registerMigrateCommands } from '../src/cli/commands/migrate.ts';
-import { loadConfig } from '../src/config/config.ts';
+import { loadConfig } from '../src/base/config/config.ts';
 import type { SiloContext } from '../src/context.ts';
 import { companies } from '../src/control-plane/schema.ts';
-import { startEmbeddedPostgres } from '../src/embedded/embedded-postgres.ts';
-import { fleetStatus, fleetSucceeded, migrateFleet } from '../src/migrations/fleet.ts';
-import { loadMigrationSet } from '../src/migrations/migration-set.ts';
-import { provisionCompany } from '../src/provisioning/provision-company.ts';
-import type { CompanyRecord } from '../src/tenancy/tenants.ts';
+import { startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
+import { fleetStatus, fleetSucceeded, migrateFleet } from '../src/operations/migrations/fleet.ts';
+import { loadMigrationSet } from '../src/operations/migrations/migration-set.ts';
+import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
+import type { CompanyRecord } from '../src/data-plane/tenants.ts';
 import { formatTable, intOption, machineInfo, median, ms, option, serverInfo, silentLog, withDatabase } from './support.ts';
-import { sealedAt } from '../src/crypto/credentials.ts';
+import { sealedAt } from '../src/base/crypto/credentials.ts';
 
 /** What `silo migrate apply` uses without --concurrency, read from the command's own definition. */
 function cliDefaultConcurrency(): number {

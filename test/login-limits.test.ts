@@ -2,8 +2,8 @@
 // attempts and behind proxies; logins are shed when too many are in progress, and a login waiting
 // for bcrypt holds no tenant pool.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LoginGate } from '../src/auth/login-gate.ts';
-import { LoginLimiter } from '../src/auth/login-limiter.ts';
+import { LoginGate } from '../src/base/auth/login-gate.ts';
+import { LoginLimiter } from '../src/base/auth/login-limiter.ts';
 import { addressBucket, forwardedAddress } from '../src/http/client-address.ts';
 import { ADMIN, createTestSilo, type TestSilo } from './support/test-silo.ts';
 

@@ -6,9 +6,9 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSilo, type Silo } from '../src/bootstrap.ts';
 import { runCli } from '../src/cli/main.ts';
-import { loadConfig } from '../src/config/config.ts';
-import { createCredentialBox, sealedAt } from '../src/crypto/credentials.ts';
-import { resealStored } from '../src/crypto/reseal.ts';
+import { loadConfig } from '../src/base/config/config.ts';
+import { createCredentialBox, sealedAt } from '../src/base/crypto/credentials.ts';
+import { resealStored } from '../src/base/crypto/reseal.ts';
 import { createApp } from '../src/http/app.ts';
 import { cliEnvOf, createTestSilo, type TestSilo } from './support/test-silo.ts';
 

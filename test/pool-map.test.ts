@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startEmbeddedPostgres, type EmbeddedServer } from '../src/embedded/embedded-postgres.ts';
-import { tenantNamePattern } from '../src/provisioning/names.ts';
-import { PoolMap, type TenantDb, type TenantTarget } from '../src/tenancy/pool-map.ts';
-import type { CompanyRecord } from '../src/tenancy/tenants.ts';
+import { freePort, startEmbeddedPostgres, type EmbeddedServer } from '../src/base/embedded/embedded-postgres.ts';
+import { tenantNamePattern } from '../src/base/names.ts';
+import { PoolMap, type TenantDb, type TenantTarget } from '../src/data-plane/pool-map.ts';
+import type { CompanyRecord } from '../src/data-plane/tenants.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
-import { sealedAt } from '../src/crypto/credentials.ts';
+import { sealedAt } from '../src/base/crypto/credentials.ts';
 
 const MAX_POOLS = 5;
 const PER_COMPANY = 3;

@@ -3,8 +3,8 @@
 // connection strings) are checked in the actions instead, with messages that never include them.
 import { InvalidArgumentError } from 'commander';
 import { z } from 'zod';
-import { passwordProblem } from '../auth/password-rule.ts';
-import { slugSchema } from '../provisioning/names.ts';
+import { passwordProblem } from '../base/auth/password-rule.ts';
+import { slugSchema } from '../base/names.ts';
 import { usageError } from './runtime.ts';
 
 function parserOf<T>(schema: z.ZodType<T>, message?: string) {

@@ -1,7 +1,7 @@
 // The management database connection: one postgres.js pool wrapped in drizzle.
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import type { Sql } from 'postgres';
-import { openPostgres } from '../db/postgres-client.ts';
+import { openPostgres } from '../base/db/postgres-client.ts';
 import * as schema from './schema.ts';
 
 export type ManagementDb = PostgresJsDatabase<typeof schema>;

@@ -1,8 +1,8 @@
 // The typed Hono context: what middleware sets, and what handlers may read.
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import type { TokenClaims } from '../auth/tokens.ts';
-import type { TenantDb } from '../tenancy/pool-map.ts';
-import type { CompanyRecord } from '../tenancy/tenants.ts';
+import type { TokenClaims } from '../base/auth/tokens.ts';
+import type { TenantDb } from '../data-plane/pool-map.ts';
+import type { CompanyRecord } from '../data-plane/tenants.ts';
 
 export interface AppEnv {
   Variables: {

@@ -3,8 +3,8 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { driverError, errorStatus, isConnectionError, pgCode, SiloError, type ErrorCode } from '../errors.ts';
-import type { Logger } from '../logger.ts';
+import { driverError, errorStatus, isConnectionError, pgCode, SiloError, type ErrorCode } from '../base/errors.ts';
+import type { Logger } from '../base/logger.ts';
 
 /**
  * The contract's code for an HTTP status that the framework or a middleware raised (an
@@ -55,7 +55,7 @@ export function toErrorResponse(error: unknown, c: Context, log: Logger): Respon
     silo = new SiloError('validation_failed', 'the request holds text the database cannot store');
   } else if (pgCode(error) === '28P01') {
     // A tenant login refused: the company's credentials were being rotated as this connection
-    // logged in (src/services/credential-rotation.ts). The next attempt uses the new password.
+    // logged in (src/operations/credential-rotation.ts). The next attempt uses the new password.
     log.warn({ requestId: c.get('requestId') }, 'tenant login refused; credentials rotated meanwhile?');
     silo = new SiloError('unavailable', 'the company database refused the login; try again', { retryAfterSeconds: 1 });
   } else if (isConnectionError(error)) {

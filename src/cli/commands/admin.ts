@@ -1,12 +1,12 @@
 // `silo admin create`: a system admin (an operator who may use the HTTP API's /api/companies etc.).
 import type { Command } from 'commander';
 import { eq, sql } from 'drizzle-orm';
-import { revokeTokens } from '../../auth/token-subjects.ts';
+import { revokeTokens } from '../../control-plane/token-subjects.ts';
 import type { SiloContext } from '../../context.ts';
-import { servable } from '../../services/company-auth.ts';
-import { findCompany } from '../../services/company-records.ts';
-import { createSystemAdmin, findSystemAdminByEmail } from '../../services/system-users.ts';
-import { users } from '../../tenant/schema.ts';
+import { servable } from '../../data-plane/company-plane/company-auth.ts';
+import { findCompany } from '../../control-plane/company-records.ts';
+import { createSystemAdmin, findSystemAdminByEmail } from '../../control-plane/system-users.ts';
+import { users } from '../../data-plane/schema.ts';
 import { checkPassword, parseEmail, parseText } from '../arguments.ts';
 import { printJson, printLine } from '../output.ts';
 import { CliError, type CliRuntime, usageError } from '../runtime.ts';

@@ -1,11 +1,11 @@
 // `silo companies list | create | delete | move`: the companies, each with its own database.
 import { Option, type Command } from 'commander';
 import { companyStatuses, type CompanyStatus } from '../../control-plane/schema.ts';
-import { SiloError } from '../../errors.ts';
-import { provisionCompany } from '../../provisioning/provision-company.ts';
-import { describeMoveFailure, moveCompany } from '../../scale-out/move-company.ts';
-import { deleteCompany, listCompanies } from '../../services/companies.ts';
-import { toCompanyView } from '../../services/company-records.ts';
+import { SiloError } from '../../base/errors.ts';
+import { provisionCompany } from '../../operations/provisioning/provision-company.ts';
+import { describeMoveFailure, moveCompany } from '../../operations/scale-out/move-company.ts';
+import { deleteCompany, listCompanies } from '../../operations/companies.ts';
+import { toCompanyView } from '../../control-plane/company-records.ts';
 import { checkPassword, parseEmail, parsePositiveInt, parseServerId, parseSlug, parseText } from '../arguments.ts';
 import { printJson, printLine, printTable, shortTime } from '../output.ts';
 import { CliError, usageError, type CliRuntime } from '../runtime.ts';

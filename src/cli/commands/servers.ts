@@ -3,8 +3,8 @@
 import { SingleBar } from 'cli-progress';
 import { Option, type Command } from 'commander';
 import { providers } from '../../control-plane/schema.ts';
-import { drainServer } from '../../scale-out/drain-server.ts';
-import { addServer, listServers, type AddServerInput, type ServerView } from '../../services/servers.ts';
+import { drainServer } from '../../operations/scale-out/drain-server.ts';
+import { addServer, listServers, type AddServerInput, type ServerView } from '../../operations/servers.ts';
 import { checkDatabaseUrl, parsePositiveInt, parseServerId, parseText } from '../arguments.ts';
 import { printJson, printLine, printTable } from '../output.ts';
 import { CliError, EXIT, usageError, type CliRuntime } from '../runtime.ts';

@@ -1,17 +1,17 @@
 // POST /api/auth/login, POST /api/auth/token (OAuth2 password grant), GET /api/auth/me.
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../context.ts';
-import { SiloError } from '../../errors.ts';
+import { SiloError } from '../../base/errors.ts';
 import { eq } from 'drizzle-orm';
 import type { Context } from 'hono';
-import { LoginGate } from '../../auth/login-gate.ts';
-import { LoginLimiter } from '../../auth/login-limiter.ts';
-import { revokeTokens } from '../../auth/token-subjects.ts';
-import { findCompany } from '../../services/company-records.ts';
-import type { CompanyRecord } from '../../tenancy/tenants.ts';
-import { authenticateCompanyUser } from '../../services/company-auth.ts';
-import { authenticateSystemAdmin, getSystemAdmin } from '../../services/system-users.ts';
-import { users } from '../../tenant/schema.ts';
+import { LoginGate } from '../../base/auth/login-gate.ts';
+import { LoginLimiter } from '../../base/auth/login-limiter.ts';
+import { revokeTokens } from '../../control-plane/token-subjects.ts';
+import { findCompany } from '../../control-plane/company-records.ts';
+import type { CompanyRecord } from '../../data-plane/tenants.ts';
+import { authenticateCompanyUser } from '../../data-plane/company-plane/company-auth.ts';
+import { authenticateSystemAdmin, getSystemAdmin } from '../../control-plane/system-users.ts';
+import { users } from '../../data-plane/schema.ts';
 import { addressBucket, clientAddress } from '../client-address.ts';
 import type { App } from '../env.ts';
 import { requireAuth } from '../middleware/auth.ts';

@@ -6,7 +6,7 @@
 // and the database cannot be used until they have finished. While one runs, other writes to the
 // project answer 423 Locked; past the rate limit calls answer 429. Both are waited out here.
 import type { Api, Operation } from '@neondatabase/api-client';
-import { SiloError } from '../../errors.ts';
+import { SiloError } from '../../base/errors.ts';
 
 export const NEON_API_URL = 'https://console.neon.tech/api/v2';
 

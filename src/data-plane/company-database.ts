@@ -1,0 +1,80 @@
+// Where a company's database is and how to log in to it as the company's own role. A postgres
+// company is reached through its server's URL with its own database, role and password; neon and
+// external companies carry a whole connection string of their own (their host is not a server's).
+import type { Sql } from 'postgres';
+import type { companies } from '../control-plane/schema.ts';
+import { type CredentialBox, sealedAt } from '../base/crypto/credentials.ts';
+import { openPostgres } from '../base/db/postgres-client.ts';
+import { withVerifiedTls } from '../base/db/tls.ts';
+import { SiloError } from '../base/errors.ts';
+import type { ClientOptions, ServerConnections } from '../control-plane/server-connections.ts';
+import type { TenantTarget } from './pool-map.ts';
+
+type CompanyRow = typeof companies.$inferSelect;
+interface Deps {
+  servers: ServerConnections;
+  box: CredentialBox;
+}
+
+function noDatabase(company: CompanyRow): SiloError {
+  return new SiloError('unavailable', `the company is ${company.status} and has no database to reach`);
+}
+
+/** The company's connection string, as its own role. Never log or show it. */
+export async function companyDatabaseUrl(deps: Deps, company: CompanyRow): Promise<string> {
+  if (company.databaseUrlEncrypted) return deps.box.open(company.databaseUrlEncrypted, sealedAt.companyDatabaseUrl(company.id));
+  const { serverId, databaseName, roleName, credentialsEncrypted } = company;
+  if (!serverId || !databaseName || !roleName || !credentialsEncrypted) throw noDatabase(company);
+  return deps.servers.urlFor(serverId, databaseName, {
+    user: roleName,
+    password: deps.box.open(credentialsEncrypted, sealedAt.companyCredentials(company.id)),
+  });
+}
+
+export function hasDatabase(company: CompanyRow): boolean {
+  return Boolean(
+    company.databaseUrlEncrypted || (company.serverId && company.databaseName && company.roleName && company.credentialsEncrypted),
+  );
+}
+
+/**
+ * What the pool map needs to open the company's pool. `password`, for a postgres company, is asked
+ * on every new connection instead of the one in the URL (credentials can be rotated under an open pool).
+ */
+export function companyPoolTarget(deps: Deps, company: CompanyRow, password?: () => Promise<string>): TenantTarget {
+  if (!hasDatabase(company) || !company.serverId) throw noDatabase(company);
+  return {
+    ...(company.provider === 'postgres' && password ? { password } : {}),
+    companyId: company.id,
+    // A neon company has a compute of its own; an external one a server Silo knows nothing about
+    // (two may share one): each counts against a budget of its own, and all against maxPools.
+    serverId: company.provider === 'postgres' ? company.serverId : `${company.provider}:${company.id}`,
+    driver: company.provider === 'neon' ? 'neon' : 'postgres',
+    url: () => companyDatabaseUrl(deps, company),
+  };
+}
+
+/**
+ * A postgres.js client logged in as the company's role, for operations (migrations, stats, the first
+ * admin, moves): one connection unless `options` says otherwise; the caller ends it. Neon companies
+ * are reached over Neon's ordinary TCP endpoint here (sessions, advisory locks and multi-statement
+ * migrations need one); requests go through the serverless driver.
+ */
+export async function openAsCompany(deps: Deps, company: CompanyRow, options: ClientOptions = {}): Promise<Sql> {
+  const url = await companyDatabaseUrl(deps, company);
+  // Neon's URIs say sslmode=require, which checks no certificate; Neon's are from a public CA.
+  return openPostgresJs(company.provider === 'neon' ? withVerifiedTls(url) : url, options);
+}
+
+/** A postgres.js client on a connection string, with sslmode and sslrootcert honoured (docs/tls.md). */
+export function openPostgresJs(url: string, options: ClientOptions = {}): Sql {
+  return openPostgres(url, {
+    onnotice: () => {},
+    max: 1,
+    idle_timeout: 5,
+    connect_timeout: 5,
+    prepare: false,
+    ...options,
+    connection: { application_name: 'silo', ...options.connection },
+  });
+}

@@ -1,0 +1,54 @@
+// Company users log in against their own company's database (through the pool map). The same null,
+// and about the same time, for an unknown company, an unknown email and a wrong password.
+import { eq, sql as dsql } from 'drizzle-orm';
+import { burnPasswordCheck, verifyPassword } from '../../base/auth/passwords.ts';
+import { type CompanyRole, isCompanyRole } from '../../base/auth/tokens.ts';
+import type { SiloContext } from '../../context.ts';
+import { SiloError } from '../../base/errors.ts';
+import { writesHeld } from '../write-hold.ts';
+import type { CompanyRecord } from '../tenants.ts';
+import { users } from '../schema.ts';
+
+export interface CompanyUser {
+  id: string;
+  email: string;
+  name: string | null;
+  role: CompanyRole;
+}
+
+/** A company whose users may log in (a suspended one answers 403 to the right password). */
+export const servable = (company: CompanyRecord | undefined): company is CompanyRecord =>
+  company !== undefined && (company.status === 'active' || company.status === 'suspended');
+
+export async function authenticateCompanyUser(
+  ctx: SiloContext,
+  company: CompanyRecord | undefined,
+  email: string,
+  password: string,
+): Promise<{ company: CompanyRecord; user: CompanyUser } | null> {
+  if (!servable(company)) return burnPasswordCheck(password).then(() => null);
+  // Only the row is read with the pool; the password is checked after it is handed back, so that a
+  // flood of logins waiting for bcrypt holds no pool (and cannot pin it against eviction).
+  const found = await ctx.tenants.run(company, async (db) => {
+    const [row] = await db
+      .select()
+      .from(users)
+      .where(eq(dsql`lower(${users.email})`, email.toLowerCase()));
+    return row;
+  });
+  if (!found) return burnPasswordCheck(password).then(() => null);
+  if (!(await verifyPassword(password, found.passwordHash))) return null;
+  // The row is the tenant database owner's to write (a bring-your-own database belongs to its
+  // customer): a role Silo does not issue, such as system_admin, never reaches a token.
+  if (!isCompanyRole(found.role)) {
+    ctx.log.warn({ companyId: company.id, userId: found.id }, 'refused a login: the user row has a role Silo does not issue');
+    throw new SiloError('forbidden', 'this user has a role Silo does not accept; a company admin must set company_admin or member');
+  }
+  // Only someone who knows the password learns that the company is suspended.
+  if (company.status === 'suspended') throw new SiloError('company_suspended', 'the company is suspended');
+  // A company being moved takes no writes: the login works, its time is not recorded.
+  if (!writesHeld(company)) {
+    await ctx.tenants.run(company, (db) => db.update(users).set({ lastLoginAt: dsql`now()` }).where(eq(users.id, found.id)));
+  }
+  return { company, user: { id: found.id, email: found.email, name: found.name, role: found.role } };
+}
