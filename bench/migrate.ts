@@ -25,7 +25,7 @@ import type { SiloContext } from '../src/context.ts';
 import { companies } from '../src/control-plane/schema.ts';
 import { startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
 import { fleetStatus, fleetSucceeded, migrateFleet } from '../src/operations/migrations/fleet.ts';
-import { loadMigrationSet } from '../src/operations/migrations/migration-set.ts';
+import { loadMigrationSet } from '../src/base/db/migration-set.ts';
 import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
 import type { CompanyRecord } from '../src/data-plane/tenants.ts';
 import { formatTable, intOption, machineInfo, median, ms, option, serverInfo, silentLog, withDatabase } from './support.ts';

@@ -16,7 +16,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import type { SiloContext } from '../src/context.ts';
-import { applyMigrations } from '../src/operations/migrations/runner.ts';
+import { applyMigrations } from '../src/base/db/migration-runner.ts';
 import { tenantNames } from '../src/base/names.ts';
 import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
 import { moveCompany, type MoveResult } from '../src/operations/scale-out/move-company.ts';

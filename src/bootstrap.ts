@@ -17,8 +17,8 @@ import { openPostgres } from './base/db/postgres-client.ts';
 import { configureDatabaseTls } from './base/db/tls.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from './base/embedded/embedded-postgres.ts';
 import { createLogger, type Logger } from './base/logger.ts';
-import { loadMigrationSet } from './operations/migrations/migration-set.ts';
-import { applyMigrations } from './operations/migrations/runner.ts';
+import { loadMigrationSet } from './base/db/migration-set.ts';
+import { applyMigrations } from './base/db/migration-runner.ts';
 import { applyTenantConnectionLimit } from './operations/provisioning/connection-limit.ts';
 import { ensureTemplate } from './operations/provisioning/template.ts';
 import { createServerConnections } from './control-plane/server-connections.ts';
@@ -76,7 +76,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
   }
 
   // Management migrations on a client of their own with one connection (the runner's session lock
-  // needs one connection, and a pool's reserve() is avoided: see src/operations/migrations/runner.ts).
+  // needs one connection, and a pool's reserve() is avoided: see src/base/db/migration-runner.ts).
   const migrator = openPostgres(managementUrl!, { max: 1, onnotice: () => {}, connection: { application_name: 'silo-migrate' } });
   try {
     await applyMigrations(migrator, loadMigrationSet(migrationsFolder('management')));

@@ -6,7 +6,7 @@ import type { Config } from './base/config/config.ts';
 import type { ManagementDb } from './control-plane/db.ts';
 import type { CredentialBox } from './base/crypto/credentials.ts';
 import type { Logger } from './base/logger.ts';
-import type { MigrationSet } from './operations/migrations/migration-set.ts';
+import type { MigrationSet } from './base/db/migration-set.ts';
 import type { ServerConnections } from './control-plane/server-connections.ts';
 import type { Tenants } from './data-plane/tenants.ts';
 

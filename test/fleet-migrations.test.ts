@@ -7,7 +7,7 @@ import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { companyMigrations } from '../src/control-plane/schema.ts';
 import { migrateFleet, fleetStatus, fleetSucceeded, plannedMigrations } from '../src/operations/migrations/fleet.ts';
-import { loadMigrationSet } from '../src/operations/migrations/migration-set.ts';
+import { loadMigrationSet } from '../src/base/db/migration-set.ts';
 import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
 import { documents } from '../src/data-plane/schema.ts';
 import { rowsOf } from '../src/data-plane/tenant-db.ts';

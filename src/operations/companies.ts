@@ -3,7 +3,7 @@ import { and, desc, eq, ilike, lt, ne, or, sql as dsql, type SQL } from 'drizzle
 import type { SiloContext } from '../context.ts';
 import { companies, companyDatabaseLogs, type CompanyStatus } from '../control-plane/schema.ts';
 import { conflict, describeError, isConnectionError, pgCode, SiloError, unavailable } from '../base/errors.ts';
-import { readMigrationState } from './migrations/runner.ts';
+import { readMigrationState } from '../base/db/migration-runner.ts';
 import { removeCompanyDatabase } from './provisioning/tenant-database.ts';
 import { neonError } from '../providers/neon/api.ts';
 import { hasDatabase, openAsCompany } from '../data-plane/company-database.ts';

@@ -7,7 +7,7 @@ import { conflict, describeError, isConnectionError, SiloError } from '../../bas
 import { COMPANY_CHANGED_CHANNEL, type CompanyRecord } from '../../data-plane/tenants.ts';
 import { hasDatabase, openAsCompany } from '../../data-plane/company-database.ts';
 import type { Sql } from 'postgres';
-import { applyMigrations, MigrationFailedError, readMigrationState, type Drift } from './runner.ts';
+import { applyMigrations, MigrationFailedError, readMigrationState, type Drift } from '../../base/db/migration-runner.ts';
 
 export interface CompanyMigrationResult {
   companyId: string;

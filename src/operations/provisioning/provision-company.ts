@@ -10,7 +10,7 @@ import { generatePassword, hashPassword } from '../../base/auth/passwords.ts';
 import type { ProvisionStep, SiloContext } from '../../context.ts';
 import { companies, type Provider } from '../../control-plane/schema.ts';
 import { conflict, describeError, invalid, isConnectionError, pgCode, SiloError } from '../../base/errors.ts';
-import { applyMigrations } from '../migrations/runner.ts';
+import { applyMigrations } from '../../base/db/migration-runner.ts';
 import { neonError } from '../../providers/neon/api.ts';
 import { recordAudit, type AuditEntry } from '../../control-plane/audit.ts';
 import { findLiveCompanyBySlug, type CompanyRow } from '../../control-plane/company-records.ts';

@@ -7,7 +7,7 @@ import { eq, sql as dsql } from 'drizzle-orm';
 import type { SiloContext } from '../../context.ts';
 import { databaseServers } from '../../control-plane/schema.ts';
 import { pgCode } from '../../base/errors.ts';
-import { applyMigrations } from '../migrations/runner.ts';
+import { applyMigrations } from '../../base/db/migration-runner.ts';
 import { letAdminActAs } from './admin-role.ts';
 import { quoteIdent, templateNames } from '../../base/names.ts';
 

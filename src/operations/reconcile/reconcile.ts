@@ -9,28 +9,13 @@ import { companies } from '../../control-plane/schema.ts';
 import type { CompanyRow } from '../../control-plane/company-records.ts';
 import { describeError } from '../../base/errors.ts';
 import { neonError } from '../../providers/neon/api.ts';
-import { reconcileMoves } from '../scale-out/leftovers.ts';
+import type { ReconcileFinding } from './finding.ts';
+import { reconcileMoves } from './moves.ts';
 import { recordAudit } from '../../control-plane/audit.ts';
 import { listServers } from '../servers.ts';
 import { tenantNamePattern } from '../../base/names.ts';
 import { dropTenantDatabase, removeCompanyDatabase } from '../provisioning/tenant-database.ts';
 import { inTransaction } from '../../base/db/transaction.ts';
-
-export interface ReconcileFinding {
-  kind:
-    | 'stuck_provisioning'
-    | 'failed_neon_project'
-    | 'orphan_database'
-    | 'orphan_role'
-    | 'unreachable_server'
-    | 'interrupted_move'
-    | 'move_leftover';
-  serverId: string | null;
-  name: string;
-  companyId?: string;
-  fixed: boolean;
-  error?: string;
-}
 
 export interface ReconcileOptions {
   fix: boolean;
@@ -163,7 +148,7 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
       }
     }
   }
-  // Moves: a lapsed claim, and databases a move left behind (scale-out/leftovers.ts).
+  // Moves: a lapsed claim, and databases a move left behind (moves.ts).
   findings.push(...(await reconcileMoves(ctx, options)));
   return findings;
 }

@@ -2,7 +2,7 @@
 // names, a new random password, the same (latest) tenant schema. Provisioning's steps
 // (createTenantDatabase, docs/provisioning.md) without the company row and its first admin.
 import type { MoveStep, SiloContext } from '../../context.ts';
-import { applyMigrations } from '../migrations/runner.ts';
+import { applyMigrations } from '../../base/db/migration-runner.ts';
 import type { TenantNames } from '../../base/names.ts';
 import { createTenantDatabase } from '../provisioning/postgres-database.ts';
 

@@ -5,7 +5,7 @@
 // not skipped. What is applied is recorded in drizzle's own table (drizzle.__drizzle_migrations:
 // hash + created_at), so drizzle's migrator agrees with the result.
 import type { Sql } from 'postgres';
-import { withOneConnection } from '../../base/db/transaction.ts';
+import { withOneConnection } from './transaction.ts';
 import type { Migration, MigrationSet } from './migration-set.ts';
 
 // One fixed advisory-lock key per database: "silo" + "migr" as two 32-bit halves.
