@@ -21,7 +21,8 @@ import { tenantNames } from '../src/base/names.ts';
 import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
 import { moveCompany, type MoveResult } from '../src/operations/scale-out/move-company.ts';
 import { COPY_SESSION, copyTable, readTables, type TableShape } from '../src/operations/scale-out/table-copy.ts';
-import { addServer, listServers } from '../src/operations/servers.ts';
+import { addServer } from '../src/operations/servers.ts';
+import { listServers } from '../src/control-plane/server-records.ts';
 import {
   formatTable,
   intOption,

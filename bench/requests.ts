@@ -30,7 +30,7 @@ import postgres from 'postgres';
 import type { SiloContext } from '../src/context.ts';
 import { startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
 import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
-import { listServers, updateServer } from '../src/operations/servers.ts';
+import { listServers, updateServer } from '../src/control-plane/server-records.ts';
 import { documents } from '../src/data-plane/schema.ts';
 import type { ServerMessage } from './request-server.ts';
 import type { LoadJob, LoadResult, LoadTarget } from './requests-load.ts';

@@ -1,7 +1,6 @@
 // The composition root: from configuration to a ready SiloContext. The server (src/main.ts), the
 // CLI and the tests all start here, so they act on the same fleet in the same way.
 import { fileURLToPath } from 'node:url';
-import postgres from 'postgres';
 import type { DestinationStream } from 'pino';
 import { SigningKeys } from './control-plane/signing-keys.ts';
 import { createTokenService } from './base/auth/tokens.ts';
@@ -23,7 +22,7 @@ import { applyTenantConnectionLimit } from './operations/provisioning/connection
 import { ensureTemplate } from './operations/provisioning/template.ts';
 import { createServerConnections } from './control-plane/server-connections.ts';
 import { configureNeonDriver } from './providers/neon/driver.ts';
-import { listServers, registerDefaultServer } from './operations/servers.ts';
+import { listServers, registerDefaultServer } from './control-plane/server-records.ts';
 import { ensureFirstSystemAdmin } from './control-plane/system-users.ts';
 import { Tenants } from './data-plane/tenants.ts';
 
@@ -48,7 +47,7 @@ export interface OpenOptions {
 
 /** The management database on an embedded server: created on first start. */
 async function ensureDatabase(serverUrl: string, database: string): Promise<string> {
-  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  const admin = openPostgres(serverUrl, { max: 1 });
   try {
     const [exists] = await admin`select 1 from pg_database where datname = ${database}`;
     if (!exists) await admin`create database ${admin(database)}`.catch((e) => (e.code === '42P04' ? undefined : Promise.reject(e)));
@@ -77,7 +76,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
 
   // Management migrations on a client of their own with one connection (the runner's session lock
   // needs one connection, and a pool's reserve() is avoided: see src/base/db/migration-runner.ts).
-  const migrator = openPostgres(managementUrl!, { max: 1, onnotice: () => {}, connection: { application_name: 'silo-migrate' } });
+  const migrator = openPostgres(managementUrl!, { max: 1, connection: { application_name: 'silo-migrate' } });
   try {
     await applyMigrations(migrator, loadMigrationSet(migrationsFolder('management')));
     // Tenant roles live on this server too (the default server): none may reach Silo's own data.

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.ts';
 import { companies } from '../src/control-plane/schema.ts';
 import { tenantNames } from '../src/base/names.ts';
-import { listServers } from '../src/operations/servers.ts';
+import { listServers } from '../src/control-plane/server-records.ts';
 import { cliFor } from './support/cli.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
 import { sealedAt } from '../src/base/crypto/credentials.ts';

@@ -126,6 +126,26 @@ describe('companies', () => {
     expect(search.body.items.map((c: { slug: string }) => c.slug)).toEqual(['three']);
   });
 
+  it('pages through a company log with a cursor, and answers 400 for a cursor it did not hand out', async () => {
+    const all = await t.call('GET', '/api/companies/two/logs?limit=100');
+    expect(all.body.items.length).toBeGreaterThan(2);
+    const paged: number[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await t.call('GET', `/api/companies/two/logs?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.status).toBe(200);
+      paged.push(...page.body.items.map((e: { id: number }) => e.id));
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    expect(paged).toEqual(all.body.items.map((e: { id: number }) => e.id));
+
+    const listCursor = (await t.call('GET', '/api/companies?limit=1')).body.nextCursor;
+    for (const bad of ['bogus', Buffer.from('-1').toString('base64url'), Buffer.from('1.5').toString('base64url'), listCursor]) {
+      expectError(await t.call('GET', `/api/companies/two/logs?cursor=${bad}`), 400, 'validation_failed');
+    }
+    expectError(await t.call('GET', '/api/companies?cursor=bogus'), 400, 'validation_failed');
+  });
+
   it('derives a slug from the name when none is given', async () => {
     const res = await t.call('POST', '/api/companies', { body: { name: 'Zeta Widgets, Inc.', admin: { email: 'z@z.test' } } });
     expect(res.status).toBe(201);

@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startEmbeddedPostgres, type EmbeddedServer } from '../src/base/embedded/embedded-postgres.ts';
 import { tenantNamePattern } from '../src/base/names.ts';
 import { PoolMap, type TenantDb, type TenantTarget } from '../src/data-plane/pool-map.ts';
-import type { CompanyRecord } from '../src/data-plane/tenants.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
 import { sealedAt } from '../src/base/crypto/credentials.ts';
+import type { CompanyRow } from '../src/control-plane/schema.ts';
 
 const MAX_POOLS = 5;
 const PER_COMPANY = 3;
@@ -92,7 +92,7 @@ async function settle(t: TestSilo): Promise<void> {
   for (let i = 0; i < 200 && t.ctx.tenants.pools.stats().drainingPools > 0; i++) await sleep(25);
 }
 
-async function companyRow(t: TestSilo, id: string): Promise<CompanyRecord> {
+async function companyRow(t: TestSilo, id: string): Promise<CompanyRow> {
   const row = await t.ctx.tenants.company(id);
   if (!row) throw new Error(`no company ${id}`);
   return row;

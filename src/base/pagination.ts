@@ -1,6 +1,7 @@
-// Keyset pagination cursors: opaque to clients, (created_at, id) inside, and a rank first when the
-// order is a search's.
-import { asc, desc, sql, type SQL } from 'drizzle-orm';
+// Keyset pagination, the one way Silo pages through rows. Cursors are opaque to clients: inside,
+// (created_at, id) with a rank first when the order is a search's, or a serial id alone for an
+// append-only log. A cursor this API did not hand out answers 400, never a silent first page.
+import { asc, desc, lt, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { invalid } from './errors.ts';
 
@@ -57,13 +58,41 @@ export function keyset(key: { rank?: SQL; createdAt: PgColumn; id: PgColumn }, p
   return { where: sql`${columns} ${order === 'asc' ? sql`>` : sql`<`} ${values}`, orderBy, limit: page.limit + 1 };
 }
 
-/** The page from rows read with keyset(): the next cursor points past the last item shown. */
+/** A page from rows read one over the limit: the next cursor (cursorOf) points past the last item shown. */
+function pageOf<R, V>(rows: R[], limit: number, view: (row: R) => V, cursorOf: (row: R) => string): Page<V> {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return { items: items.map(view), nextCursor: rows.length > limit && last !== undefined ? cursorOf(last) : null };
+}
+
+/** The page from rows read with keyset(). */
 export function toPage<R extends { createdAt: Date; id: string; rank?: number }, V>(
   rows: R[],
   limit: number,
   view: (row: R) => V,
 ): Page<V> {
-  const items = rows.slice(0, limit);
-  const last = items.at(-1);
-  return { items: items.map(view), nextCursor: rows.length > limit && last ? encodeCursor(last.createdAt, last.id, last.rank) : null };
+  return pageOf(rows, limit, view, (row) => encodeCursor(row.createdAt, row.id, row.rank));
+}
+
+function encodeSerialCursor(id: number): string {
+  return Buffer.from(JSON.stringify(id)).toString('base64url');
+}
+
+function decodeSerialCursor(cursor: string): number {
+  try {
+    const id = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (typeof id === 'number' && Number.isSafeInteger(id) && id > 0) return id;
+  } catch {}
+  throw invalid('invalid cursor', [{ path: 'cursor', message: 'is not a cursor this API returned' }]);
+}
+
+/** A keyset page over a serial id alone, newest first: for append-only logs, whose ids grow with time. */
+export function serialKeyset(id: PgColumn, page: PageRequest) {
+  const before = page.cursor ? decodeSerialCursor(page.cursor) : undefined;
+  return { where: before === undefined ? undefined : lt(id, before), orderBy: [desc(id)], limit: page.limit + 1 };
+}
+
+/** The page from rows read with serialKeyset(). */
+export function toSerialPage<R extends { id: number }, V>(rows: R[], limit: number, view: (row: R) => V): Page<V> {
+  return pageOf(rows, limit, view, (row) => encodeSerialCursor(row.id));
 }

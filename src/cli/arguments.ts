@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { passwordProblem } from '../base/auth/password-rule.ts';
 import { slugSchema } from '../base/names.ts';
 import { usageError } from './runtime.ts';
+import { isPostgresUrl, POSTGRES_URL_RULE } from '../base/db/postgres-url.ts';
 
 function parserOf<T>(schema: z.ZodType<T>, message?: string) {
   return (value: string): T => {
@@ -31,8 +32,6 @@ export function checkPassword(value: string, flag: string): string {
 }
 
 export function checkDatabaseUrl(value: string, flag: string): string {
-  if (value.length > 2000 || !/^postgres(ql)?:\/\/.+/.test(value)) {
-    throw usageError(`${flag} must be a postgres:// or postgresql:// URL`);
-  }
+  if (!isPostgresUrl(value)) throw usageError(`${flag} ${POSTGRES_URL_RULE}`);
   return value;
 }

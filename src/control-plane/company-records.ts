@@ -1,10 +1,25 @@
 // Reading company rows and shaping them for callers. A company's credentials never leave here.
-import { and, desc, eq, ne, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, ne, sql } from 'drizzle-orm';
 import type { SiloContext } from '../context.ts';
-import { companies } from './schema.ts';
+import { companies, type CompanyRow, type CompanyStatus } from './schema.ts';
 import { notFound } from '../base/errors.ts';
 
-export type CompanyRow = typeof companies.$inferSelect;
+/**
+ * The companies Silo serves: they have a database, their users log in (a suspended one's get 403),
+ * and they are migrated, moved and rotated. Provisioning, failed and deleted ones are not.
+ */
+export const SERVABLE_STATUSES = ['active', 'suspended'] as const satisfies readonly CompanyStatus[];
+
+export type ServableStatus = (typeof SERVABLE_STATUSES)[number];
+
+export function isServable<C extends Pick<CompanyRow, 'status'>>(company: C | undefined): company is C & { status: ServableStatus } {
+  return company !== undefined && (SERVABLE_STATUSES as readonly string[]).includes(company.status);
+}
+
+/** The same rule as a condition on the companies table. */
+export function servableCompanies() {
+  return inArray(companies.status, [...SERVABLE_STATUSES]);
+}
 
 export interface CompanyView {
   id: string;

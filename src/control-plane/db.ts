@@ -20,7 +20,6 @@ export function connectManagement(url: string, max = 10): ManagementConnection {
     // queries queued during an outage would wait that long, and so would the first ones after it.
     // A short, bounded wait makes them fail fast (503, or a cached row) and resume at once.
     backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
-    onnotice: () => {},
     connection: { application_name: 'silo-management' },
   });
   return { sql, db: drizzle(sql, { schema }) };

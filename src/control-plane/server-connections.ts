@@ -6,10 +6,8 @@ import type { Sql } from 'postgres';
 import type { ManagementDb } from './db.ts';
 import { databaseServers } from './schema.ts';
 import { type CredentialBox, sealedAt } from '../base/crypto/credentials.ts';
-import { type ClientOptions, openPostgres } from '../base/db/postgres-client.ts';
+import { type ClientOptions, ONE_CONNECTION, openPostgres } from '../base/db/postgres-client.ts';
 import { notFound, SiloError } from '../base/errors.ts';
-
-export type { ClientOptions };
 
 export interface ServerConnections {
   /** The admin pool for a server, opened on first use. */
@@ -23,8 +21,6 @@ export interface ServerConnections {
   /** Forgets a server's admin pool, e.g. after it was changed. */
   forget(serverId: string): Promise<void>;
 }
-
-const quiet = { onnotice: () => {}, connection: { application_name: 'silo' } } as const;
 
 export function createServerConnections(db: ManagementDb, box: CredentialBox): ServerConnections {
   const urls = new Map<string, string>();
@@ -61,21 +57,14 @@ export function createServerConnections(db: ManagementDb, box: CredentialBox): S
     async admin(serverId) {
       let pool = pools.get(serverId);
       if (!pool) {
-        pool = openPostgres(await adminUrl(serverId), { ...quiet, max: 4, idle_timeout: 30, connect_timeout: 5, prepare: false });
+        pool = openPostgres(await adminUrl(serverId), { max: 4, idle_timeout: 30, connect_timeout: 5, prepare: false });
         pools.set(serverId, pool);
       }
       return pool;
     },
     urlFor,
     async open(serverId, database, login, options = {}) {
-      return openPostgres(await urlFor(serverId, database, login), {
-        ...quiet,
-        max: 1,
-        idle_timeout: 5,
-        connect_timeout: 5,
-        prepare: false,
-        ...options,
-      });
+      return openPostgres(await urlFor(serverId, database, login), { ...ONE_CONNECTION, ...options });
     },
     async forget(serverId) {
       urls.delete(serverId);

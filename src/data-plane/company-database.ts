@@ -2,15 +2,14 @@
 // company is reached through its server's URL with its own database, role and password; neon and
 // external companies carry a whole connection string of their own (their host is not a server's).
 import type { Sql } from 'postgres';
-import type { companies } from '../control-plane/schema.ts';
+import type { CompanyRow } from '../control-plane/schema.ts';
 import { type CredentialBox, sealedAt } from '../base/crypto/credentials.ts';
-import { openPostgres } from '../base/db/postgres-client.ts';
+import { type ClientOptions, ONE_CONNECTION, openPostgres } from '../base/db/postgres-client.ts';
 import { withVerifiedTls } from '../base/db/tls.ts';
 import { SiloError } from '../base/errors.ts';
-import type { ClientOptions, ServerConnections } from '../control-plane/server-connections.ts';
+import type { ServerConnections } from '../control-plane/server-connections.ts';
 import type { TenantTarget } from './pool-map.ts';
 
-type CompanyRow = typeof companies.$inferSelect;
 interface Deps {
   servers: ServerConnections;
   box: CredentialBox;
@@ -68,13 +67,5 @@ export async function openAsCompany(deps: Deps, company: CompanyRow, options: Cl
 
 /** A postgres.js client on a connection string, with sslmode and sslrootcert honoured (docs/tls.md). */
 export function openPostgresJs(url: string, options: ClientOptions = {}): Sql {
-  return openPostgres(url, {
-    onnotice: () => {},
-    max: 1,
-    idle_timeout: 5,
-    connect_timeout: 5,
-    prepare: false,
-    ...options,
-    connection: { application_name: 'silo', ...options.connection },
-  });
+  return openPostgres(url, { ...ONE_CONNECTION, ...options });
 }

@@ -47,7 +47,6 @@ function openPostgresPool(url: string, options: TenantPoolOptions): TenantHandle
     connect_timeout: options.connectTimeoutSeconds,
     ...tenantPipelineOption,
     ...(options.password ? { password: options.password } : {}),
-    onnotice: () => {},
     connection: { application_name: 'silo-tenant' },
   });
   return { db: drizzlePostgres(sql, { schema: tenantSchema }), end: () => sql.end({ timeout: 5 }) };

@@ -5,7 +5,7 @@ import { eq } from 'drizzle-orm';
 import { LRUCache } from 'lru-cache';
 import type { Sql } from 'postgres';
 import type { ManagementDb } from '../control-plane/db.ts';
-import { companies } from '../control-plane/schema.ts';
+import { companies, type CompanyRow } from '../control-plane/schema.ts';
 import { type CredentialBox, sealedAt } from '../base/crypto/credentials.ts';
 import { describeError } from '../base/errors.ts';
 import type { Logger } from '../base/logger.ts';
@@ -13,6 +13,7 @@ import type { ServerConnections } from '../control-plane/server-connections.ts';
 import { staleEntry } from '../base/stale-cache.ts';
 import { companyPoolTarget } from './company-database.ts';
 import { PoolMap, type PoolMapOptions, type TenantDb, type TenantTarget } from './pool-map.ts';
+import type { CompanyRole } from '../base/auth/tokens.ts';
 
 export const COMPANY_CHANGED_CHANNEL = 'silo_company_changed';
 /** `<company id>:<user id>` of a company user deleted or given another role. */
@@ -22,10 +23,6 @@ export const USER_CHANGED_CHANNEL = 'silo_user_changed';
 const UUID_TEXT = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 const UUID = new RegExp(`^${UUID_TEXT}$`);
 const USER_KEY = new RegExp(`^${UUID_TEXT}:${UUID_TEXT}$`);
-
-export type CompanyUserRole = 'company_admin' | 'member';
-
-export type CompanyRecord = typeof companies.$inferSelect;
 
 export interface TenantsOptions extends PoolMapOptions {
   /** How long a company row is trusted without asking the management database again. */
@@ -39,9 +36,9 @@ export interface TenantsOptions extends PoolMapOptions {
 
 export class Tenants {
   readonly pools: PoolMap;
-  private readonly rows: LRUCache<string, CompanyRecord | 'missing'>;
+  private readonly rows: LRUCache<string, CompanyRow | 'missing'>;
   /** Single flight: concurrent lookups of one company share one query. */
-  private readonly loading = new Map<string, Promise<CompanyRecord | undefined>>();
+  private readonly loading = new Map<string, Promise<CompanyRow | undefined>>();
   /** Bumped by every forget(), so a lookup that raced a change does not cache the old row. */
   private generation = 0;
   /**
@@ -50,11 +47,11 @@ export class Tenants {
    * company's database on every request would cost a query each, so the answer is kept as long as
    * a company row is, and forgotten at once when a change is published.
    */
-  private readonly userRoles: LRUCache<string, CompanyUserRole | 'missing'>;
+  private readonly userRoles: LRUCache<string, CompanyRole | 'missing'>;
   private userGeneration = 0;
   private readonly staleMs: number;
   /** What the pool map needs to reach a company, by company row. */
-  private readonly targets = new WeakMap<CompanyRecord, TenantTarget>();
+  private readonly targets = new WeakMap<CompanyRow, TenantTarget>();
 
   constructor(
     private readonly deps: { db: ManagementDb; sql: Sql; box: CredentialBox; servers: ServerConnections; log: Logger },
@@ -63,17 +60,17 @@ export class Tenants {
     this.pools = new PoolMap(options);
     // Stale rows are kept (not deleted on a read) so that an outage of the management database can
     // fall back to them (src/base/stale-cache.ts).
-    this.rows = new LRUCache<string, CompanyRecord | 'missing'>({
+    this.rows = new LRUCache<string, CompanyRow | 'missing'>({
       max: 10_000,
       ttl: Math.max(1, options.registryTtlMs),
       noDeleteOnStaleGet: true,
     });
     this.staleMs = options.registryStaleMs;
-    this.userRoles = new LRUCache<string, CompanyUserRole | 'missing'>({ max: 100_000, ttl: Math.max(1, options.registryTtlMs) });
+    this.userRoles = new LRUCache<string, CompanyRole | 'missing'>({ max: 100_000, ttl: Math.max(1, options.registryTtlMs) });
   }
 
   /** The company row for an id, from the cache when fresh. */
-  async company(id: string): Promise<CompanyRecord | undefined> {
+  async company(id: string): Promise<CompanyRow | undefined> {
     const cached = this.rows.get(id);
     if (cached !== undefined) return cached === 'missing' ? undefined : cached;
     let pending = this.loading.get(id);
@@ -87,9 +84,9 @@ export class Tenants {
     return pending;
   }
 
-  private async load(id: string): Promise<CompanyRecord | undefined> {
+  private async load(id: string): Promise<CompanyRow | undefined> {
     const generation = this.generation;
-    let row: CompanyRecord | undefined;
+    let row: CompanyRow | undefined;
     try {
       [row] = await this.deps.db.select().from(companies).where(eq(companies.id, id));
     } catch (error) {
@@ -102,7 +99,7 @@ export class Tenants {
   }
 
   /** Runs work on the company's database, as the company's role, through the pool map. */
-  run<T>(company: CompanyRecord, work: (db: TenantDb) => Promise<T>): Promise<T> {
+  run<T>(company: CompanyRow, work: (db: TenantDb) => Promise<T>): Promise<T> {
     // One target per company row (rows are never changed in place; a changed company is a new row),
     // not a new object and closure per request.
     let target = this.targets.get(company);
@@ -119,7 +116,7 @@ export class Tenants {
    * open, here and in every instance. Should the management database not answer, the cached row's
    * password is used.
    */
-  private async currentPassword(company: CompanyRecord): Promise<string> {
+  private async currentPassword(company: CompanyRow): Promise<string> {
     try {
       const [row] = await this.deps.db
         .select({ credentials: companies.credentialsEncrypted })
@@ -136,11 +133,7 @@ export class Tenants {
    * A company user's current role (undefined: the user is gone), from the cache when fresh; `load`
    * reads it from the company's database.
    */
-  async userRole(
-    companyId: string,
-    userId: string,
-    load: () => Promise<CompanyUserRole | undefined>,
-  ): Promise<CompanyUserRole | undefined> {
+  async userRole(companyId: string, userId: string, load: () => Promise<CompanyRole | undefined>): Promise<CompanyRole | undefined> {
     const key = `${companyId}:${userId}`;
     const cached = this.userRoles.get(key);
     if (cached !== undefined) return cached === 'missing' ? undefined : cached;

@@ -2,14 +2,14 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { TokenClaims } from '../base/auth/tokens.ts';
 import type { TenantDb } from '../data-plane/pool-map.ts';
-import type { CompanyRecord } from '../data-plane/tenants.ts';
+import type { CompanyRow } from '../control-plane/schema.ts';
 
 export interface AppEnv {
   Variables: {
     requestId: string;
     auth: TokenClaims;
     /** Set by requireTenant: the caller's company and its database, as its own role. */
-    tenant: { company: CompanyRecord; db: TenantDb };
+    tenant: { company: CompanyRow; db: TenantDb };
   };
 }
 

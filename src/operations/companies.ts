@@ -1,7 +1,7 @@
 // System-admin operations on companies: list, change, delete, and look into their databases.
-import { and, desc, eq, ilike, lt, ne, or, sql as dsql, type SQL } from 'drizzle-orm';
+import { and, eq, ilike, ne, or, sql as dsql, type SQL } from 'drizzle-orm';
 import type { SiloContext } from '../context.ts';
-import { companies, companyDatabaseLogs, type CompanyStatus } from '../control-plane/schema.ts';
+import { companies, companyDatabaseLogs, type CompanyStatus, type CompanyRow } from '../control-plane/schema.ts';
 import { conflict, describeError, isConnectionError, pgCode, SiloError, unavailable } from '../base/errors.ts';
 import { readMigrationState } from '../base/db/migration-runner.ts';
 import { removeCompanyDatabase } from './provisioning/tenant-database.ts';
@@ -9,8 +9,8 @@ import { neonError } from '../providers/neon/api.ts';
 import { hasDatabase, openAsCompany } from '../data-plane/company-database.ts';
 import type { Sql } from 'postgres';
 import { recordAudit } from '../control-plane/audit.ts';
-import { getCompany, type CompanyRow } from '../control-plane/company-records.ts';
-import { decodeCursor, encodeCursor, type Page } from '../base/pagination.ts';
+import { getCompany, isServable } from '../control-plane/company-records.ts';
+import { keyset, serialKeyset, toPage, toSerialPage, type Page } from '../base/pagination.ts';
 import { ifUnlocked, LOCK_CLASS } from '../base/db/advisory-lock.ts';
 import { inTransaction } from '../base/db/transaction.ts';
 
@@ -30,19 +30,14 @@ export async function listCompanies(ctx: SiloContext, query: ListCompaniesQuery)
     const pattern = `%${query.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     where.push(or(ilike(companies.name, pattern), ilike(companies.slug, pattern))!);
   }
-  if (query.cursor) {
-    const after = decodeCursor(query.cursor);
-    where.push(or(lt(companies.createdAt, after.createdAt), and(eq(companies.createdAt, after.createdAt), lt(companies.id, after.id)))!);
-  }
+  const page = keyset({ createdAt: companies.createdAt, id: companies.id }, query);
   const rows = await ctx.db
     .select()
     .from(companies)
-    .where(and(...where))
-    .orderBy(desc(companies.createdAt), desc(companies.id))
-    .limit(query.limit + 1);
-  const items = rows.slice(0, query.limit);
-  const last = items.at(-1);
-  return { items, nextCursor: rows.length > query.limit && last ? encodeCursor(last.createdAt, last.id) : null };
+    .where(and(...where, page.where))
+    .orderBy(...page.orderBy)
+    .limit(page.limit);
+  return toPage(rows, query.limit, (row) => row);
 }
 
 export interface UpdateCompanyInput {
@@ -54,7 +49,7 @@ export interface UpdateCompanyInput {
 
 export async function updateCompany(ctx: SiloContext, idOrSlug: string, input: UpdateCompanyInput, actor: string): Promise<CompanyRow> {
   const company = await getCompany(ctx, idOrSlug);
-  if (input.status && input.status !== company.status && !['active', 'suspended'].includes(company.status)) {
+  if (input.status && input.status !== company.status && !isServable(company)) {
     throw conflict(`a ${company.status} company cannot be made ${input.status}`);
   }
   if (company.status === 'deleted') throw conflict('a deleted company cannot be changed');
@@ -174,34 +169,24 @@ async function deleteUnlocked(ctx: SiloContext, id: string, actor: string, optio
 
 export async function companyLogs(ctx: SiloContext, idOrSlug: string, limit: number, cursor?: string) {
   const company = await getCompany(ctx, idOrSlug);
-  const before = cursor ? Number(Buffer.from(cursor, 'base64url').toString()) : undefined;
+  const page = serialKeyset(companyDatabaseLogs.id, { limit, cursor });
   const rows = await ctx.db
     .select()
     .from(companyDatabaseLogs)
-    .where(
-      and(
-        eq(companyDatabaseLogs.companyId, company.id),
-        before !== undefined && Number.isSafeInteger(before) ? lt(companyDatabaseLogs.id, before) : undefined,
-      ),
-    )
-    .orderBy(desc(companyDatabaseLogs.id))
-    .limit(limit + 1);
-  const items = rows.slice(0, limit);
-  const last = items.at(-1);
-  return {
-    items: items.map((r) => ({
-      id: r.id,
-      action: r.action,
-      status: r.status,
-      actor: r.actor,
-      durationMs: r.durationMs,
-      error: r.error,
-      details: r.details,
-      serverId: r.serverId,
-      createdAt: r.createdAt.toISOString(),
-    })),
-    nextCursor: rows.length > limit && last ? Buffer.from(String(last.id)).toString('base64url') : null,
-  };
+    .where(and(eq(companyDatabaseLogs.companyId, company.id), page.where))
+    .orderBy(...page.orderBy)
+    .limit(page.limit);
+  return toSerialPage(rows, limit, (r) => ({
+    id: r.id,
+    action: r.action,
+    status: r.status,
+    actor: r.actor,
+    durationMs: r.durationMs,
+    error: r.error,
+    details: r.details,
+    serverId: r.serverId,
+    createdAt: r.createdAt.toISOString(),
+  }));
 }
 
 async function withCompanyDatabase<T>(ctx: SiloContext, company: CompanyRow, run: (sql: Sql) => Promise<T>) {

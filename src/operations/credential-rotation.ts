@@ -11,21 +11,21 @@
 import { and, eq, sql as dsql } from 'drizzle-orm';
 import { generatePassword } from '../base/auth/passwords.ts';
 import type { SiloContext } from '../context.ts';
-import { companies } from '../control-plane/schema.ts';
+import { companies, type CompanyRow } from '../control-plane/schema.ts';
 import { sealedAt } from '../base/crypto/credentials.ts';
 import { scramSha256Verifier } from '../base/crypto/scram.ts';
 import { inTransaction } from '../base/db/transaction.ts';
 import { conflict, describeError } from '../base/errors.ts';
 import { quoteIdent, quoteLiteral } from '../base/names.ts';
 import { recordAudit } from '../control-plane/audit.ts';
-import { type CompanyRow, getCompany } from '../control-plane/company-records.ts';
+import { getCompany, isServable } from '../control-plane/company-records.ts';
 
 export async function rotateCompanyCredentials(ctx: SiloContext, idOrSlug: string, actor: string): Promise<CompanyRow> {
   const company = await getCompany(ctx, idOrSlug);
   // A neon role's password is Neon's to reset (and resetting it drops every connection of the
   // branch); an external database's login belongs to its owner.
   if (company.provider !== 'postgres') throw conflict(`a ${company.provider} company's credentials are not Silo's to rotate`);
-  if (!['active', 'suspended'].includes(company.status) || !company.serverId || !company.roleName || !company.credentialsEncrypted) {
+  if (!isServable(company) || !company.serverId || !company.roleName || !company.credentialsEncrypted) {
     throw conflict(`a ${company.status} company has no credentials to rotate`);
   }
   if (company.movingTo) throw conflict('the company is being moved; rotate its credentials afterwards');

@@ -2,7 +2,7 @@
 import { sql as dsql } from 'drizzle-orm';
 import type { SiloContext } from '../context.ts';
 import { fleetStatus } from './migrations/fleet.ts';
-import { listServers } from './servers.ts';
+import { listServers } from '../control-plane/server-records.ts';
 
 export async function systemStatus(ctx: SiloContext) {
   const [byStatus, fleet, servers] = await Promise.all([

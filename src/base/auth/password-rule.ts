@@ -7,6 +7,9 @@ import { z } from 'zod';
 export const PASSWORD_MIN_CHARACTERS = 8;
 export const PASSWORD_MAX_BYTES = 72;
 
+/** The rule in words, for help texts. */
+export const PASSWORD_RULE = `at least ${PASSWORD_MIN_CHARACTERS} characters, at most ${PASSWORD_MAX_BYTES} bytes`;
+
 /** What is wrong with a password, in words for whoever chose it; undefined when it is fine. */
 export function passwordProblem(password: string): string | undefined {
   if ([...password].length < PASSWORD_MIN_CHARACTERS) return `must be at least ${PASSWORD_MIN_CHARACTERS} characters`;

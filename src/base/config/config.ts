@@ -2,18 +2,17 @@
 import { z } from 'zod';
 import { passwordSchema } from '../auth/password-rule.ts';
 import { SSL_MODES, type SslMode } from '../db/tls.ts';
+import { postgresUrlSchema } from '../db/postgres-url.ts';
 
 const booleanFlag = z
   .enum(['true', 'false', '1', '0', ''])
   .optional()
   .transform((v) => v === 'true' || v === '1');
 
-const postgresUrl = z.string().refine((v) => /^postgres(ql)?:\/\/.+/.test(v), 'must be a postgres:// or postgresql:// URL');
-
 const envSchema = z
   .object({
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-    DATABASE_URL: postgresUrl.optional(),
+    DATABASE_URL: postgresUrlSchema.optional(),
     SILO_DATA_DIR: z.string().min(1).default('./.silo'),
     SILO_JWT_SECRET: z.string().min(32, 'must be at least 32 bytes').optional(),
     SILO_MASTER_KEY: z

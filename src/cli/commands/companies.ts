@@ -10,6 +10,8 @@ import { checkPassword, parseEmail, parsePositiveInt, parseServerId, parseSlug, 
 import { printJson, printLine, printTable, shortTime } from '../output.ts';
 import { CliError, usageError, type CliRuntime } from '../runtime.ts';
 import { readSecret } from '../secret-input.ts';
+import { isDatabaseUrl } from '../../base/db/postgres-url.ts';
+import { PASSWORD_RULE } from '../../base/auth/password-rule.ts';
 
 interface ListOptions {
   status?: CompanyStatus;
@@ -46,7 +48,7 @@ interface DeleteOptions {
 
 async function externalUrlFrom(cli: CliRuntime, variable: string): Promise<string> {
   const url = (await readSecret(cli, { flag: '--external-database-url', env: variable }))!;
-  if (!/^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(url)) {
+  if (!isDatabaseUrl(url)) {
     throw usageError(`--external-database-url-env: ${variable} must hold a postgres:// or postgresql:// URL naming a database`);
   }
   return url;
@@ -91,7 +93,7 @@ export function registerCompanyCommands(program: Command, cli: CliRuntime): void
     .requiredOption('--admin-email <email>', "the first company admin's email", parseEmail)
     .option(
       '--admin-password-env <name>',
-      "the environment variable that holds the first admin's password, at least 8 characters, at most 72 bytes (default: a temporary one, printed once)",
+      `the environment variable that holds the first admin's password, ${PASSWORD_RULE} (default: a temporary one, printed once)`,
     )
     .option('--admin-password-stdin', "read the first admin's password from standard input")
     .option('--admin-password <password>', "the first admin's password (discouraged: it shows in the process list and shell history)")

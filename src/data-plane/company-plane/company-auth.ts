@@ -2,12 +2,14 @@
 // and about the same time, for an unknown company, an unknown email and a wrong password.
 import { eq, sql as dsql } from 'drizzle-orm';
 import { burnPasswordCheck, verifyPassword } from '../../base/auth/passwords.ts';
-import { type CompanyRole, isCompanyRole } from '../../base/auth/tokens.ts';
+import { type CompanyRole, isCompanyRole, type TokenClaims } from '../../base/auth/tokens.ts';
+import { isServable } from '../../control-plane/company-records.ts';
 import type { SiloContext } from '../../context.ts';
 import { SiloError } from '../../base/errors.ts';
 import { writesHeld } from '../write-hold.ts';
-import type { CompanyRecord } from '../tenants.ts';
 import { users } from '../schema.ts';
+import { findUserRowByEmail } from './users.ts';
+import type { CompanyRow } from '../../control-plane/schema.ts';
 
 export interface CompanyUser {
   id: string;
@@ -16,26 +18,17 @@ export interface CompanyUser {
   role: CompanyRole;
 }
 
-/** A company whose users may log in (a suspended one answers 403 to the right password). */
-export const servable = (company: CompanyRecord | undefined): company is CompanyRecord =>
-  company !== undefined && (company.status === 'active' || company.status === 'suspended');
-
 export async function authenticateCompanyUser(
   ctx: SiloContext,
-  company: CompanyRecord | undefined,
+  company: CompanyRow | undefined,
   email: string,
   password: string,
-): Promise<{ company: CompanyRecord; user: CompanyUser } | null> {
-  if (!servable(company)) return burnPasswordCheck(password).then(() => null);
+): Promise<{ company: CompanyRow; user: CompanyUser } | null> {
+  // Only a servable company's users may log in (a suspended one's get 403 for the right password).
+  if (!isServable(company)) return burnPasswordCheck(password).then(() => null);
   // Only the row is read with the pool; the password is checked after it is handed back, so that a
   // flood of logins waiting for bcrypt holds no pool (and cannot pin it against eviction).
-  const found = await ctx.tenants.run(company, async (db) => {
-    const [row] = await db
-      .select()
-      .from(users)
-      .where(eq(dsql`lower(${users.email})`, email.toLowerCase()));
-    return row;
-  });
+  const found = await ctx.tenants.run(company, (db) => findUserRowByEmail(db, email));
   if (!found) return burnPasswordCheck(password).then(() => null);
   if (!(await verifyPassword(password, found.passwordHash))) return null;
   // The row is the tenant database owner's to write (a bring-your-own database belongs to its
@@ -51,4 +44,15 @@ export async function authenticateCompanyUser(
     await ctx.tenants.run(company, (db) => db.update(users).set({ lastLoginAt: dsql`now()` }).where(eq(users.id, found.id)));
   }
   return { company, user: { id: found.id, email: found.email, name: found.name, role: found.role } };
+}
+
+/** The token's company, if it may be served now: deleted -> 401, suspended -> 403. */
+export async function tokenCompany(ctx: SiloContext, auth: TokenClaims): Promise<CompanyRow> {
+  if (!auth.cid) throw new SiloError('forbidden', 'this route is for company users');
+  const company = await ctx.tenants.company(auth.cid);
+  if (!isServable(company)) {
+    throw new SiloError('unauthorized', 'the company of this token no longer exists');
+  }
+  if (company.status === 'suspended') throw new SiloError('company_suspended', 'the company is suspended');
+  return company;
 }

@@ -11,7 +11,9 @@ import { assertWritesAllowed } from '../write-hold.ts';
 import { keyset, toPage, type Page, type PageRequest } from '../../base/pagination.ts';
 import type { TenantDb } from '../pool-map.ts';
 import { userInvitations, users } from '../schema.ts';
-import { toUserView, withinUserLimit, type CompanyRole, type UserView } from './users.ts';
+import { toUserView, withinUserLimit, type UserView } from './users.ts';
+import type { CompanyRole } from '../../base/auth/tokens.ts';
+import { isServable } from '../../control-plane/company-records.ts';
 
 // A constant, not a setting: the contract names no variable for it.
 const INVITATION_TTL = sql`interval '7 days'`;
@@ -133,7 +135,7 @@ export async function acceptInvitation(
 ): Promise<AcceptedInvitation> {
   const companyId = tokenPattern.exec(input.token)?.[1]?.toLowerCase();
   const company = companyId ? await ctx.tenants.company(companyId) : undefined;
-  if (!company || (company.status !== 'active' && company.status !== 'suspended')) throw noSuchInvitation();
+  if (!isServable(company)) throw noSuchInvitation();
   const tokenHash = hashToken(input.token);
   const user = await ctx.tenants.run(company, async (db) => {
     const [invitation] = await db

@@ -1,15 +1,14 @@
 // Company users, in the company's own database. Functions take the tenant database handed out by
 // the pool map, so they can never reach another company's data.
-import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { hashPassword } from '../../base/auth/passwords.ts';
 import { conflict, notFound, pgCode, SiloError } from '../../base/errors.ts';
-import { decodeCursor, encodeCursor, type Page } from '../../base/pagination.ts';
+import { keyset, toPage, type Page } from '../../base/pagination.ts';
 import type { TenantDb } from '../pool-map.ts';
 import { preparedPerTenant } from '../prepared.ts';
 import { users } from '../schema.ts';
 import { inTransaction } from '../../base/db/transaction.ts';
-
-export type CompanyRole = 'company_admin' | 'member';
+import type { CompanyRole } from '../../base/auth/tokens.ts';
 
 export interface UserView {
   id: string;
@@ -87,16 +86,14 @@ export async function createUser(
 }
 
 export async function listUsers(db: TenantDb, query: { limit: number; cursor?: string | undefined }): Promise<Page<UserView>> {
-  const after = query.cursor ? decodeCursor(query.cursor) : undefined;
+  const page = keyset({ createdAt: users.createdAt, id: users.id }, query);
   const rows = await db
     .select(columns)
     .from(users)
-    .where(after ? or(lt(users.createdAt, after.createdAt), and(eq(users.createdAt, after.createdAt), lt(users.id, after.id))) : undefined)
-    .orderBy(desc(users.createdAt), desc(users.id))
-    .limit(query.limit + 1);
-  const items = rows.slice(0, query.limit);
-  const last = items.at(-1);
-  return { items: items.map(toUserView), nextCursor: rows.length > query.limit && last ? encodeCursor(last.createdAt, last.id) : null };
+    .where(page.where)
+    .orderBy(...page.orderBy)
+    .limit(page.limit);
+  return toPage(rows, query.limit, toUserView);
 }
 
 const userById = preparedPerTenant((db) =>
@@ -113,10 +110,24 @@ export async function findUserRole(db: TenantDb, id: string): Promise<CompanyRol
   return row?.role ?? null;
 }
 
-export async function getUser(db: TenantDb, id: string): Promise<UserView> {
+/** The whole row (password hash included) of the user with an email, compared without case. */
+export async function findUserRowByEmail(db: TenantDb, email: string) {
+  const [row] = await db
+    .select()
+    .from(users)
+    .where(eq(sql`lower(${users.email})`, email.toLowerCase()));
+  return row;
+}
+
+export async function findUser(db: TenantDb, id: string): Promise<UserView | undefined> {
   const [row] = await userById(db).execute({ id });
-  if (!row) throw notFound('user');
-  return toUserView(row);
+  return row ? toUserView(row) : undefined;
+}
+
+export async function getUser(db: TenantDb, id: string): Promise<UserView> {
+  const user = await findUser(db, id);
+  if (!user) throw notFound('user');
+  return user;
 }
 
 export async function updateUser(

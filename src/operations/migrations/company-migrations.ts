@@ -3,11 +3,13 @@
 // company's schema version kept current there, and every instance told (its pools hold prepared
 // statements planned against the old schema).
 import type { SiloContext } from '../../context.ts';
-import { conflict, describeError, isConnectionError, SiloError } from '../../base/errors.ts';
-import { COMPANY_CHANGED_CHANNEL, type CompanyRecord } from '../../data-plane/tenants.ts';
+import { conflict, describeError, isConnectionError, SiloError, unavailable } from '../../base/errors.ts';
+import { isServable } from '../../control-plane/company-records.ts';
+import { COMPANY_CHANGED_CHANNEL } from '../../data-plane/tenants.ts';
 import { hasDatabase, openAsCompany } from '../../data-plane/company-database.ts';
 import type { Sql } from 'postgres';
 import { applyMigrations, MigrationFailedError, readMigrationState, type Drift } from '../../base/db/migration-runner.ts';
+import type { CompanyRow } from '../../control-plane/schema.ts';
 
 export interface CompanyMigrationResult {
   companyId: string;
@@ -45,7 +47,7 @@ export interface MigrateCompanyOptions {
   dryRun?: boolean;
 }
 
-function openForMigration(ctx: SiloContext, company: CompanyRecord) {
+function openForMigration(ctx: SiloContext, company: CompanyRow) {
   if (!hasDatabase(company)) throw conflict(`the company is ${company.status} and has no database to migrate`);
   return openAsCompany(ctx, company, {
     connection: { application_name: 'silo-migrate' },
@@ -55,10 +57,25 @@ function openForMigration(ctx: SiloContext, company: CompanyRecord) {
   });
 }
 
+/**
+ * Migrates a company on request (its system admin, a move): 409 when it has no database, 503 when its
+ * database cannot be reached. A failing migration is a result (status "failed"), not an error.
+ */
+export async function migrateCompanyOnRequest(
+  ctx: SiloContext,
+  company: CompanyRow,
+  options: MigrateCompanyOptions,
+): Promise<CompanyMigrationResult> {
+  if (!isServable(company)) throw conflict(`a ${company.status} company has no database to migrate`);
+  const result = await migrateCompany(ctx, company, options);
+  if (result.status === 'failed' && !result.failedMigration) throw unavailable('the company database cannot be reached');
+  return result;
+}
+
 /** Brings one company's database to the latest tenant version (or reports what it would do). */
 export async function migrateCompany(
   ctx: SiloContext,
-  company: CompanyRecord,
+  company: CompanyRow,
   options: MigrateCompanyOptions,
 ): Promise<CompanyMigrationResult> {
   const started = performance.now();
@@ -149,7 +166,7 @@ export async function migrateCompany(
  */
 async function recordOutcome(
   ctx: SiloContext,
-  company: CompanyRecord,
+  company: CompanyRow,
   outcome: CompanyMigrationResult,
   recorded: MigrationRow[],
   actor: string,
@@ -193,7 +210,7 @@ const failedUpgrades = new WeakMap<SiloContext, Map<string, number>>();
  * migrated first (once, however many requests arrive together), so an upgrade without a fleet
  * run still converges. A company whose migration fails answers 503 until an operator fixes it.
  */
-export async function ensureCompanyCurrent(ctx: SiloContext, company: CompanyRecord): Promise<void> {
+export async function ensureCompanyCurrent(ctx: SiloContext, company: CompanyRow): Promise<void> {
   if (company.schemaVersion === ctx.tenantMigrations.latest) return;
   // A version this code does not know is a newer one (a newer instance of a rolling deploy
   // migrated it): old code serves it as it is, by the expand-then-contract rule.

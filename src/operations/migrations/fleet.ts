@@ -7,12 +7,12 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, inArray, notInArray, sql as dsql } from 'drizzle-orm';
 import type { SiloContext } from '../../context.ts';
-import { companies } from '../../control-plane/schema.ts';
+import { companies, type CompanyRow } from '../../control-plane/schema.ts';
 import { describeError } from '../../base/errors.ts';
 import { ensureTemplate } from '../provisioning/template.ts';
-import { listServers } from '../servers.ts';
-import type { CompanyRecord } from '../../data-plane/tenants.ts';
+import { listServers } from '../../control-plane/server-records.ts';
 import { isNewerThanThisCode, migrateCompany, type CompanyMigrationResult } from './company-migrations.ts';
+import { servableCompanies } from '../../control-plane/company-records.ts';
 
 export interface FleetSelection {
   only?: string[];
@@ -44,13 +44,13 @@ export interface FleetRun {
 }
 
 /** The companies a run targets: active and suspended ones (they have databases), by slug. */
-export async function selectFleet(ctx: SiloContext, selection: FleetSelection): Promise<CompanyRecord[]> {
+export async function selectFleet(ctx: SiloContext, selection: FleetSelection): Promise<CompanyRow[]> {
   return ctx.db
     .select()
     .from(companies)
     .where(
       and(
-        inArray(companies.status, ['active', 'suspended']),
+        servableCompanies(),
         selection.only?.length ? inArray(companies.slug, selection.only) : undefined,
         selection.exclude?.length ? notInArray(companies.slug, selection.exclude) : undefined,
       ),
@@ -59,7 +59,7 @@ export async function selectFleet(ctx: SiloContext, selection: FleetSelection): 
 }
 
 /** What a run would apply, per company, from the versions the management database records. */
-export function plannedMigrations(ctx: SiloContext, company: CompanyRecord): string[] {
+export function plannedMigrations(ctx: SiloContext, company: CompanyRow): string[] {
   const tags = ctx.tenantMigrations.migrations.map((m) => m.tag);
   // A version this code does not know is a newer deploy's: nothing to apply from here.
   if (isNewerThanThisCode(ctx, company.schemaVersion)) return [];
@@ -71,10 +71,10 @@ export async function fleetStatus(ctx: SiloContext) {
   const [versions, failed] = await Promise.all([
     ctx.db.execute<{ version: string | null; companies: number }>(dsql`
       select schema_version as version, count(*)::int as companies from companies
-      where status in ('active', 'suspended') group by schema_version order by schema_version nulls first`),
+      where ${servableCompanies()} group by schema_version order by schema_version nulls first`),
     ctx.db.execute<{ id: string; slug: string; version: string | null; error: string }>(dsql`
       select id, slug, schema_version as version, migration_error as error from companies
-      where status in ('active', 'suspended') and migration_error is not null order by slug`),
+      where ${servableCompanies()} and migration_error is not null order by slug`),
   ]);
   const latest = ctx.tenantMigrations.latest;
   const behind = versions.filter((v) => v.version !== latest && !isNewerThanThisCode(ctx, v.version)).reduce((n, v) => n + v.companies, 0);
@@ -122,7 +122,7 @@ export async function migrateFleet(ctx: SiloContext, options: FleetOptions): Pro
     run.stoppedBecause ??= reason;
   };
 
-  const migrateOne = async (company: CompanyRecord) => {
+  const migrateOne = async (company: CompanyRow) => {
     let result: CompanyMigrationResult;
     try {
       result = await migrateCompany(ctx, company, { actor: options.actor, runId, dryRun: options.dryRun ?? false });
@@ -147,7 +147,7 @@ export async function migrateFleet(ctx: SiloContext, options: FleetOptions): Pro
   };
 
   /** Runs a batch with bounded concurrency, overall and per server; false when it had to stop. */
-  const runBatch = async (batch: CompanyRecord[], stopOnFailure: boolean) => {
+  const runBatch = async (batch: CompanyRow[], stopOnFailure: boolean) => {
     const queue = [...batch];
     const running = new Set<Promise<void>>();
     while (queue.length > 0 || running.size > 0) {
@@ -158,7 +158,7 @@ export async function migrateFleet(ctx: SiloContext, options: FleetOptions): Pro
       while (!run.stoppedBecause && running.size < options.concurrency && queue.length > 0) {
         const index = queue.findIndex((c) => (runningPerServer.get(c.serverId ?? '') ?? 0) < perServer);
         if (index === -1) break;
-        const [company] = queue.splice(index, 1) as [CompanyRecord];
+        const [company] = queue.splice(index, 1) as [CompanyRow];
         const server = company.serverId ?? '';
         runningPerServer.set(server, (runningPerServer.get(server) ?? 0) + 1);
         const task: Promise<void> = migrateOne(company).finally(() => {

@@ -2,9 +2,7 @@
 // one, reach it), hand back a client on it and where it is, and undo what it built on failure.
 import type { Sql } from 'postgres';
 import type { ProvisionStep } from '../../context.ts';
-
-/** Runs one audited saga step (provision-company.ts). */
-export type StepRunner = <T>(name: ProvisionStep, run: () => Promise<T>) => Promise<T>;
+import type { StepRunner } from '../../control-plane/audit.ts';
 
 /** The company row's columns that say where its database is and how to log in. */
 export interface DatabaseLocation {
@@ -29,7 +27,7 @@ export interface BuiltDatabase {
 }
 
 export interface DatabaseBuilder {
-  build(step: StepRunner): Promise<BuiltDatabase>;
+  build(step: StepRunner<ProvisionStep>): Promise<BuiltDatabase>;
   /** Removes what build() created (nothing, for a database Silo did not create). */
   undo(): Promise<void>;
   /** What undo() would remove, for the audit row. */

@@ -9,7 +9,9 @@ import { companies } from '../../control-plane/schema.ts';
 import { conflict, describeError, invalid, isConnectionError, pgCode, unavailable } from '../../base/errors.ts';
 import { inSqlTransaction } from '../../base/db/transaction.ts';
 import { openPostgresJs } from '../../data-plane/company-database.ts';
-import type { DatabaseBuilder, StepRunner } from './database-builder.ts';
+import type { DatabaseBuilder } from './database-builder.ts';
+import type { StepRunner } from '../../control-plane/audit.ts';
+import type { ProvisionStep } from '../../context.ts';
 import { sealedAt } from '../../base/crypto/credentials.ts';
 
 const refusals: Record<string, string> = {
@@ -86,7 +88,7 @@ export function externalDatabaseBuilder(ctx: SiloContext, companyId: string, dat
   return {
     created: () => ({}),
     async undo() {},
-    async build(step: StepRunner) {
+    async build(step: StepRunner<ProvisionStep>) {
       const client = openPostgresJs(databaseUrl);
       try {
         const identity = await step('connect', async () => {
@@ -118,17 +120,4 @@ export function externalDatabaseBuilder(ctx: SiloContext, companyId: string, dat
       }
     },
   };
-}
-
-/** A connection string postgres.js can open: checked before anything is recorded. */
-export function isConnectionString(url: string): boolean {
-  try {
-    const parsed = new URL(url);
-    const port = parsed.port === '' ? 5432 : Number(parsed.port);
-    decodeURIComponent(parsed.username);
-    decodeURIComponent(parsed.password);
-    return /^postgres(ql)?:$/.test(parsed.protocol) && parsed.hostname !== '' && parsed.pathname.length > 1 && port > 0 && port < 65536;
-  } catch {
-    return false;
-  }
 }

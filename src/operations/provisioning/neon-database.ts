@@ -8,7 +8,9 @@ import type { NeonProject } from '../../providers/neon/api.ts';
 import { neonProjectName, neonServer } from '../../providers/neon/servers.ts';
 import { openPostgresJs } from '../../data-plane/company-database.ts';
 import { withVerifiedTls } from '../../base/db/tls.ts';
-import type { DatabaseBuilder, StepRunner } from './database-builder.ts';
+import type { DatabaseBuilder } from './database-builder.ts';
+import type { StepRunner } from '../../control-plane/audit.ts';
+import type { ProvisionStep } from '../../context.ts';
 import { tenantNames } from '../../base/names.ts';
 import { sealedAt } from '../../base/crypto/credentials.ts';
 
@@ -27,7 +29,7 @@ export function neonDatabaseBuilder(ctx: SiloContext, companyId: string, slug: s
       if (projectId) await api.deleteProject(projectId);
       else await api.deleteProjectsNamed(projectName, settings.orgId);
     },
-    async build(step: StepRunner) {
+    async build(step: StepRunner<ProvisionStep>) {
       const { api, settings } = await neonServer(ctx, serverId);
       attempted = true;
       const project: NeonProject = await step('project', () =>

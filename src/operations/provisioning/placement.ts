@@ -6,7 +6,7 @@ import { sql } from 'drizzle-orm';
 import type { SiloContext } from '../../context.ts';
 import type { Provider } from '../../control-plane/schema.ts';
 import { conflict, invalid } from '../../base/errors.ts';
-import { ensureExternalServer } from '../servers.ts';
+import { ensureExternalServer } from '../../control-plane/server-records.ts';
 
 export interface Placement {
   serverId: string;

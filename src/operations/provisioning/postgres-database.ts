@@ -13,7 +13,9 @@ import { scramSha256Verifier } from '../../base/crypto/scram.ts';
 import { describeError, pgCode } from '../../base/errors.ts';
 import { letAdminActAs } from './admin-role.ts';
 import { connectionLimitClause } from './connection-limit.ts';
-import type { DatabaseBuilder, StepRunner } from './database-builder.ts';
+import type { DatabaseBuilder } from './database-builder.ts';
+import type { StepRunner } from '../../control-plane/audit.ts';
+import type { ProvisionStep } from '../../context.ts';
 import { quoteIdent, quoteLiteral, templateNames, tenantNames, type TenantNames } from '../../base/names.ts';
 import type { Placement } from './placement.ts';
 import { ensureTemplate } from './template.ts';
@@ -61,7 +63,7 @@ export async function createTenantDatabase(
   serverId: string,
   names: TenantNames,
   password: string,
-  step: <T>(name: DatabaseStep, run: () => Promise<T>) => Promise<T>,
+  step: StepRunner<DatabaseStep>,
   options: { useTemplate: boolean; templateVersion?: string | null; created?: { role: boolean; database: boolean } },
 ): Promise<NewTenantDatabase> {
   const created = options.created ?? { role: false, database: false };
@@ -135,7 +137,7 @@ export function postgresDatabaseBuilder(
     async undo() {
       if (admin) await dropTenantDatabase(admin, names, created);
     },
-    async build(step: StepRunner) {
+    async build(step: StepRunner<ProvisionStep>) {
       admin = await ctx.servers.admin(placement.serverId);
       const rolePassword = generatePassword(24);
       const { client, schemaVersion } = await createTenantDatabase(ctx, placement.serverId, names, rolePassword, step, {

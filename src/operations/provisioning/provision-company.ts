@@ -8,21 +8,22 @@ import { drizzle } from 'drizzle-orm/postgres-js';
 import type { Sql } from 'postgres';
 import { generatePassword, hashPassword } from '../../base/auth/passwords.ts';
 import type { ProvisionStep, SiloContext } from '../../context.ts';
-import { companies, type Provider } from '../../control-plane/schema.ts';
+import { companies, type Provider, type CompanyRow } from '../../control-plane/schema.ts';
 import { conflict, describeError, invalid, isConnectionError, pgCode, SiloError } from '../../base/errors.ts';
 import { applyMigrations } from '../../base/db/migration-runner.ts';
 import { neonError } from '../../providers/neon/api.ts';
-import { recordAudit, type AuditEntry } from '../../control-plane/audit.ts';
-import { findLiveCompanyBySlug, type CompanyRow } from '../../control-plane/company-records.ts';
+import { recordAudit, SagaSteps } from '../../control-plane/audit.ts';
+import { findLiveCompanyBySlug } from '../../control-plane/company-records.ts';
 import { users } from '../../data-plane/schema.ts';
-import type { DatabaseBuilder, StepRunner } from './database-builder.ts';
-import { externalDatabaseBuilder, isConnectionString } from './external-database.ts';
+import type { DatabaseBuilder } from './database-builder.ts';
+import { externalDatabaseBuilder } from './external-database.ts';
 import { slugFromName, slugSchema, tenantNames } from '../../base/names.ts';
 import { neonDatabaseBuilder } from './neon-database.ts';
 import { chooseServer, type Placement } from './placement.ts';
 import { postgresDatabaseBuilder } from './postgres-database.ts';
 import { removeCompanyDatabase } from './tenant-database.ts';
 import { inTransaction } from '../../base/db/transaction.ts';
+import { isDatabaseUrl } from '../../base/db/postgres-url.ts';
 
 export interface CreateCompanyInput {
   name: string;
@@ -95,7 +96,7 @@ export async function provisionCompany(
     throw invalid('invalid slug', [{ path: 'slug', message: slugResult.error.issues[0]?.message }]);
   }
   const slug = slugResult.data;
-  if (input.externalDatabaseUrl !== undefined && !isConnectionString(input.externalDatabaseUrl)) {
+  if (input.externalDatabaseUrl !== undefined && !isDatabaseUrl(input.externalDatabaseUrl)) {
     throw invalid('externalDatabaseUrl is not a valid connection string', [
       { path: 'externalDatabaseUrl', message: 'not a valid postgres:// URL' },
     ]);
@@ -122,26 +123,17 @@ export async function provisionCompany(
   const serverId = placement.serverId;
   const builder = databaseBuilder(ctx, row.id, slug, placement, input, options);
 
-  const audit: AuditEntry[] = [];
   let client: Sql | undefined;
-  let current: ProvisionStep = 'placement';
+  const steps = new SagaSteps<ProvisionStep>({
+    companyId: row.id,
+    serverId,
+    actor,
+    action: 'provision',
+    first: 'placement',
+    beforeStep: (name) => ctx.beforeProvisionStep?.(name),
+  });
+  const { audit, run: step } = steps;
   const sagaStarted = performance.now();
-
-  const step: StepRunner = async (name, run) => {
-    current = name;
-    await ctx.beforeProvisionStep?.(name);
-    const started = performance.now();
-    const result = await run();
-    audit.push({
-      companyId: row.id,
-      serverId,
-      action: `provision.${name}`,
-      status: 'ok',
-      actor,
-      durationMs: Math.round(performance.now() - started),
-    });
-    return result;
-  };
 
   try {
     const built = await builder.build(step);
@@ -173,8 +165,7 @@ export async function provisionCompany(
     await tenant.end({ timeout: 5 });
     client = undefined;
 
-    current = 'activate';
-    await ctx.beforeProvisionStep?.('activate');
+    await steps.enter('activate');
     const activated = await inTransaction(ctx.db, async (tx) => {
       const [updated] = await tx
         .update(companies)
@@ -200,6 +191,7 @@ export async function provisionCompany(
     };
   } catch (failure) {
     const error = neonError(failure);
+    const current = steps.current;
     const reason = `${current}: ${describeError(error)}`;
     await client?.end({ timeout: 1 }).catch(() => {});
     let cleanup = 'ok';

@@ -1,13 +1,11 @@
 // Dropping a tenant's database and role: used by delete, by the saga's undo and by reconcile.
 import type { Sql } from 'postgres';
 import type { SiloContext } from '../../context.ts';
-import type { companies } from '../../control-plane/schema.ts';
+import type { CompanyRow } from '../../control-plane/schema.ts';
 import { neonProjectName, neonServer } from '../../providers/neon/servers.ts';
 import { openPostgresJs } from '../../data-plane/company-database.ts';
 import { quoteIdent, tenantNames, type TenantNames } from '../../base/names.ts';
 import { sealedAt } from '../../base/crypto/credentials.ts';
-
-type CompanyRow = typeof companies.$inferSelect;
 
 /** Drops what exists of a tenant's database and role; `which` limits it to what a saga created. */
 export async function dropTenantDatabase(

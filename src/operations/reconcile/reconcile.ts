@@ -5,14 +5,13 @@
 import { and, eq, isNotNull, lt, ne, sql as dsql } from 'drizzle-orm';
 import type { Sql } from 'postgres';
 import type { SiloContext } from '../../context.ts';
-import { companies } from '../../control-plane/schema.ts';
-import type { CompanyRow } from '../../control-plane/company-records.ts';
+import { companies, type CompanyRow } from '../../control-plane/schema.ts';
 import { describeError } from '../../base/errors.ts';
 import { neonError } from '../../providers/neon/api.ts';
 import type { ReconcileFinding } from './finding.ts';
 import { reconcileMoves } from './moves.ts';
 import { recordAudit } from '../../control-plane/audit.ts';
-import { listServers } from '../servers.ts';
+import { listServers } from '../../control-plane/server-records.ts';
 import { tenantNamePattern } from '../../base/names.ts';
 import { dropTenantDatabase, removeCompanyDatabase } from '../provisioning/tenant-database.ts';
 import { inTransaction } from '../../base/db/transaction.ts';

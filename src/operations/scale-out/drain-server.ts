@@ -2,13 +2,14 @@
 // it is moved to where placement would put a new one, a few at a time. Choosing a target and
 // claiming it happen one company at a time, so that the room each claim takes is counted by the next
 // choice. One failed move never stops the others; the server is empty only when all of them moved.
-import { and, asc, count, eq, inArray, notInArray } from 'drizzle-orm';
+import { and, asc, count, eq, notInArray } from 'drizzle-orm';
 import type { SiloContext } from '../../context.ts';
 import { companies, databaseServers } from '../../control-plane/schema.ts';
 import { conflict, notFound, SiloError } from '../../base/errors.ts';
 import { chooseServer } from '../provisioning/placement.ts';
-import { updateServer } from '../servers.ts';
+import { updateServer } from '../../control-plane/server-records.ts';
 import { describeMoveFailure, prepareMove, runMove } from './move-company.ts';
+import { servableCompanies } from '../../control-plane/company-records.ts';
 
 export interface DrainOutcome {
   companyId: string;
@@ -59,7 +60,7 @@ export async function drainServer(ctx: SiloContext, serverId: string, options: D
   const fleet = await ctx.db
     .select({ id: companies.id, slug: companies.slug })
     .from(companies)
-    .where(and(eq(companies.serverId, serverId), inArray(companies.status, ['active', 'suspended'])))
+    .where(and(eq(companies.serverId, serverId), servableCompanies()))
     .orderBy(asc(companies.createdAt), asc(companies.id));
 
   const run: DrainRun = { serverId, total: fleet.length, outcomes: [], notAttempted: [], remaining: 0 };

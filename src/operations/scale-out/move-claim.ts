@@ -4,17 +4,15 @@
 // while the data is copied, the write hold (`writes_held_until`, renewed with the lease). The lease's
 // exact value is the claim's token: a renewal, the switch and the release all require it, so a
 // mover whose lease lapsed and was taken over by another cannot act on the company any more.
-import { and, count, eq, inArray, isNull, lt, ne, or, sql as dsql } from 'drizzle-orm';
+import { and, count, eq, isNull, lt, ne, or, sql as dsql } from 'drizzle-orm';
 import type { SiloContext } from '../../context.ts';
-import { companies, databaseLeftovers, databaseServers } from '../../control-plane/schema.ts';
+import { companies, databaseLeftovers, databaseServers, type CompanyRow, type ServerRow } from '../../control-plane/schema.ts';
 import { conflict, describeError, notFound } from '../../base/errors.ts';
-import type { CompanyRow } from '../../control-plane/company-records.ts';
 import { inTransaction } from '../../base/db/transaction.ts';
+import { servableCompanies } from '../../control-plane/company-records.ts';
 
 /** How long a claim (and a write hold) lasts unless renewed; renewed every third of it. */
 export const LEASE_SECONDS = 30;
-
-type ServerRow = typeof databaseServers.$inferSelect;
 
 /** Why a company cannot move to a server, or nothing when it can (room is checked apart). */
 export function refuseTarget(company: CompanyRow, server: ServerRow | undefined): void {
@@ -54,7 +52,7 @@ export async function claimMove(ctx: SiloContext, company: CompanyRow, to: strin
         and(
           eq(companies.id, company.id),
           eq(companies.serverId, company.serverId!),
-          inArray(companies.status, ['active', 'suspended']),
+          servableCompanies(),
           or(isNull(companies.movingTo), lt(companies.moveLeaseUntil, dsql`now()`)),
         ),
       )

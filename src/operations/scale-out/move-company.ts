@@ -2,17 +2,17 @@
 // from the target (data copied, verified, the registry switched, the old database dropped) or
 // undoes what it did on the target and leaves the company served from its old database, intact.
 // The steps, the write hold and the measured cost: docs/scale-out.md.
-import { and, eq, inArray, sql as dsql } from 'drizzle-orm';
+import { and, eq, sql as dsql } from 'drizzle-orm';
 import type { Sql } from 'postgres';
 import { generatePassword } from '../../base/auth/passwords.ts';
 import type { MoveStep, SiloContext } from '../../context.ts';
-import { companies, databaseLeftovers, databaseServers } from '../../control-plane/schema.ts';
+import { companies, databaseLeftovers, databaseServers, type CompanyRow } from '../../control-plane/schema.ts';
 import { conflict, describeError, isConnectionError, SiloError, unavailable } from '../../base/errors.ts';
-import { migrateCompany } from '../migrations/company-migrations.ts';
+import { migrateCompanyOnRequest } from '../migrations/company-migrations.ts';
 import { quoteIdent, type TenantNames } from '../../base/names.ts';
 import { dropTenantDatabase } from '../provisioning/tenant-database.ts';
-import { recordAudit, type AuditEntry } from '../../control-plane/audit.ts';
-import { getCompany, type CompanyRow } from '../../control-plane/company-records.ts';
+import { type AuditEntry, recordAudit, SagaSteps } from '../../control-plane/audit.ts';
+import { getCompany, isServable, servableCompanies } from '../../control-plane/company-records.ts';
 import { openLeftovers, removeLeftover } from './leftovers.ts';
 import { claimMove, MoveLease, refuseTarget, type MoveClaim } from './move-claim.ts';
 import { COPY_SESSION, copyTable, fingerprint, readSequences, readTables, setSequences, type TableShape } from './table-copy.ts';
@@ -62,7 +62,7 @@ const STALLED_MOVE_TIMEOUT = '60s';
  */
 export async function prepareMove(ctx: SiloContext, idOrSlug: string, to: string, actor: string): Promise<PreparedMove> {
   let company = await getCompany(ctx, idOrSlug);
-  if (company.status !== 'active' && company.status !== 'suspended') {
+  if (!isServable(company)) {
     throw conflict(`a ${company.status} company has no database to move`);
   }
   if (company.provider !== 'postgres') {
@@ -76,9 +76,8 @@ export async function prepareMove(ctx: SiloContext, idOrSlug: string, to: string
   const [server] = await ctx.db.select().from(databaseServers).where(eq(databaseServers.id, to));
   refuseTarget(company, server);
   if (company.schemaVersion !== ctx.tenantMigrations.latest) {
-    const migrated = await migrateCompany(ctx, company, { actor });
+    const migrated = await migrateCompanyOnRequest(ctx, company, { actor });
     if (migrated.status === 'failed') {
-      if (!migrated.failedMigration) throw unavailable('the company database cannot be reached');
       throw conflict(`the company must be on the latest tenant schema to move; migrating it failed at ${migrated.failedMigration}`, {
         error: migrated.error,
       });
@@ -153,24 +152,16 @@ export async function runMove(ctx: SiloContext, prepared: PreparedMove, actor: s
   const lease = new MoveLease(ctx, claim);
   lease.start();
   const started = performance.now();
-  const audit: AuditEntry[] = [];
-  let current: MoveStep = 'role';
-  const step = async <T>(name: MoveStep, run: () => Promise<T>): Promise<T> => {
-    current = name;
-    lease.check();
-    await ctx.beforeMoveStep?.(name);
-    const stepStarted = performance.now();
-    const result = await run();
-    audit.push({
-      companyId: company.id,
-      serverId: to,
-      action: `move.${name}`,
-      status: 'ok',
-      actor,
-      durationMs: Math.round(performance.now() - stepStarted),
-    });
-    return result;
-  };
+  const steps = new SagaSteps<MoveStep>({
+    companyId: company.id,
+    serverId: to,
+    actor,
+    action: 'move',
+    first: 'role',
+    beforeStep: (name) => ctx.beforeMoveStep?.(name),
+    check: () => lease.check(),
+  });
+  const { audit, run: step } = steps;
 
   const password = generatePassword(24);
   let source: CopySide | undefined;
@@ -237,8 +228,7 @@ export async function runMove(ctx: SiloContext, prepared: PreparedMove, actor: s
       }
     });
 
-    current = 'switch';
-    await ctx.beforeMoveStep?.('switch');
+    await steps.enter('switch');
     await lease.stop();
     // The lock must still hold when the registry switches, and the target have all the data.
     source!.assertOpen();
@@ -261,7 +251,7 @@ export async function runMove(ctx: SiloContext, prepared: PreparedMove, actor: s
             eq(companies.serverId, from),
             eq(companies.moveLeaseUntil, claim.lease),
             // Deleted, or migrated, while it was copied: the copy is not the company's database.
-            inArray(companies.status, ['active', 'suspended']),
+            servableCompanies(),
             eq(companies.schemaVersion, company.schemaVersion!),
           ),
         )
@@ -270,19 +260,12 @@ export async function runMove(ctx: SiloContext, prepared: PreparedMove, actor: s
       // The target is the company's database now; the old one is a leftover until it is dropped.
       await tx.update(databaseLeftovers).set({ removedAt: dsql`now()` }).where(eq(databaseLeftovers.id, claim.leftoverId));
       await tx.insert(databaseLeftovers).values({ companyId: company.id, serverId: from, ...leftoverNames(names), reason: 'move_source' });
-      audit.push({
-        companyId: company.id,
-        serverId: to,
-        action: 'move.switch',
-        status: 'ok',
-        actor,
-        durationMs: Math.round(performance.now() - switchStarted),
-      });
+      steps.record('switch', switchStarted);
       await recordAudit(tx, audit);
       return row;
     });
   } catch (error) {
-    throw await undoMove(ctx, { company, lease, source, target, audit, step: current, error, actor, started });
+    throw await undoMove(ctx, { company, lease, source, target, audit, step: steps.current, error, actor, started });
   }
   // Switched: every instance now reaches the company on the target.
   await ctx.tenants.companyChanged(company.id);

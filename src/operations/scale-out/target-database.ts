@@ -4,9 +4,8 @@
 import type { MoveStep, SiloContext } from '../../context.ts';
 import { applyMigrations } from '../../base/db/migration-runner.ts';
 import type { TenantNames } from '../../base/names.ts';
+import type { StepRunner } from '../../control-plane/audit.ts';
 import { createTenantDatabase } from '../provisioning/postgres-database.ts';
-
-export type StepRunner = <T>(step: MoveStep, run: () => Promise<T>) => Promise<T>;
 
 export interface TargetDatabase {
   via: 'template' | 'migrations';
@@ -19,7 +18,7 @@ export async function createTargetDatabase(
   serverId: string,
   names: TenantNames,
   password: string,
-  step: StepRunner,
+  step: StepRunner<MoveStep>,
 ): Promise<TargetDatabase> {
   const { client, schemaVersion } = await createTenantDatabase(ctx, serverId, names, password, step, { useTemplate: true });
   try {

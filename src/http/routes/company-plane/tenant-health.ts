@@ -1,8 +1,7 @@
 // /api/health/tenant and /api/health/tenant/tables: the caller's company database, as seen by it.
 import { createRoute, z } from '@hono/zod-openapi';
-import { sql } from 'drizzle-orm';
 import type { SiloContext } from '../../../context.ts';
-import { rowsOf } from '../../../data-plane/tenant-db.ts';
+import { databaseHealth, tableEstimates } from '../../../data-plane/company-plane/health.ts';
 import type { App } from '../../env.ts';
 import { json } from '../../schemas.ts';
 import { companyRoute } from './common.ts';
@@ -34,21 +33,15 @@ export function registerTenantHealthRoutes(app: App, ctx: SiloContext) {
     }),
     async (c) => {
       const { company, db } = c.get('tenant');
-      const started = performance.now();
-      const [row] = rowsOf<{ database: string; tables: number }>(
-        await db.execute(sql`
-          select current_database() as database,
-                 (select count(*)::int from pg_tables where schemaname = 'public') as tables`),
-      );
-      const latencyMs = Math.round((performance.now() - started) * 100) / 100;
+      const health = await databaseHealth(db);
       return c.json(
         {
           company: { id: company.id, slug: company.slug },
-          database: row!.database,
+          database: health.database,
           connected: true,
           schemaVersion: company.schemaVersion,
-          tables: row!.tables,
-          latencyMs,
+          tables: health.tables,
+          latencyMs: health.latencyMs,
         },
         200,
       );
@@ -65,13 +58,7 @@ export function registerTenantHealthRoutes(app: App, ctx: SiloContext) {
       responses: { 200: json(z.object({ items: z.array(TableSchema) }), 'Tables') },
     }),
     async (c) => {
-      const rows = rowsOf<{ name: string; schema: string; estimated_rows: number }>(
-        await c.get('tenant').db.execute(sql`
-          select c.relname as name, n.nspname as schema, greatest(c.reltuples, 0)::bigint::int as estimated_rows
-          from pg_class c join pg_namespace n on n.oid = c.relnamespace
-          where c.relkind = 'r' and n.nspname = 'public' order by c.relname`),
-      );
-      return c.json({ items: rows.map((r) => ({ name: r.name, schema: r.schema, estimatedRows: r.estimated_rows })) }, 200);
+      return c.json({ items: await tableEstimates(c.get('tenant').db) }, 200);
     },
   );
 }

@@ -8,6 +8,7 @@ import { toCompanyView } from '../../../control-plane/company-records.ts';
 import { actorOf, type App } from '../../env.ts';
 import { requireAuth } from '../../middleware/auth.ts';
 import { bearer, CompanySchema, errors, json, jsonBody, jsonObject, text } from '../../schemas.ts';
+import { DATABASE_URL_PATTERN, DATABASE_URL_RULE, isDatabaseUrl, POSTGRES_URL_MAX_LENGTH } from '../../../base/db/postgres-url.ts';
 
 const CreateCompanyBody = z
   .object({
@@ -23,8 +24,9 @@ const CreateCompanyBody = z
     serverId: z.uuid().optional(),
     externalDatabaseUrl: z
       .string()
-      .max(2000)
-      .regex(/^postgres(ql)?:\/\/[^/]+\/[^/?]+/, 'must be a postgres:// or postgresql:// URL naming a database')
+      .max(POSTGRES_URL_MAX_LENGTH)
+      .regex(DATABASE_URL_PATTERN, DATABASE_URL_RULE)
+      .refine(isDatabaseUrl, DATABASE_URL_RULE)
       .optional()
       .openapi({
         description: 'Bring your own: a database someone else created, as the login Silo is to use. Stored encrypted, never shown.',

@@ -1,8 +1,7 @@
 // POST /api/companies/:company/migrate: applies pending tenant migrations to one company.
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
-import { conflict, unavailable } from '../../../base/errors.ts';
-import { migrateCompany } from '../../../operations/migrations/company-migrations.ts';
+import { migrateCompanyOnRequest } from '../../../operations/migrations/company-migrations.ts';
 import { getCompany } from '../../../control-plane/company-records.ts';
 import { actorOf, type App } from '../../env.ts';
 import { requireAuth } from '../../middleware/auth.ts';
@@ -42,13 +41,7 @@ export function registerMigrateCompany(app: App, ctx: SiloContext) {
     }),
     async (c) => {
       const company = await getCompany(ctx, c.req.valid('param').company);
-      if (company.status !== 'active' && company.status !== 'suspended') {
-        throw conflict(`a ${company.status} company has no database to migrate`);
-      }
-      const result = await migrateCompany(ctx, company, { actor: actorOf(c.get('auth')) });
-      // A failing migration is a result (200, status "failed"); an unreachable database is a 503.
-      if (result.status === 'failed' && !result.failedMigration) throw unavailable('the company database cannot be reached');
-      return c.json(result, 200);
+      return c.json(await migrateCompanyOnRequest(ctx, company, { actor: actorOf(c.get('auth')) }), 200);
     },
   );
 }

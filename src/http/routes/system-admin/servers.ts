@@ -2,10 +2,12 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
 import { providers, serverStatuses } from '../../../control-plane/schema.ts';
-import { addServer, listServers, updateServer } from '../../../operations/servers.ts';
+import { addServer, listServersProbed } from '../../../operations/servers.ts';
+import { updateServer } from '../../../control-plane/server-records.ts';
 import type { App } from '../../env.ts';
 import { requireAuth } from '../../middleware/auth.ts';
 import { bearer, errors, json, jsonBody, ServerSchema, text } from '../../schemas.ts';
+import { isPostgresUrl, POSTGRES_URL_RULE } from '../../../base/db/postgres-url.ts';
 
 const AddServerBody = z
   .object({
@@ -37,7 +39,7 @@ const AddServerBody = z
     const problem = (path: string, message: string) => check.addIssue({ code: 'custom', path: [path], message });
     if (provider === 'postgres') {
       if (!body.url) problem('url', 'required for a postgres server');
-      else if (!/^postgres(ql)?:\/\/.+/.test(body.url)) problem('url', 'must be a postgres:// or postgresql:// URL');
+      else if (!isPostgresUrl(body.url)) problem('url', POSTGRES_URL_RULE);
     }
     if (provider === 'neon') {
       if (!body.apiKey) problem('apiKey', 'required for a neon server');
@@ -65,7 +67,7 @@ export function registerServerRoutes(app: App, ctx: SiloContext) {
       summary: 'Database servers with their company counts and whether they answer',
       responses: { 200: json(z.object({ items: z.array(ServerSchema) }), 'Servers') },
     }),
-    async (c) => c.json({ items: await listServers(ctx, { probe: true }) }, 200),
+    async (c) => c.json({ items: await listServersProbed(ctx) }, 200),
   );
 
   app.openapi(
