@@ -22,7 +22,7 @@ export type ProvisionStep =
   | 'first_admin'
   | 'activate';
 
-/** The steps of moving a company to another server (src/operations/scale-out/move-company.ts). */
+/** The steps of moving a company to another server (src/operations/scale-out/move-company.ts and its parts). */
 export type MoveStep =
   | 'role'
   | 'database'

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startEmbeddedPostgres, type EmbeddedServer } from '../src/base/embedded/embedded-postgres.ts';
 import { tenantNamePattern } from '../src/base/names.ts';
 import { PoolMap, type TenantDb, type TenantTarget } from '../src/data-plane/pool-map.ts';
+import { tenantPoolOpener } from '../src/data-plane/tenant-db.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
 import { sealedAt } from '../src/base/crypto/credentials.ts';
 import type { CompanyRow } from '../src/control-plane/schema.ts';
@@ -228,7 +229,10 @@ describe('the pool map, bounded to 5 pools of 3 connections and a budget of 15',
     // Callers that share one open resume only after the pool is in the map; an open for another
     // company in between (here maxPools is 1, so it must evict) may not end the pool under them.
     it('when another open evicts a shared open before its callers have resumed', async () => {
-      const pools = new PoolMap({ maxPools: 1, perCompany: 1, serverBudget: 10, idleTimeoutSeconds: 5, connectTimeoutSeconds: 2 });
+      const pools = new PoolMap(
+        { maxPools: 1, perCompany: 1, serverBudget: 10, idleTimeoutSeconds: 5, connectTimeoutSeconds: 2 },
+        tenantPoolOpener,
+      );
       const target = async (tenant: Tenant): Promise<TenantTarget> => {
         const c = await companyRow(t, tenant.id);
         const url = await t.ctx.servers.urlFor(c.serverId!, c.databaseName!, {

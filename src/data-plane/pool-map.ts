@@ -7,7 +7,7 @@
 // Written by hand rather than on lru-cache because eviction here must wait: an evicted pool lets
 // its in-flight queries finish (postgres.js end()), and until it has ended its connections still
 // count against its server's budget, so a new pool on that server waits for the slot.
-import { type TenantDb, type TenantDriver, type TenantHandle, tenantPoolOpener } from './tenant-db.ts';
+import type { TenantDb, TenantDriver, TenantHandle, TenantPoolOpener } from './tenant-db.ts';
 
 export type { TenantDb } from './tenant-db.ts';
 
@@ -24,6 +24,12 @@ export interface TenantTarget {
   /** Asked on every new connection of the pool, when given, instead of the URL's password. */
   password?: () => Promise<string>;
 }
+
+/**
+ * What opens a pool for a driver: tenantPoolOpener (src/data-plane/tenant-db.ts) in Silo; the
+ * pool map's own tests pass one that opens nothing, to check its bookkeeping without a database.
+ */
+export type PoolOpeners = (driver: TenantDriver) => Promise<TenantPoolOpener>;
 
 export interface PoolMapOptions {
   maxPools: number;
@@ -73,7 +79,10 @@ export class PoolMap {
   private evictions = 0;
   private closed = false;
 
-  constructor(private readonly options: PoolMapOptions) {
+  constructor(
+    private readonly options: PoolMapOptions,
+    private readonly openers: PoolOpeners,
+  ) {
     if (options.perCompany < 1 || options.maxPools < 1) throw new Error('pool map: perCompany and maxPools must be >= 1');
     if (options.serverBudget < options.perCompany) {
       throw new Error('pool map: the per-server connection budget must hold at least one company pool');
@@ -134,7 +143,7 @@ export class PoolMap {
 
   private async open(target: TenantTarget, opening: { claims: number }): Promise<Entry> {
     const url = await target.url();
-    const openPool = await tenantPoolOpener(target.driver ?? 'postgres');
+    const openPool = await this.openers(target.driver ?? 'postgres');
     // Check for room and insert with no await in between, so that concurrent opens on one server
     // cannot both take the last slot.
     for (let wait = this.makeRoom(target.serverId); wait; wait = this.makeRoom(target.serverId)) await wait;

@@ -13,6 +13,7 @@ import type { ServerConnections } from '../control-plane/server-connections.ts';
 import { staleEntry } from '../base/stale-cache.ts';
 import { companyPoolTarget } from './company-database.ts';
 import { PoolMap, type PoolMapOptions, type TenantDb, type TenantTarget } from './pool-map.ts';
+import { tenantPoolOpener } from './tenant-db.ts';
 import type { CompanyRole } from '../base/auth/tokens.ts';
 
 export const COMPANY_CHANGED_CHANNEL = 'silo_company_changed';
@@ -57,7 +58,7 @@ export class Tenants {
     private readonly deps: { db: ManagementDb; sql: Sql; box: CredentialBox; servers: ServerConnections; log: Logger },
     options: TenantsOptions,
   ) {
-    this.pools = new PoolMap(options);
+    this.pools = new PoolMap(options, tenantPoolOpener);
     // Stale rows are kept (not deleted on a read) so that an outage of the management database can
     // fall back to them (src/base/stale-cache.ts).
     this.rows = new LRUCache<string, CompanyRow | 'missing'>({

@@ -1,7 +1,7 @@
 // The write hold of a company being moved: while `writes_held_until` is in the future, requests that
 // would write to its database answer 503 `unavailable` with Retry-After, and reads are served from
 // the old database as usual. Every instance sees the hold through its registry cache (NOTIFY, or the
-// cache TTL at worst); the copy itself is protected on the database server too (move-company.ts).
+// cache TTL at worst); the copy itself is protected on the database server too (src/operations/scale-out/move-copy.ts).
 import { SiloError } from '../base/errors.ts';
 import type { CompanyRow } from '../control-plane/schema.ts';
 

@@ -8,7 +8,8 @@ import { companies, databaseServers } from '../../control-plane/schema.ts';
 import { conflict, notFound, SiloError } from '../../base/errors.ts';
 import { chooseServer } from '../provisioning/placement.ts';
 import { updateServer } from '../../control-plane/server-records.ts';
-import { describeMoveFailure, prepareMove, runMove } from './move-company.ts';
+import { describeMoveFailure, runMove } from './move-company.ts';
+import { prepareMove } from './move-prepare.ts';
 import { servableCompanies } from '../../control-plane/company-records.ts';
 
 export interface DrainOutcome {
