@@ -3,6 +3,6 @@ import { defineConfig } from 'drizzle-kit';
 
 export default defineConfig({
   dialect: 'postgresql',
-  schema: './src/tenant/schema.ts',
+  schema: './src/data-plane/schema.ts',
   out: './migrations/tenant',
 });

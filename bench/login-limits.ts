@@ -1,7 +1,7 @@
 // What sharing the login limits through the management database costs (docs/security.md, "Login
 // limits"), against what it is added to. Per login attempt, in rounds that alternate them:
 //
-//   (a) counting in memory (src/auth/login-limiter.ts: the fallback during a management outage)
+//   (a) counting in memory (src/base/auth/login-limiter.ts: the fallback during a management outage)
 //   (b) counting in the management database (src/control-plane/login-attempts.ts): one transaction
 //       for the count and one statement for the success, as a right password costs
 //   (c) a whole successful login over HTTP (bcrypt, the user's row, a token), which includes (b)
@@ -10,10 +10,10 @@
 //
 //   npm run bench:login-limits [-- --attempts 400 --rounds 3]
 //   BENCH_DATABASE_URL=postgres://...  an existing server instead of an embedded one
-import { LoginLimiter } from '../src/auth/login-limiter.ts';
+import { LoginLimiter } from '../src/base/auth/login-limiter.ts';
 import { SharedLoginLimiter } from '../src/control-plane/login-attempts.ts';
 import { createApp } from '../src/http/app.ts';
-import { createSystemAdmin } from '../src/services/system-users.ts';
+import { createSystemAdmin } from '../src/control-plane/system-users.ts';
 import { formatTable, intOption, machineInfo, median, openBenchSilo, serverInfo, silentLog, startBenchServer } from './support.ts';
 
 const ATTEMPTS = intOption('attempts', 'BENCH_ATTEMPTS', 400);

@@ -20,16 +20,15 @@ import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { migrationsFolder, openSilo, type Silo } from '../src/bootstrap.ts';
 import { registerMigrateCommands } from '../src/cli/commands/migrate.ts';
-import { loadConfig } from '../src/config/config.ts';
+import { loadConfig } from '../src/base/config/config.ts';
 import type { SiloContext } from '../src/context.ts';
-import { companies } from '../src/control-plane/schema.ts';
-import { startEmbeddedPostgres } from '../src/embedded/embedded-postgres.ts';
-import { fleetStatus, fleetSucceeded, migrateFleet } from '../src/migrations/fleet.ts';
-import { loadMigrationSet } from '../src/migrations/migration-set.ts';
-import { provisionCompany } from '../src/provisioning/provision-company.ts';
-import type { CompanyRecord } from '../src/tenancy/tenants.ts';
+import { companies, type CompanyRow } from '../src/control-plane/schema.ts';
+import { startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
+import { fleetStatus, fleetSucceeded, migrateFleet } from '../src/operations/migrations/fleet.ts';
+import { loadMigrationSet } from '../src/base/db/migration-set.ts';
+import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
 import { formatTable, intOption, machineInfo, median, ms, option, serverInfo, silentLog, withDatabase } from './support.ts';
-import { sealedAt } from '../src/crypto/credentials.ts';
+import { sealedAt } from '../src/base/crypto/credentials.ts';
 
 /** What `silo migrate apply` uses without --concurrency, read from the command's own definition. */
 function cliDefaultConcurrency(): number {
@@ -141,12 +140,12 @@ function appendMigration(folder: string, tag: string, text: string): void {
   writeFileSync(journalPath, JSON.stringify(journal, null, 2));
 }
 
-async function activeCompanies(ctx: SiloContext): Promise<CompanyRecord[]> {
+async function activeCompanies(ctx: SiloContext): Promise<CompanyRow[]> {
   return ctx.db.select().from(companies).where(eq(companies.status, 'active')).orderBy(companies.createdAt, companies.id);
 }
 
 /** Reads what a company's database records, over an admin login (the tenant's own role could too). */
-async function inspect(ctx: SiloContext, company: CompanyRecord) {
+async function inspect(ctx: SiloContext, company: CompanyRow) {
   const sql = await ctx.servers.open(company.serverId!, company.databaseName!);
   try {
     const [row] = await sql<{ col: boolean; idx: boolean; hashes: string[] | null }[]>`

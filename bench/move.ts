@@ -16,12 +16,13 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import type { SiloContext } from '../src/context.ts';
-import { applyMigrations } from '../src/migrations/runner.ts';
-import { tenantNames } from '../src/provisioning/names.ts';
-import { provisionCompany } from '../src/provisioning/provision-company.ts';
-import { moveCompany, type MoveResult } from '../src/scale-out/move-company.ts';
-import { COPY_SESSION, copyTable, readTables, type TableShape } from '../src/scale-out/table-copy.ts';
-import { addServer, listServers } from '../src/services/servers.ts';
+import { applyMigrations } from '../src/base/db/migration-runner.ts';
+import { tenantNames } from '../src/base/names.ts';
+import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
+import { moveCompany, type MoveResult } from '../src/operations/scale-out/move-company.ts';
+import { COPY_SESSION, copyTable, readTables, type TableShape } from '../src/operations/scale-out/table-copy.ts';
+import { addServer } from '../src/operations/servers.ts';
+import { listServers } from '../src/control-plane/server-records.ts';
 import {
   formatTable,
   intOption,

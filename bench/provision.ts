@@ -8,11 +8,11 @@
 //   BENCH_DATABASE_URL=postgres://...          an existing server instead of an embedded one
 //
 // Results and their reading: docs/provisioning.md.
-import { hashPassword } from '../src/auth/passwords.ts';
-import { loadConfig } from '../src/config/config.ts';
+import { hashPassword } from '../src/base/auth/passwords.ts';
+import { loadConfig } from '../src/base/config/config.ts';
 import type { ProvisionStep, SiloContext } from '../src/context.ts';
-import { templateNames } from '../src/provisioning/names.ts';
-import { provisionCompany, type ProvisionOptions } from '../src/provisioning/provision-company.ts';
+import { templateNames } from '../src/base/names.ts';
+import { provisionCompany, type ProvisionOptions } from '../src/operations/provisioning/provision-company.ts';
 import {
   formatTable,
   intOption,

@@ -16,9 +16,9 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import postgres from 'postgres';
 import { openSilo, type Silo } from '../src/bootstrap.ts';
-import { loadConfig } from '../src/config/config.ts';
+import { loadConfig } from '../src/base/config/config.ts';
 import { createApp } from '../src/http/app.ts';
-import { tenantPipelineOption } from '../src/tenancy/tenant-db.ts';
+import { tenantPipelineOption } from '../src/data-plane/tenant-db.ts';
 
 export type ServerMessage =
   | { type: 'ready'; port: number }
@@ -50,7 +50,7 @@ const toJson = (row: DocumentRow) => ({
 });
 
 async function bareApp(tenantUrl: string, poolSize: number) {
-  // Pipelined like Silo's tenant pools (src/tenancy/tenant-db.ts says why), so that both sides run
+  // Pipelined like Silo's tenant pools (src/data-plane/tenant-db.ts says why), so that both sides run
   // the driver the same way.
   const sql = postgres(tenantUrl, { max: poolSize, ...tenantPipelineOption, onnotice: () => {} });
   const byId = (db: postgres.Sql, id: string) =>

@@ -28,10 +28,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import type { SiloContext } from '../src/context.ts';
-import { startEmbeddedPostgres } from '../src/embedded/embedded-postgres.ts';
-import { provisionCompany } from '../src/provisioning/provision-company.ts';
-import { listServers, updateServer } from '../src/services/servers.ts';
-import { documents } from '../src/tenant/schema.ts';
+import { startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
+import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
+import { listServers, updateServer } from '../src/control-plane/server-records.ts';
+import { documents } from '../src/data-plane/schema.ts';
 import type { ServerMessage } from './request-server.ts';
 import type { LoadJob, LoadResult, LoadTarget } from './requests-load.ts';
 import {
@@ -46,7 +46,7 @@ import {
   withDatabase,
   type BenchSilo,
 } from './support.ts';
-import { sealedAt } from '../src/crypto/credentials.ts';
+import { sealedAt } from '../src/base/crypto/credentials.ts';
 
 const SECONDS = intOption('seconds', 'BENCH_SECONDS', 10);
 const ROUNDS = intOption('rounds', 'BENCH_ROUNDS', 2);

@@ -16,8 +16,9 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { serve } from '@hono/node-server';
 import { createApp } from '../src/http/app.ts';
-import { addServer, listServers } from '../src/services/servers.ts';
-import { createSystemAdmin } from '../src/services/system-users.ts';
+import { addServer } from '../src/operations/servers.ts';
+import { listServers } from '../src/control-plane/server-records.ts';
+import { createSystemAdmin } from '../src/control-plane/system-users.ts';
 import { formatTable, intOption, machineInfo, openBenchSilo, startBenchServer, startSecondBenchServer } from './support.ts';
 
 const SECONDS = intOption('seconds', 'BENCH_SECONDS', 600);

@@ -7,9 +7,9 @@ import os from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { openSilo, type Silo } from '../src/bootstrap.ts';
-import { loadConfig } from '../src/config/config.ts';
-import { startEmbeddedPostgres } from '../src/embedded/embedded-postgres.ts';
-import { createLogger } from '../src/logger.ts';
+import { loadConfig } from '../src/base/config/config.ts';
+import { startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
+import { createLogger } from '../src/base/logger.ts';
 
 export const silentLog = createLogger('silent');
 
@@ -30,7 +30,7 @@ export interface BenchServer {
 /**
  * BENCH_DATABASE_URL when set (left running), otherwise an embedded PostgreSQL on a free port in a
  * temporary directory, stopped and removed by stop(). Should the process exit without stop(), the
- * server is told to shut down (src/embedded) and the directory is removed; Ctrl-C reaches the
+ * server is told to shut down (src/base/embedded) and the directory is removed; Ctrl-C reaches the
  * server too, as it shares the terminal's process group.
  */
 export async function startBenchServer(): Promise<BenchServer> {

@@ -1,32 +1,31 @@
 // The composition root: from configuration to a ready SiloContext. The server (src/main.ts), the
 // CLI and the tests all start here, so they act on the same fleet in the same way.
 import { fileURLToPath } from 'node:url';
-import postgres from 'postgres';
 import type { DestinationStream } from 'pino';
-import { SigningKeys } from './auth/signing-keys.ts';
-import { createTokenService } from './auth/tokens.ts';
-import type { Config } from './config/config.ts';
-import { resolveSecrets } from './config/secrets.ts';
+import { SigningKeys } from './control-plane/signing-keys.ts';
+import { createTokenService } from './base/auth/tokens.ts';
+import type { Config } from './base/config/config.ts';
+import { resolveSecrets } from './base/config/secrets.ts';
 import type { SiloContext } from './context.ts';
 import { closeToPublic, EMBEDDED_MAINTENANCE_DATABASES } from './control-plane/connect-privileges.ts';
 import { connectManagement } from './control-plane/db.ts';
-import { createCredentialBox } from './crypto/credentials.ts';
-import { checkMasterKey } from './crypto/master-key-check.ts';
-import { resealStored } from './crypto/reseal.ts';
-import { openPostgres } from './db/postgres-client.ts';
-import { configureDatabaseTls } from './db/tls.ts';
-import { startEmbeddedPostgres, type EmbeddedServer } from './embedded/embedded-postgres.ts';
-import { createLogger, type Logger } from './logger.ts';
-import { loadMigrationSet } from './migrations/migration-set.ts';
-import { applyMigrations } from './migrations/runner.ts';
-import { applyTenantConnectionLimit } from './provisioning/connection-limit.ts';
-import { ensureTemplate } from './provisioning/template.ts';
-import { createServerConnections } from './services/server-connections.ts';
+import { createCredentialBox } from './base/crypto/credentials.ts';
+import { checkMasterKey } from './control-plane/master-key-check.ts';
+import { resealStored } from './base/crypto/reseal.ts';
+import { openPostgres } from './base/db/postgres-client.ts';
+import { configureDatabaseTls } from './base/db/tls.ts';
+import { startEmbeddedPostgres, type EmbeddedServer } from './base/embedded/embedded-postgres.ts';
+import { createLogger, type Logger } from './base/logger.ts';
+import { loadMigrationSet } from './base/db/migration-set.ts';
+import { applyMigrations } from './base/db/migration-runner.ts';
+import { applyTenantConnectionLimit } from './operations/provisioning/connection-limit.ts';
+import { ensureTemplate } from './operations/provisioning/template.ts';
+import { createServerConnections } from './control-plane/server-connections.ts';
 import { configureNeonDriver } from './providers/neon/driver.ts';
-import { listServers, registerDefaultServer } from './services/servers.ts';
-import { listenForServerChanges } from './services/server-changes.ts';
-import { ensureFirstSystemAdmin } from './services/system-users.ts';
-import { Tenants } from './tenancy/tenants.ts';
+import { listServers, registerDefaultServer } from './control-plane/server-records.ts';
+import { ensureFirstSystemAdmin } from './control-plane/system-users.ts';
+import { Tenants } from './data-plane/tenants.ts';
+import { listenForServerChanges } from './operations/server-changes.ts';
 
 export const migrationsFolder = (set: 'management' | 'tenant') => fileURLToPath(new URL(`../migrations/${set}`, import.meta.url));
 
@@ -65,7 +64,7 @@ export interface OpenOptions {
 
 /** The management database on an embedded server: created on first start. */
 async function ensureDatabase(serverUrl: string, database: string): Promise<string> {
-  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  const admin = openPostgres(serverUrl, { max: 1 });
   try {
     const [exists] = await admin`select 1 from pg_database where datname = ${database}`;
     if (!exists) await admin`create database ${admin(database)}`.catch((e) => (e.code === '42P04' ? undefined : Promise.reject(e)));
@@ -92,8 +91,8 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
   }
 
   // Management migrations on a client of their own with one connection (the runner's session lock
-  // needs one connection, and a pool's reserve() is avoided: see src/migrations/runner.ts).
-  const migrator = openPostgres(managementUrl!, { max: 1, onnotice: () => {}, connection: { application_name: 'silo-migrate' } });
+  // needs one connection, and a pool's reserve() is avoided: see src/base/db/migration-runner.ts).
+  const migrator = openPostgres(managementUrl!, { max: 1, connection: { application_name: 'silo-migrate' } });
   try {
     await applyMigrations(migrator, loadMigrationSet(migrationsFolder('management')));
     // Tenant roles live on this server too (the default server): none may reach Silo's own data.

@@ -1,14 +1,14 @@
 // What every service function receives: the composition root builds one (src/bootstrap.ts), the
 // HTTP app, the CLI and the tests all pass it on. Nothing below reads process.env.
 import type { Sql } from 'postgres';
-import type { TokenService } from './auth/tokens.ts';
-import type { Config } from './config/config.ts';
+import type { TokenService } from './base/auth/tokens.ts';
+import type { Config } from './base/config/config.ts';
 import type { ManagementDb } from './control-plane/db.ts';
-import type { CredentialBox } from './crypto/credentials.ts';
-import type { Logger } from './logger.ts';
-import type { MigrationSet } from './migrations/migration-set.ts';
-import type { ServerConnections } from './services/server-connections.ts';
-import type { Tenants } from './tenancy/tenants.ts';
+import type { CredentialBox } from './base/crypto/credentials.ts';
+import type { Logger } from './base/logger.ts';
+import type { MigrationSet } from './base/db/migration-set.ts';
+import type { ServerConnections } from './control-plane/server-connections.ts';
+import type { Tenants } from './data-plane/tenants.ts';
 
 export type ProvisionStep =
   | 'placement'
@@ -22,7 +22,7 @@ export type ProvisionStep =
   | 'first_admin'
   | 'activate';
 
-/** The steps of moving a company to another server (src/scale-out/move-company.ts). */
+/** The steps of moving a company to another server (src/operations/scale-out/move-company.ts and its parts). */
 export type MoveStep =
   | 'role'
   | 'database'

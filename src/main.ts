@@ -1,11 +1,11 @@
 // `npm start`: the HTTP server. With no DATABASE_URL it runs on the embedded PostgreSQL.
 import { serve } from '@hono/node-server';
 import { openSilo } from './bootstrap.ts';
-import { ConfigError, loadConfig } from './config/config.ts';
+import { ConfigError, loadConfig } from './base/config/config.ts';
 import type { Server } from 'node:http';
 import { createApp } from './http/app.ts';
 import { serverOptions } from './http/server-limits.ts';
-import { fleetStatus, migrateFleet } from './migrations/fleet.ts';
+import { fleetStatus, migrateFleet } from './operations/migrations/fleet.ts';
 import { logStartupSummary } from './startup-summary.ts';
 
 /** How long requests under way may take to finish on shutdown before their connections are cut. */

@@ -6,7 +6,7 @@ import { count } from 'drizzle-orm';
 import type { StartedWith } from './bootstrap.ts';
 import type { SiloContext } from './context.ts';
 import { systemUsers } from './control-plane/schema.ts';
-import { listServers } from './services/servers.ts';
+import { listServers } from './control-plane/server-records.ts';
 
 /** How a person reaches the listener: localhost when it listens on every interface. */
 export function listeningUrl(host: string | undefined, port: number): string {

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.ts';
-import { createSystemAdmin } from '../src/services/system-users.ts';
+import { createSystemAdmin } from '../src/control-plane/system-users.ts';
 import { cliFor } from './support/cli.ts';
 import { ADMIN, cliEnvOf, createTestSilo, type TestSilo } from './support/test-silo.ts';
 

@@ -4,7 +4,7 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.ts';
-import { listServers } from '../src/services/servers.ts';
+import { listServers } from '../src/control-plane/server-records.ts';
 import { cliEnvOf, createTestSilo, serverUrl, type TestSilo } from './support/test-silo.ts';
 
 let t: TestSilo;

@@ -8,11 +8,11 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.ts';
 import { companies } from '../src/control-plane/schema.ts';
-import { tenantNames } from '../src/provisioning/names.ts';
-import { listServers } from '../src/services/servers.ts';
+import { tenantNames } from '../src/base/names.ts';
+import { listServers } from '../src/control-plane/server-records.ts';
 import { cliFor } from './support/cli.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
-import { sealedAt } from '../src/crypto/credentials.ts';
+import { sealedAt } from '../src/base/crypto/credentials.ts';
 
 let t: TestSilo;
 let env: Record<string, string>;

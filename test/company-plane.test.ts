@@ -3,8 +3,8 @@
 import { createHash } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TenantDb } from '../src/tenancy/pool-map.ts';
-import { documents, userInvitations } from '../src/tenant/schema.ts';
+import type { TenantDb } from '../src/data-plane/pool-map.ts';
+import { documents, userInvitations } from '../src/data-plane/schema.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
 
 let t: TestSilo;

@@ -2,7 +2,7 @@
 // creates racing deletes. Every request answers a 2xx or a 4xx that says why, the audit log shows
 // what really happened, and nothing is left half-made (no database or role without its company).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tenantNamePattern } from '../src/provisioning/names.ts';
+import { tenantNamePattern } from '../src/base/names.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
 
 let t: TestSilo;

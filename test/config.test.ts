@@ -1,7 +1,7 @@
 // Configuration and credentials at rest: no database needed.
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config/config.ts';
-import { createCredentialBox, isCurrentFormat, sealedAt } from '../src/crypto/credentials.ts';
+import { ConfigError, loadConfig } from '../src/base/config/config.ts';
+import { createCredentialBox, isCurrentFormat, sealedAt } from '../src/base/crypto/credentials.ts';
 import { sealV1 } from './support/legacy-seal.ts';
 
 describe('loadConfig', () => {

@@ -9,12 +9,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { sql as dsql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sealedAt } from '../src/crypto/credentials.ts';
+import { sealedAt } from '../src/base/crypto/credentials.ts';
 import { createApp } from '../src/http/app.ts';
-import { findCompany } from '../src/services/company-records.ts';
+import { findCompany } from '../src/control-plane/company-records.ts';
 import { openSilo, type Silo } from '../src/bootstrap.ts';
-import { createLogger } from '../src/logger.ts';
-import { rowsOf } from '../src/tenancy/tenant-db.ts';
+import { createLogger } from '../src/base/logger.ts';
+import { rowsOf } from '../src/data-plane/tenant-db.ts';
 import { createTestSilo, serverUrl, type TestSilo } from './support/test-silo.ts';
 
 const PASSWORD = 'boss-password';

@@ -3,10 +3,10 @@
 // working and are re-sealed, bound, on the next start.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSilo } from '../src/bootstrap.ts';
-import { resolveSecrets } from '../src/config/secrets.ts';
+import { resolveSecrets } from '../src/base/config/secrets.ts';
 import { companies } from '../src/control-plane/schema.ts';
-import { isCurrentFormat, sealedAt } from '../src/crypto/credentials.ts';
-import { companyDatabaseUrl } from '../src/tenancy/company-database.ts';
+import { isCurrentFormat, sealedAt } from '../src/base/crypto/credentials.ts';
+import { companyDatabaseUrl } from '../src/data-plane/company-database.ts';
 import { eq } from 'drizzle-orm';
 import { sealV1 } from './support/legacy-seal.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';

@@ -6,9 +6,9 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watc
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startEmbeddedPostgres } from '../src/embedded/embedded-postgres.ts';
-import { findBinaries, platformPackage } from '../src/embedded/postgres-process.ts';
-import { postgresUser, SHARED_ROOT } from '../src/embedded/run-as.ts';
+import { startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
+import { findBinaries, platformPackage } from '../src/base/embedded/postgres-process.ts';
+import { postgresUser, SHARED_ROOT } from '../src/base/embedded/run-as.ts';
 
 const asRoot = process.getuid?.() === 0;
 const dirs: string[] = [];

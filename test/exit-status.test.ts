@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
-import { processListeners, startEmbeddedPostgres } from '../src/embedded/embedded-postgres.ts';
+import { processListeners, startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
 import { randomName, serverUrl } from './support/test-silo.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));

@@ -5,8 +5,8 @@ import { eq } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { companies } from '../src/control-plane/schema.ts';
-import { migrateFleet } from '../src/migrations/fleet.ts';
-import { drainServer } from '../src/scale-out/drain-server.ts';
+import { migrateFleet } from '../src/operations/migrations/fleet.ts';
+import { drainServer } from '../src/operations/scale-out/drain-server.ts';
 import { copyTenantMigrations, type MigrationFolder } from './support/migration-folder.ts';
 import { createTestSilo, randomName, serverUrl, type TestSilo } from './support/test-silo.ts';
 

@@ -14,8 +14,8 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.ts';
 import { companies } from '../src/control-plane/schema.ts';
-import { type EmbeddedServer, startEmbeddedPostgres } from '../src/embedded/embedded-postgres.ts';
-import { tenantNamePattern } from '../src/provisioning/names.ts';
+import { type EmbeddedServer, startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
+import { tenantNamePattern } from '../src/base/names.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
 
 const PASSWORD = 'boss-password';

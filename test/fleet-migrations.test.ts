@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { companyMigrations } from '../src/control-plane/schema.ts';
-import { migrateFleet, fleetStatus, fleetSucceeded, plannedMigrations } from '../src/migrations/fleet.ts';
-import { loadMigrationSet } from '../src/migrations/migration-set.ts';
-import { provisionCompany } from '../src/provisioning/provision-company.ts';
-import { documents } from '../src/tenant/schema.ts';
-import { rowsOf } from '../src/tenancy/tenant-db.ts';
+import { migrateFleet, fleetStatus, fleetSucceeded, plannedMigrations } from '../src/operations/migrations/fleet.ts';
+import { loadMigrationSet } from '../src/base/db/migration-set.ts';
+import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
+import { documents } from '../src/data-plane/schema.ts';
+import { rowsOf } from '../src/data-plane/tenant-db.ts';
 import { copyTenantMigrations, type MigrationFolder } from './support/migration-folder.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
 

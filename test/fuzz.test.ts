@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { errorStatus } from '../src/errors.ts';
+import { errorStatus } from '../src/base/errors.ts';
 import { openApiDocument, type Operation } from './support/openapi-document.ts';
 import { createTestSilo, randomName, type TestSilo } from './support/test-silo.ts';
 
@@ -20,7 +20,7 @@ const requestCount = Number(process.env.SILO_FUZZ_REQUESTS ?? 3000);
 const seconds = Number(process.env.SILO_FUZZ_SECONDS ?? 45);
 const clients = 16;
 // Writes run from every client at once by default (transactions take a reserved connection, see
-// src/db/transaction.ts); SILO_FUZZ_WRITERS=1 serialises them to tell a concurrency failure apart.
+// src/base/db/transaction.ts); SILO_FUZZ_WRITERS=1 serialises them to tell a concurrency failure apart.
 const writers = Number(process.env.SILO_FUZZ_WRITERS ?? clients);
 const bodyLimit = 8192;
 

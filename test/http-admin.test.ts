@@ -3,7 +3,7 @@
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestSilo, ADMIN, type TestSilo } from './support/test-silo.ts';
-import { sealedAt } from '../src/crypto/credentials.ts';
+import { sealedAt } from '../src/base/crypto/credentials.ts';
 
 let t: TestSilo;
 beforeAll(async () => {
@@ -124,6 +124,26 @@ describe('companies', () => {
     expect(second.body.nextCursor).toBeNull();
     const search = await t.call('GET', '/api/companies?q=thr');
     expect(search.body.items.map((c: { slug: string }) => c.slug)).toEqual(['three']);
+  });
+
+  it('pages through a company log with a cursor, and answers 400 for a cursor it did not hand out', async () => {
+    const all = await t.call('GET', '/api/companies/two/logs?limit=100');
+    expect(all.body.items.length).toBeGreaterThan(2);
+    const paged: number[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await t.call('GET', `/api/companies/two/logs?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.status).toBe(200);
+      paged.push(...page.body.items.map((e: { id: number }) => e.id));
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    expect(paged).toEqual(all.body.items.map((e: { id: number }) => e.id));
+
+    const listCursor = (await t.call('GET', '/api/companies?limit=1')).body.nextCursor;
+    for (const bad of ['bogus', Buffer.from('-1').toString('base64url'), Buffer.from('1.5').toString('base64url'), listCursor]) {
+      expectError(await t.call('GET', `/api/companies/two/logs?cursor=${bad}`), 400, 'validation_failed');
+    }
+    expectError(await t.call('GET', '/api/companies?cursor=bogus'), 400, 'validation_failed');
   });
 
   it('derives a slug from the name when none is given', async () => {

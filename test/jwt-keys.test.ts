@@ -7,11 +7,11 @@ import { Writable } from 'node:stream';
 import { eq, sql } from 'drizzle-orm';
 import { decodeProtectedHeader, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { configuredKid } from '../src/auth/signing-keys.ts';
+import { configuredKid } from '../src/control-plane/signing-keys.ts';
 import { openSilo, type Silo } from '../src/bootstrap.ts';
 import { runCli } from '../src/cli/main.ts';
 import { jwtSigningKeys } from '../src/control-plane/schema.ts';
-import { sealedAt } from '../src/crypto/credentials.ts';
+import { sealedAt } from '../src/base/crypto/credentials.ts';
 import { createApp } from '../src/http/app.ts';
 import { cliEnvOf, createTestSilo, type TestSilo } from './support/test-silo.ts';
 

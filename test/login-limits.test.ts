@@ -3,8 +3,8 @@
 // too many are in progress, and a login waiting for bcrypt holds no tenant pool.
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LoginGate } from '../src/auth/login-gate.ts';
-import { LoginLimiter } from '../src/auth/login-limiter.ts';
+import { LoginGate } from '../src/base/auth/login-gate.ts';
+import { LoginLimiter } from '../src/base/auth/login-limiter.ts';
 import { openSilo, type Silo } from '../src/bootstrap.ts';
 import { createApp } from '../src/http/app.ts';
 import { addressBucket, forwardedAddress } from '../src/http/client-address.ts';

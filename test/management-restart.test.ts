@@ -10,12 +10,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openSilo, type Silo } from '../src/bootstrap.ts';
-import { loadConfig } from '../src/config/config.ts';
-import { type EmbeddedServer, startEmbeddedPostgres } from '../src/embedded/embedded-postgres.ts';
+import { loadConfig } from '../src/base/config/config.ts';
+import { type EmbeddedServer, startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
 import { createApp } from '../src/http/app.ts';
-import { createLogger } from '../src/logger.ts';
-import { tenantNamePattern, templateNames } from '../src/provisioning/names.ts';
-import { createSystemAdmin } from '../src/services/system-users.ts';
+import { createLogger } from '../src/base/logger.ts';
+import { tenantNamePattern, templateNames } from '../src/base/names.ts';
+import { createSystemAdmin } from '../src/control-plane/system-users.ts';
 import { ADMIN, randomName, serverUrl } from './support/test-silo.ts';
 
 const PASSWORD = 'boss-password';

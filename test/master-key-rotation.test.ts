@@ -13,9 +13,9 @@ import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSilo, type Silo } from '../src/bootstrap.ts';
 import { runCli } from '../src/cli/main.ts';
-import { loadConfig } from '../src/config/config.ts';
-import { createCredentialBox } from '../src/crypto/credentials.ts';
-import { SEALED_COLUMNS } from '../src/crypto/reseal.ts';
+import { loadConfig } from '../src/base/config/config.ts';
+import { createCredentialBox } from '../src/base/crypto/credentials.ts';
+import { SEALED_COLUMNS } from '../src/base/crypto/reseal.ts';
 import { createApp } from '../src/http/app.ts';
 import { cliEnvOf, createTestSilo, type TestSilo } from './support/test-silo.ts';
 

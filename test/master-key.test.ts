@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSilo } from '../src/bootstrap.ts';
-import { ConfigError, loadConfig } from '../src/config/config.ts';
+import { ConfigError, loadConfig } from '../src/base/config/config.ts';
 import { runCli } from '../src/cli/main.ts';
 import { randomName, serverUrl } from './support/test-silo.ts';
 

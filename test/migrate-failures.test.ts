@@ -1,7 +1,7 @@
 // `silo migrate apply` and `silo migrate status` tell the same story: a company that apply
 // reports as FAILED is in status's failed list with the same error, whatever made it fail (here:
 // its database refusing the company's login), and a later successful apply clears it.
-import { sealedAt } from '../src/crypto/credentials.ts';
+import { sealedAt } from '../src/base/crypto/credentials.ts';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { cliFor } from './support/cli.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';

@@ -9,8 +9,8 @@ import { readMigrationFiles } from 'drizzle-orm/migrator';
 import postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { migrationsFolder } from '../src/bootstrap.ts';
-import { loadMigrationSet } from '../src/migrations/migration-set.ts';
-import { applyMigrations, MigrationFailedError, readMigrationState } from '../src/migrations/runner.ts';
+import { loadMigrationSet } from '../src/base/db/migration-set.ts';
+import { applyMigrations, MigrationFailedError, readMigrationState } from '../src/base/db/migration-runner.ts';
 import { randomName, serverUrl } from './support/test-silo.ts';
 
 const admin = () => postgres(serverUrl(), { max: 1, onnotice: () => {} });

@@ -15,12 +15,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.ts';
 import type { MoveStep } from '../src/context.ts';
 import { companies } from '../src/control-plane/schema.ts';
-import { freePort, startEmbeddedPostgres, type EmbeddedServer } from '../src/embedded/embedded-postgres.ts';
-import { tenantNamePattern, tenantNames } from '../src/provisioning/names.ts';
-import { reconcile } from '../src/provisioning/reconcile.ts';
-import { findCompany } from '../src/services/company-records.ts';
+import { freePort, startEmbeddedPostgres, type EmbeddedServer } from '../src/base/embedded/embedded-postgres.ts';
+import { tenantNamePattern, tenantNames } from '../src/base/names.ts';
+import { reconcile } from '../src/operations/reconcile/reconcile.ts';
+import { findCompany } from '../src/control-plane/company-records.ts';
 import { createTestSilo, serverUrl, type TestSilo } from './support/test-silo.ts';
-import { sealedAt } from '../src/crypto/credentials.ts';
+import { sealedAt } from '../src/base/crypto/credentials.ts';
 
 const TABLES = ['users', 'documents', 'chat_sessions', 'chat_messages', 'user_invitations'] as const;
 const PASSWORD = 'boss-password';

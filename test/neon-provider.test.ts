@@ -4,11 +4,11 @@
 // through a WebSocket-to-TCP proxy (SILO_NEON_WS_PROXY) to the local PostgreSQL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { companies } from '../src/control-plane/schema.ts';
-import { migrateFleet } from '../src/migrations/fleet.ts';
+import { migrateFleet } from '../src/operations/migrations/fleet.ts';
 import { NeonApi } from '../src/providers/neon/api.ts';
 import { neonProjectName } from '../src/providers/neon/servers.ts';
-import { openAsCompany } from '../src/tenancy/company-database.ts';
-import { reconcile } from '../src/provisioning/reconcile.ts';
+import { openAsCompany } from '../src/data-plane/company-database.ts';
+import { reconcile } from '../src/operations/reconcile/reconcile.ts';
 import { companyToken } from './support/company-login.ts';
 import { startNeonStandIn, type NeonStandIn } from './support/neon-stand-in.ts';
 import { copyTenantMigrations, type MigrationFolder } from './support/migration-folder.ts';

@@ -9,12 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startEmbeddedPostgres, type EmbeddedServer } from '../src/embedded/embedded-postgres.ts';
-import { tenantNamePattern } from '../src/provisioning/names.ts';
-import { PoolMap, type TenantDb, type TenantTarget } from '../src/tenancy/pool-map.ts';
-import type { CompanyRecord } from '../src/tenancy/tenants.ts';
+import { freePort, startEmbeddedPostgres, type EmbeddedServer } from '../src/base/embedded/embedded-postgres.ts';
+import { tenantNamePattern } from '../src/base/names.ts';
+import { PoolMap, type TenantDb, type TenantTarget } from '../src/data-plane/pool-map.ts';
+import { tenantPoolOpener } from '../src/data-plane/tenant-db.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
-import { sealedAt } from '../src/crypto/credentials.ts';
+import { sealedAt } from '../src/base/crypto/credentials.ts';
+import type { CompanyRow } from '../src/control-plane/schema.ts';
 
 const MAX_POOLS = 5;
 const PER_COMPANY = 3;
@@ -92,7 +93,7 @@ async function settle(t: TestSilo): Promise<void> {
   for (let i = 0; i < 200 && t.ctx.tenants.pools.stats().drainingPools > 0; i++) await sleep(25);
 }
 
-async function companyRow(t: TestSilo, id: string): Promise<CompanyRecord> {
+async function companyRow(t: TestSilo, id: string): Promise<CompanyRow> {
   const row = await t.ctx.tenants.company(id);
   if (!row) throw new Error(`no company ${id}`);
   return row;
@@ -228,7 +229,10 @@ describe('the pool map, bounded to 5 pools of 3 connections and a budget of 15',
     // Callers that share one open resume only after the pool is in the map; an open for another
     // company in between (here maxPools is 1, so it must evict) may not end the pool under them.
     it('when another open evicts a shared open before its callers have resumed', async () => {
-      const pools = new PoolMap({ maxPools: 1, perCompany: 1, serverBudget: 10, idleTimeoutSeconds: 5, connectTimeoutSeconds: 2 });
+      const pools = new PoolMap(
+        { maxPools: 1, perCompany: 1, serverBudget: 10, idleTimeoutSeconds: 5, connectTimeoutSeconds: 2 },
+        tenantPoolOpener,
+      );
       const target = async (tenant: Tenant): Promise<TenantTarget> => {
         const c = await companyRow(t, tenant.id);
         const url = await t.ctx.servers.urlFor(c.serverId!, c.databaseName!, {

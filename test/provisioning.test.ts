@@ -3,10 +3,10 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProvisionStep } from '../src/context.ts';
-import { provisionCompany } from '../src/provisioning/provision-company.ts';
-import { tenantNames } from '../src/provisioning/names.ts';
+import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
+import { tenantNames } from '../src/base/names.ts';
 import { createTestSilo, serverUrl, type TestSilo } from './support/test-silo.ts';
-import { sealedAt } from '../src/crypto/credentials.ts';
+import { sealedAt } from '../src/base/crypto/credentials.ts';
 
 let t: TestSilo;
 beforeAll(async () => {

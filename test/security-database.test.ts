@@ -7,13 +7,13 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSilo } from '../src/bootstrap.ts';
-import { loadConfig } from '../src/config/config.ts';
+import { loadConfig } from '../src/base/config/config.ts';
 import type { SiloContext } from '../src/context.ts';
-import { provisionCompany } from '../src/provisioning/provision-company.ts';
-import { quoteIdent, tenantNames } from '../src/provisioning/names.ts';
-import { COMPANY_CHANGED_CHANNEL, USER_CHANGED_CHANNEL } from '../src/tenancy/tenants.ts';
+import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
+import { quoteIdent, tenantNames } from '../src/base/names.ts';
+import { COMPANY_CHANGED_CHANNEL, USER_CHANGED_CHANNEL } from '../src/data-plane/tenants.ts';
 import { createTestSilo, randomName, type TestSilo } from './support/test-silo.ts';
-import { sealedAt } from '../src/crypto/credentials.ts';
+import { sealedAt } from '../src/base/crypto/credentials.ts';
 
 let t: TestSilo;
 beforeAll(async () => {

@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashPassword } from '../src/auth/passwords.ts';
+import { hashPassword } from '../src/base/auth/passwords.ts';
 import { createTestSilo, serverUrl, type TestSilo } from './support/test-silo.ts';
 
 const JWT_SECRET = 'a-test-signing-secret-of-at-least-32-bytes';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.ts';
-import { type EmbeddedServer, freePort, startEmbeddedPostgres } from '../src/embedded/embedded-postgres.ts';
+import { type EmbeddedServer, freePort, startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
 import { cliEnvOf, createTestSilo, randomName, serverUrl, type TestSilo } from './support/test-silo.ts';
 
 let t: TestSilo;

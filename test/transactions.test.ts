@@ -1,13 +1,13 @@
 // The transaction rule (docs/reliability.md): every transaction Silo opens goes through
-// src/db/transaction.ts, which runs it on a connection no other caller can use meanwhile.
+// src/base/db/transaction.ts, which runs it on a connection no other caller can use meanwhile.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql as dsql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inTransaction } from '../src/db/transaction.ts';
-import { tenantPipelineOption } from '../src/tenancy/tenant-db.ts';
+import { inTransaction } from '../src/base/db/transaction.ts';
+import { tenantPipelineOption } from '../src/data-plane/tenant-db.ts';
 import { randomName, serverUrl } from './support/test-silo.ts';
 
 function sourceFiles(dir: string): string[] {
@@ -21,13 +21,13 @@ function sourceFiles(dir: string): string[] {
  * migration runner's script runs on the connection withOneConnection() lends, and a move's copy
  * sides are one-connection clients of their own (ServerConnections.open).
  */
-const RAW_BEGIN_ALLOWED = new Set(['src/migrations/runner.ts', 'src/scale-out/move-company.ts']);
+const RAW_BEGIN_ALLOWED = new Set(['src/base/db/migration-runner.ts', 'src/operations/scale-out/move-copy.ts']);
 
 describe('the transaction rule', () => {
-  it('has no transaction started outside src/db/transaction.ts', () => {
+  it('has no transaction started outside src/base/db/transaction.ts', () => {
     const offences: string[] = [];
     for (const file of sourceFiles('src')) {
-      if (file === join('src', 'db', 'transaction.ts')) continue;
+      if (file === join('src', 'base', 'db', 'transaction.ts')) continue;
       const text = readFileSync(file, 'utf8');
       for (const [i, line] of text.split('\n').entries()) {
         const code = line.replace(/\/\/.*$/, '');
@@ -38,7 +38,7 @@ describe('the transaction rule', () => {
         }
       }
     }
-    expect(offences, 'use inTransaction() or inSqlTransaction() from src/db/transaction.ts').toEqual([]);
+    expect(offences, 'use inTransaction() or inSqlTransaction() from src/base/db/transaction.ts').toEqual([]);
   });
 });
 

@@ -3,9 +3,10 @@
 // connection strings) are checked in the actions instead, with messages that never include them.
 import { InvalidArgumentError } from 'commander';
 import { z } from 'zod';
-import { passwordProblem } from '../auth/password-rule.ts';
-import { slugSchema } from '../provisioning/names.ts';
+import { passwordProblem } from '../base/auth/password-rule.ts';
+import { slugSchema } from '../base/names.ts';
 import { usageError } from './runtime.ts';
+import { isPostgresUrl, POSTGRES_URL_RULE } from '../base/db/postgres-url.ts';
 
 function parserOf<T>(schema: z.ZodType<T>, message?: string) {
   return (value: string): T => {
@@ -31,8 +32,6 @@ export function checkPassword(value: string, flag: string): string {
 }
 
 export function checkDatabaseUrl(value: string, flag: string): string {
-  if (value.length > 2000 || !/^postgres(ql)?:\/\/.+/.test(value)) {
-    throw usageError(`${flag} must be a postgres:// or postgresql:// URL`);
-  }
+  if (!isPostgresUrl(value)) throw usageError(`${flag} ${POSTGRES_URL_RULE}`);
   return value;
 }

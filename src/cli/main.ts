@@ -4,8 +4,8 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../config/config.ts';
-import { describeError, SiloError } from '../errors.ts';
+import { ConfigError } from '../base/config/config.ts';
+import { describeError, SiloError } from '../base/errors.ts';
 import { registerAdminCommands } from './commands/admin.ts';
 import { registerCompanyCommands } from './commands/companies.ts';
 import { registerEmbeddedCommands } from './commands/embedded.ts';

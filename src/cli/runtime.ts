@@ -1,9 +1,9 @@
 // What every command receives: where to write, and the Silo to act on. The Silo is opened only when
 // a command runs, so that --help and a rejected command line never start or touch a database.
 import { openSilo } from '../bootstrap.ts';
-import { loadConfig } from '../config/config.ts';
+import { loadConfig } from '../base/config/config.ts';
 import type { SiloContext } from '../context.ts';
-import { createLogger } from '../logger.ts';
+import { createLogger } from '../base/logger.ts';
 import type { Writer } from './output.ts';
 
 export const EXIT = {

@@ -5,8 +5,8 @@
 // embedded server's `postgres` and `template1`. docs/security-database.md has what an operator
 // does for a server given by DATABASE_URL.
 import type { Sql } from 'postgres';
-import type { Logger } from '../logger.ts';
-import { quoteIdent } from '../provisioning/names.ts';
+import type { Logger } from '../base/logger.ts';
+import { quoteIdent } from '../base/names.ts';
 
 /** The embedded server's own databases, which nobody but its superuser needs to reach. */
 export const EMBEDDED_MAINTENANCE_DATABASES = ['postgres', 'template1'] as const;

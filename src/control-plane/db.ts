@@ -1,7 +1,7 @@
 // The management database connection: one postgres.js pool wrapped in drizzle.
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import type { Sql } from 'postgres';
-import { openPostgres } from '../db/postgres-client.ts';
+import { openPostgres } from '../base/db/postgres-client.ts';
 import * as schema from './schema.ts';
 
 export type ManagementDb = PostgresJsDatabase<typeof schema>;
@@ -20,7 +20,6 @@ export function connectManagement(url: string, max = 10): ManagementConnection {
     // queries queued during an outage would wait that long, and so would the first ones after it.
     // A short, bounded wait makes them fail fast (503, or a cached row) and resume at once.
     backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
-    onnotice: () => {},
     connection: { application_name: 'silo-management' },
   });
   return { sql, db: drizzle(sql, { schema }) };

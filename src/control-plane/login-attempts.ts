@@ -6,14 +6,14 @@
 // One short transaction per attempt: both rows are locked (in key order, so two attempts never
 // wait on each other in a circle), checked and counted together, so parallel attempts on any
 // instances cannot get past a limit between a check and a count. Should the management database
-// not answer, attempts are counted in this instance's memory meanwhile (src/auth/login-limiter.ts):
+// not answer, attempts are counted in this instance's memory meanwhile (src/base/auth/login-limiter.ts):
 // the limits then hold per instance rather than not at all.
 import { createHash } from 'node:crypto';
 import type { Sql } from 'postgres';
-import { type LoginLimits, LoginLimiter } from '../auth/login-limiter.ts';
-import { inSqlTransaction } from '../db/transaction.ts';
-import { describeError, isConnectionError, SiloError } from '../errors.ts';
-import type { Logger } from '../logger.ts';
+import { type LoginLimits, LoginLimiter } from '../base/auth/login-limiter.ts';
+import { inSqlTransaction } from '../base/db/transaction.ts';
+import { describeError, isConnectionError, SiloError } from '../base/errors.ts';
+import type { Logger } from '../base/logger.ts';
 
 /** The row of what is counted: a hash, so that the table holds no email in the clear. */
 function rowKey(counted: string): string {

@@ -196,3 +196,7 @@ export const databaseLeftovers = pgTable(
   },
   (t) => [index('database_leftovers_present_idx').on(t.companyId, t.serverId).where(sql`${t.removedAt} is null`)],
 );
+
+/** The rows the rest of Silo passes around, named once. */
+export type ServerRow = typeof databaseServers.$inferSelect;
+export type CompanyRow = typeof companies.$inferSelect;

@@ -1,4 +1,4 @@
-// A tenant pool whose role's password may be rotated under it (src/services/credential-rotation.ts)
+// A tenant pool whose role's password may be rotated under it (src/operations/credential-rotation.ts)
 // without a request failing.
 //
 // Every new connection asks for the password (postgres.js calls `password()` at each login), so pools
@@ -42,7 +42,7 @@ async function retryingRefusedLogins<T>(login: RotatingLogin, attempt: () => Pro
 }
 
 /**
- * `sql` as drizzle and src/db/transaction.ts use it, with queries (`unsafe()`, and `.values()` on
+ * `sql` as drizzle and src/base/db/transaction.ts use it, with queries (`unsafe()`, and `.values()` on
  * them) and reservations (`reserve()`) sent again after a refused login. Everything else is
  * `sql`'s own; tagged-template queries are not retried (Silo sends tenant queries through drizzle).
  */

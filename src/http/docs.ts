@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { secureHeaders } from 'hono/secure-headers';
-import { SiloError } from '../errors.ts';
+import { SiloError } from '../base/errors.ts';
 import type { App } from './env.ts';
 
 const distDir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));

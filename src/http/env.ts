@@ -1,15 +1,15 @@
 // The typed Hono context: what middleware sets, and what handlers may read.
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import type { TokenClaims } from '../auth/tokens.ts';
-import type { TenantDb } from '../tenancy/pool-map.ts';
-import type { CompanyRecord } from '../tenancy/tenants.ts';
+import type { TokenClaims } from '../base/auth/tokens.ts';
+import type { TenantDb } from '../data-plane/pool-map.ts';
+import type { CompanyRow } from '../control-plane/schema.ts';
 
 export interface AppEnv {
   Variables: {
     requestId: string;
     auth: TokenClaims;
     /** Set by requireTenant: the caller's company and its database, as its own role. */
-    tenant: { company: CompanyRecord; db: TenantDb };
+    tenant: { company: CompanyRow; db: TenantDb };
   };
 }
 

@@ -3,8 +3,8 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { driverError, errorStatus, isConnectionError, pgCode, SiloError, type ErrorCode } from '../errors.ts';
-import type { Logger } from '../logger.ts';
+import { driverError, errorStatus, isConnectionError, pgCode, SiloError, type ErrorCode } from '../base/errors.ts';
+import type { Logger } from '../base/logger.ts';
 
 /**
  * The contract's code for an HTTP status that the framework or a middleware raised (an

@@ -1,7 +1,7 @@
 // Schemas shared by several routes. They validate requests and generate /openapi.json.
 import { z } from '@hono/zod-openapi';
 import { companyStatuses, providers, serverPlacements, serverStatuses } from '../control-plane/schema.ts';
-import { type ErrorCode, errorStatus } from '../errors.ts';
+import { type ErrorCode, errorStatus } from '../base/errors.ts';
 
 export const ErrorSchema = z
   .object({

@@ -4,10 +4,10 @@
 // a little, so the test can strike while that step is under way.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openSilo } from '../../src/bootstrap.ts';
-import { loadConfig } from '../../src/config/config.ts';
-import { createLogger } from '../../src/logger.ts';
-import { provisionCompany } from '../../src/provisioning/provision-company.ts';
-import { moveCompany } from '../../src/scale-out/move-company.ts';
+import { loadConfig } from '../../src/base/config/config.ts';
+import { createLogger } from '../../src/base/logger.ts';
+import { provisionCompany } from '../../src/operations/provisioning/provision-company.ts';
+import { moveCompany } from '../../src/operations/scale-out/move-company.ts';
 
 const [what, ...args] = process.argv.slice(2);
 const silo = await openSilo(loadConfig(), { log: createLogger('silent') });

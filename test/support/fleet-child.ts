@@ -2,9 +2,9 @@
 // Usage: tsx test/support/fleet-child.ts <tenant migrations folder>; configuration from the env.
 // Prints one line per finished company, so the test knows when to strike.
 import { openSilo } from '../../src/bootstrap.ts';
-import { loadConfig } from '../../src/config/config.ts';
-import { createLogger } from '../../src/logger.ts';
-import { migrateFleet } from '../../src/migrations/fleet.ts';
+import { loadConfig } from '../../src/base/config/config.ts';
+import { createLogger } from '../../src/base/logger.ts';
+import { migrateFleet } from '../../src/operations/migrations/fleet.ts';
 
 const folder = process.argv[2];
 if (!folder) throw new Error('usage: fleet-child.ts <tenant migrations folder>');

@@ -4,7 +4,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrationsFolder } from '../../src/bootstrap.ts';
-import { loadMigrationSet, type MigrationSet } from '../../src/migrations/migration-set.ts';
+import { loadMigrationSet, type MigrationSet } from '../../src/base/db/migration-set.ts';
 
 export interface MigrationFolder {
   path: string;

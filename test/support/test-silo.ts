@@ -8,11 +8,11 @@ import { Writable } from 'node:stream';
 import postgres from 'postgres';
 import { inject } from 'vitest';
 import { openSilo, type Silo } from '../../src/bootstrap.ts';
-import { loadConfig, type Config } from '../../src/config/config.ts';
+import { loadConfig, type Config } from '../../src/base/config/config.ts';
 import type { SiloContext } from '../../src/context.ts';
 import { createApp } from '../../src/http/app.ts';
-import { tenantNamePattern, templateNames } from '../../src/provisioning/names.ts';
-import { createSystemAdmin } from '../../src/services/system-users.ts';
+import { tenantNamePattern, templateNames } from '../../src/base/names.ts';
+import { createSystemAdmin } from '../../src/control-plane/system-users.ts';
 
 export const ADMIN = { email: 'ops@silo.test', password: 'correct-horse-battery' };
 

@@ -1,7 +1,7 @@
 // `silo admin list | reset-password | remove`: the system admins after the first. A new password or
 // a removal ends the admin's tokens at once; the last admin cannot be removed.
 import type { Command } from 'commander';
-import { listSystemAdmins, removeSystemAdmin, resetSystemAdminPassword } from '../../services/system-admin-accounts.ts';
+import { listSystemAdmins, removeSystemAdmin, resetSystemAdminPassword } from '../../operations/system-admin-accounts.ts';
 import { checkPassword, parseEmail } from '../arguments.ts';
 import { printJson, printLine, printTable, shortTime } from '../output.ts';
 import { type CliRuntime, usageError } from '../runtime.ts';

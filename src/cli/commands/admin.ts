@@ -1,17 +1,16 @@
 // `silo admin create` (list, reset-password, remove: admin-accounts.ts): a system admin (an operator who may use the HTTP API's /api/companies etc.).
 import type { Command } from 'commander';
-import { eq, sql } from 'drizzle-orm';
-import { revokeTokens } from '../../auth/token-subjects.ts';
+import { revokeTokens } from '../../control-plane/token-subjects.ts';
 import type { SiloContext } from '../../context.ts';
-import { servable } from '../../services/company-auth.ts';
-import { findCompany } from '../../services/company-records.ts';
-import { createSystemAdmin, findSystemAdminByEmail } from '../../services/system-users.ts';
-import { users } from '../../tenant/schema.ts';
+import { findCompany, isServable } from '../../control-plane/company-records.ts';
+import { createSystemAdmin, findSystemAdminByEmail } from '../../control-plane/system-users.ts';
+import { findUserRowByEmail } from '../../data-plane/company-plane/users.ts';
 import { checkPassword, parseEmail, parseText } from '../arguments.ts';
 import { printJson, printLine } from '../output.ts';
 import { CliError, type CliRuntime, usageError } from '../runtime.ts';
 import { registerAdminAccountCommands } from './admin-accounts.ts';
 import { readSecret } from '../secret-input.ts';
+import { PASSWORD_RULE } from '../../base/auth/password-rule.ts';
 
 interface CreateAdminOptions {
   email: string;
@@ -29,7 +28,7 @@ export function registerAdminCommands(program: Command, cli: CliRuntime): void {
     .command('create')
     .description('create a system admin; fails if one with that email exists')
     .requiredOption('--email <email>', 'their email, used to log in', parseEmail)
-    .option('--password-env <name>', 'the environment variable that holds their password, at least 8 characters, at most 72 bytes')
+    .option('--password-env <name>', `the environment variable that holds their password, ${PASSWORD_RULE}`)
     .option('--password-stdin', 'read their password from standard input')
     .option('--password <password>', 'their password (discouraged: it shows in the process list and shell history)')
     .option('--name <name>', 'their name', parseText(200))
@@ -63,13 +62,8 @@ async function userToRevoke(ctx: SiloContext, email: string, companyRef: string 
     return { sub: admin.id };
   }
   const company = await findCompany(ctx, companyRef);
-  if (!servable(company)) throw new CliError('no such company');
-  const [user] = await ctx.tenants.run(company, (db) =>
-    db
-      .select({ id: users.id })
-      .from(users)
-      .where(eq(sql`lower(${users.email})`, email.toLowerCase())),
-  );
+  if (!isServable(company)) throw new CliError('no such company');
+  const user = await ctx.tenants.run(company, (db) => findUserRowByEmail(db, email));
   if (!user) throw new CliError('the company has no user with that email');
   return { sub: user.id, cid: company.id };
 }

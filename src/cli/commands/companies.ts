@@ -2,17 +2,19 @@
 // company-operations.ts): the companies, each with its own database.
 import { Option, type Command } from 'commander';
 import { companyStatuses, type CompanyStatus } from '../../control-plane/schema.ts';
-import { SiloError } from '../../errors.ts';
-import { provisionCompany } from '../../provisioning/provision-company.ts';
-import { openLeftovers } from '../../scale-out/leftovers.ts';
-import { describeMoveFailure, moveCompany } from '../../scale-out/move-company.ts';
-import { deleteCompany, listCompanies } from '../../services/companies.ts';
-import { toCompanyView } from '../../services/company-records.ts';
+import { SiloError } from '../../base/errors.ts';
+import { provisionCompany } from '../../operations/provisioning/provision-company.ts';
+import { openLeftovers } from '../../operations/scale-out/leftovers.ts';
+import { describeMoveFailure, moveCompany } from '../../operations/scale-out/move-company.ts';
+import { deleteCompany, listCompanies } from '../../operations/companies.ts';
+import { toCompanyView } from '../../control-plane/company-records.ts';
 import { checkPassword, parseEmail, parsePositiveInt, parseServerId, parseSlug, parseText } from '../arguments.ts';
 import { printJson, printLine, printTable, shortTime } from '../output.ts';
 import { CliError, usageError, type CliRuntime } from '../runtime.ts';
 import { readSecret } from '../secret-input.ts';
 import { registerCompanyOperationCommands } from './company-operations.ts';
+import { isDatabaseUrl } from '../../base/db/postgres-url.ts';
+import { PASSWORD_RULE } from '../../base/auth/password-rule.ts';
 
 interface ListOptions {
   status?: CompanyStatus;
@@ -50,7 +52,7 @@ interface DeleteOptions {
 
 async function externalUrlFrom(cli: CliRuntime, variable: string): Promise<string> {
   const url = (await readSecret(cli, { flag: '--external-database-url', env: variable }))!;
-  if (!/^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(url)) {
+  if (!isDatabaseUrl(url)) {
     throw usageError(`--external-database-url-env: ${variable} must hold a postgres:// or postgresql:// URL naming a database`);
   }
   return url;
@@ -96,7 +98,7 @@ export function registerCompanyCommands(program: Command, cli: CliRuntime): void
     .requiredOption('--admin-email <email>', "the first company admin's email", parseEmail)
     .option(
       '--admin-password-env <name>',
-      "the environment variable that holds the first admin's password, at least 8 characters, at most 72 bytes (default: a temporary one, printed once)",
+      `the environment variable that holds the first admin's password, ${PASSWORD_RULE} (default: a temporary one, printed once)`,
     )
     .option('--admin-password-stdin', "read the first admin's password from standard input")
     .option('--admin-password <password>', "the first admin's password (discouraged: it shows in the process list and shell history)")

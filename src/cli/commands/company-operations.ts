@@ -2,8 +2,8 @@
 // and off, through the same service functions as GET/PATCH /api/companies/:company and its
 // /stats and /logs.
 import type { Command } from 'commander';
-import { companyLogs, companyStats, updateCompany } from '../../services/companies.ts';
-import { getCompany, toCompanyView } from '../../services/company-records.ts';
+import { companyLogs, companyStats, updateCompany } from '../../operations/companies.ts';
+import { getCompany, toCompanyView } from '../../control-plane/company-records.ts';
 import { parsePositiveInt } from '../arguments.ts';
 import { printJson, printLine, printTable, shortTime } from '../output.ts';
 import type { CliRuntime } from '../runtime.ts';

@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig } from '../../config/config.ts';
-import { embeddedUrl } from '../../embedded/embedded-postgres.ts';
+import { loadConfig } from '../../base/config/config.ts';
+import { embeddedUrl } from '../../base/embedded/embedded-postgres.ts';
 import { parseText } from '../arguments.ts';
 import { printLine } from '../output.ts';
 import { CliError, type CliRuntime } from '../runtime.ts';

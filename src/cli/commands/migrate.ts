@@ -4,7 +4,7 @@
 // company is on the latest version.
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { fleetStatus, fleetSucceeded, migrateFleet, plannedMigrations, selectFleet } from '../../migrations/fleet.ts';
+import { fleetStatus, fleetSucceeded, migrateFleet, plannedMigrations, selectFleet } from '../../operations/migrations/fleet.ts';
 import { parsePositiveInt, parseSlug } from '../arguments.ts';
 import { printJson, printLine, printTable } from '../output.ts';
 import { CliError, EXIT, type CliRuntime } from '../runtime.ts';

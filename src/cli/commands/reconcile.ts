@@ -1,6 +1,6 @@
-// `silo reconcile [--fix]`: what a crash or a lost server left behind (provisioning/reconcile.ts).
+// `silo reconcile [--fix]`: what a crash or a lost server left behind (operations/reconcile/reconcile.ts).
 import type { Command } from 'commander';
-import { reconcile } from '../../provisioning/reconcile.ts';
+import { reconcile } from '../../operations/reconcile/reconcile.ts';
 import { parsePositiveInt } from '../arguments.ts';
 import { printJson, printLine, printTable } from '../output.ts';
 import { CliError, EXIT, type CliRuntime } from '../runtime.ts';

@@ -4,8 +4,8 @@
 // as every running instance is during a rotation (docs/security-database.md has the steps).
 // `silo secrets rotate-jwt-key`: a new key for access tokens (docs/security.md, "Signing keys").
 import type { Command } from 'commander';
-import { rotateJwtKey } from '../../auth/signing-keys.ts';
-import { resealStored } from '../../crypto/reseal.ts';
+import { rotateJwtKey } from '../../control-plane/signing-keys.ts';
+import { resealStored } from '../../base/crypto/reseal.ts';
 import { parsePositiveInt } from '../arguments.ts';
 import { printJson, printLine } from '../output.ts';
 import { CliError, usageError, type CliRuntime } from '../runtime.ts';

@@ -2,7 +2,7 @@
 // they are stored; status, capacity, placement) or remove one that holds nothing.
 import { Option, type Command } from 'commander';
 import { serverPlacements, serverStatuses } from '../../control-plane/schema.ts';
-import { changeServer, removeServer, type ServerChange } from '../../services/server-changes.ts';
+import { changeServer, removeServer, type ServerChange } from '../../operations/server-changes.ts';
 import { checkDatabaseUrl, parsePositiveInt, parseServerId } from '../arguments.ts';
 import { printJson, printLine } from '../output.ts';
 import { type CliRuntime, usageError } from '../runtime.ts';

@@ -3,8 +3,9 @@
 import { SingleBar } from 'cli-progress';
 import { Option, type Command } from 'commander';
 import { providers, serverPlacements } from '../../control-plane/schema.ts';
-import { drainServer } from '../../scale-out/drain-server.ts';
-import { addServer, listServers, type AddServerInput, type ServerView } from '../../services/servers.ts';
+import { drainServer } from '../../operations/scale-out/drain-server.ts';
+import { addServer, type AddServerInput, listServersProbed } from '../../operations/servers.ts';
+import type { ServerView } from '../../control-plane/server-records.ts';
 import { checkDatabaseUrl, parsePositiveInt, parseServerId, parseText } from '../arguments.ts';
 import { printJson, printLine, printTable } from '../output.ts';
 import { CliError, EXIT, usageError, type CliRuntime } from '../runtime.ts';
@@ -71,7 +72,7 @@ export function registerServerCommands(program: Command, cli: CliRuntime): void 
     .description('servers with their company counts, and whether each answers now')
     .option('--json', 'print one JSON document: { items }')
     .action(async (options: { json?: boolean }) => {
-      const items = await cli.withSilo((ctx) => listServers(ctx, { probe: true }));
+      const items = await cli.withSilo((ctx) => listServersProbed(ctx));
       if (options.json) printJson(cli.stdout, { items });
       else printServers(cli, items);
     });

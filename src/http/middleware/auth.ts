@@ -1,9 +1,9 @@
 // Bearer-token authentication as a factory: `requireAuth(ctx, ['system_admin'])`.
 import type { MiddlewareHandler } from 'hono';
-import { tokenSubjects } from '../../auth/token-subjects.ts';
-import type { Role } from '../../auth/tokens.ts';
+import { tokenSubjects } from '../../control-plane/token-subjects.ts';
+import type { Role } from '../../base/auth/tokens.ts';
 import type { SiloContext } from '../../context.ts';
-import { SiloError } from '../../errors.ts';
+import { SiloError } from '../../base/errors.ts';
 import type { AppEnv } from '../env.ts';
 
 export function requireAuth(ctx: SiloContext, allowed?: readonly Role[]): MiddlewareHandler<AppEnv> {

@@ -2,25 +2,14 @@
 // `cid` claim and nothing else: no header, path or body can choose another. Handlers read the
 // typed tenant database from the context (`c.get('tenant')`).
 import type { MiddlewareHandler } from 'hono';
-import { isCompanyRole, type TokenClaims } from '../../auth/tokens.ts';
+import { isCompanyRole } from '../../base/auth/tokens.ts';
 import type { SiloContext } from '../../context.ts';
-import { SiloError } from '../../errors.ts';
-import { findUserRole } from '../../company-plane/users.ts';
-import { ensureCompanyCurrent } from '../../migrations/company-migrations.ts';
-import { assertWritesAllowed, writesHeld } from '../../scale-out/write-hold.ts';
-import type { CompanyRecord } from '../../tenancy/tenants.ts';
+import { SiloError } from '../../base/errors.ts';
+import { findUserRole } from '../../data-plane/company-plane/users.ts';
+import { tokenCompany } from '../../data-plane/company-plane/company-auth.ts';
+import { ensureCompanyCurrent } from '../../operations/migrations/company-migrations.ts';
+import { assertWritesAllowed, writesHeld } from '../../data-plane/write-hold.ts';
 import type { AppEnv } from '../env.ts';
-
-/** The token's company, if it may be served now: deleted -> 401, suspended -> 403. */
-export async function tokenCompany(ctx: SiloContext, auth: TokenClaims): Promise<CompanyRecord> {
-  if (!auth.cid) throw new SiloError('forbidden', 'this route is for company users');
-  const company = await ctx.tenants.company(auth.cid);
-  if (!company || (company.status !== 'active' && company.status !== 'suspended')) {
-    throw new SiloError('unauthorized', 'the company of this token no longer exists');
-  }
-  if (company.status === 'suspended') throw new SiloError('company_suspended', 'the company is suspended');
-  return company;
-}
 
 export function requireTenant(ctx: SiloContext): MiddlewareHandler<AppEnv> {
   return async (c, next) => {

@@ -1,21 +1,15 @@
-// POST /api/auth/login, POST /api/auth/token (OAuth2 password grant), GET /api/auth/me.
+// POST /api/auth/login, POST /api/auth/token (OAuth2 password grant), POST /api/auth/logout,
+// GET /api/auth/me: request and response shapes; logging in is src/operations/login.ts.
 import { createRoute, z } from '@hono/zod-openapi';
-import type { SiloContext } from '../../context.ts';
-import { SiloError } from '../../errors.ts';
-import { eq } from 'drizzle-orm';
 import type { Context } from 'hono';
-import { LoginGate } from '../../auth/login-gate.ts';
+import { LoginGate } from '../../base/auth/login-gate.ts';
+import type { SiloContext } from '../../context.ts';
 import { SharedLoginLimiter } from '../../control-plane/login-attempts.ts';
-import { revokeTokens } from '../../auth/token-subjects.ts';
-import { findCompany } from '../../services/company-records.ts';
-import type { CompanyRecord } from '../../tenancy/tenants.ts';
-import { authenticateCompanyUser } from '../../services/company-auth.ts';
-import { authenticateSystemAdmin, getSystemAdmin } from '../../services/system-users.ts';
-import { users } from '../../tenant/schema.ts';
+import { revokeTokens } from '../../control-plane/token-subjects.ts';
+import { type LoginGuards, logIn, whoAmI } from '../../operations/login.ts';
 import { addressBucket, clientAddress } from '../client-address.ts';
 import type { App } from '../env.ts';
 import { requireAuth } from '../middleware/auth.ts';
-import { tokenCompany } from '../middleware/tenant.ts';
 import { bearer, errors, json, jsonBody } from '../schemas.ts';
 
 const UserSchema = z.object({
@@ -46,69 +40,6 @@ const LoginResponse = z
 
 /** On every answer that holds a token (or an invitation's secret): no cache may keep it (RFC 6749 5.1). */
 export const tokenResponseHeaders = { 'Cache-Control': 'no-store', Pragma: 'no-cache' } as const;
-
-const invalidCredentials = () => new SiloError('invalid_credentials', 'the email, password or company is not right');
-
-interface LoginGuards {
-  limiter: SharedLoginLimiter;
-  gate: LoginGate;
-  /** The client's address bucket (addressBucket()). */
-  address: string;
-}
-
-/**
- * One login for both kinds of user; `company` picks a company user. Each attempt counts, per
- * account and per client address, before its password is checked; past a limit the answer is 429
- * with no password check. The account is the company's id (however the client named the company)
- * and the email in lower case.
- */
-async function logIn(
-  ctx: SiloContext,
-  { limiter, gate, address }: LoginGuards,
-  { email, password, company: companyRef }: { email: string; password: string; company?: string | undefined },
-) {
-  const leave = gate.enter();
-  let leaveCompany: (() => void) | undefined;
-  try {
-    const company = companyRef === undefined ? undefined : await findCompany(ctx, companyRef);
-    if (company) leaveCompany = gate.enterCompany(company.id);
-    const companyKey = companyRef === undefined ? '' : (company?.id ?? `unknown:${companyRef.toLowerCase()}`);
-    const account = `${companyKey}/${email.toLowerCase()}`;
-    await limiter.countAttempt(account, address);
-    try {
-      const result =
-        companyRef === undefined ? await logInSystemAdmin(ctx, email, password) : await logInCompanyUser(ctx, company, email, password);
-      await limiter.succeeded(account, address);
-      return result;
-    } catch (error) {
-      // The right password for a suspended company or a refused role: not a guess.
-      if (error instanceof SiloError && (error.code === 'company_suspended' || error.code === 'forbidden'))
-        await limiter.succeeded(account, address);
-      throw error;
-    }
-  } finally {
-    leaveCompany?.();
-    leave();
-  }
-}
-
-async function logInCompanyUser(ctx: SiloContext, company: CompanyRecord | undefined, email: string, password: string) {
-  const found = await authenticateCompanyUser(ctx, company, email, password);
-  if (!found) throw invalidCredentials();
-  const issued = await ctx.tokens.issue({ sub: found.user.id, role: found.user.role, cid: found.company.id });
-  return {
-    issued,
-    user: found.user,
-    company: { id: found.company.id, slug: found.company.slug, name: found.company.name },
-  };
-}
-
-async function logInSystemAdmin(ctx: SiloContext, email: string, password: string) {
-  const admin = await authenticateSystemAdmin(ctx, email, password);
-  if (!admin) throw invalidCredentials();
-  const issued = await ctx.tokens.issue({ sub: admin.id, role: 'system_admin' });
-  return { issued, user: { id: admin.id, email: admin.email, name: admin.name, role: 'system_admin' as const }, company: null };
-}
 
 export function registerAuthRoutes(app: App, ctx: SiloContext) {
   const limiter = new SharedLoginLimiter(ctx.sql, ctx.config.login, ctx.log);
@@ -217,18 +148,7 @@ export function registerAuthRoutes(app: App, ctx: SiloContext) {
       responses: { 200: json(z.object({ user: UserSchema, company: CompanyRefSchema }), 'The caller') },
     }),
     async (c) => {
-      const auth = c.get('auth');
-      if (auth.role === 'system_admin') {
-        const admin = await getSystemAdmin(ctx, auth.sub);
-        if (!admin) throw new SiloError('unauthorized', 'the user no longer exists');
-        return c.json({ user: { id: admin.id, email: admin.email, name: admin.name, role: 'system_admin' as const }, company: null }, 200);
-      }
-      const company = await tokenCompany(ctx, auth);
-      const [user] = await ctx.tenants.run(company, (db) =>
-        db.select({ id: users.id, email: users.email, name: users.name, role: users.role }).from(users).where(eq(users.id, auth.sub)),
-      );
-      if (!user) throw new SiloError('unauthorized', 'the user no longer exists');
-      return c.json({ user, company: { id: company.id, slug: company.slug, name: company.name } }, 200);
+      return c.json(await whoAmI(ctx, c.get('auth')), 200);
     },
   );
 }

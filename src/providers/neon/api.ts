@@ -7,7 +7,7 @@
 // project answer 423 Locked; past the rate limit calls answer 429. Both are waited out here, and so
 // is 503, which Neon's spec calls always safe to retry (its GeneralError response).
 import type { Api, Operation } from '@neondatabase/api-client';
-import { SiloError } from '../../errors.ts';
+import { SiloError } from '../../base/errors.ts';
 
 export const NEON_API_URL = 'https://console.neon.tech/api/v2';
 

@@ -7,7 +7,7 @@
 //   - the key itself, by listing one project in that organisation;
 //   - the region, against those open to the organisation (GET /regions?org_id=);
 //   - the plan, whose project limit is the server's capacity when none is given.
-import { invalid } from '../../errors.ts';
+import { invalid } from '../../base/errors.ts';
 import { type NeonApi, neonError, type NeonSettings, planProjectLimit } from './api.ts';
 
 export interface CheckedNeonAccount {

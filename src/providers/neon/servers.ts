@@ -2,9 +2,9 @@
 import { eq } from 'drizzle-orm';
 import type { SiloContext } from '../../context.ts';
 import { databaseServers } from '../../control-plane/schema.ts';
-import { notFound, SiloError } from '../../errors.ts';
+import { notFound, SiloError } from '../../base/errors.ts';
 import { NeonApi, type NeonSettings } from './api.ts';
-import { sealedAt } from '../../crypto/credentials.ts';
+import { sealedAt } from '../../base/crypto/credentials.ts';
 
 export async function neonServer(ctx: SiloContext, serverId: string): Promise<{ api: NeonApi; settings: NeonSettings }> {
   const [row] = await ctx.db.select().from(databaseServers).where(eq(databaseServers.id, serverId));

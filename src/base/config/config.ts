@@ -1,0 +1,212 @@
+// The one place that reads the environment: parsed once with zod, refusing to start on bad values.
+import { z } from 'zod';
+import { passwordSchema } from '../auth/password-rule.ts';
+import { SSL_MODES, type SslMode } from '../db/tls.ts';
+import { postgresUrlSchema } from '../db/postgres-url.ts';
+
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', ''])
+  .optional()
+  .transform((v) => v === 'true' || v === '1');
+
+const envSchema = z
+  .object({
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    // The address to listen on (127.0.0.1: this machine only); unset: every interface.
+    HOST: z
+      .string()
+      .regex(/^[A-Za-z0-9.:%-]+$/, 'must be a host name or an IP address')
+      .optional(),
+    DATABASE_URL: postgresUrlSchema.optional(),
+    SILO_DATA_DIR: z.string().min(1).default('./.silo'),
+    SILO_JWT_SECRET: z.string().min(32, 'must be at least 32 bytes').optional(),
+    SILO_MASTER_KEY: z
+      .string()
+      .refine((v) => decodeKey(v) !== null, 'must be 32 bytes as 64 hex digits or base64')
+      .optional(),
+    // The key being replaced, during a master key rotation only (docs/security-database.md).
+    SILO_MASTER_KEY_PREVIOUS: z
+      .string()
+      .refine((v) => decodeKey(v) !== null, 'must be 32 bytes as 64 hex digits or base64')
+      .optional(),
+    SILO_ADMIN_EMAIL: z.email().optional(),
+    SILO_ADMIN_PASSWORD: passwordSchema.optional(),
+    SILO_MIGRATE_ON_START: booleanFlag,
+    SILO_BODY_LIMIT: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(1024 * 1024),
+    SILO_TOKEN_TTL: z.coerce.number().int().min(60).default(3600),
+    // How tenant databases are cloned from the template; see docs/provisioning.md for the numbers.
+    SILO_TEMPLATE_STRATEGY: z.enum(['WAL_LOG', 'FILE_COPY']).default('WAL_LOG'),
+    // Names of every database and role this installation creates start with this prefix.
+    SILO_DB_PREFIX: z
+      .string()
+      .regex(/^[a-z][a-z0-9]{0,11}$/, 'must be 1-12 lowercase letters or digits, starting with a letter')
+      .default('silo'),
+    SILO_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    // The pool map (docs/pool-map.md): defaults suit one instance on a server with max_connections = 100.
+    SILO_POOL_MAX_POOLS: z.coerce.number().int().min(1).default(200),
+    SILO_POOL_PER_COMPANY: z.coerce.number().int().min(1).max(50).default(3),
+    SILO_POOL_SERVER_BUDGET: z.coerce.number().int().min(1).default(60),
+    SILO_POOL_IDLE_TIMEOUT: z.coerce.number().int().min(1).default(30),
+    SILO_TENANT_CONNECT_TIMEOUT: z.coerce.number().int().min(1).max(60).default(3),
+    // CONNECTION LIMIT of each tenant role Silo creates; unset: 10 x SILO_POOL_PER_COMPANY
+    // (docs/security-database.md says why).
+    SILO_TENANT_CONNECTION_LIMIT: z.coerce.number().int().min(1).max(10_000).optional(),
+    SILO_REGISTRY_TTL_MS: z.coerce.number().int().min(0).default(5000),
+    SILO_REGISTRY_STALE_MS: z.coerce.number().int().min(0).default(60_000),
+    SILO_LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).default(10),
+    SILO_LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).default(100),
+    SILO_LOGIN_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
+    SILO_TRUST_PROXY: booleanFlag,
+    // How many proxies in front of Silo append to X-Forwarded-For (docs/security.md).
+    SILO_TRUST_PROXY_HOPS: z.coerce.number().int().min(1).max(10).default(1),
+    // Logins in progress at once (each waits for one bcrypt compare), in all and per company.
+    SILO_LOGIN_MAX_CONCURRENT: z.coerce.number().int().min(1).default(32),
+    SILO_LOGIN_MAX_CONCURRENT_PER_COMPANY: z.coerce.number().int().min(1).default(8),
+    // GET /metrics: a system admin's token or this bearer token; SILO_METRICS_OPEN=true serves it to anyone.
+    SILO_METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+    SILO_METRICS_OPEN: booleanFlag,
+    // Open HTTP connections at once; more are refused by the server until some close.
+    SILO_HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(4096),
+    // host:port/path of a WebSocket-to-TCP proxy for Neon's serverless driver (no protocol). Unset
+    // for Neon itself; the tests set it to reach a local PostgreSQL (docs/scale-out.md).
+    // A PEM file of CAs trusted, besides Node's built-in roots, for database URLs with
+    // sslmode=verify-ca or verify-full and no sslrootcert of their own (docs/tls.md).
+    SILO_DB_CA_FILE: z.string().optional(),
+    // The weakest sslmode any database connection uses; a URL may ask for more (docs/tls.md).
+    SILO_DB_SSLMODE: z.enum(SSL_MODES).optional(),
+    // Seconds to connect to a Neon company's compute: it may be waking from scale to zero
+    // (docs/providers.md), which takes longer than SILO_TENANT_CONNECT_TIMEOUT allows.
+    SILO_NEON_CONNECT_TIMEOUT: z.coerce.number().int().min(1).max(120).default(15),
+    SILO_NEON_WS_PROXY: z
+      .string()
+      .regex(/^[^\s/:]+(:\d+)?(\/\S*)?$/, 'must be host[:port][/path], without a protocol')
+      .optional(),
+  })
+  .refine((v) => (v.SILO_ADMIN_EMAIL === undefined) === (v.SILO_ADMIN_PASSWORD === undefined), {
+    message: 'SILO_ADMIN_EMAIL and SILO_ADMIN_PASSWORD must be set together',
+    path: ['SILO_ADMIN_PASSWORD'],
+  })
+  .refine((v) => v.SILO_DB_SSLMODE === undefined || v.SILO_DB_SSLMODE === 'disable' || v.DATABASE_URL !== undefined, {
+    message: 'needs DATABASE_URL: the embedded PostgreSQL has no TLS',
+    path: ['SILO_DB_SSLMODE'],
+  })
+  .refine((v) => v.SILO_POOL_SERVER_BUDGET >= v.SILO_POOL_PER_COMPANY, {
+    message: 'must be at least SILO_POOL_PER_COMPANY, or no company could be served',
+    path: ['SILO_POOL_SERVER_BUDGET'],
+  });
+
+export interface Config {
+  port: number;
+  /** The bind address; undefined listens on every interface. */
+  host: string | undefined;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  jwtSecret: string | undefined;
+  masterKey: Buffer | undefined;
+  /** Still opens stored values during a master key rotation; never seals. */
+  masterKeyPrevious: Buffer | undefined;
+  admin: { email: string; password: string } | undefined;
+  migrateOnStart: boolean;
+  bodyLimitBytes: number;
+  tokenTtlSeconds: number;
+  templateStrategy: 'WAL_LOG' | 'FILE_COPY';
+  dbPrefix: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  pools: {
+    maxPools: number;
+    perCompany: number;
+    serverBudget: number;
+    idleTimeoutSeconds: number;
+    connectTimeoutSeconds: number;
+    registryTtlMs: number;
+    registryStaleMs: number;
+  };
+  /** CONNECTION LIMIT of every tenant role on a postgres server. */
+  tenantConnectionLimit: number;
+  login: { maxFailures: number; maxFailuresPerAddress: number; windowSeconds: number };
+  trustProxy: boolean;
+  trustProxyHops: number;
+  loginConcurrency: { maxConcurrent: number; maxConcurrentPerCompany: number };
+  metrics: { token: string | undefined; open: boolean };
+  httpMaxConnections: number;
+  neonWsProxy: string | undefined;
+  neonConnectTimeoutSeconds: number;
+  dbCaFile: string | undefined;
+  dbSslMode: SslMode | undefined;
+}
+
+/**
+ * A tenant role's default CONNECTION LIMIT, per connection of its pool: room for several Silo
+ * instances' pools plus the operations that connect as the role (migrations, moves, stats).
+ */
+const TENANT_CONNECTIONS_PER_POOL_CONNECTION = 10;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** A 32-byte key from 64 hex digits or base64; null when it is neither. */
+export function decodeKey(value: string): Buffer | null {
+  if (/^[0-9a-fA-F]{64}$/.test(value)) return Buffer.from(value, 'hex');
+  if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(value)) {
+    const key = Buffer.from(value, 'base64');
+    if (key.length === 32) return key;
+  }
+  return null;
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings count as unset, as they do in most shells' `VAR= cmd`.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    // Name the variable and the rule, never the value: it may be a secret.
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(environment)'}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.SILO_DATA_DIR,
+    jwtSecret: e.SILO_JWT_SECRET,
+    masterKey: e.SILO_MASTER_KEY === undefined ? undefined : (decodeKey(e.SILO_MASTER_KEY) ?? undefined),
+    masterKeyPrevious: e.SILO_MASTER_KEY_PREVIOUS === undefined ? undefined : (decodeKey(e.SILO_MASTER_KEY_PREVIOUS) ?? undefined),
+    admin: e.SILO_ADMIN_EMAIL && e.SILO_ADMIN_PASSWORD ? { email: e.SILO_ADMIN_EMAIL, password: e.SILO_ADMIN_PASSWORD } : undefined,
+    migrateOnStart: e.SILO_MIGRATE_ON_START,
+    bodyLimitBytes: e.SILO_BODY_LIMIT,
+    tokenTtlSeconds: e.SILO_TOKEN_TTL,
+    templateStrategy: e.SILO_TEMPLATE_STRATEGY,
+    dbPrefix: e.SILO_DB_PREFIX,
+    logLevel: e.SILO_LOG_LEVEL,
+    pools: {
+      maxPools: e.SILO_POOL_MAX_POOLS,
+      perCompany: e.SILO_POOL_PER_COMPANY,
+      serverBudget: e.SILO_POOL_SERVER_BUDGET,
+      idleTimeoutSeconds: e.SILO_POOL_IDLE_TIMEOUT,
+      connectTimeoutSeconds: e.SILO_TENANT_CONNECT_TIMEOUT,
+      registryTtlMs: e.SILO_REGISTRY_TTL_MS,
+      registryStaleMs: e.SILO_REGISTRY_STALE_MS,
+    },
+    tenantConnectionLimit: e.SILO_TENANT_CONNECTION_LIMIT ?? TENANT_CONNECTIONS_PER_POOL_CONNECTION * e.SILO_POOL_PER_COMPANY,
+    login: {
+      maxFailures: e.SILO_LOGIN_MAX_FAILURES,
+      maxFailuresPerAddress: e.SILO_LOGIN_MAX_FAILURES_PER_IP,
+      windowSeconds: e.SILO_LOGIN_WINDOW_SECONDS,
+    },
+    trustProxy: e.SILO_TRUST_PROXY,
+    trustProxyHops: e.SILO_TRUST_PROXY_HOPS,
+    metrics: { token: e.SILO_METRICS_TOKEN, open: e.SILO_METRICS_OPEN },
+    httpMaxConnections: e.SILO_HTTP_MAX_CONNECTIONS,
+    loginConcurrency: { maxConcurrent: e.SILO_LOGIN_MAX_CONCURRENT, maxConcurrentPerCompany: e.SILO_LOGIN_MAX_CONCURRENT_PER_COMPANY },
+    neonWsProxy: e.SILO_NEON_WS_PROXY,
+    neonConnectTimeoutSeconds: e.SILO_NEON_CONNECT_TIMEOUT,
+    dbCaFile: e.SILO_DB_CA_FILE,
+    dbSslMode: e.SILO_DB_SSLMODE,
+  };
+}

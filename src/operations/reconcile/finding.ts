@@ -1,0 +1,17 @@
+// What `silo reconcile` reports: one finding per thing left behind, and whether `--fix` repaired it.
+export interface ReconcileFinding {
+  kind:
+    | 'stuck_provisioning'
+    | 'failed_neon_project'
+    | 'orphan_database'
+    | 'orphan_role'
+    | 'unreachable_server'
+    | 'interrupted_move'
+    | 'move_leftover'
+    | 'forced_delete_leftover';
+  serverId: string | null;
+  name: string;
+  companyId?: string;
+  fixed: boolean;
+  error?: string;
+}

@@ -1,0 +1,26 @@
+// The fleet at a glance for /api/system/status and `silo status`.
+import { sql as dsql } from 'drizzle-orm';
+import type { SiloContext } from '../context.ts';
+import { fleetStatus } from './migrations/fleet.ts';
+import { listServers } from '../control-plane/server-records.ts';
+
+export async function systemStatus(ctx: SiloContext) {
+  const [byStatus, fleet, servers] = await Promise.all([
+    ctx.db.execute<{ status: string; n: number }>(dsql`select status, count(*)::int as n from companies group by status order by status`),
+    fleetStatus(ctx),
+    listServers(ctx),
+  ]);
+  return {
+    companies: Object.fromEntries(byStatus.map((r) => [r.status, r.n])) as Record<string, number>,
+    servers: servers.map((s) => ({
+      id: s.id,
+      name: s.name,
+      status: s.status,
+      capacity: s.capacity,
+      companies: s.companies,
+      templateVersion: s.templateVersion,
+    })),
+    pools: ctx.tenants.pools.stats(),
+    tenantSchema: fleet,
+  };
+}
