@@ -176,6 +176,40 @@ describe('companies on Neon', () => {
     expect(new Set(names)).toEqual(new Set(['localhost']));
   });
 
+  it('are created 16 at once and deleted through Neon rate limits (429 without Retry-After), one project each', async () => {
+    const tight = await startNeonStandIn({ adminUrl: serverUrl(), operationMs: 200, rateLimit: { perMinute: 700, perSecondPerRoute: 10 } });
+    try {
+      const server = await t.call('POST', '/api/servers', {
+        body: { name: 'tight', provider: 'neon', url: tight.apiUrl, apiKey: tight.apiKey },
+      });
+      expect(server.status).toBe(201);
+      const slugs = Array.from({ length: 16 }, (_, i) => `burst-${i}`);
+      const created = await Promise.all(slugs.map((slug) => createOn(server.body.id, slug)));
+      expect(created.map((r) => r.status)).toEqual(slugs.map(() => 201));
+      expect(tight.requests.filter((r) => r.status === 429).length).toBeGreaterThan(0);
+      expect(
+        tight
+          .projects()
+          .map((p) => p.name.replace(/^.*-(burst-\d+)$/, '$1'))
+          .sort(),
+      ).toEqual([...slugs].sort());
+      // Deleted 8 at a time: each delete holds a management connection for its lock while its work
+      // needs another, so more deletes at once than the management pool's 10 connections wait on
+      // each other for ever (a flaw of the company delete, not of Neon's).
+      const deleted = [];
+      for (const wave of [slugs.slice(0, 8), slugs.slice(8)]) {
+        deleted.push(
+          ...(await Promise.all(wave.map((slug) => t.call('DELETE', `/api/companies/${slug}`, { headers: { 'x-confirm': slug } })))),
+        );
+      }
+      expect(deleted.map((r) => r.status)).toEqual(slugs.map(() => 200));
+      expect(tight.projects()).toEqual([]);
+      await t.call('PATCH', `/api/servers/${server.body.id}`, { body: { status: 'disabled' } });
+    } finally {
+      await tight.close();
+    }
+  }, 120_000);
+
   it('answer 409, leaving nothing behind, when the server was registered with a project-scoped key', async () => {
     const scoped = await register({ name: 'scoped', apiKey: neon.projectKey(projectOf('personal-one')!.id) });
     expect(scoped.status).toBe(201);

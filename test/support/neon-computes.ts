@@ -46,6 +46,7 @@ export class Compute {
   private readonly sockets = new Set<Socket>();
   private idleTimer: NodeJS.Timeout | undefined;
   private waking: Promise<void> | undefined;
+  private closed = false;
 
   private constructor(private readonly settings: ComputeSettings) {
     this.coldStartMs = settings.coldStartMs;
@@ -78,9 +79,11 @@ export class Compute {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearTimeout(this.idleTimer);
+    const closing = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await closing;
   }
 
   private touch(): void {
@@ -106,6 +109,7 @@ export class Compute {
   }
 
   private async accept(client: Socket): Promise<void> {
+    if (this.closed) return void client.destroy();
     this.track(client);
     this.touch();
     let stream: Socket = client;
@@ -125,6 +129,7 @@ export class Compute {
       first = await readBytes(client, 8);
     }
     await this.wake();
+    if (this.closed) return void client.destroy();
     const upstream = connect({ host: this.settings.pgHost, port: this.settings.pgPort });
     this.track(upstream);
     // Every query has an answer: the server's bytes are the compute's activity.
