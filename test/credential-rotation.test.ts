@@ -51,14 +51,14 @@ async function createTenant(slug: string) {
 }
 
 /**
- * Makes the management database's commit of a new company password take 150 ms (a deferred
+ * Makes the management database's commit of a new company password take 400 ms (a deferred
  * trigger), as a synchronous replica far away would: the rotation's ALTER ROLE is done by then, so
  * logins that read the row meanwhile get the old password.
  */
 async function slowCredentialCommits(): Promise<void> {
   await t.ctx.sql.unsafe(`
     create function slow_commit() returns trigger language plpgsql as $$
-    begin perform pg_sleep(0.15); return null; end $$;
+    begin perform pg_sleep(0.4); return null; end $$;
     create constraint trigger slow_credentials_commit after update on companies
       deferrable initially deferred for each row
       when (old.credentials_encrypted is distinct from new.credentials_encrypted)
@@ -118,6 +118,15 @@ describe('rotating a company role password', () => {
     };
     const clients = Array.from({ length: 16 }, (_, n) => client(n));
 
+    // Pools are dropped (as the LRU does) every 20 ms as well, so that whatever the machine's load,
+    // requests open new pools, and log in, during each rotation's commit.
+    const churn = (async () => {
+      while (running) {
+        for (const tenant of rotating) for (const instance of [t.ctx, other.ctx]) instance.tenants.pools.evict(tenant.id);
+        await sleep(20);
+      }
+    })();
+
     await sleep(300);
     for (let round = 0; round < 8; round++) {
       const tenant = rotating[round % rotating.length]!;
@@ -127,7 +136,7 @@ describe('rotating a company role password', () => {
       await sleep(100);
     }
     running = false;
-    await Promise.all(clients);
+    await Promise.all([...clients, churn]);
 
     expect(failures.length, failures.slice(0, 5).join('\n')).toBe(0);
     expect(done).toBeGreaterThan(100);
