@@ -35,6 +35,7 @@ afterAll(async () => {
 
 async function createTenant(slug: string) {
   const created = await t.call('POST', '/api/companies', {
+    token: t.adminToken,
     body: { name: slug, slug, admin: { email: `boss@${slug}.test`, password: PASSWORD } },
   });
   expect(created.status, created.text).toBe(201);
@@ -91,7 +92,7 @@ describe('rotating a company role password', () => {
 
     await sleep(300);
     for (let round = 0; round < 3; round++) {
-      const rotated = await t.call('POST', '/api/companies/rotating/credentials/rotate');
+      const rotated = await t.call('POST', '/api/companies/rotating/credentials/rotate', { token: t.adminToken });
       expect(rotated.status, rotated.text).toBe(200);
       expect(rotated.text).not.toContain(oldPassword);
       // Pools opened meanwhile in the other instance must log in again with the new password.
@@ -112,16 +113,16 @@ describe('rotating a company role password', () => {
     expect(await canLogIn(after.roleName!, after.databaseName!, newPassword)).toBe(true);
     for (const log of t.logs) expect(log).not.toContain(newPassword);
 
-    const audit = await t.call('GET', '/api/companies/rotating/logs');
+    const audit = await t.call('GET', '/api/companies/rotating/logs', { token: t.adminToken });
     expect(audit.body.items.filter((e: { action: string }) => e.action === 'credentials_rotated')).toHaveLength(3);
   }, 120_000);
 
   it('answers 404 for an unknown company and 409 for a deleted one', async () => {
-    expect((await t.call('POST', '/api/companies/no-such-company/credentials/rotate')).status).toBe(404);
+    expect((await t.call('POST', '/api/companies/no-such-company/credentials/rotate', { token: t.adminToken })).status).toBe(404);
     const gone = await createTenant('gone-soon');
-    const deleted = await t.call('DELETE', '/api/companies/gone-soon', { headers: { 'x-confirm': 'gone-soon' } });
+    const deleted = await t.call('DELETE', '/api/companies/gone-soon', { token: t.adminToken, headers: { 'x-confirm': 'gone-soon' } });
     expect(deleted.status, deleted.text).toBe(200);
-    const res = await t.call('POST', `/api/companies/${gone.id}/credentials/rotate`);
+    const res = await t.call('POST', `/api/companies/${gone.id}/credentials/rotate`, { token: t.adminToken });
     expect(res.status, res.text).toBe(409);
     expect(res.body.error.code).toBe('conflict');
   });

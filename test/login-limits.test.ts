@@ -79,6 +79,7 @@ describe('login limits over HTTP', () => {
       },
     });
     const created = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
       body: { name: 'Acme', slug: 'acme', admin: { email: 'boss@acme.test', password: 'boss-password' } },
     });
     companyId = created.body.id;
@@ -142,6 +143,7 @@ describe('logins under load', () => {
     });
     for (const slug of ['load-a', 'load-b']) {
       const created = await t.call('POST', '/api/companies', {
+        token: t.adminToken,
         body: { name: slug, slug, admin: { email: `boss@${slug}.test`, password: 'boss-password' } },
       });
       expect(created.status).toBe(201);
