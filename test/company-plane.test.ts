@@ -14,7 +14,7 @@ const tokens: Record<string, string> = {};
 /** A company (by the system admin), logged in as its first admin. */
 async function provision(slug: string, extra: Record<string, unknown> = {}) {
   const admin = { email: `admin@${slug}.test`, password: 'admin-password' };
-  const created = await t.call('POST', '/api/companies', { body: { name: slug, slug, admin, ...extra } });
+  const created = await t.call('POST', '/api/companies', { token: t.adminToken, body: { name: slug, slug, admin, ...extra } });
   expect(created.status).toBe(201);
   ids[slug] = created.body.id;
   tokens[slug] = await logIn(slug, admin.email, admin.password);
@@ -168,7 +168,7 @@ describe('invitations', () => {
 
   it('answers 403 company_suspended to a good token of a suspended company', async () => {
     const { body } = await invite('plane-one', 'suspended@plane-one.test');
-    await t.call('PATCH', '/api/companies/plane-one', { body: { status: 'suspended' } });
+    await t.call('PATCH', '/api/companies/plane-one', { token: t.adminToken, body: { status: 'suspended' } });
     try {
       const res = await accept(body.token);
       expect(res.status).toBe(403);
@@ -176,7 +176,7 @@ describe('invitations', () => {
       // A bad token learns nothing about the company.
       expect((await accept(`${ids['plane-one']}.${'y'.repeat(43)}`)).status).toBe(404);
     } finally {
-      await t.call('PATCH', '/api/companies/plane-one', { body: { status: 'active' } });
+      await t.call('PATCH', '/api/companies/plane-one', { token: t.adminToken, body: { status: 'active' } });
     }
   });
 

@@ -15,8 +15,11 @@ afterAll(async () => {
 });
 
 const create = (slug: string) =>
-  t.call('POST', '/api/companies', { body: { name: slug, slug, admin: { email: `boss@${slug}.test`, password: 'boss-password' } } });
-const remove = (slug: string) => t.call('DELETE', `/api/companies/${slug}`, { headers: { 'x-confirm': slug } });
+  t.call('POST', '/api/companies', {
+    token: t.adminToken,
+    body: { name: slug, slug, admin: { email: `boss@${slug}.test`, password: 'boss-password' } },
+  });
+const remove = (slug: string) => t.call('DELETE', `/api/companies/${slug}`, { token: t.adminToken, headers: { 'x-confirm': slug } });
 
 /** Databases and roles on the server with this Silo's prefix that no live company owns, and live companies without a database. */
 async function orphans() {
@@ -51,7 +54,7 @@ describe('racing operators', () => {
       expect([404, 409]).toContain(loser.status);
       expect(loser.body.error.code).toMatch(/^(not_found|conflict)$/);
     }
-    const logs = await t.call('GET', '/api/companies/race-delete/logs?limit=100');
+    const logs = await t.call('GET', '/api/companies/race-delete/logs?limit=100', { token: t.adminToken });
     expect(logs.body.items.filter((e: { action: string }) => e.action === 'deleted')).toHaveLength(1);
     expect(await orphans()).toEqual({ databases: [], roles: [], missing: [] });
   });

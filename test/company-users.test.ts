@@ -6,10 +6,12 @@ import { createApp } from '../src/http/app.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
 
 let t: TestSilo;
-const tokens: Record<string, string> = {};
+// Each company's admin token, set in beforeAll (c: by the test that creates that company).
+const tokens = {} as { a: string; b: string; c: string; limited: string };
 
 async function companyWithAdmin(slug: string, extra: Record<string, unknown> = {}) {
   const created = await t.call('POST', '/api/companies', {
+    token: t.adminToken,
     body: { name: slug, slug, admin: { email: `boss@${slug}.test`, password: 'boss-password' }, ...extra },
   });
   expect(created.status).toBe(201);
@@ -114,7 +116,7 @@ describe('isolation', () => {
   });
 
   it('ignores headers that name another company', async () => {
-    const a = await t.call('GET', '/api/companies/users-a');
+    const a = await t.call('GET', '/api/companies/users-a', { token: t.adminToken });
     for (const header of ['x-tenant-id', 'x-company-id', 'x-app-id', 'x-company']) {
       const res = await t.call('GET', '/api/users', { token: tokens.b, headers: { [header]: a.body.id } });
       expect(res.body.items.map((u: { email: string }) => u.email)).toEqual(['boss@users-b.test']);
@@ -122,7 +124,7 @@ describe('isolation', () => {
   });
 
   it('refuses a system admin token on company routes, and a company token on admin routes', async () => {
-    expect((await t.call('GET', '/api/users')).status).toBe(403);
+    expect((await t.call('GET', '/api/users', { token: t.adminToken })).status).toBe(403);
     expect((await t.call('GET', '/api/companies', { token: tokens.a })).status).toBe(403);
   });
 });
@@ -130,17 +132,17 @@ describe('isolation', () => {
 describe('suspension', () => {
   it('blocks a suspended company at once while others keep working, and reactivation restores it', async () => {
     expect((await t.call('GET', '/api/users', { token: tokens.a })).status).toBe(200); // pool is warm
-    await t.call('PATCH', '/api/companies/users-a', { body: { status: 'suspended' } });
+    await t.call('PATCH', '/api/companies/users-a', { token: t.adminToken, body: { status: 'suspended' } });
     const blocked = await t.call('GET', '/api/users', { token: tokens.a });
     expect(blocked.status).toBe(403);
     expect(blocked.body.error.code).toBe('company_suspended');
     expect((await t.call('GET', '/api/users', { token: tokens.b })).status).toBe(200);
-    await t.call('PATCH', '/api/companies/users-a', { body: { status: 'active' } });
+    await t.call('PATCH', '/api/companies/users-a', { token: t.adminToken, body: { status: 'active' } });
     expect((await t.call('GET', '/api/users', { token: tokens.a })).status).toBe(200);
   });
 
   it('answers 401 once the company is deleted', async () => {
-    await t.call('DELETE', '/api/companies/users-b', { headers: { 'x-confirm': 'users-b' } });
+    await t.call('DELETE', '/api/companies/users-b', { token: t.adminToken, headers: { 'x-confirm': 'users-b' } });
     const res = await t.call('GET', '/api/users', { token: tokens.b });
     expect(res.status).toBe(401);
   });

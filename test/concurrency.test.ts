@@ -57,6 +57,7 @@ beforeAll(async () => {
   for (let i = 0; i < COMPANIES; i++) {
     const slug = `busy-${i}`;
     const created = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
       body: { name: slug, slug, maxUsers: MAX_USERS, admin: { email: `boss@${slug}.test`, password: 'boss-password' } },
     });
     expect(created.status).toBe(201);

@@ -40,6 +40,7 @@ afterAll(async () => {
 
 async function createTenant(slug: string) {
   const created = await t.call('POST', '/api/companies', {
+    token: t.adminToken,
     body: { name: slug, slug, admin: { email: `boss@${slug}.test`, password: PASSWORD } },
   });
   expect(created.status, created.text).toBe(201);
@@ -130,7 +131,7 @@ describe('rotating a company role password', () => {
     await sleep(300);
     for (let round = 0; round < 8; round++) {
       const tenant = rotating[round % rotating.length]!;
-      const rotated = await t.call('POST', `/api/companies/${tenant.slug}/credentials/rotate`);
+      const rotated = await t.call('POST', `/api/companies/${tenant.slug}/credentials/rotate`, { token: t.adminToken });
       expect(rotated.status, rotated.text).toBe(200);
       expect(rotated.text).not.toContain(oldPasswords[round % rotating.length]!);
       await sleep(100);
@@ -150,7 +151,7 @@ describe('rotating a company role password', () => {
       expect(await canLogIn(row.roleName!, row.databaseName!, newPassword)).toBe(true);
       for (const log of [...t.logs, ...otherLogs]) expect(log).not.toContain(newPassword);
     }
-    const audit = await t.call('GET', '/api/companies/rotating-a/logs');
+    const audit = await t.call('GET', '/api/companies/rotating-a/logs', { token: t.adminToken });
     expect(audit.body.items.filter((e: { action: string }) => e.action === 'credentials_rotated')).toHaveLength(3);
   }, 120_000);
 
@@ -166,7 +167,7 @@ describe('rotating a company role password', () => {
       return rowsOf<{ pid: number }>(await db.execute(dsql`select pg_backend_pid() as pid`))[0]!.pid;
     });
     while (pid === 0) await sleep(10);
-    const rotated = await t.call('POST', `/api/companies/${tenant.slug}/credentials/rotate`);
+    const rotated = await t.call('POST', `/api/companies/${tenant.slug}/credentials/rotate`, { token: t.adminToken });
     expect(rotated.status, rotated.text).toBe(200);
     expect(t.ctx.tenants.pools.stats().drainingPools).toBeGreaterThanOrEqual(1);
     expect(await backendAlive(pid)).toBe(true);
@@ -180,11 +181,11 @@ describe('rotating a company role password', () => {
   }, 60_000);
 
   it('answers 404 for an unknown company and 409 for a deleted one', async () => {
-    expect((await t.call('POST', '/api/companies/no-such-company/credentials/rotate')).status).toBe(404);
+    expect((await t.call('POST', '/api/companies/no-such-company/credentials/rotate', { token: t.adminToken })).status).toBe(404);
     const gone = await createTenant('gone-soon');
-    const deleted = await t.call('DELETE', '/api/companies/gone-soon', { headers: { 'x-confirm': 'gone-soon' } });
+    const deleted = await t.call('DELETE', '/api/companies/gone-soon', { token: t.adminToken, headers: { 'x-confirm': 'gone-soon' } });
     expect(deleted.status, deleted.text).toBe(200);
-    const res = await t.call('POST', `/api/companies/${gone.id}/credentials/rotate`);
+    const res = await t.call('POST', `/api/companies/${gone.id}/credentials/rotate`, { token: t.adminToken });
     expect(res.status, res.text).toBe(409);
     expect(res.body.error.code).toBe('conflict');
   });

@@ -16,6 +16,7 @@ beforeAll(async () => {
   t = await createTestSilo();
   for (const slug of ['first', 'second', 'older']) {
     const made = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
       body: { name: slug, slug, admin: { email: `a@${slug}.test`, password: `${slug}-password` } },
     });
     expect(made.status).toBe(201);

@@ -47,6 +47,7 @@ async function databaseExists(name: string): Promise<boolean> {
 
 async function register(slug: string, url: string, email = `boss@${slug}.test`) {
   return t.call('POST', '/api/companies', {
+    token: t.adminToken,
     body: { name: `Company ${slug}`, slug, admin: { email, password: PASSWORD }, externalDatabaseUrl: url },
   });
 }
@@ -97,15 +98,16 @@ describe('external databases (bring your own)', () => {
 
     const health = await t.call('GET', '/api/health/tenant', { token });
     expect(health.body).toMatchObject({ database: db.name, connected: true });
-    const tested = await t.call('GET', '/api/companies/byo-one/database/test');
+    const tested = await t.call('GET', '/api/companies/byo-one/database/test', { token: t.adminToken });
     expect(tested.body).toMatchObject({ ok: true, pendingMigrations: 0 });
 
     // Registered under the external server, which automatic placement never chooses.
-    const servers = await t.call('GET', '/api/servers');
+    const servers = await t.call('GET', '/api/servers', { token: t.adminToken });
     const external = servers.body.items.find((s: { provider: string }) => s.provider === 'external');
     expect(external).toMatchObject({ companies: 1, reachable: true });
     expect(res.body.serverId).toBe(external.id);
     const placed = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
       body: { name: 'Placed', slug: 'placed-one', admin: { email: 'a@placed.test', password: PASSWORD } },
     });
     expect(placed.status).toBe(201);
@@ -117,7 +119,13 @@ describe('external databases (bring your own)', () => {
     expect(row!.sealed).toBeTruthy();
     expect(row!.sealed).not.toContain(db.rolePassword);
     expect(row!.sealed).not.toContain(db.role);
-    for (const text of [res.text, servers.text, tested.text, (await t.call('GET', '/api/companies/byo-one')).text, ...t.logs]) {
+    for (const text of [
+      res.text,
+      servers.text,
+      tested.text,
+      (await t.call('GET', '/api/companies/byo-one', { token: t.adminToken })).text,
+      ...t.logs,
+    ]) {
       expect(text).not.toContain(db.rolePassword);
     }
   });
@@ -188,12 +196,13 @@ describe('external databases (bring your own)', () => {
       expect(res.status).toBe(400);
       expect(res.text).not.toContain('secret-');
     }
-    expect((await t.call('GET', '/api/companies/byo-unparsable')).status).toBe(404);
+    expect((await t.call('GET', '/api/companies/byo-unparsable', { token: t.adminToken })).status).toBe(404);
 
     // A postgres server's id with externalDatabaseUrl, and an external server without one.
-    const servers = (await t.call('GET', '/api/servers')).body.items as { id: string; provider: string }[];
+    const servers = (await t.call('GET', '/api/servers', { token: t.adminToken })).body.items as { id: string; provider: string }[];
     const postgresServer = servers.find((s) => s.provider === 'postgres')!;
     const mismatch = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
       body: {
         name: 'Mismatch',
         slug: 'byo-mismatch',
@@ -216,8 +225,9 @@ describe('external databases (bring your own)', () => {
     expect((await t.call('POST', '/api/documents', { token, body: { title: 'Kept', content: 'still here' } })).status).toBe(201);
 
     // Someone else's database is not Silo's to move, nor its server's to drain.
-    const servers = (await t.call('GET', '/api/servers')).body.items as { id: string; provider: string }[];
+    const servers = (await t.call('GET', '/api/servers', { token: t.adminToken })).body.items as { id: string; provider: string }[];
     const move = await t.call('POST', '/api/companies/byo-keep/move', {
+      token: t.adminToken,
       body: { serverId: servers.find((s) => s.provider === 'postgres')!.id },
     });
     expect(move.status).toBe(409);
@@ -225,11 +235,11 @@ describe('external databases (bring your own)', () => {
       /not moved by Silo/,
     );
 
-    const deleted = await t.call('DELETE', '/api/companies/byo-keep', { headers: { 'x-confirm': 'byo-keep' } });
+    const deleted = await t.call('DELETE', '/api/companies/byo-keep', { token: t.adminToken, headers: { 'x-confirm': 'byo-keep' } });
     expect(deleted.status).toBe(200);
     expect(deleted.body.status).toBe('deleted');
     expect(await databaseExists(db.name)).toBe(true);
-    const logs = await t.call('GET', '/api/companies/byo-keep/logs');
+    const logs = await t.call('GET', '/api/companies/byo-keep/logs', { token: t.adminToken });
     expect(logs.body.items[0]).toMatchObject({ action: 'deleted', status: 'ok', details: { database: 'detached' } });
 
     // Attached again under a new slug: its data is there, and a second admin joins the first.
@@ -239,13 +249,16 @@ describe('external databases (bring your own)', () => {
     const docs = await t.call('GET', '/api/documents', { token: secondToken });
     expect(docs.body.items.map((d: { title: string }) => d.title)).toEqual(['Kept']);
     // The admin's email already being there is a conflict, not a crash.
-    await t.call('DELETE', '/api/companies/byo-again', { headers: { 'x-confirm': 'byo-again' } });
+    await t.call('DELETE', '/api/companies/byo-again', { token: t.adminToken, headers: { 'x-confirm': 'byo-again' } });
     const clash = await register('byo-clash', db.url, 'second@byo-again.test');
     expect(clash.status).toBe(409);
 
     const third = await register('byo-drop', db.url, 'third@byo-drop.test');
     expect(third.status).toBe(201);
-    const dropped = await t.call('DELETE', '/api/companies/byo-drop?dropDatabase=true', { headers: { 'x-confirm': 'byo-drop' } });
+    const dropped = await t.call('DELETE', '/api/companies/byo-drop?dropDatabase=true', {
+      token: t.adminToken,
+      headers: { 'x-confirm': 'byo-drop' },
+    });
     expect(dropped.status).toBe(200);
     expect(await databaseExists(db.name)).toBe(false);
   });

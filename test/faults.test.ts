@@ -31,10 +31,10 @@ beforeAll(async () => {
   secondDir = mkdtempSync(join(tmpdir(), 'silo-faults-'));
   second = await startEmbeddedPostgres(secondDir);
   secondUrl = second.url;
-  const added = await t.call('POST', '/api/servers', { body: { name: 'second', url: secondUrl } });
+  const added = await t.call('POST', '/api/servers', { token: t.adminToken, body: { name: 'second', url: secondUrl } });
   expect(added.status, added.text).toBe(201);
   secondId = added.body.id;
-  defaultId = (await t.call('GET', '/api/servers')).body.items.find((s: { id: string }) => s.id !== secondId).id;
+  defaultId = (await t.call('GET', '/api/servers', { token: t.adminToken })).body.items.find((s: { id: string }) => s.id !== secondId).id;
 });
 
 afterAll(async () => {
@@ -150,6 +150,7 @@ describe('Silo killed with SIGKILL', () => {
       await expectFleetWhole();
       // The slug is free again: creating the company now succeeds and serves its admin.
       const created = await t.call('POST', '/api/companies', {
+        token: t.adminToken,
         body: { name: slug, slug, admin: { email: `boss@${slug}.test`, password: PASSWORD } },
       });
       expect(created.status, created.text).toBe(201);
@@ -163,6 +164,7 @@ describe('Silo killed with SIGKILL', () => {
     async (step) => {
       const slug = `mover-${step.replace('_', '-')}`;
       const created = await t.call('POST', '/api/companies', {
+        token: t.adminToken,
         body: { name: slug, slug, serverId: defaultId, admin: { email: `boss@${slug}.test`, password: PASSWORD } },
       });
       expect(created.status, created.text).toBe(201);
@@ -200,6 +202,7 @@ describe('a tenant database server restarted under load', () => {
     for (const [i, serverId] of [defaultId, defaultId, secondId, secondId].entries()) {
       const slug = `load-${i}`;
       const created = await t.call('POST', '/api/companies', {
+        token: t.adminToken,
         body: { name: slug, slug, serverId, admin: { email: `boss@${slug}.test`, password: PASSWORD } },
       });
       expect(created.status, created.text).toBe(201);

@@ -26,7 +26,7 @@ function addMigration(tag: string, text: string) {
 const slugs = Array.from({ length: 20 }, (_, i) => `fleet-${String(i).padStart(2, '0')}`);
 
 async function company(slug: string) {
-  return (await t.ctx.tenants.company((await t.call('GET', `/api/companies/${slug}`)).body.id))!;
+  return (await t.ctx.tenants.company((await t.call('GET', `/api/companies/${slug}`, { token: t.adminToken })).body.id))!;
 }
 
 async function addDocument(slug: string, title: string, content = 'x') {
@@ -71,7 +71,10 @@ describe('a deploy with a new migration', () => {
     const status = await fleetStatus(t.ctx);
     expect(status).toMatchObject({ behind: 0, versions: [{ version: '0001_priority', companies: 20 }] });
 
-    const born = await t.call('POST', '/api/companies', { body: { name: 'Newborn', slug: 'newborn', admin: { email: 'n@n.test' } } });
+    const born = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
+      body: { name: 'Newborn', slug: 'newborn', admin: { email: 'n@n.test' } },
+    });
     expect(born.body.schemaVersion).toBe('0001_priority');
     expect(await columnsOfDocuments('newborn')).toContain('priority');
     const logs = await t.ctx.db.select().from(companyMigrations).where(eq(companyMigrations.runId, run.runId));
@@ -92,9 +95,9 @@ describe('a deploy with a new migration', () => {
     expect(failed[0]!.error).toMatch(/could not create unique index/);
     expect(run.results.filter((r) => r.status === 'migrated')).toHaveLength(20); // 19 + newborn
 
-    const shown = await t.call('GET', '/api/companies/fleet-03');
+    const shown = await t.call('GET', '/api/companies/fleet-03', { token: t.adminToken });
     expect(shown.body).toMatchObject({ schemaVersion: '0001_priority', migrationError: expect.stringContaining('0002_unique_titles') });
-    const status = await t.call('GET', '/api/system/status');
+    const status = await t.call('GET', '/api/system/status', { token: t.adminToken });
     expect(status.body.tenantSchema.failed.map((f: { slug: string }) => f.slug)).toEqual(['fleet-03']);
 
     // Nothing of the failed migration stayed behind in that company.
@@ -107,7 +110,7 @@ describe('a deploy with a new migration', () => {
     const rerun = await migrateFleet(t.ctx, { concurrency: 3, actor: 'test' });
     expect(fleetSucceeded(rerun)).toBe(true);
     expect(rerun.results.filter((r) => r.status === 'migrated').map((r) => r.slug)).toEqual(['fleet-03']);
-    expect((await t.call('GET', '/api/companies/fleet-03')).body.migrationError).toBeNull();
+    expect((await t.call('GET', '/api/companies/fleet-03', { token: t.adminToken })).body.migrationError).toBeNull();
   });
 
   it('stops after the canary when a canary company fails, and at the failure budget', async () => {
@@ -221,14 +224,14 @@ describe('an upgrade without a fleet run', () => {
       .from(companyMigrations)
       .where(sql`${companyMigrations.migration} = '0006_first_request'`);
     expect(applied[0]!.n).toBe(1);
-    expect((await t.call('GET', '/api/companies/fleet-11')).body.schemaVersion).toBe('0006_first_request');
+    expect((await t.call('GET', '/api/companies/fleet-11', { token: t.adminToken })).body.schemaVersion).toBe('0006_first_request');
   });
 
   it('migrates one company through the API', async () => {
-    const res = await t.call('POST', '/api/companies/fleet-12/migrate');
+    const res = await t.call('POST', '/api/companies/fleet-12/migrate', { token: t.adminToken });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ status: 'migrated', applied: ['0006_first_request'], version: '0006_first_request', pending: [] });
-    const again = await t.call('POST', '/api/companies/fleet-12/migrate');
+    const again = await t.call('POST', '/api/companies/fleet-12/migrate', { token: t.adminToken });
     expect(again.body).toMatchObject({ status: 'current', applied: [] });
   });
 });
@@ -237,7 +240,7 @@ describe('a rolling deploy, old and new code side by side', () => {
   it('leaves a company that a newer deploy migrated on its newer version', async () => {
     // A newer instance recorded a version this code's migration set does not have.
     await t.ctx.sql`update companies set schema_version = '9999_from_the_future' where slug = 'fleet-13'`;
-    t.ctx.tenants.forget((await t.call('GET', '/api/companies/fleet-13')).body.id);
+    t.ctx.tenants.forget((await t.call('GET', '/api/companies/fleet-13', { token: t.adminToken })).body.id);
     const login = await t.call('POST', '/api/auth/login', {
       token: null,
       body: { email: 'a@fleet-13.test', password: 'admin-password', company: 'fleet-13' },
@@ -246,7 +249,7 @@ describe('a rolling deploy, old and new code side by side', () => {
     const run = await migrateFleet(t.ctx, { concurrency: 2, only: ['fleet-13'], actor: 'old-code' });
     // Old code may still apply what it knows of, but never records its older version over the newer.
     expect(run.results[0]!.status).not.toBe('failed');
-    expect((await t.call('GET', '/api/companies/fleet-13')).body.schemaVersion).toBe('9999_from_the_future');
+    expect((await t.call('GET', '/api/companies/fleet-13', { token: t.adminToken })).body.schemaVersion).toBe('9999_from_the_future');
     // Nor counts it as behind, nor plans anything for it.
     const status = await fleetStatus(t.ctx);
     const known = status.versions.filter((v) => v.version !== '9999_from_the_future' && v.version !== status.latest);

@@ -39,7 +39,7 @@ describe('operations', () => {
   });
 
   it('answers unknown routes with the error shape', async () => {
-    expectError(await t.call('GET', '/api/nothing-here'), 404, 'not_found');
+    expectError(await t.call('GET', '/api/nothing-here', { token: t.adminToken }), 404, 'not_found');
   });
 });
 
@@ -65,7 +65,7 @@ describe('validation', () => {
     '',
   ];
   it.each(badSlugs)('rejects the slug %j with 400 validation_failed', async (slug) => {
-    const res = await t.call('POST', '/api/companies', { body: company(slug) });
+    const res = await t.call('POST', '/api/companies', { token: t.adminToken, body: company(slug) });
     expectError(res, 400, 'validation_failed');
     expect(res.body.error.details).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'json.slug' })]));
   });
@@ -80,13 +80,13 @@ describe('validation', () => {
     ['an empty name', company('valid-slug', { name: '' })],
     ['an array body', [1, 2]],
   ])('rejects %s with 400 validation_failed', async (_, body) => {
-    expectError(await t.call('POST', '/api/companies', { body }), 400, 'validation_failed');
+    expectError(await t.call('POST', '/api/companies', { token: t.adminToken, body }), 400, 'validation_failed');
   });
 
   it('created nothing for any rejected request', async () => {
-    const list = await t.call('GET', '/api/companies?status=failed');
+    const list = await t.call('GET', '/api/companies?status=failed', { token: t.adminToken });
     expect(list.body.items).toEqual([]);
-    const all = await t.call('GET', '/api/companies');
+    const all = await t.call('GET', '/api/companies', { token: t.adminToken });
     expect(all.body.items).toEqual([]);
     const dbs =
       await t.admin`select datname from pg_database where datname like ${`${t.config.dbPrefix}\\_%`} and datname not like ${`${t.config.dbPrefix}\\_\\_%`}`;
@@ -94,17 +94,21 @@ describe('validation', () => {
   });
 
   it('rejects bad list queries and bad patches', async () => {
-    expectError(await t.call('GET', '/api/companies?limit=0'), 400, 'validation_failed');
-    expectError(await t.call('GET', '/api/companies?limit=201'), 400, 'validation_failed');
-    expectError(await t.call('GET', '/api/companies?status=bogus'), 400, 'validation_failed');
-    expectError(await t.call('GET', '/api/companies?cursor=garbage'), 400, 'validation_failed');
-    expectError(await t.call('PATCH', '/api/companies/nobody', { body: {} }), 400, 'validation_failed');
-    expectError(await t.call('PATCH', '/api/companies/nobody', { body: { status: 'deleted' } }), 400, 'validation_failed');
-    expectError(await t.call('PATCH', '/api/companies/nobody', { body: { name: 'x' } }), 404, 'not_found');
+    expectError(await t.call('GET', '/api/companies?limit=0', { token: t.adminToken }), 400, 'validation_failed');
+    expectError(await t.call('GET', '/api/companies?limit=201', { token: t.adminToken }), 400, 'validation_failed');
+    expectError(await t.call('GET', '/api/companies?status=bogus', { token: t.adminToken }), 400, 'validation_failed');
+    expectError(await t.call('GET', '/api/companies?cursor=garbage', { token: t.adminToken }), 400, 'validation_failed');
+    expectError(await t.call('PATCH', '/api/companies/nobody', { token: t.adminToken, body: {} }), 400, 'validation_failed');
+    expectError(
+      await t.call('PATCH', '/api/companies/nobody', { token: t.adminToken, body: { status: 'deleted' } }),
+      400,
+      'validation_failed',
+    );
+    expectError(await t.call('PATCH', '/api/companies/nobody', { token: t.adminToken, body: { name: 'x' } }), 404, 'not_found');
   });
 
   it('answers 413 for a body over the configured limit', async () => {
-    const res = await t.call('POST', '/api/companies', { body: company('big-one', { name: 'x'.repeat(10_000) }) });
+    const res = await t.call('POST', '/api/companies', { token: t.adminToken, body: company('big-one', { name: 'x'.repeat(10_000) }) });
     expectError(res, 413, 'payload_too_large');
   });
 });
@@ -112,63 +116,70 @@ describe('validation', () => {
 describe('companies', () => {
   it('answers 409 for a slug already taken, and lists with a cursor', async () => {
     for (const slug of ['one', 'two', 'three']) {
-      expect((await t.call('POST', '/api/companies', { body: company(slug) })).status).toBe(201);
+      expect((await t.call('POST', '/api/companies', { token: t.adminToken, body: company(slug) })).status).toBe(201);
     }
-    expectError(await t.call('POST', '/api/companies', { body: company('two') }), 409, 'conflict');
+    expectError(await t.call('POST', '/api/companies', { token: t.adminToken, body: company('two') }), 409, 'conflict');
 
-    const first = await t.call('GET', '/api/companies?limit=2');
+    const first = await t.call('GET', '/api/companies?limit=2', { token: t.adminToken });
     expect(first.body.items.map((c: { slug: string }) => c.slug)).toEqual(['three', 'two']);
     expect(first.body.nextCursor).toEqual(expect.any(String));
-    const second = await t.call('GET', `/api/companies?limit=2&cursor=${first.body.nextCursor}`);
+    const second = await t.call('GET', `/api/companies?limit=2&cursor=${first.body.nextCursor}`, { token: t.adminToken });
     expect(second.body.items.map((c: { slug: string }) => c.slug)).toEqual(['one']);
     expect(second.body.nextCursor).toBeNull();
-    const search = await t.call('GET', '/api/companies?q=thr');
+    const search = await t.call('GET', '/api/companies?q=thr', { token: t.adminToken });
     expect(search.body.items.map((c: { slug: string }) => c.slug)).toEqual(['three']);
   });
 
   it('pages through a company log with a cursor, and answers 400 for a cursor it did not hand out', async () => {
-    const all = await t.call('GET', '/api/companies/two/logs?limit=100');
+    const all = await t.call('GET', '/api/companies/two/logs?limit=100', { token: t.adminToken });
     expect(all.body.items.length).toBeGreaterThan(2);
     const paged: number[] = [];
     let cursor: string | null = null;
     do {
-      const page = await t.call('GET', `/api/companies/two/logs?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      const page = await t.call('GET', `/api/companies/two/logs?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token: t.adminToken });
       expect(page.status).toBe(200);
       paged.push(...page.body.items.map((e: { id: number }) => e.id));
       cursor = page.body.nextCursor;
     } while (cursor);
     expect(paged).toEqual(all.body.items.map((e: { id: number }) => e.id));
 
-    const listCursor = (await t.call('GET', '/api/companies?limit=1')).body.nextCursor;
+    const listCursor = (await t.call('GET', '/api/companies?limit=1', { token: t.adminToken })).body.nextCursor;
     for (const bad of ['bogus', Buffer.from('-1').toString('base64url'), Buffer.from('1.5').toString('base64url'), listCursor]) {
-      expectError(await t.call('GET', `/api/companies/two/logs?cursor=${bad}`), 400, 'validation_failed');
+      expectError(await t.call('GET', `/api/companies/two/logs?cursor=${bad}`, { token: t.adminToken }), 400, 'validation_failed');
     }
-    expectError(await t.call('GET', '/api/companies?cursor=bogus'), 400, 'validation_failed');
+    expectError(await t.call('GET', '/api/companies?cursor=bogus', { token: t.adminToken }), 400, 'validation_failed');
   });
 
   it('derives a slug from the name when none is given', async () => {
-    const res = await t.call('POST', '/api/companies', { body: { name: 'Zeta Widgets, Inc.', admin: { email: 'z@z.test' } } });
+    const res = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
+      body: { name: 'Zeta Widgets, Inc.', admin: { email: 'z@z.test' } },
+    });
     expect(res.status).toBe(201);
     expect(res.body.slug).toBe('zeta-widgets-inc');
   });
 
   it('suspends and reactivates, and refuses a change that does not apply', async () => {
-    const suspended = await t.call('PATCH', '/api/companies/one', { body: { status: 'suspended', maxUsers: 5 } });
+    const suspended = await t.call('PATCH', '/api/companies/one', { token: t.adminToken, body: { status: 'suspended', maxUsers: 5 } });
     expect(suspended.body).toMatchObject({ status: 'suspended', maxUsers: 5 });
-    const active = await t.call('PATCH', '/api/companies/one', { body: { status: 'active' } });
+    const active = await t.call('PATCH', '/api/companies/one', { token: t.adminToken, body: { status: 'active' } });
     expect(active.body.status).toBe('active');
-    await t.call('DELETE', '/api/companies/three', { headers: { 'x-confirm': 'three' } });
-    const three = await t.call('GET', '/api/companies/three');
-    expectError(await t.call('PATCH', `/api/companies/${three.body.id}`, { body: { status: 'active' } }), 409, 'conflict');
+    await t.call('DELETE', '/api/companies/three', { token: t.adminToken, headers: { 'x-confirm': 'three' } });
+    const three = await t.call('GET', '/api/companies/three', { token: t.adminToken });
+    expectError(
+      await t.call('PATCH', `/api/companies/${three.body.id}`, { token: t.adminToken, body: { status: 'active' } }),
+      409,
+      'conflict',
+    );
   });
 
   it('reports stats, a database test and the system status', async () => {
-    const stats = await t.call('GET', '/api/companies/one/stats');
+    const stats = await t.call('GET', '/api/companies/one/stats', { token: t.adminToken });
     expect(stats.body).toMatchObject({ users: 1, documents: 0, rowsPerTable: { users: 1, documents: 0 } });
     expect(stats.body.databaseSizeBytes).toBeGreaterThan(0);
-    const test = await t.call('GET', '/api/companies/two/database/test');
+    const test = await t.call('GET', '/api/companies/two/database/test', { token: t.adminToken });
     expect(test.body).toMatchObject({ ok: true, pendingMigrations: 0, schemaVersion: t.ctx.tenantMigrations.latest });
-    const status = await t.call('GET', '/api/system/status');
+    const status = await t.call('GET', '/api/system/status', { token: t.adminToken });
     expect(status.body.companies).toMatchObject({ active: 3, deleted: 1 });
     expect(status.body.tenantSchema.versions).toEqual([{ version: t.ctx.tenantMigrations.latest, companies: 3 }]);
     expect(status.body.servers[0]).toMatchObject({ name: 'default', companies: 3 });
@@ -177,31 +188,38 @@ describe('companies', () => {
 
 describe('servers', () => {
   it('lists the default server without its URL', async () => {
-    const res = await t.call('GET', '/api/servers');
+    const res = await t.call('GET', '/api/servers', { token: t.adminToken });
     expect(res.status).toBe(200);
     expect(res.body.items[0]).toMatchObject({ name: 'default', provider: 'postgres', status: 'active', reachable: true });
     expect(res.body.items[0].url).toBeUndefined();
   });
 
   it('validates a new server and refuses one it cannot reach', async () => {
-    expectError(await t.call('POST', '/api/servers', { body: { name: 'x', url: 'mysql://a@b/c' } }), 400, 'validation_failed');
+    expectError(
+      await t.call('POST', '/api/servers', { token: t.adminToken, body: { name: 'x', url: 'mysql://a@b/c' } }),
+      400,
+      'validation_failed',
+    );
     const unreachable = await t.call('POST', '/api/servers', {
+      token: t.adminToken,
       body: { name: 'nowhere', url: 'postgres://silo:hunter2-secret@127.0.0.1:1/postgres' },
     });
     expectError(unreachable, 503, 'unavailable');
     expect(unreachable.text).not.toContain('hunter2-secret');
     expectError(
-      await t.call('PATCH', '/api/servers/00000000-0000-0000-0000-000000000000', { body: { status: 'draining' } }),
+      await t.call('PATCH', '/api/servers/00000000-0000-0000-0000-000000000000', { token: t.adminToken, body: { status: 'draining' } }),
       404,
       'not_found',
     );
   });
 
   it('stops placing companies on a draining server', async () => {
-    const [server] = (await t.call('GET', '/api/servers')).body.items;
-    expect((await t.call('PATCH', `/api/servers/${server.id}`, { body: { status: 'draining' } })).body.status).toBe('draining');
-    expectError(await t.call('POST', '/api/companies', { body: company('nowhere-to-go') }), 409, 'conflict');
-    await t.call('PATCH', `/api/servers/${server.id}`, { body: { status: 'active' } });
+    const [server] = (await t.call('GET', '/api/servers', { token: t.adminToken })).body.items;
+    expect((await t.call('PATCH', `/api/servers/${server.id}`, { token: t.adminToken, body: { status: 'draining' } })).body.status).toBe(
+      'draining',
+    );
+    expectError(await t.call('POST', '/api/companies', { token: t.adminToken, body: company('nowhere-to-go') }), 409, 'conflict');
+    await t.call('PATCH', `/api/servers/${server.id}`, { token: t.adminToken, body: { status: 'active' } });
   });
 });
 
@@ -209,7 +227,7 @@ describe('tokens', () => {
   const claims = { role: 'system_admin' };
 
   async function adminId() {
-    const me = await t.call('GET', '/api/auth/me');
+    const me = await t.call('GET', '/api/auth/me', { token: t.adminToken });
     return me.body.user.id as string;
   }
 
@@ -298,6 +316,7 @@ describe('tokens', () => {
 
   it("refuses a company user's token on system-admin routes with 403", async () => {
     const created = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
       body: company('member-co', { admin: { email: 'boss@member.test', password: 'boss-password' } }),
     });
     expect(created.status).toBe(201);
@@ -330,11 +349,11 @@ describe('secrets', () => {
     expect(rolePasswords.length).toBeGreaterThan(2);
 
     const responses = await Promise.all([
-      t.call('GET', '/api/companies?limit=200'),
-      t.call('GET', '/api/companies/one'),
-      t.call('GET', '/api/companies/one/logs'),
-      t.call('GET', '/api/servers'),
-      t.call('GET', '/api/system/status'),
+      t.call('GET', '/api/companies?limit=200', { token: t.adminToken }),
+      t.call('GET', '/api/companies/one', { token: t.adminToken }),
+      t.call('GET', '/api/companies/one/logs', { token: t.adminToken }),
+      t.call('GET', '/api/servers', { token: t.adminToken }),
+      t.call('GET', '/api/system/status', { token: t.adminToken }),
       t.call('GET', '/openapi.json', { token: null }),
     ]);
     const everything = [...responses.map((r) => r.text), ...t.logs].join('\n');

@@ -83,6 +83,7 @@ describe('login limits over HTTP', () => {
   beforeAll(async () => {
     t = await createTestSilo({ env: LIMITED });
     const created = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
       body: { name: 'Acme', slug: 'acme', admin: { email: 'boss@acme.test', password: 'boss-password' } },
     });
     companyId = created.body.id;
@@ -150,6 +151,7 @@ describe('login limits across instances', () => {
     other = await openSilo(t.config, { listen: true, logDestination: new Writable({ write: (_c, _e, done) => done() }) });
     otherApp = createApp(other.ctx);
     const created = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
       body: { name: 'Shared', slug: 'shared', admin: { email: 'boss@shared.test', password: 'boss-password' } },
     });
     expect(created.status).toBe(201);
@@ -199,6 +201,7 @@ describe('logins under load', () => {
     });
     for (const slug of ['load-a', 'load-b']) {
       const created = await t.call('POST', '/api/companies', {
+        token: t.adminToken,
         body: { name: slug, slug, admin: { email: `boss@${slug}.test`, password: 'boss-password' } },
       });
       expect(created.status).toBe(201);

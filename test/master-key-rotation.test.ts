@@ -31,6 +31,7 @@ beforeAll(async () => {
   t = await createTestSilo({ env: { SILO_MASTER_KEY: OLD } });
   for (const slug of SLUGS) {
     const made = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
       body: { name: slug, slug, admin: { email: `a@${slug}.test`, password: `${slug}-password` } },
     });
     expect(made.status).toBe(201);

@@ -18,6 +18,7 @@ afterAll(async () => {
 
 it('records every failure apply reports, so that status lists it, and clears it once apply succeeds', async () => {
   const created = await t.call('POST', '/api/companies', {
+    token: t.adminToken,
     body: { name: 'Locked out', slug: 'locked-out', admin: { email: 'boss@locked-out.test', password: 'boss-password' } },
   });
   expect(created.status).toBe(201);

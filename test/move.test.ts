@@ -41,6 +41,7 @@ interface Tenant {
 /** A company on a given server, with its first admin logged in. */
 async function createTenant(slug: string, serverId?: string): Promise<Tenant> {
   const created = await t.call('POST', '/api/companies', {
+    token: t.adminToken,
     body: { name: slug, slug, admin: { email: `boss@${slug}.test`, password: PASSWORD }, ...(serverId ? { serverId } : {}) },
   });
   expect(created.status, created.text).toBe(201);
@@ -130,7 +131,7 @@ function namesOf(slug: string): string[] {
   return [names.database, `role:${names.role}`];
 }
 
-const move = (slug: string, serverId: string) => t.call('POST', `/api/companies/${slug}/move`, { body: { serverId } });
+const move = (slug: string, serverId: string) => t.call('POST', `/api/companies/${slug}/move`, { token: t.adminToken, body: { serverId } });
 
 async function cli(...argv: string[]) {
   const stdout: string[] = [];
@@ -153,10 +154,10 @@ beforeAll(async () => {
   t = await createTestSilo({ env: { SILO_LOG_LEVEL: 'warn' } });
   secondDir = mkdtempSync(join(tmpdir(), 'silo-second-'));
   await startSecond();
-  const added = await t.call('POST', '/api/servers', { body: { name: 'second', url: secondUrl } });
+  const added = await t.call('POST', '/api/servers', { token: t.adminToken, body: { name: 'second', url: secondUrl } });
   expect(added.status, added.text).toBe(201);
   secondId = added.body.id;
-  const servers = await t.call('GET', '/api/servers');
+  const servers = await t.call('GET', '/api/servers', { token: t.adminToken });
   defaultId = servers.body.items.find((s: { name: string }) => s.name === 'default').id;
 });
 
@@ -221,7 +222,7 @@ describe('moving a company', () => {
     const health = await t.call('GET', '/api/health/tenant', { token: member });
     expect(health.body).toMatchObject({ connected: true, schemaVersion: t.ctx.tenantMigrations.latest });
 
-    const logs = await t.call('GET', `/api/companies/${tenant.slug}/logs?limit=200`);
+    const logs = await t.call('GET', `/api/companies/${tenant.slug}/logs?limit=200`, { token: t.adminToken });
     const actions = logs.body.items.map((l: { action: string; status: string }) => `${l.action}:${l.status}`);
     expect(actions).toEqual(
       expect.arrayContaining([
@@ -316,7 +317,7 @@ describe('moving a company', () => {
       body: { title: `after ${failAt}`, content: 'still here' },
     });
     expect(written.status, written.text).toBe(201);
-    const logs = await t.call('GET', `/api/companies/${tenant.slug}/logs`);
+    const logs = await t.call('GET', `/api/companies/${tenant.slug}/logs`, { token: t.adminToken });
     expect(logs.body.items[0]).toMatchObject({
       action: 'moved',
       status: 'failed',
@@ -346,7 +347,10 @@ describe('moving a company', () => {
 
     // Back up: the half-made database is still there, recorded; reconcile drops it.
     second = await startEmbeddedPostgres(secondDir);
-    await waitFor(async () => (await t.call('GET', '/api/servers')).body.items.find((s: { id: string }) => s.id === secondId).reachable);
+    await waitFor(
+      async () =>
+        (await t.call('GET', '/api/servers', { token: t.adminToken })).body.items.find((s: { id: string }) => s.id === secondId).reachable,
+    );
     expect(await databasesOn('second')).toEqual(expect.arrayContaining(namesOf(tenant.slug)));
     const found = await reconcile(t.ctx, { fix: false, actor: 'test' });
     expect(found).toEqual([expect.objectContaining({ kind: 'move_leftover', serverId: secondId, name: names.database, fixed: false })]);
@@ -385,7 +389,10 @@ describe('moving a company', () => {
     expect(performance.now() - started).toBeLessThan(2000);
 
     second = await startEmbeddedPostgres(secondDir);
-    await waitFor(async () => (await t.call('GET', '/api/servers')).body.items.find((s: { id: string }) => s.id === secondId).reachable);
+    await waitFor(
+      async () =>
+        (await t.call('GET', '/api/servers', { token: t.adminToken })).body.items.find((s: { id: string }) => s.id === secondId).reachable,
+    );
     const fixed = await reconcile(t.ctx, { fix: true, actor: 'test' });
     expect(fixed).toEqual([
       expect.objectContaining({ kind: 'move_leftover', name: tenantNames(t.config.dbPrefix, big.slug).database, fixed: true }),
@@ -443,22 +450,28 @@ describe('moving a company', () => {
     expect((await move(tenant.slug, secondId)).body.error.code).toBe('conflict');
     expect((await move(tenant.slug, '00000000-0000-4000-8000-000000000000')).status).toBe(404);
     expect((await move('no-such-company', defaultId)).status).toBe(404);
-    expect((await t.call('POST', `/api/companies/${tenant.slug}/move`, { body: { serverId: 'second' } })).status).toBe(400);
+    expect((await t.call('POST', `/api/companies/${tenant.slug}/move`, { token: t.adminToken, body: { serverId: 'second' } })).status).toBe(
+      400,
+    );
     expect(
       (await t.call('POST', `/api/companies/${tenant.slug}/move`, { token: tenant.token, body: { serverId: defaultId } })).status,
     ).toBe(403);
 
-    expect((await t.call('PATCH', `/api/servers/${defaultId}`, { body: { status: 'draining' } })).status).toBe(200);
+    expect((await t.call('PATCH', `/api/servers/${defaultId}`, { token: t.adminToken, body: { status: 'draining' } })).status).toBe(200);
     const draining = await move(tenant.slug, defaultId);
     expect(draining.status).toBe(409);
     expect(draining.body.error.message).toContain('draining');
-    const used = (await t.call('GET', '/api/servers')).body.items.find((s: { id: string }) => s.id === defaultId).companies;
-    expect((await t.call('PATCH', `/api/servers/${defaultId}`, { body: { status: 'active', capacity: used + 1 } })).status).toBe(200);
+    const used = (await t.call('GET', '/api/servers', { token: t.adminToken })).body.items.find(
+      (s: { id: string }) => s.id === defaultId,
+    ).companies;
+    expect(
+      (await t.call('PATCH', `/api/servers/${defaultId}`, { token: t.adminToken, body: { status: 'active', capacity: used + 1 } })).status,
+    ).toBe(200);
     await createTenant('filler', defaultId);
     const full = await move(tenant.slug, defaultId);
     expect(full.status).toBe(409);
     expect(full.body.error.message).toContain('no room');
-    expect((await t.call('PATCH', `/api/servers/${defaultId}`, { body: { capacity: 500 } })).status).toBe(200);
+    expect((await t.call('PATCH', `/api/servers/${defaultId}`, { token: t.adminToken, body: { capacity: 500 } })).status).toBe(200);
     expect((await findCompany(t.ctx, tenant.slug))!.serverId).toBe(secondId);
   });
 
@@ -484,7 +497,9 @@ describe('draining a server', () => {
   it('moves every company off it, with a summary, and exits 0 only when it is empty', async () => {
     const tenants = await Promise.all(['drain-a', 'drain-b', 'drain-c'].map((slug) => createTenant(slug, defaultId)));
     await seed(tenants[0]!);
-    const onDefault = (await t.call('GET', '/api/servers')).body.items.find((s: { id: string }) => s.id === defaultId).companies;
+    const onDefault = (await t.call('GET', '/api/servers', { token: t.adminToken })).body.items.find(
+      (s: { id: string }) => s.id === defaultId,
+    ).companies;
     expect(onDefault).toBeGreaterThanOrEqual(4);
 
     const drained = await cli('servers', 'drain', defaultId, '--concurrency', '2', '--json');
@@ -492,7 +507,7 @@ describe('draining a server', () => {
     const run = JSON.parse(drained.stdout);
     expect(run).toMatchObject({ serverId: defaultId, total: onDefault, remaining: 0, notAttempted: [] });
     expect(run.outcomes.filter((o: { status: string }) => o.status !== 'moved')).toEqual([]);
-    const servers = (await t.call('GET', '/api/servers')).body.items;
+    const servers = (await t.call('GET', '/api/servers', { token: t.adminToken })).body.items;
     expect(servers.find((s: { id: string }) => s.id === defaultId)).toMatchObject({ status: 'draining', companies: 0 });
     expect(await databasesOn('default')).toEqual([]);
     for (const tenant of tenants) {
@@ -504,14 +519,14 @@ describe('draining a server', () => {
     const again = await cli('servers', 'drain', defaultId);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/^COMPANIES\s+MOVED\s+FAILED/m);
-    expect((await t.call('PATCH', `/api/servers/${defaultId}`, { body: { status: 'active' } })).status).toBe(200);
+    expect((await t.call('PATCH', `/api/servers/${defaultId}`, { token: t.adminToken, body: { status: 'active' } })).status).toBe(200);
   });
 
   it('exits 1 when a company cannot move anywhere', async () => {
     const stuck = await createTenant('drain-stuck', defaultId);
-    const servers = (await t.call('GET', '/api/servers')).body.items;
+    const servers = (await t.call('GET', '/api/servers', { token: t.adminToken })).body.items;
     const onSecond = servers.find((s: { id: string }) => s.id === secondId).companies;
-    expect((await t.call('PATCH', `/api/servers/${secondId}`, { body: { capacity: onSecond } })).status).toBe(200);
+    expect((await t.call('PATCH', `/api/servers/${secondId}`, { token: t.adminToken, body: { capacity: onSecond } })).status).toBe(200);
     try {
       const drained = await cli('servers', 'drain', defaultId);
       expect(drained.code).toBe(1);
@@ -527,8 +542,8 @@ describe('draining a server', () => {
         ).status,
       ).toBe(201);
     } finally {
-      await t.call('PATCH', `/api/servers/${secondId}`, { body: { capacity: 500 } });
-      await t.call('PATCH', `/api/servers/${defaultId}`, { body: { status: 'active' } });
+      await t.call('PATCH', `/api/servers/${secondId}`, { token: t.adminToken, body: { capacity: 500 } });
+      await t.call('PATCH', `/api/servers/${defaultId}`, { token: t.adminToken, body: { status: 'active' } });
     }
   });
 });
@@ -536,41 +551,48 @@ describe('draining a server', () => {
 describe('placement over two servers', () => {
   it('spreads new companies by room left, never past capacity, and never onto a draining server', async () => {
     const count = async () => {
-      const items = (await t.call('GET', '/api/servers')).body.items as { id: string; companies: number }[];
+      const items = (await t.call('GET', '/api/servers', { token: t.adminToken })).body.items as { id: string; companies: number }[];
       return { default: items.find((s) => s.id === defaultId)!.companies, second: items.find((s) => s.id === secondId)!.companies };
     };
     const start = await count();
     // Room for three more on each.
-    await t.call('PATCH', `/api/servers/${defaultId}`, { body: { capacity: start.default + 3 } });
-    await t.call('PATCH', `/api/servers/${secondId}`, { body: { capacity: start.second + 3 } });
+    await t.call('PATCH', `/api/servers/${defaultId}`, { token: t.adminToken, body: { capacity: start.default + 3 } });
+    await t.call('PATCH', `/api/servers/${secondId}`, { token: t.adminToken, body: { capacity: start.second + 3 } });
     try {
       for (let i = 0; i < 6; i++) {
         const created = await t.call('POST', '/api/companies', {
+          token: t.adminToken,
           body: { name: `spread ${i}`, slug: `spread-${i}`, admin: { email: `a@spread${i}.test` } },
         });
         expect(created.status, created.text).toBe(201);
       }
       expect(await count()).toEqual({ default: start.default + 3, second: start.second + 3 });
       const full = await t.call('POST', '/api/companies', {
+        token: t.adminToken,
         body: { name: 'one too many', slug: 'one-too-many', admin: { email: 'a@many.test' } },
       });
       expect(full.status).toBe(409);
 
-      await t.call('PATCH', `/api/servers/${defaultId}`, { body: { capacity: start.default + 10, status: 'draining' } });
-      await t.call('PATCH', `/api/servers/${secondId}`, { body: { capacity: start.second + 10 } });
+      await t.call('PATCH', `/api/servers/${defaultId}`, {
+        token: t.adminToken,
+        body: { capacity: start.default + 10, status: 'draining' },
+      });
+      await t.call('PATCH', `/api/servers/${secondId}`, { token: t.adminToken, body: { capacity: start.second + 10 } });
       for (let i = 0; i < 2; i++) {
         const created = await t.call('POST', '/api/companies', {
+          token: t.adminToken,
           body: { name: `drained ${i}`, slug: `drained-${i}`, admin: { email: `a@drained${i}.test` } },
         });
         expect(created.body.serverId).toBe(secondId);
       }
       const explicit = await t.call('POST', '/api/companies', {
+        token: t.adminToken,
         body: { name: 'explicit', slug: 'explicit', serverId: defaultId, admin: { email: 'a@explicit.test' } },
       });
       expect(explicit.status).toBe(409);
     } finally {
-      await t.call('PATCH', `/api/servers/${defaultId}`, { body: { capacity: 500, status: 'active' } });
-      await t.call('PATCH', `/api/servers/${secondId}`, { body: { capacity: 500 } });
+      await t.call('PATCH', `/api/servers/${defaultId}`, { token: t.adminToken, body: { capacity: 500, status: 'active' } });
+      await t.call('PATCH', `/api/servers/${secondId}`, { token: t.adminToken, body: { capacity: 500 } });
     }
   });
 });

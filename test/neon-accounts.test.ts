@@ -42,11 +42,12 @@ afterAll(async () => {
 });
 
 async function register(body: Record<string, unknown>) {
-  return t.call('POST', '/api/servers', { body: { provider: 'neon', url: neon.apiUrl, ...body } });
+  return t.call('POST', '/api/servers', { token: t.adminToken, body: { provider: 'neon', url: neon.apiUrl, ...body } });
 }
 
 async function createOn(serverId: string, slug: string) {
   return t.call('POST', '/api/companies', {
+    token: t.adminToken,
     body: { name: `Company ${slug}`, slug, admin: { email: `boss@${slug}.test`, password: PASSWORD }, serverId },
   });
 }
@@ -77,13 +78,14 @@ describe('registering a neon server', () => {
     const single = await startNeonStandIn({ adminUrl: serverUrl(), operationMs: 50 });
     try {
       const added = await t.call('POST', '/api/servers', {
+        token: t.adminToken,
         body: { name: 'single-org', provider: 'neon', url: single.apiUrl, apiKey: single.personalKey },
       });
       expect(added.status).toBe(201);
       expect(added.body.capacity).toBe(100); // a Free plan's project limit
       expect((await createOn(added.body.id, 'single-org-one')).status).toBe(201);
       expect(single.projects().map((p) => p.orgId)).toEqual([single.organizations[0]!.id]);
-      await t.call('PATCH', `/api/servers/${added.body.id}`, { body: { status: 'disabled' } });
+      await t.call('PATCH', `/api/servers/${added.body.id}`, { token: t.adminToken, body: { status: 'disabled' } });
     } finally {
       await single.close();
     }
@@ -101,7 +103,7 @@ describe('registering a neon server', () => {
     }
     const accepted = await register({ name: 'region', apiKey: neon.apiKey, neon: { regionId: 'aws-eu-central-1' } });
     expect(accepted.status).toBe(201);
-    await t.call('PATCH', `/api/servers/${accepted.body.id}`, { body: { status: 'disabled' } });
+    await t.call('PATCH', `/api/servers/${accepted.body.id}`, { token: t.adminToken, body: { status: 'disabled' } });
   });
 });
 
@@ -122,7 +124,7 @@ describe('companies on Neon', () => {
     neon.failOperations(1, 'error');
     const broken = await createOn(mainServer, 'op-error');
     expect(broken.status).toBe(503);
-    const shown = await t.call('GET', '/api/companies/op-error');
+    const shown = await t.call('GET', '/api/companies/op-error', { token: t.adminToken });
     expect(shown.body).toMatchObject({ status: 'failed' });
     expect(shown.body.lastError).toMatch(/create_timeline error after 1 failure/);
     // Its project is deleted: an operation in `error` no longer holds the project's lock.
@@ -136,7 +138,9 @@ describe('companies on Neon', () => {
     const full = await createOn(small.body.id, 'small-two');
     expect(full.status).toBe(409);
     expect(full.body.error.message).toMatch(/project limit/);
-    const listed = (await t.call('GET', '/api/servers')).body.items.find((s: { id: string }) => s.id === small.body.id);
+    const listed = (await t.call('GET', '/api/servers', { token: t.adminToken })).body.items.find(
+      (s: { id: string }) => s.id === small.body.id,
+    );
     expect(listed.capacity).toBeLessThanOrEqual(listed.companies);
     const again = await createOn(small.body.id, 'small-three');
     expect(again.status).toBe(409);
@@ -164,7 +168,7 @@ describe('companies on Neon', () => {
     const compute = neon.compute(projectOf('cold')!.id);
     compute.coldStartMs = 5500;
     await compute.suspend();
-    const tested = await t.call('GET', '/api/companies/cold/database/test');
+    const tested = await t.call('GET', '/api/companies/cold/database/test', { token: t.adminToken });
     expect(tested.body).toMatchObject({ ok: true });
     compute.coldStartMs = COLD_START_MS;
   });
@@ -180,6 +184,7 @@ describe('companies on Neon', () => {
     const tight = await startNeonStandIn({ adminUrl: serverUrl(), operationMs: 200, rateLimit: { perMinute: 700, perSecondPerRoute: 10 } });
     try {
       const server = await t.call('POST', '/api/servers', {
+        token: t.adminToken,
         body: { name: 'tight', provider: 'neon', url: tight.apiUrl, apiKey: tight.apiKey },
       });
       expect(server.status).toBe(201);
@@ -199,12 +204,14 @@ describe('companies on Neon', () => {
       const deleted = [];
       for (const wave of [slugs.slice(0, 8), slugs.slice(8)]) {
         deleted.push(
-          ...(await Promise.all(wave.map((slug) => t.call('DELETE', `/api/companies/${slug}`, { headers: { 'x-confirm': slug } })))),
+          ...(await Promise.all(
+            wave.map((slug) => t.call('DELETE', `/api/companies/${slug}`, { token: t.adminToken, headers: { 'x-confirm': slug } })),
+          )),
         );
       }
       expect(deleted.map((r) => r.status)).toEqual(slugs.map(() => 200));
       expect(tight.projects()).toEqual([]);
-      await t.call('PATCH', `/api/servers/${server.body.id}`, { body: { status: 'disabled' } });
+      await t.call('PATCH', `/api/servers/${server.body.id}`, { token: t.adminToken, body: { status: 'disabled' } });
     } finally {
       await tight.close();
     }
@@ -218,8 +225,8 @@ describe('companies on Neon', () => {
     expect(refused.status).toBe(409);
     expect(refused.body.error.message).toMatch(/organization key/);
     expect(neon.projects()).toHaveLength(before);
-    expect((await t.call('GET', '/api/companies/scoped-one')).body.status).toBe('failed');
-    await t.call('PATCH', `/api/servers/${scoped.body.id}`, { body: { status: 'disabled' } });
+    expect((await t.call('GET', '/api/companies/scoped-one', { token: t.adminToken })).body.status).toBe('failed');
+    await t.call('PATCH', `/api/servers/${scoped.body.id}`, { token: t.adminToken, body: { status: 'disabled' } });
   });
 
   it('find a project by name through partial listings, and never count a deleted one', async () => {

@@ -24,6 +24,7 @@ const PASSWORD = 'neon-admin-password';
 
 async function createOnNeon(slug: string) {
   return t.call('POST', '/api/companies', {
+    token: t.adminToken,
     body: { name: `Company ${slug}`, slug, admin: { email: `boss@${slug}.test`, password: PASSWORD }, serverId: neonServerId },
   });
 }
@@ -47,16 +48,21 @@ afterAll(async () => {
 describe('neon servers', () => {
   it('refuses a key the Neon API refuses, and registers one it accepts without showing it', async () => {
     const refused = await t.call('POST', '/api/servers', {
+      token: t.adminToken,
       body: { name: 'neon', provider: 'neon', url: neon.apiUrl, apiKey: 'not-the-key' },
     });
     expect(refused.status).toBe(400);
     expect(refused.body.error.message).toBe('the Neon API refused the API key');
     expect(refused.text).not.toContain('not-the-key');
 
-    const missing = await t.call('POST', '/api/servers', { body: { name: 'neon', provider: 'neon', url: neon.apiUrl } });
+    const missing = await t.call('POST', '/api/servers', {
+      token: t.adminToken,
+      body: { name: 'neon', provider: 'neon', url: neon.apiUrl },
+    });
     expect(missing.status).toBe(400);
 
     const added = await t.call('POST', '/api/servers', {
+      token: t.adminToken,
       body: { name: 'neon', provider: 'neon', url: neon.apiUrl, apiKey: neon.apiKey, capacity: 50, neon: { regionId: 'aws-us-east-2' } },
     });
     expect(added.status).toBe(201);
@@ -69,7 +75,7 @@ describe('neon servers', () => {
     });
     neonServerId = added.body.id;
 
-    const listed = await t.call('GET', '/api/servers');
+    const listed = await t.call('GET', '/api/servers', { token: t.adminToken });
     expect(listed.body.items.find((s: { id: string }) => s.id === neonServerId)).toMatchObject({ reachable: true });
     for (const text of [added.text, listed.text, ...t.logs]) expect(text).not.toContain(neon.apiKey);
   });
@@ -109,7 +115,7 @@ describe('neon companies', () => {
     expect(health.body).toMatchObject({ database: project!.databaseName, connected: true });
     expect(proxy.connectionsOpened()).toBeGreaterThan(through);
 
-    const tested = await t.call('GET', '/api/companies/neon-one/database/test');
+    const tested = await t.call('GET', '/api/companies/neon-one/database/test', { token: t.adminToken });
     expect(tested.body).toMatchObject({ ok: true, pendingMigrations: 0 });
   });
 
@@ -138,24 +144,26 @@ describe('neon companies', () => {
       t.ctx.beforeProvisionStep = undefined;
     }
     expect(neon.projects()).toHaveLength(before);
-    const shown = await t.call('GET', '/api/companies/neon-broken');
+    const shown = await t.call('GET', '/api/companies/neon-broken', { token: t.adminToken });
     expect(shown.body).toMatchObject({ status: 'failed', lastError: expect.stringContaining('first_admin') });
     // Creating it again retries, and works.
     expect((await createOnNeon('neon-broken')).status).toBe(201);
   });
 
   it('are placed on the neon server automatically when it has the most room, and not once it drains', async () => {
-    await t.call('PATCH', `/api/servers/${neonServerId}`, { body: { capacity: 100_000 } });
+    await t.call('PATCH', `/api/servers/${neonServerId}`, { token: t.adminToken, body: { capacity: 100_000 } });
     const auto = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
       body: { name: 'Auto', slug: 'neon-auto', admin: { email: 'a@auto.test', password: PASSWORD } },
     });
     expect(auto.body).toMatchObject({ provider: 'neon', serverId: neonServerId });
-    await t.call('PATCH', `/api/servers/${neonServerId}`, { body: { status: 'draining' } });
+    await t.call('PATCH', `/api/servers/${neonServerId}`, { token: t.adminToken, body: { status: 'draining' } });
     const after = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
       body: { name: 'After', slug: 'neon-after', admin: { email: 'a@after.test', password: PASSWORD } },
     });
     expect(after.body.provider).toBe('postgres');
-    await t.call('PATCH', `/api/servers/${neonServerId}`, { body: { status: 'active', capacity: 50 } });
+    await t.call('PATCH', `/api/servers/${neonServerId}`, { token: t.adminToken, body: { status: 'active', capacity: 50 } });
   });
 
   it('are upgraded by fleet runs and on their first request after a deploy, are not moved, and lose their project when deleted', async () => {
@@ -163,7 +171,7 @@ describe('neon companies', () => {
     const run = await migrateFleet(t.ctx, { concurrency: 2, actor: 'test', only: ['neon-one'] });
     expect(run.results.map((r) => [r.slug, r.status, r.version])).toEqual([['neon-one', 'migrated', '0001_neon_note']]);
     const direct = async (slug: string) => {
-      const company = (await t.ctx.tenants.company((await t.call('GET', `/api/companies/${slug}`)).body.id))!;
+      const company = (await t.ctx.tenants.company((await t.call('GET', `/api/companies/${slug}`, { token: t.adminToken })).body.id))!;
       const sql = await openAsCompany(t.ctx, company);
       try {
         return (await sql`select column_name from information_schema.columns where table_name = 'documents' and column_name = 'neon_note'`)
@@ -178,16 +186,16 @@ describe('neon companies', () => {
     const token = await logIn('neon-limited');
     expect((await t.call('GET', '/api/documents', { token })).status).toBe(200);
     expect(await direct('neon-limited')).toBe(1);
-    expect((await t.call('GET', '/api/companies/neon-limited')).body.schemaVersion).toBe('0001_neon_note');
+    expect((await t.call('GET', '/api/companies/neon-limited', { token: t.adminToken })).body.schemaVersion).toBe('0001_neon_note');
 
-    const servers = (await t.call('GET', '/api/servers')).body.items as { id: string; provider: string }[];
+    const servers = (await t.call('GET', '/api/servers', { token: t.adminToken })).body.items as { id: string; provider: string }[];
     const postgresServer = servers.find((s) => s.provider === 'postgres')!;
-    const move = await t.call('POST', '/api/companies/neon-one/move', { body: { serverId: postgresServer.id } });
+    const move = await t.call('POST', '/api/companies/neon-one/move', { token: t.adminToken, body: { serverId: postgresServer.id } });
     expect(move.status).toBe(409);
 
     const project = neon.projects().find((p) => p.name.endsWith('-neon-one'))!;
     neon.failNext(1, 423);
-    const deleted = await t.call('DELETE', '/api/companies/neon-one', { headers: { 'x-confirm': 'neon-one' } });
+    const deleted = await t.call('DELETE', '/api/companies/neon-one', { token: t.adminToken, headers: { 'x-confirm': 'neon-one' } });
     expect(deleted.status).toBe(200);
     expect(neon.projects().map((p) => p.id)).not.toContain(project.id);
     const [gone] = await t.admin<{ n: number }[]>`select count(*)::int as n from pg_database where datname = ${project.databaseName}`;
@@ -255,7 +263,7 @@ describe('neon companies', () => {
   it('answer 503 when their compute cannot be reached, and recover when it can', async () => {
     expect((await createOnNeon('neon-down')).status).toBe(201);
     const token = await logIn('neon-down');
-    const company = await t.call('GET', '/api/companies/neon-down');
+    const company = await t.call('GET', '/api/companies/neon-down', { token: t.adminToken });
     await proxy.close();
     t.ctx.tenants.forget(company.body.id);
     const down = await t.call('GET', '/api/documents', { token });
@@ -270,7 +278,7 @@ describe('neon companies', () => {
   });
 
   it('never show the API key or a project password in a response or a log line', async () => {
-    const shown = await t.call('GET', '/api/companies?q=neon');
+    const shown = await t.call('GET', '/api/companies?q=neon', { token: t.adminToken });
     // The stand-in makes passwords the way Neon does: npg_ and random characters.
     for (const text of [shown.text, ...t.logs]) {
       expect(text).not.toContain(neon.apiKey);

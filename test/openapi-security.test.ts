@@ -12,7 +12,9 @@ let operations: Operation[];
 beforeAll(async () => {
   t = await createTestSilo();
   const admin = { email: 'owner@sec.test', password: 'owner-password-1' };
-  expect((await t.call('POST', '/api/companies', { body: { name: 'Sec Co', slug: 'sec-co', admin } })).status).toBe(201);
+  expect((await t.call('POST', '/api/companies', { token: t.adminToken, body: { name: 'Sec Co', slug: 'sec-co', admin } })).status).toBe(
+    201,
+  );
   const login = await t.call('POST', '/api/auth/login', { token: null, body: { ...admin, company: 'sec-co' } });
   companyAdminToken = login.body.token;
   operations = openApiDocument((await t.call('GET', '/openapi.json', { token: null })).body).operations;

@@ -46,6 +46,7 @@ async function pooled<T>(count: number, concurrency: number, task: (i: number) =
 /** Creates a company through the API and logs its first admin in. */
 async function createTenant(t: TestSilo, slug: string, extra: Record<string, unknown> = {}): Promise<Tenant> {
   const created = await t.call('POST', '/api/companies', {
+    token: t.adminToken,
     body: { name: slug, slug, admin: { email: `boss@${slug}.test`, password: 'boss-password' }, ...extra },
   });
   expect(created.status, created.text).toBe(201);
@@ -186,11 +187,13 @@ describe('the pool map, bounded to 5 pools of 3 connections and a budget of 15',
       const company = await companyRow(t, tenant.id);
       const slow = t.ctx.tenants.run(company, (db) => db.execute<{ slept: string }>(sql`select pg_sleep(1)::text as slept`));
       await sleep(150); // the query is on the server
-      const suspended = await t.call('PATCH', `/api/companies/${tenant.slug}`, { body: { status: 'suspended' } });
+      const suspended = await t.call('PATCH', `/api/companies/${tenant.slug}`, { token: t.adminToken, body: { status: 'suspended' } });
       expect(suspended.status).toBe(200);
       expect((await t.call('GET', '/api/users', { token: tenant.token })).status).toBe(403);
       await expect(slow).resolves.toHaveLength(1);
-      expect((await t.call('PATCH', `/api/companies/${tenant.slug}`, { body: { status: 'active' } })).status).toBe(200);
+      expect((await t.call('PATCH', `/api/companies/${tenant.slug}`, { token: t.adminToken, body: { status: 'active' } })).status).toBe(
+        200,
+      );
       expect((await t.call('GET', '/api/users', { token: tenant.token })).status).toBe(200);
     });
 
@@ -275,7 +278,7 @@ describe('the pool map, bounded to 5 pools of 3 connections and a budget of 15',
     try {
       const port = await freePort();
       second = await startEmbeddedPostgres(dir, { port });
-      const added = await t.call('POST', '/api/servers', { body: { name: 'second', url: second.url } });
+      const added = await t.call('POST', '/api/servers', { token: t.adminToken, body: { name: 'second', url: second.url } });
       expect(added.status, added.text).toBe(201);
       const tenant = await createTenant(t, 'far-away', { serverId: added.body.id });
       const company = await companyRow(t, tenant.id);
@@ -291,7 +294,7 @@ describe('the pool map, bounded to 5 pools of 3 connections and a budget of 15',
       expect(down.body.error.code).toBe('unavailable');
       expect(down.text).not.toMatch(/postgres:\/\/|password/i);
       expect(elapsed).toBeLessThan(5000);
-      const servers = await t.call('GET', '/api/servers');
+      const servers = await t.call('GET', '/api/servers', { token: t.adminToken });
       expect(servers.body.items.find((s: { id: string }) => s.id === added.body.id).reachable).toBe(false);
       // Other companies are not affected.
       expect((await t.call('GET', '/api/users', { token: tenants[0]!.token })).status).toBe(200);
@@ -321,7 +324,7 @@ describe('the pool map, bounded to 5 pools of 3 connections and a budget of 15',
       }
       expect(status).toBe(200);
       expect((await t.call('GET', '/api/health/tenant', { token: tenant.token })).status).toBe(200);
-      const again = await t.call('GET', '/api/servers');
+      const again = await t.call('GET', '/api/servers', { token: t.adminToken });
       expect(again.body.items.find((s: { id: string }) => s.id === added.body.id).reachable).toBe(true);
       // Its pool holds connections to the second server: end them before that server goes away.
       t.ctx.tenants.pools.evict(tenant.id);
@@ -335,7 +338,7 @@ describe('the pool map, bounded to 5 pools of 3 connections and a budget of 15',
   it('shows pool figures and latencies by route pattern on /metrics', async () => {
     const tenant = tenants[1]!;
     expect((await t.call('GET', `/api/users/${tenant.adminId}`, { token: tenant.token })).status).toBe(200);
-    const res = await t.call('GET', '/metrics');
+    const res = await t.call('GET', '/metrics', { token: t.adminToken });
     expect(res.status).toBe(200);
     for (const name of [
       'silo_pool_open_pools',

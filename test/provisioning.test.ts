@@ -47,9 +47,13 @@ function credentialsOf(slug: string) {
 describe('a created company', () => {
   it('gets its own migrated database that only its own role can reach', async () => {
     const a = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
       body: { name: 'Alpha', slug: 'alpha', admin: { email: 'a@alpha.test', password: 'alpha-password' } },
     });
-    const b = await t.call('POST', '/api/companies', { body: { name: 'Beta', slug: 'beta', admin: { email: 'b@beta.test' } } });
+    const b = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
+      body: { name: 'Beta', slug: 'beta', admin: { email: 'b@beta.test' } },
+    });
     expect(a.status).toBe(201);
     expect(b.status).toBe(201);
     expect(a.body).toMatchObject({ slug: 'alpha', status: 'active', schemaVersion: t.ctx.tenantMigrations.latest });
@@ -97,7 +101,7 @@ describe('a created company', () => {
   });
 
   it('is audited step by step', async () => {
-    const logs = await t.call('GET', '/api/companies/alpha/logs');
+    const logs = await t.call('GET', '/api/companies/alpha/logs', { token: t.adminToken });
     expect(logs.status).toBe(200);
     const actions = logs.body.items.map((l: { action: string }) => l.action);
     expect(actions).toEqual(
@@ -109,23 +113,29 @@ describe('a created company', () => {
 
 describe('deleting a company', () => {
   it('needs the slug in X-Confirm, then drops the database and role and keeps the row', async () => {
-    await t.call('POST', '/api/companies', { body: { name: 'Gamma', slug: 'gamma', admin: { email: 'g@gamma.test' } } });
+    await t.call('POST', '/api/companies', {
+      token: t.adminToken,
+      body: { name: 'Gamma', slug: 'gamma', admin: { email: 'g@gamma.test' } },
+    });
     const names = tenantNames(t.config.dbPrefix, 'gamma');
-    expect((await t.call('DELETE', '/api/companies/gamma')).status).toBe(409);
-    expect((await t.call('DELETE', '/api/companies/gamma', { headers: { 'x-confirm': 'alpha' } })).status).toBe(409);
+    expect((await t.call('DELETE', '/api/companies/gamma', { token: t.adminToken })).status).toBe(409);
+    expect((await t.call('DELETE', '/api/companies/gamma', { token: t.adminToken, headers: { 'x-confirm': 'alpha' } })).status).toBe(409);
     expect(await databaseExists(names.database)).toBe(true);
 
-    const deleted = await t.call('DELETE', '/api/companies/gamma', { headers: { 'x-confirm': 'gamma' } });
+    const deleted = await t.call('DELETE', '/api/companies/gamma', { token: t.adminToken, headers: { 'x-confirm': 'gamma' } });
     expect(deleted.status).toBe(200);
     expect(deleted.body.status).toBe('deleted');
     expect(await databaseExists(names.database)).toBe(false);
     expect(await roleExists(names.role)).toBe(false);
-    const row = await t.call('GET', `/api/companies/${deleted.body.id}`);
+    const row = await t.call('GET', `/api/companies/${deleted.body.id}`, { token: t.adminToken });
     expect(row.body).toMatchObject({ status: 'deleted', slug: 'gamma' });
     expect(row.body.deletedAt).toEqual(expect.any(String));
 
     // The slug is free again.
-    const again = await t.call('POST', '/api/companies', { body: { name: 'Gamma 2', slug: 'gamma', admin: { email: 'g@gamma.test' } } });
+    const again = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
+      body: { name: 'Gamma 2', slug: 'gamma', admin: { email: 'g@gamma.test' } },
+    });
     expect(again.status).toBe(201);
     expect(again.body.id).not.toBe(deleted.body.id);
   });
@@ -141,7 +151,10 @@ describe('a failure part-way through the saga', () => {
       if (step === failAt) throw new Error(`injected failure at ${step}`);
     };
     try {
-      const res = await t.call('POST', '/api/companies', { body: { name: slug, slug, admin: { email: 'x@fail.test' } } });
+      const res = await t.call('POST', '/api/companies', {
+        token: t.adminToken,
+        body: { name: slug, slug, admin: { email: 'x@fail.test' } },
+      });
       expect(res.status).toBe(500);
       expect(res.body.error.code).toBe('internal');
     } finally {
@@ -149,12 +162,15 @@ describe('a failure part-way through the saga', () => {
     }
     expect(await databaseExists(names.database)).toBe(false);
     expect(await roleExists(names.role)).toBe(false);
-    const company = await t.call('GET', `/api/companies/${slug}`);
+    const company = await t.call('GET', `/api/companies/${slug}`, { token: t.adminToken });
     expect(company.body.status).toBe('failed');
     expect(company.body.lastError).toContain(`injected failure at ${failAt}`);
 
     // Creating it again retries on the same row and succeeds.
-    const retry = await t.call('POST', '/api/companies', { body: { name: slug, slug, admin: { email: 'x@fail.test' } } });
+    const retry = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
+      body: { name: slug, slug, admin: { email: 'x@fail.test' } },
+    });
     expect(retry.status).toBe(201);
     expect(retry.body.id).toBe(company.body.id);
     expect(retry.body.status).toBe('active');
@@ -165,16 +181,22 @@ describe('a failure part-way through the saga', () => {
     // Someone else's database already holds the name: CREATE DATABASE fails after the role exists.
     const names = tenantNames(t.config.dbPrefix, 'squatted');
     await t.admin`create database ${t.admin(names.database)}`;
-    const res = await t.call('POST', '/api/companies', { body: { name: 'Squatted', slug: 'squatted', admin: { email: 's@s.test' } } });
+    const res = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
+      body: { name: 'Squatted', slug: 'squatted', admin: { email: 's@s.test' } },
+    });
     expect(res.status).toBe(500);
     expect(await roleExists(names.role)).toBe(false);
     expect(await databaseExists(names.database)).toBe(true); // not ours: left alone
-    const company = await t.call('GET', '/api/companies/squatted');
+    const company = await t.call('GET', '/api/companies/squatted', { token: t.adminToken });
     expect(company.body.status).toBe('failed');
     expect(company.body.lastError).toMatch(/already exists/);
 
     await t.admin`drop database ${t.admin(names.database)}`;
-    const retry = await t.call('POST', '/api/companies', { body: { name: 'Squatted', slug: 'squatted', admin: { email: 's@s.test' } } });
+    const retry = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
+      body: { name: 'Squatted', slug: 'squatted', admin: { email: 's@s.test' } },
+    });
     expect(retry.status).toBe(201);
   });
 });
@@ -189,7 +211,7 @@ describe('provisioning without a current template', () => {
     );
     expect(company.status).toBe('active');
     expect(company.schemaVersion).toBe(t.ctx.tenantMigrations.latest);
-    const test = await t.call('GET', '/api/companies/delta/database/test');
+    const test = await t.call('GET', '/api/companies/delta/database/test', { token: t.adminToken });
     expect(test.body).toMatchObject({ ok: true, pendingMigrations: 0, schemaVersion: t.ctx.tenantMigrations.latest });
   });
 });

@@ -47,7 +47,10 @@ const managementDatabase = () => new URL(t.config.databaseUrl!).pathname.slice(1
 
 describe('a tenant role', () => {
   beforeAll(async () => {
-    const made = await t.call('POST', '/api/companies', { body: { name: 'Reach', slug: 'reach', admin: { email: 'a@reach.test' } } });
+    const made = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
+      body: { name: 'Reach', slug: 'reach', admin: { email: 'a@reach.test' } },
+    });
     expect(made.status).toBe(201);
   });
 
@@ -78,6 +81,7 @@ describe('change notifications', () => {
   let token: string;
   beforeAll(async () => {
     const made = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
       body: { name: 'Notify', slug: 'notify', admin: { email: 'a@notify.test', password: 'notify-password' } },
     });
     expect(made.status).toBe(201);

@@ -19,6 +19,7 @@ let companyToken: string;
 beforeAll(async () => {
   t = await createTestSilo({ env: { SILO_METRICS_TOKEN: METRICS_TOKEN } });
   const created = await t.call('POST', '/api/companies', {
+    token: t.adminToken,
     body: { name: 'Hardened', slug: 'hardened', admin: { email: 'boss@hardened.test', password: 'boss-password' } },
   });
   expect(created.status).toBe(201);
@@ -40,7 +41,7 @@ describe('/metrics', () => {
     const scraped = await t.call('GET', '/metrics', { token: METRICS_TOKEN });
     expect(scraped.status).toBe(200);
     expect(scraped.text).toMatch(/^silo_pool_open_pools \d+/m);
-    expect((await t.call('GET', '/metrics')).status).toBe(200);
+    expect((await t.call('GET', '/metrics', { token: t.adminToken })).status).toBe(200);
   });
 
   it('is served to anyone with SILO_METRICS_OPEN', async () => {
@@ -144,7 +145,10 @@ describe('the password rule', () => {
   it('refuses a password over 72 UTF-8 bytes everywhere one is set, naming the limit', async () => {
     const attempts = [
       t.call('POST', '/api/users', { token: companyToken, body: { email: 'long@hardened.test', role: 'member', password: tooLong } }),
-      t.call('POST', '/api/companies', { body: { name: 'Long', slug: 'long-pw', admin: { email: 'boss@long.test', password: tooLong } } }),
+      t.call('POST', '/api/companies', {
+        token: t.adminToken,
+        body: { name: 'Long', slug: 'long-pw', admin: { email: 'boss@long.test', password: tooLong } },
+      }),
     ];
     const me = await t.call('GET', '/api/auth/me', { token: companyToken });
     attempts.push(t.call('PATCH', `/api/users/${me.body.user.id}`, { token: companyToken, body: { password: tooLong } }));
@@ -158,7 +162,7 @@ describe('the password rule', () => {
       expect(res.body.error.code).toBe('validation_failed');
       expect(JSON.stringify(res.body.error)).toContain('at most 72 bytes');
     }
-    expect((await t.call('GET', '/api/companies/long-pw')).status).toBe(404);
+    expect((await t.call('GET', '/api/companies/long-pw', { token: t.adminToken })).status).toBe(404);
   });
 
   it('takes a multi-byte password of exactly 72 bytes, and not another one of the same length', async () => {

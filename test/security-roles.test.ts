@@ -19,6 +19,7 @@ let owner: postgres.Sql;
 beforeAll(async () => {
   t = await createTestSilo({ env: { SILO_JWT_SECRET: JWT_SECRET, SILO_REGISTRY_TTL_MS: '0' } });
   const created = await t.call('POST', '/api/companies', {
+    token: t.adminToken,
     body: { name: 'Planted', slug: 'planted', admin: { email: 'boss@planted.test', password: 'boss-password' } },
   });
   expect(created.status).toBe(201);
@@ -108,6 +109,7 @@ describe('a planted system_admin row in a tenant database', () => {
 describe('the role CHECK (defence in depth)', () => {
   it('keeps a migrated tenant database from holding another role', async () => {
     const other = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
       body: { name: 'Checked', slug: 'checked', admin: { email: 'boss@checked.test' } },
     });
     const db = postgres(serverUrl(other.body.database), { max: 1, onnotice: () => {} });
@@ -137,6 +139,6 @@ describe('system routes', () => {
   });
 
   it('still serve a real system admin', async () => {
-    expect((await t.call('GET', '/api/companies')).status).toBe(200);
+    expect((await t.call('GET', '/api/companies', { token: t.adminToken })).status).toBe(200);
   });
 });

@@ -34,11 +34,16 @@ beforeAll(async () => {
   t = await createTestSilo({ env: { SILO_LOG_LEVEL: 'warn' } });
   secondDir = mkdtempSync(join(tmpdir(), 'silo-second-'));
   second = await startEmbeddedPostgres(secondDir, { port: await freePort() });
-  const added = await t.call('POST', '/api/servers', { body: { name: 'special', url: second.url, placement: 'manual' } });
+  const added = await t.call('POST', '/api/servers', {
+    token: t.adminToken,
+    body: { name: 'special', url: second.url, placement: 'manual' },
+  });
   expect(added.status, added.text).toBe(201);
   expect(added.body.placement).toBe('manual');
   secondId = added.body.id;
-  defaultId = (await t.call('GET', '/api/servers')).body.items.find((s: { name: string }) => s.name === 'default').id;
+  defaultId = (await t.call('GET', '/api/servers', { token: t.adminToken })).body.items.find(
+    (s: { name: string }) => s.name === 'default',
+  ).id;
 });
 
 afterAll(async () => {
@@ -52,12 +57,15 @@ describe('a server with manual placement', () => {
   it('receives no ordinary sign-up, even 16 at once, but takes a company that names it', async () => {
     const slugs = Array.from({ length: 16 }, () => `s${randomName(8)}`);
     const created = await Promise.all(
-      slugs.map((slug) => t.call('POST', '/api/companies', { body: { name: slug, slug, admin: admin(slug) } })),
+      slugs.map((slug) => t.call('POST', '/api/companies', { token: t.adminToken, body: { name: slug, slug, admin: admin(slug) } })),
     );
     expect(created.map((r) => r.status)).toEqual(slugs.map(() => 201));
     expect(new Set(created.map((r) => r.body.serverId))).toEqual(new Set([defaultId]));
 
-    const named = await t.call('POST', '/api/companies', { body: { name: 'Big', slug: 'big', admin: admin('big'), serverId: secondId } });
+    const named = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
+      body: { name: 'Big', slug: 'big', admin: admin('big'), serverId: secondId },
+    });
     expect(named.status, named.text).toBe(201);
     expect(named.body.serverId).toBe(secondId);
   });
@@ -65,26 +73,29 @@ describe('a server with manual placement', () => {
 
 describe('changing a server', () => {
   it('refuses a URL that reaches another server or a bad login, and stores nothing', async () => {
-    const elsewhere = await t.call('PATCH', `/api/servers/${secondId}`, { body: { url: serverUrl() } });
+    const elsewhere = await t.call('PATCH', `/api/servers/${secondId}`, { token: t.adminToken, body: { url: serverUrl() } });
     expect(elsewhere.status).toBe(400);
     expect(elsewhere.body.error.message).toContain('without 1 of the 1 databases');
     const wrong = new URL(second!.url);
     wrong.password = 'not-the-password';
-    const refused = await t.call('PATCH', `/api/servers/${secondId}`, { body: { url: wrong.toString() } });
+    const refused = await t.call('PATCH', `/api/servers/${secondId}`, { token: t.adminToken, body: { url: wrong.toString() } });
     expect(refused.status).toBe(400);
     expect(refused.text).not.toContain('not-the-password');
-    expect((await t.call('GET', '/api/servers')).body.items.find((s: { id: string }) => s.id === secondId).host).toBe(
-      `127.0.0.1:${new URL(second!.url).port}`,
-    );
-    expect((await t.call('PATCH', `/api/servers/${secondId}`, { body: { apiKey: 'x' } })).status).toBe(400);
-    expect((await t.call('PATCH', `/api/servers/${secondId}`, { body: {} })).status).toBe(400);
+    expect(
+      (await t.call('GET', '/api/servers', { token: t.adminToken })).body.items.find((s: { id: string }) => s.id === secondId).host,
+    ).toBe(`127.0.0.1:${new URL(second!.url).port}`);
+    expect((await t.call('PATCH', `/api/servers/${secondId}`, { token: t.adminToken, body: { apiKey: 'x' } })).status).toBe(400);
+    expect((await t.call('PATCH', `/api/servers/${secondId}`, { token: t.adminToken, body: {} })).status).toBe(400);
   });
 
   it('takes another URL for the same cluster, and its company is served through it', async () => {
     const other = new URL(second!.url);
     other.hostname = 'localhost';
     expect((await silo('servers', 'update', secondId)).code).toBe(2); // nothing to change
-    const patched = await t.call('PATCH', `/api/servers/${secondId}`, { body: { url: other.toString(), capacity: 50 } });
+    const patched = await t.call('PATCH', `/api/servers/${secondId}`, {
+      token: t.adminToken,
+      body: { url: other.toString(), capacity: 50 },
+    });
     expect(patched.status, patched.text).toBe(200);
     expect(patched.body).toMatchObject({ host: `localhost:${other.port}`, capacity: 50, placement: 'manual' });
     expect(patched.text).not.toContain(decodeURIComponent(other.password));
@@ -97,7 +108,7 @@ describe('changing a server', () => {
   });
 
   it('refuses to remove a server that holds a company', async () => {
-    const refused = await t.call('DELETE', `/api/servers/${secondId}`);
+    const refused = await t.call('DELETE', `/api/servers/${secondId}`, { token: t.adminToken });
     expect(refused.status).toBe(409);
     expect(refused.body.error.message).toContain('still holds companies');
   });
@@ -119,16 +130,16 @@ describe('a server gone', () => {
   });
 
   it('deletes a company only with force, recording what was left; reconcile reports it and the server', async () => {
-    const plain = await t.call('DELETE', '/api/companies/big', { headers: { 'x-confirm': 'big' } });
+    const plain = await t.call('DELETE', '/api/companies/big', { token: t.adminToken, headers: { 'x-confirm': 'big' } });
     expect(plain.status).toBe(503);
     expect(plain.body.error.message).toContain('force');
-    expect((await t.call('GET', '/api/companies/big')).body.status).toBe('active');
+    expect((await t.call('GET', '/api/companies/big', { token: t.adminToken })).body.status).toBe('active');
 
     const forced = await silo('companies', 'delete', 'big', '--confirm', 'big', '--force', '--json');
     expect(forced.code, forced.stderr).toBe(0);
     const view = JSON.parse(forced.stdout);
     expect(view).toMatchObject({ status: 'deleted', notRemoved: [{ serverId: secondId, database: view.database }] });
-    const logs = await t.call('GET', '/api/companies/big/logs');
+    const logs = await t.call('GET', '/api/companies/big/logs', { token: t.adminToken });
     expect(logs.body.items[0]).toMatchObject({ action: 'deleted', status: 'ok', details: { forced: true } });
 
     const report = await silo('reconcile', '--json');
@@ -146,8 +157,10 @@ describe('a server gone', () => {
     expect(await probe`select 1 from pg_database where datname = ${database}`).toHaveLength(0);
 
     expect((await silo('servers', 'remove', secondId)).code).toBe(0);
-    expect((await t.call('GET', '/api/servers')).body.items.map((s: { id: string }) => s.id)).not.toContain(secondId);
-    expect((await t.call('GET', '/api/companies/big')).body).toMatchObject({ status: 'deleted', serverId: null });
-    expect((await t.call('DELETE', `/api/servers/${secondId}`)).status).toBe(404);
+    expect((await t.call('GET', '/api/servers', { token: t.adminToken })).body.items.map((s: { id: string }) => s.id)).not.toContain(
+      secondId,
+    );
+    expect((await t.call('GET', '/api/companies/big', { token: t.adminToken })).body).toMatchObject({ status: 'deleted', serverId: null });
+    expect((await t.call('DELETE', `/api/servers/${secondId}`, { token: t.adminToken })).status).toBe(404);
   });
 });

@@ -359,10 +359,12 @@ describe('servers added over the API', () => {
 
   it('take a verify-full URL with its own sslrootcert, and serve a company on it', async () => {
     const added = await t.call('POST', '/api/servers', {
+      token: t.adminToken,
       body: { name: 'tls', url: tlsUrl('postgres', 'localhost', { sslmode: 'verify-full', sslrootcert: ca() }) },
     });
     expect(added.status, added.text).toBe(201);
     const created = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
       body: { name: 'On TLS', slug: 'ontls', serverId: added.body.id, admin: { email: 'boss@ontls.test', password: 'boss-password-1' } },
     });
     expect(created.status, created.text).toBe(201);
@@ -376,6 +378,7 @@ describe('servers added over the API', () => {
 
   it('refuse a URL whose server certificate is not from its CA, without the URL in the answer', async () => {
     const res = await t.call('POST', '/api/servers', {
+      token: t.adminToken,
       body: { name: 'wrong-ca', url: tlsUrl('postgres', 'localhost', { sslmode: 'verify-full', sslrootcert: otherCa() }) },
     });
     expect(res.status).toBe(503);
@@ -386,7 +389,7 @@ describe('servers added over the API', () => {
   it('refuse sslmode=require to a server without TLS, clearly', async () => {
     const url = new URL(serverUrl());
     url.searchParams.set('sslmode', 'require');
-    const res = await t.call('POST', '/api/servers', { body: { name: 'no-tls', url: url.toString() } });
+    const res = await t.call('POST', '/api/servers', { token: t.adminToken, body: { name: 'no-tls', url: url.toString() } });
     expect(res.status).toBe(503);
     expect(res.body.error.message).toMatch(/closed the connection before TLS was set up: it may not accept TLS/);
     expect(res.text).not.toContain(url.password);
@@ -394,9 +397,9 @@ describe('servers added over the API', () => {
 
   it('warn once per server when a URL asks for TLS without checking the certificate, never with the URL', async () => {
     const url = tlsUrl('postgres', 'localhost', { sslmode: 'require' });
-    const first = await t.call('POST', '/api/servers', { body: { name: 'tls-require', url } });
+    const first = await t.call('POST', '/api/servers', { token: t.adminToken, body: { name: 'tls-require', url } });
     expect(first.status, first.text).toBe(201);
-    await t.call('GET', '/api/servers');
+    await t.call('GET', '/api/servers', { token: t.adminToken });
     const warnings = t.logs.filter((line) => line.includes('sslmode=require') && line.includes(`localhost:${plainUrl.port}`));
     expect(warnings, warnings.join('\n')).toHaveLength(1);
     expect(warnings[0]).not.toContain(password);
@@ -419,12 +422,14 @@ describe('servers added over the API', () => {
     };
     const admin1 = { email: 'boss@byo.test', password: 'boss-password-1' };
     const refused = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
       body: { name: 'BYO', slug: 'byo', admin: admin1, externalDatabaseUrl: external(otherCa()) },
     });
     expect(refused.status).toBe(503);
     expect(refused.body.error.message).toMatch(/TLS certificate was refused/);
     expect(refused.text).not.toContain(ownerPassword);
     const created = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
       body: { name: 'BYO', slug: 'byo', admin: admin1, externalDatabaseUrl: external(ca()) },
     });
     expect(created.status, created.text).toBe(201);
@@ -435,6 +440,7 @@ describe('servers added over the API', () => {
 
   it('refuse an sslmode that does not exist', async () => {
     const res = await t.call('POST', '/api/servers', {
+      token: t.adminToken,
       body: { name: 'bad-mode', url: tlsUrl('postgres', 'localhost', { sslmode: 'verify_full' }) },
     });
     expect(res.status).toBe(400);

@@ -30,6 +30,7 @@ beforeAll(async () => {
   other = await openSilo(t.config, { listen: true, logDestination: new Writable({ write: (_c, _e, done) => done() }) });
   otherApp = createApp(other.ctx);
   const created = await t.call('POST', '/api/companies', {
+    token: t.adminToken,
     body: { name: 'Revoke', slug: 'revoke', admin: { email: 'boss@revoke.test', password: 'boss-password' } },
   });
   expect(created.status).toBe(201);

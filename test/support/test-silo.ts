@@ -38,11 +38,14 @@ export interface TestSilo {
   app: ReturnType<typeof createApp>;
   adminToken: string;
   logs: string[];
-  /** app.request with JSON and the admin token unless `token` says otherwise (null: none). */
+  /**
+   * app.request with a JSON body. The caller is always named: `token` is a bearer token (the
+   * system admin's is `adminToken`), or null for a request without one.
+   */
   call(
     method: string,
     path: string,
-    options?: { body?: unknown; token?: string | null; headers?: Record<string, string> },
+    options: { token: string | null; body?: unknown; headers?: Record<string, string> },
     // biome-ignore lint/suspicious/noExplicitAny: a JSON answer whose shape is what each test asserts
   ): Promise<{ status: number; body: any; text: string; headers: Headers }>;
   /** A one-connection admin client on the test server; ended by close(). */
@@ -88,8 +91,7 @@ export async function createTestSilo(options: { env?: Record<string, string>; te
     adminToken,
     logs,
     admin,
-    async call(method, path, { body, token, headers = {} } = {}) {
-      const bearer = token === undefined ? adminToken : token;
+    async call(method, path, { body, token: bearer, headers = {} }) {
       const res = await app.request(path, {
         method,
         headers: {
