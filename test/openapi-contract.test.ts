@@ -224,6 +224,29 @@ describe('every operation answers as the document says', () => {
     await call('updateServer', 200, { params: { id: server.id }, body: { capacity: server.capacity } });
     await call('updateServer', 404, { params: { id: '00000000-0000-0000-0000-000000000000' }, body: { capacity: 10 } });
 
+    const backup = await call('createBackup', 202, a);
+    await call('createBackup', 404, none);
+    const backupOf = (company: string) => ({ params: { company, id: backup.id } });
+    for (let i = 0; i < 300 && (await call('getBackup', 200, backupOf('contract-a'))).status === 'running'; i++) {
+      await new Promise((resume) => setTimeout(resume, 100));
+    }
+    await call('getBackup', 404, backupOf('contract-b'));
+    await call('listBackups', 200, a);
+    await call('listBackups', 404, none);
+    await call('downloadBackupArchive', 200, backupOf('contract-a'));
+    await call('downloadBackupArchive', 404, backupOf('contract-b'));
+    await call('restoreCompany', 202, { ...a, body: { backupId: backup.id } });
+    await call('restoreCompany', 400, { ...a, body: { backupId: 'not-a-uuid' } });
+    await call('restoreCompany', 404, { ...none, body: { backupId: backup.id } });
+    // The restore runs in the background: the company plane's test below needs it done.
+    for (let i = 0; i < 300; i++) {
+      const logs = await call('listCompanyLogs', 200, a);
+      if (logs.items.some((l: { action: string }) => l.action === 'restored')) break;
+      await new Promise((resume) => setTimeout(resume, 100));
+    }
+    await call('deleteBackup', 204, backupOf('contract-a'));
+    await call('deleteBackup', 404, backupOf('contract-a'));
+
     const doomed = { email: 'admin@contract-c.test', password: 'admin-password' };
     await call('createCompany', 201, { body: { name: 'C', slug: 'contract-c', admin: doomed } });
     await call('deleteCompany', 409, { params: { company: 'contract-c' } });

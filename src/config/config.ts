@@ -1,4 +1,5 @@
 // The one place that reads the environment: parsed once with zod, refusing to start on bad values.
+import { join } from 'node:path';
 import { z } from 'zod';
 import { passwordSchema } from '../auth/password-rule.ts';
 import { SSL_MODES, type SslMode } from '../db/tls.ts';
@@ -74,6 +75,10 @@ const envSchema = z
     SILO_DB_CA_FILE: z.string().optional(),
     // The weakest sslmode any database connection uses; a URL may ask for more (docs/tls.md).
     SILO_DB_SSLMODE: z.enum(SSL_MODES).optional(),
+    // Where backup archives are written (docs/backups.md); unset: <SILO_DATA_DIR>/backups.
+    SILO_BACKUP_DIR: z.string().optional(),
+    // Backups running at once per database server in one instance (scheduled and asked for alike).
+    SILO_BACKUP_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
     SILO_NEON_WS_PROXY: z
       .string()
       .regex(/^[^\s/:]+(:\d+)?(\/\S*)?$/, 'must be host[:port][/path], without a protocol')
@@ -127,6 +132,7 @@ export interface Config {
   neonWsProxy: string | undefined;
   dbCaFile: string | undefined;
   dbSslMode: SslMode | undefined;
+  backups: { dir: string; concurrencyPerServer: number };
 }
 
 /**
@@ -196,5 +202,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     neonWsProxy: e.SILO_NEON_WS_PROXY,
     dbCaFile: e.SILO_DB_CA_FILE,
     dbSslMode: e.SILO_DB_SSLMODE,
+    backups: { dir: e.SILO_BACKUP_DIR ?? join(e.SILO_DATA_DIR, 'backups'), concurrencyPerServer: e.SILO_BACKUP_CONCURRENCY },
   };
 }

@@ -15,6 +15,7 @@ import { registerCreateCompany } from './routes/companies/create-company.ts';
 import { registerDeleteCompany } from './routes/companies/delete-company.ts';
 import { registerMigrateCompany } from './routes/companies/migrate-company.ts';
 import { registerMoveCompany } from './routes/companies/move-company.ts';
+import { registerBackupRoutes } from './routes/system-admin/backups.ts';
 import { registerReadCompanies } from './routes/companies/read-companies.ts';
 import { registerRotateCredentials } from './routes/companies/rotate-credentials.ts';
 import { registerUpdateCompany } from './routes/companies/update-company.ts';
@@ -101,6 +102,7 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
   registerRotateCredentials(app, ctx);
   registerMigrateCompany(app, ctx);
   registerMoveCompany(app, ctx);
+  registerBackupRoutes(app, ctx);
   registerServerRoutes(app, ctx);
   // The company plane: a company user's token, routed to that company's database.
   registerTenantHealthRoutes(app, ctx);
