@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli/main.ts';
+import { cliEnvOf } from './support/test-silo.ts';
 import { readArchive } from '../src/operations/backups/archive-format.ts';
 import { takeBackup } from '../src/operations/backups/backups.ts';
 import { restoreCompany, type RestoreStep } from '../src/operations/backups/restore-in-place.ts';
@@ -274,5 +276,42 @@ describe('backups while clients write', () => {
       });
       expect(lines, slug).toBe(rows);
     }
+  });
+});
+
+describe('the CLI', () => {
+  async function cli(...argv: string[]) {
+    const stdout: string[] = [];
+    const stderr: string[] = [];
+    const code = await runCli(argv, {
+      env: cliEnvOf(t),
+      stdout: { write: (c: string) => stdout.push(c) },
+      stderr: { write: (c: string) => stderr.push(c) },
+    });
+    return { code, stdout: stdout.join(''), stderr: stderr.join('') };
+  }
+
+  it('backs up, lists, exports and restores a company', async () => {
+    await createTenant('by-cli');
+    await seed('by-cli');
+    const before = await contents('by-cli');
+    const backup = await cli('companies', 'backup', 'by-cli', '--json');
+    expect(backup.code, backup.stderr).toBe(0);
+    const { id } = JSON.parse(backup.stdout);
+    const listed = await cli('companies', 'backups', 'by-cli');
+    expect(listed.stdout).toContain(id);
+    const file = join(t.config.dataDir, 'exported.silo');
+    const exported = await cli('companies', 'export', 'by-cli', '--backup', id, '-o', file);
+    expect(exported.code, exported.stderr).toBe(0);
+    const { Readable } = await import('node:stream');
+    expect((await readArchive(Readable.from([readFileSync(file)]))).company.slug).toBe('by-cli');
+    await change('by-cli');
+    const restored = await cli('companies', 'restore', 'by-cli', '--backup', id);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.stdout).toMatch(/writes were held for \d+ ms/);
+    expect(await contents('by-cli')).toEqual(before);
+    const unknown = await cli('companies', 'restore', 'by-cli', '--backup', '00000000-0000-0000-0000-000000000000');
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('backup not found');
   });
 });
