@@ -244,6 +244,15 @@ describe('every operation answers as the document says', () => {
       if (logs.items.some((l: { action: string }) => l.action === 'restored')) break;
       await new Promise((resume) => setTimeout(resume, 100));
     }
+    const archive = await t.app.request(`/api/companies/contract-a/backups/${backup.id}/archive`, {
+      headers: { authorization: `Bearer ${t.adminToken}` },
+    });
+    const bytes = { headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(await archive.arrayBuffer()) };
+    await call('importCompany', 201, { ...bytes, query: 'slug=contract-imported' });
+    await call('importCompany', 409, { ...bytes, query: 'slug=contract-imported' });
+    await call('importCompany', 400, { ...bytes, query: 'slug=Not%20A%20Slug', body: new Uint8Array([1, 2, 3]) });
+    const fromBackup = { company: 'contract-a', backupId: backup.id };
+    await call('createCompany', 201, { body: { name: 'From backup', slug: 'contract-copy', fromBackup } });
     await call('deleteBackup', 204, backupOf('contract-a'));
     await call('deleteBackup', 404, backupOf('contract-a'));
 

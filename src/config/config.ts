@@ -79,6 +79,12 @@ const envSchema = z
     SILO_BACKUP_DIR: z.string().optional(),
     // Backups running at once per database server in one instance (scheduled and asked for alike).
     SILO_BACKUP_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+    // The largest archive POST /api/companies/import takes (the body limit does not apply to it).
+    SILO_IMPORT_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(10 * 1024 ** 3),
     SILO_NEON_WS_PROXY: z
       .string()
       .regex(/^[^\s/:]+(:\d+)?(\/\S*)?$/, 'must be host[:port][/path], without a protocol')
@@ -132,7 +138,7 @@ export interface Config {
   neonWsProxy: string | undefined;
   dbCaFile: string | undefined;
   dbSslMode: SslMode | undefined;
-  backups: { dir: string; concurrencyPerServer: number };
+  backups: { dir: string; concurrencyPerServer: number; importMaxBytes: number };
 }
 
 /**
@@ -202,6 +208,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     neonWsProxy: e.SILO_NEON_WS_PROXY,
     dbCaFile: e.SILO_DB_CA_FILE,
     dbSslMode: e.SILO_DB_SSLMODE,
-    backups: { dir: e.SILO_BACKUP_DIR ?? join(e.SILO_DATA_DIR, 'backups'), concurrencyPerServer: e.SILO_BACKUP_CONCURRENCY },
+    backups: {
+      dir: e.SILO_BACKUP_DIR ?? join(e.SILO_DATA_DIR, 'backups'),
+      concurrencyPerServer: e.SILO_BACKUP_CONCURRENCY,
+      importMaxBytes: e.SILO_IMPORT_MAX_BYTES,
+    },
   };
 }

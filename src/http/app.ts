@@ -16,6 +16,7 @@ import { registerDeleteCompany } from './routes/companies/delete-company.ts';
 import { registerMigrateCompany } from './routes/companies/migrate-company.ts';
 import { registerMoveCompany } from './routes/companies/move-company.ts';
 import { registerBackupRoutes } from './routes/system-admin/backups.ts';
+import { IMPORT_PATH, registerImportCompany } from './routes/system-admin/import-company.ts';
 import { registerReadCompanies } from './routes/companies/read-companies.ts';
 import { registerRotateCredentials } from './routes/companies/rotate-credentials.ts';
 import { registerUpdateCompany } from './routes/companies/update-company.ts';
@@ -87,13 +88,16 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
   // must be this one, inside the one above, so that its metric and log line see the real status.
   app.use('*', (c, next) => {
     const method = c.req.method;
-    return method !== 'GET' && method !== 'HEAD' && isApiPath(c.req.path) ? limitBody(c, next) : next();
+    // An imported archive has a limit of its own (SILO_IMPORT_MAX_BYTES), checked as it streams.
+    const path = c.req.path;
+    return method !== 'GET' && method !== 'HEAD' && isApiPath(path) && path !== IMPORT_PATH ? limitBody(c, next) : next();
   });
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   registerOperationRoutes(app, ctx);
   registerAuthRoutes(app, ctx);
   registerSystemStatus(app, ctx);
+  registerImportCompany(app, ctx);
   registerCreateCompany(app, ctx);
   registerReadCompanies(app, ctx);
   registerUpdateCompany(app, ctx);

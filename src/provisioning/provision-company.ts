@@ -47,8 +47,17 @@ export interface ProvisionedCompany {
 
 const UNIQUE_VIOLATION = '23505';
 
-/** Inserts the company as `provisioning`, or takes over a `failed` row with the same slug. */
-async function claimCompanyRow(ctx: SiloContext, slug: string, input: CreateCompanyInput, placement: Placement) {
+/**
+ * Inserts the company as `provisioning` (with `id` when given), or takes over a `failed` row with
+ * the same slug. Also used by a company made from a backup (src/operations/backups/new-company.ts).
+ */
+export async function claimCompanyRow(
+  ctx: SiloContext,
+  slug: string,
+  input: Pick<CreateCompanyInput, 'name' | 'maxUsers' | 'features'>,
+  placement: Pick<Placement, 'serverId' | 'provider'>,
+  id?: string,
+) {
   const names = tenantNames(ctx.config.dbPrefix, slug);
   const values = {
     name: input.name,
@@ -69,7 +78,7 @@ async function claimCompanyRow(ctx: SiloContext, slug: string, input: CreateComp
   try {
     const [row] = await ctx.db
       .insert(companies)
-      .values({ slug, ...values })
+      .values({ ...(id ? { id } : {}), slug, ...values })
       .returning();
     return row!;
   } catch (error) {
