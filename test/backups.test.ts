@@ -315,3 +315,40 @@ describe('the CLI', () => {
     expect(unknown.stderr).toContain('backup not found');
   });
 });
+
+describe('archive and unarchive', () => {
+  it('drops the database after a verified backup, answers 403 meanwhile, and brings the same data back', async () => {
+    await createTenant('sleepy');
+    await seed('sleepy');
+    const token = (await login('sleepy')).body.token;
+    const before = await contents('sleepy');
+    const names = tenantNames(t.config.dbPrefix, 'sleepy');
+
+    const archived = await t.call('PATCH', '/api/companies/sleepy', { body: { status: 'archived' } });
+    expect(archived.status, archived.text).toBe(200);
+    expect(archived.body).toMatchObject({ slug: 'sleepy', status: 'archived', serverId: null, database: null });
+    const present = await t.admin<{ n: number }[]>`
+      select (select count(*) from pg_database where datname = ${names.database})
+           + (select count(*) from pg_roles where rolname = ${names.role}) as n`;
+    expect(Number(present[0]!.n)).toBe(0);
+    const refused = await t.call('GET', '/api/documents', { token });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error).toMatchObject({ code: 'company_suspended', details: { status: 'archived' } });
+    const backups = await t.call('GET', '/api/companies/sleepy/backups');
+    expect(backups.body.items).toMatchObject([{ origin: 'archive', status: 'completed' }]);
+    expect((await t.call('POST', '/api/companies/sleepy/backups')).status).toBe(409);
+    expect((await t.call('PATCH', '/api/companies/sleepy', { body: { status: 'suspended' } })).status).toBe(409);
+    // The slug stays taken.
+    const again = await t.call('POST', '/api/companies', { body: { name: 'x', slug: 'sleepy', admin: { email: 'a@b.test' } } });
+    expect(again.status).toBe(409);
+
+    const back = await t.call('PATCH', '/api/companies/sleepy', { body: { status: 'active' } });
+    expect(back.status, back.text).toBe(200);
+    expect(back.body).toMatchObject({ status: 'active', database: names.database, schemaVersion: t.ctx.tenantMigrations.latest });
+    expect(await contents('sleepy')).toEqual(before);
+    expect((await t.call('GET', '/api/documents', { token })).status).toBe(200);
+    const logs = await t.call('GET', '/api/companies/sleepy/logs?limit=200');
+    const actions = logs.body.items.map((l: { action: string }) => l.action);
+    expect(actions).toEqual(expect.arrayContaining(['backup', 'archived', 'unarchived']));
+  });
+});

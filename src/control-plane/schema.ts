@@ -7,7 +7,8 @@ export const serverStatuses = ['active', 'draining', 'disabled'] as const;
 // postgres: a server Silo administers (creates databases and roles). neon: the Neon API, one Neon
 // project per company. external: databases someone else created, registered by connection string.
 export const providers = ['postgres', 'neon', 'external'] as const;
-export const companyStatuses = ['provisioning', 'active', 'suspended', 'failed', 'deleted'] as const;
+// archived: its database dropped after a verified backup, its row and slug kept (docs/backups.md).
+export const companyStatuses = ['provisioning', 'active', 'suspended', 'failed', 'deleted', 'archived'] as const;
 export type ServerStatus = (typeof serverStatuses)[number];
 export type CompanyStatus = (typeof companyStatuses)[number];
 export type Provider = (typeof providers)[number];
@@ -175,8 +176,9 @@ export const databaseLeftovers = pgTable(
     databaseName: text('database_name').notNull(),
     roleName: text('role_name').notNull(),
     // restore_*: a restore's new database and the old one it replaced; both carry no role of their
-    // own (the company's role owns them), so role_name repeats the database's name.
-    reason: text('reason', { enum: ['move_target', 'move_source', 'restore_target', 'restore_source'] }).notNull(),
+    // own (the company's role owns them), so role_name repeats the database's name. archived: an
+    // archived company's database and role, until they are dropped.
+    reason: text('reason', { enum: ['move_target', 'move_source', 'restore_target', 'restore_source', 'archived'] }).notNull(),
     lastError: text('last_error'),
     createdAt: createdAt(),
     removedAt: timestamp('removed_at', { withTimezone: true, precision: 3 }),

@@ -8,6 +8,7 @@ import { removeCompanyDatabase } from '../provisioning/tenant-database.ts';
 import { neonError } from '../providers/neon/api.ts';
 import { hasDatabase, openAsCompany } from '../tenancy/company-database.ts';
 import type { Sql } from 'postgres';
+import { archiveCompany, unarchiveCompany } from '../operations/backups/archive-company.ts';
 import { recordAudit } from './audit.ts';
 import { getCompany, type CompanyRow } from './company-records.ts';
 import { decodeCursor, encodeCursor, type Page } from './pagination.ts';
@@ -47,13 +48,24 @@ export async function listCompanies(ctx: SiloContext, query: ListCompaniesQuery)
 
 export interface UpdateCompanyInput {
   name?: string;
-  status?: 'active' | 'suspended';
+  status?: 'active' | 'suspended' | 'archived';
   maxUsers?: number | null;
   features?: Record<string, unknown>;
 }
 
-export async function updateCompany(ctx: SiloContext, idOrSlug: string, input: UpdateCompanyInput, actor: string): Promise<CompanyRow> {
-  const company = await getCompany(ctx, idOrSlug);
+export async function updateCompany(ctx: SiloContext, idOrSlug: string, given: UpdateCompanyInput, actor: string): Promise<CompanyRow> {
+  let company = await getCompany(ctx, idOrSlug);
+  let input = given;
+  // Archiving and unarchiving take a backup and drop a database, or restore one (docs/backups.md);
+  // the other fields change afterwards.
+  if (input.status === 'archived' || (company.status === 'archived' && input.status === 'active')) {
+    const { status, ...rest } = input;
+    if (status !== company.status) {
+      company = status === 'archived' ? await archiveCompany(ctx, company.id, actor) : await unarchiveCompany(ctx, company.id, actor);
+    }
+    input = rest;
+    if (Object.values(input).every((v) => v === undefined)) return company;
+  }
   if (input.status && input.status !== company.status && !['active', 'suspended'].includes(company.status)) {
     throw conflict(`a ${company.status} company cannot be made ${input.status}`);
   }

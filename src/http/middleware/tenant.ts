@@ -11,10 +11,13 @@ import { assertWritesAllowed, writesHeld } from '../../scale-out/write-hold.ts';
 import type { CompanyRecord } from '../../tenancy/tenants.ts';
 import type { AppEnv } from '../env.ts';
 
-/** The token's company, if it may be served now: deleted -> 401, suspended -> 403. */
+/** The token's company, if it may be served now: deleted -> 401, suspended or archived -> 403. */
 export async function tokenCompany(ctx: SiloContext, auth: TokenClaims): Promise<CompanyRecord> {
   if (!auth.cid) throw new SiloError('forbidden', 'this route is for company users');
   const company = await ctx.tenants.company(auth.cid);
+  if (company?.status === 'archived') {
+    throw new SiloError('company_suspended', 'the company is archived', { status: 'archived' });
+  }
   if (!company || (company.status !== 'active' && company.status !== 'suspended')) {
     throw new SiloError('unauthorized', 'the company of this token no longer exists');
   }

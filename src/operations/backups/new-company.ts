@@ -56,8 +56,25 @@ export async function createCompanyFromArchive(
 ): Promise<CompanyRow> {
   const slug = await checkNewCompany(ctx, input, source.manifest);
   const placement = await chooseServer(ctx, { serverId: input.serverId, external: false, provider: 'postgres' });
-  const names = tenantNames(ctx.config.dbPrefix, slug);
   const row = await claimCompanyRow(ctx, slug, { name: input.name }, placement, input.id);
+  return fillCompanyDatabase(ctx, row, placement.serverId, source, actor, { action: 'created', whenFailed: { status: 'failed' } });
+}
+
+/**
+ * Builds the database of a company row placed on `serverId` (named from its slug) from an archive
+ * and makes the row `active`. On failure, what was made is dropped and the row gets `whenFailed`
+ * (`failed` for a new company; `archived`, with no database, for an unarchive) and the reason.
+ */
+export async function fillCompanyDatabase(
+  ctx: SiloContext,
+  row: CompanyRow,
+  serverId: string,
+  source: ArchiveSource,
+  actor: string,
+  outcome: { action: string; whenFailed: Partial<CompanyRow> },
+): Promise<CompanyRow> {
+  const placement = { serverId };
+  const names = tenantNames(ctx.config.dbPrefix, row.slug);
   const audit: AuditEntry[] = [];
   const started = performance.now();
   let current = 'role';
@@ -95,6 +112,10 @@ export async function createCompanyFromArchive(
         .update(companies)
         .set({
           status: 'active',
+          serverId,
+          provider: 'postgres',
+          databaseName: names.database,
+          roleName: names.role,
           credentialsEncrypted: ctx.box.seal(password, sealedAt.companyCredentials(row.id)),
           schemaVersion,
           lastError: null,
@@ -105,7 +126,7 @@ export async function createCompanyFromArchive(
       audit.push({
         companyId: row.id,
         serverId: placement.serverId,
-        action: 'created',
+        action: outcome.action,
         status: 'ok',
         actor,
         durationMs: Math.round(performance.now() - started),
@@ -127,7 +148,7 @@ export async function createCompanyFromArchive(
     audit.push({
       companyId: row.id,
       serverId: placement.serverId,
-      action: 'created',
+      action: outcome.action,
       status: 'failed',
       actor,
       durationMs: Math.round(performance.now() - started),
@@ -138,7 +159,7 @@ export async function createCompanyFromArchive(
     if (error instanceof SiloError && error.code !== 'internal') throw error;
     throw new SiloError(
       isConnectionError(error) ? 'unavailable' : 'internal',
-      `creating the company from the backup failed at step "${current}"; it is marked failed and creating it again retries`,
+      `making the company's database from the backup failed at step "${current}"; it is ${outcome.whenFailed.status} (its log has the reason)`,
       { companyId: row.id, step: current },
     );
   }

@@ -10,7 +10,10 @@ import { bearer, CompanyParam, CompanySchema, errors, json, jsonBody, jsonObject
 const UpdateCompanyBody = z
   .object({
     name: text(200).optional(),
-    status: z.enum(['active', 'suspended']).optional(),
+    status: z
+      .enum(['active', 'suspended', 'archived'])
+      .optional()
+      .openapi({ description: 'archived: a verified backup is taken and the database dropped; active on an archived company restores it' }),
     maxUsers: z.number().int().min(1).max(1_000_000).nullable().optional(),
     features: jsonObject().optional(),
   })
