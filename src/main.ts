@@ -6,6 +6,7 @@ import type { Server } from 'node:http';
 import { createApp } from './http/app.ts';
 import { serverOptions } from './http/server-limits.ts';
 import { fleetStatus, migrateFleet } from './migrations/fleet.ts';
+import { startBackupScheduler } from './operations/backups/schedule.ts';
 
 async function main() {
   const config = loadConfig();
@@ -41,12 +42,15 @@ async function main() {
       .catch((error: Error) => log.error({ error: error.message }, 'fleet migration on start failed'));
   }
 
+  const backups = startBackupScheduler(silo.ctx);
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
     migrating.abort();
+    backups.stop();
     server.close();
     await silo.close();
     process.exit(0);

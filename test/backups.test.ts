@@ -13,6 +13,9 @@ import { runCli } from '../src/cli/main.ts';
 import { cliEnvOf } from './support/test-silo.ts';
 import { readArchive } from '../src/operations/backups/archive-format.ts';
 import { takeBackup } from '../src/operations/backups/backups.ts';
+import { startDueBackups } from '../src/operations/backups/schedule.ts';
+import { openSilo } from '../src/bootstrap.ts';
+import { readdirSync } from 'node:fs';
 import { restoreCompany, type RestoreStep } from '../src/operations/backups/restore-in-place.ts';
 import { tenantNames } from '../src/provisioning/names.ts';
 import { sealedAt } from '../src/crypto/credentials.ts';
@@ -350,5 +353,51 @@ describe('archive and unarchive', () => {
     const logs = await t.call('GET', '/api/companies/sleepy/logs?limit=200');
     const actions = logs.body.items.map((l: { action: string }) => l.action);
     expect(actions).toEqual(expect.arrayContaining(['backup', 'archived', 'unarchived']));
+  });
+});
+
+describe('scheduled backups', () => {
+  it('takes due backups once across two instances and keeps the newest `keep`', async () => {
+    const second = await openSilo(t.config, { listen: true });
+    try {
+      const schedule = { everyHours: 6, keep: 2 };
+      const ids: string[] = [];
+      for (const slug of ['nightly-a', 'nightly-b']) {
+        const created = await t.call('POST', '/api/companies', {
+          body: { name: slug, slug, admin: { email: `boss@${slug}.test`, password: PASSWORD }, backupSchedule: schedule },
+        });
+        expect(created.status, created.text).toBe(201);
+        expect(created.body.backupSchedule).toEqual(schedule);
+        ids.push(created.body.id);
+      }
+      const rounds = async () => {
+        const [first, other] = await Promise.all([startDueBackups(t.ctx), startDueBackups(second.ctx)]);
+        const started = [...first, ...other];
+        await Promise.all(started.map((s) => s.done));
+        return started.filter((s) => ids.includes(s.companyId)).length;
+      };
+      expect(await rounds()).toBe(2);
+      // Not due again until everyHours have passed.
+      expect(await rounds()).toBe(0);
+      for (let round = 0; round < 3; round++) {
+        await t.ctx.sql`update company_backups set started_at = started_at - interval '7 hours' where origin = 'scheduled'`;
+        expect(await rounds()).toBe(2);
+      }
+      for (const [i, id] of ids.entries()) {
+        const list = await t.call('GET', `/api/companies/${id}/backups`);
+        expect(list.body.items, `company ${i}`).toHaveLength(2);
+        expect(list.body.items.every((b: { origin: string; status: string }) => b.origin === 'scheduled' && b.status === 'completed')).toBe(
+          true,
+        );
+        // Removed backups took their archives with them.
+        expect(readdirSync(join(t.config.backups.dir, id)).sort()).toEqual(
+          list.body.items.map((b: { id: string }) => `${b.id}.silo`).sort(),
+        );
+      }
+      const off = await t.call('PATCH', '/api/companies/nightly-a', { body: { backupSchedule: null } });
+      expect(off.body.backupSchedule).toBeNull();
+    } finally {
+      await second.close();
+    }
   });
 });

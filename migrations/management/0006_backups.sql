@@ -13,5 +13,6 @@ CREATE TABLE "company_backups" (
 	"completed_at" timestamp (3) with time zone
 );
 --> statement-breakpoint
+ALTER TABLE "companies" ADD COLUMN "backup_schedule" jsonb;--> statement-breakpoint
 ALTER TABLE "company_backups" ADD CONSTRAINT "company_backups_company_id_companies_id_fk" FOREIGN KEY ("company_id") REFERENCES "public"."companies"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "company_backups_company_idx" ON "company_backups" USING btree ("company_id","started_at");

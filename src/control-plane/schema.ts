@@ -70,6 +70,8 @@ export const companies = pgTable(
     moveLeaseUntil: timestamp('move_lease_until', { withTimezone: true, precision: 3 }),
     // While in the future, writes to the company answer 503 (its data is being copied).
     writesHeldUntil: timestamp('writes_held_until', { withTimezone: true, precision: 3 }),
+    // Scheduled backups (docs/backups.md): one every `everyHours`, the newest `keep` kept.
+    backupSchedule: jsonb('backup_schedule').$type<{ everyHours: number; keep: number }>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
     deletedAt: timestamp('deleted_at', { withTimezone: true }),

@@ -30,6 +30,7 @@ export interface CreateCompanyInput {
   admin: { email: string; password?: string; name?: string };
   maxUsers?: number | null;
   features?: Record<string, unknown>;
+  backupSchedule?: { everyHours: number; keep: number } | null;
   serverId?: string;
   /** Bring your own: a database someone else created, as the login Silo is to use. */
   externalDatabaseUrl?: string;
@@ -54,7 +55,7 @@ const UNIQUE_VIOLATION = '23505';
 export async function claimCompanyRow(
   ctx: SiloContext,
   slug: string,
-  input: Pick<CreateCompanyInput, 'name' | 'maxUsers' | 'features'>,
+  input: Pick<CreateCompanyInput, 'name' | 'maxUsers' | 'features' | 'backupSchedule'>,
   placement: Pick<Placement, 'serverId' | 'provider'>,
   id?: string,
 ) {
@@ -64,6 +65,7 @@ export async function claimCompanyRow(
     status: 'provisioning' as const,
     maxUsers: input.maxUsers ?? null,
     features: input.features ?? {},
+    backupSchedule: input.backupSchedule ?? null,
     serverId: placement.serverId,
     provider: placement.provider,
     // What a postgres server's database will be called; other providers say once it exists.

@@ -51,6 +51,7 @@ export interface UpdateCompanyInput {
   status?: 'active' | 'suspended' | 'archived';
   maxUsers?: number | null;
   features?: Record<string, unknown>;
+  backupSchedule?: { everyHours: number; keep: number } | null;
 }
 
 export async function updateCompany(ctx: SiloContext, idOrSlug: string, given: UpdateCompanyInput, actor: string): Promise<CompanyRow> {
@@ -78,6 +79,7 @@ export async function updateCompany(ctx: SiloContext, idOrSlug: string, given: U
         ...(input.name !== undefined ? { name: input.name } : {}),
         ...(input.maxUsers !== undefined ? { maxUsers: input.maxUsers } : {}),
         ...(input.features !== undefined ? { features: input.features } : {}),
+        ...(input.backupSchedule !== undefined ? { backupSchedule: input.backupSchedule } : {}),
         ...(statusChange ? { status: statusChange } : {}),
         updatedAt: dsql`now()`,
       })

@@ -9,7 +9,7 @@ import { createCompanyFromBackup } from '../../../operations/backups/import.ts';
 import { toCompanyView } from '../../../services/company-records.ts';
 import { actorOf, type App } from '../../env.ts';
 import { requireAuth } from '../../middleware/auth.ts';
-import { bearer, CompanySchema, errors, json, jsonBody, jsonObject, text } from '../../schemas.ts';
+import { BackupScheduleSchema, bearer, CompanySchema, errors, json, jsonBody, jsonObject, text } from '../../schemas.ts';
 
 const CreateCompanyBody = z
   .object({
@@ -29,6 +29,7 @@ const CreateCompanyBody = z
       .openapi({ description: "A new company holding another company's backup (its users, with their passwords); no admin then" }),
     maxUsers: z.number().int().min(1).max(1_000_000).nullable().optional(),
     features: jsonObject().optional(),
+    backupSchedule: BackupScheduleSchema.nullable().optional(),
     serverId: z.uuid().optional(),
     externalDatabaseUrl: z
       .string()
