@@ -294,7 +294,7 @@ describe('the CLI', () => {
     return { code, stdout: stdout.join(''), stderr: stderr.join('') };
   }
 
-  it('backs up, lists, exports and restores a company', async () => {
+  it('backs up, lists, exports, restores, imports, archives and unarchives a company', async () => {
     await createTenant('by-cli');
     await seed('by-cli');
     const before = await contents('by-cli');
@@ -313,6 +313,11 @@ describe('the CLI', () => {
     expect(restored.code, restored.stderr).toBe(0);
     expect(restored.stdout).toMatch(/writes were held for \d+ ms/);
     expect(await contents('by-cli')).toEqual(before);
+    const imported = await cli('companies', 'import', file, '--slug', 'by-cli-copy', '--json');
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(JSON.parse(imported.stdout)).toMatchObject({ slug: 'by-cli-copy', status: 'active' });
+    expect((await cli('companies', 'archive', 'by-cli-copy')).stdout).toContain('is archived');
+    expect((await cli('companies', 'unarchive', 'by-cli-copy')).stdout).toContain('is active');
     const unknown = await cli('companies', 'restore', 'by-cli', '--backup', '00000000-0000-0000-0000-000000000000');
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toContain('backup not found');
@@ -398,6 +403,33 @@ describe('scheduled backups', () => {
       expect(off.body.backupSchedule).toBeNull();
     } finally {
       await second.close();
+    }
+  });
+});
+
+describe('deleting a company', () => {
+  it('keeps its backups by default and removes them with keepBackups=false', async () => {
+    for (const slug of ['gone-keep', 'gone-clean']) {
+      const id = await createTenant(slug);
+      const backup = await takeBackup(t.ctx, slug, 'test');
+      const deleted = await t.call('DELETE', `/api/companies/${slug}${slug === 'gone-clean' ? '?keepBackups=false' : ''}`, {
+        headers: { 'x-confirm': slug },
+      });
+      expect(deleted.status, deleted.text).toBe(200);
+      const list = await t.call('GET', `/api/companies/${id}/backups`);
+      const archive = join(t.config.backups.dir, backup.storageKey);
+      if (slug === 'gone-keep') {
+        expect(list.body.items.map((b: { id: string }) => b.id)).toEqual([backup.id]);
+        expect(readdirSync(join(t.config.backups.dir, id))).toEqual([`${backup.id}.silo`]);
+        // A deleted company's backup still makes a new one.
+        const revived = await t.call('POST', '/api/companies', {
+          body: { name: 'Revived', slug: 'revived', fromBackup: { company: id, backupId: backup.id } },
+        });
+        expect(revived.status, revived.text).toBe(201);
+      } else {
+        expect(list.body.items).toEqual([]);
+        expect(() => readFileSync(archive)).toThrow();
+      }
     }
   });
 });

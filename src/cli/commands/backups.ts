@@ -1,11 +1,14 @@
-// `silo companies backup | backups | restore | export`: a company's backups from the command line,
-// the same operations as the HTTP routes (docs/backups.md).
-import { createWriteStream } from 'node:fs';
+// `silo companies backup | backups | restore | export | import | archive | unarchive`: a company's
+// backups from the command line, the same operations as the HTTP routes (docs/backups.md).
+import { createReadStream, createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { listBackups, openBackupArchive, takeBackup, toBackupView } from '../../operations/backups/backups.ts';
 import { restoreCompany } from '../../operations/backups/restore-in-place.ts';
-import { parseSlug } from '../arguments.ts';
+import { archiveCompany, unarchiveCompany } from '../../operations/backups/archive-company.ts';
+import { importCompany } from '../../operations/backups/import.ts';
+import { toCompanyView } from '../../services/company-records.ts';
+import { parseServerId, parseSlug, parseText } from '../arguments.ts';
 import { printJson, printLine, printTable, shortTime } from '../output.ts';
 import type { CliRuntime } from '../runtime.ts';
 
@@ -76,4 +79,42 @@ export function registerBackupCommands(program: Command, cli: CliRuntime): void 
       if (options.json) return printJson(cli.stdout, backup);
       printLine(cli.stdout, `wrote backup ${backup.id} of ${slug} to ${options.output} (${megabytes(backup.sizeBytes)})`);
     });
+
+  companies
+    .command('import')
+    .description('create a company from an archive file (what export writes, from this Silo or another)')
+    .argument('<file>', 'the archive')
+    .requiredOption('--slug <slug>', "the new company's slug", parseSlug)
+    .option('--name <name>', "its name (default: the archive's)", parseText(200))
+    .option('--server <serverId>', 'the postgres server to place it on (default: placement)', parseServerId)
+    .option('--json', 'print one JSON document: the company')
+    .action(async (file: string, options: { slug: string; name?: string; server?: string; json?: boolean }) => {
+      const company = await cli.withSilo((ctx) =>
+        importCompany(
+          ctx,
+          { slug: options.slug, ...(options.name ? { name: options.name } : {}), ...(options.server ? { serverId: options.server } : {}) },
+          createReadStream(file),
+          'cli',
+        ),
+      );
+      const view = toCompanyView(company);
+      if (options.json) return printJson(cli.stdout, view);
+      printLine(cli.stdout, `imported ${file} as company ${view.slug} (${view.id}), schema ${view.schemaVersion}`);
+    });
+
+  for (const [name, description, run] of [
+    ['archive', 'take a verified backup of a company and drop its database (its row and slug stay)', archiveCompany],
+    ['unarchive', "restore an archived company's database onto a server chosen by placement", unarchiveCompany],
+  ] as const) {
+    companies
+      .command(name)
+      .description(description)
+      .argument('<slug>', 'the company', parseSlug)
+      .option('--json', 'print one JSON document: the company')
+      .action(async (slug: string, options: { json?: boolean }) => {
+        const view = toCompanyView(await cli.withSilo((ctx) => run(ctx, slug, 'cli')));
+        if (options.json) return printJson(cli.stdout, view);
+        printLine(cli.stdout, `company ${view.slug} is ${view.status}`);
+      });
+  }
 }

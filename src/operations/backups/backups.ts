@@ -2,7 +2,7 @@
 // `completed` with its size, schema version and row counts, or `failed` with the reason), listing,
 // reading and removing them. Every backup is in the company's log. docs/backups.md.
 import type { Readable } from 'node:stream';
-import { and, eq, sql as dsql } from 'drizzle-orm';
+import { and, eq, ne, sql as dsql } from 'drizzle-orm';
 import type { SiloContext } from '../../context.ts';
 import { companyBackups } from '../../control-plane/schema.ts';
 import { conflict, describeError, notFound } from '../../errors.ts';
@@ -208,8 +208,18 @@ export async function deleteBackup(ctx: SiloContext, idOrSlug: string, backupId:
   ]);
 }
 
-/** The archive first, then the row: a row never points at nothing it claims to have. */
+/** The row first, then the archive: a failure between leaves a file no row points at, never a row without its file. */
 export async function removeBackup(ctx: SiloContext, backup: BackupRow): Promise<void> {
-  await backupStorage(ctx).remove(backup.storageKey);
   await ctx.db.delete(companyBackups).where(eq(companyBackups.id, backup.id));
+  await backupStorage(ctx).remove(backup.storageKey);
+}
+
+/** Every backup of a company that is not running (a deleted company's, when asked). */
+export async function removeCompanyBackups(ctx: SiloContext, companyId: string): Promise<number> {
+  const rows = await ctx.db
+    .select()
+    .from(companyBackups)
+    .where(and(eq(companyBackups.companyId, companyId), ne(companyBackups.status, 'running')));
+  for (const backup of rows) await removeBackup(ctx, backup);
+  return rows.length;
 }

@@ -1,7 +1,9 @@
 // DELETE /api/companies/:company with X-Confirm: <slug>: drops the database and role (a Neon
 // project: deletes it), keeps the row. An external database is detached unless ?dropDatabase=true.
+// Its backups stay (a deleted company can still be restored as a new one) unless ?keepBackups=false.
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
+import { removeCompanyBackups } from '../../../operations/backups/backups.ts';
 import { deleteCompany } from '../../../services/companies.ts';
 import { toCompanyView } from '../../../services/company-records.ts';
 import { actorOf, type App } from '../../env.ts';
@@ -26,6 +28,10 @@ export function registerDeleteCompany(app: App, ctx: SiloContext) {
             .enum(['true', 'false'])
             .optional()
             .openapi({ description: 'external companies only: drop the database too (its login must own it); default: detach' }),
+          keepBackups: z
+            .enum(['true', 'false'])
+            .optional()
+            .openapi({ description: "false: remove the company's backups and their archives too; default: keep them" }),
         }),
       },
       responses: {
@@ -37,6 +43,7 @@ export function registerDeleteCompany(app: App, ctx: SiloContext) {
       const deleted = await deleteCompany(ctx, c.req.valid('param').company, c.req.header('x-confirm'), actorOf(c.get('auth')), {
         dropDatabase: c.req.valid('query').dropDatabase === 'true',
       });
+      if (c.req.valid('query').keepBackups === 'false') await removeCompanyBackups(ctx, deleted.id);
       return c.json(toCompanyView(deleted), 200);
     },
   );
