@@ -3,7 +3,7 @@
 // embedded 18; the data is equal table by table and users log in with their passwords. An archive
 // at an older schema version is migrated forward; one from a newer Silo answers 409; a damaged one
 // answers 400 and creates nothing.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
@@ -100,7 +100,7 @@ beforeAll(async () => {
   t = await createTestSilo();
   folder = copyTenantMigrations();
   folder.add('0099_priority', 'ALTER TABLE "documents" ADD COLUMN "priority" integer DEFAULT 3 NOT NULL;');
-  newer = await createTestSilo({ tenantMigrationsFolder: folder.path });
+  newer = await createTestSilo({ tenantMigrationsFolder: folder.path, env: { SILO_IMPORT_MAX_BYTES: '1000000' } });
   defaultServerId = (await t.call('GET', '/api/servers')).body.items[0].id;
   if (existsSync(join(PG15, 'postgres'))) {
     pg15Dir = mkdtempSync(join(tmpdir(), 'silo-pg15-'));
@@ -207,5 +207,18 @@ describe('schema versions', () => {
     expect(res.status, res.text).toBe(409);
     expect(res.body.error.message).toContain('0099_priority');
     expect(await findCompany(t.ctx, 'too-new')).toBeUndefined();
+  });
+});
+
+describe('the import limit', () => {
+  it('answers 413 to an archive over SILO_IMPORT_MAX_BYTES and keeps nothing of it', async () => {
+    const files = () => readdirSync(newer.config.backups.dir, { recursive: true }).map(String).sort();
+    const before = files();
+    const res = await upload(newer, 'slug=too-big', Buffer.alloc(2_000_000, 7));
+    expect(res.status, res.text).toBe(413);
+    expect(res.body.error.code).toBe('payload_too_large');
+    expect(await findCompany(newer.ctx, 'too-big')).toBeUndefined();
+    // Its folder may stay (empty); no archive or temporary file does.
+    expect(files().filter((f) => f.endsWith('.silo') || f.endsWith('.tmp'))).toEqual(before.filter((f) => f.endsWith('.silo')));
   });
 });

@@ -56,7 +56,10 @@ export async function importCompany(ctx: SiloContext, input: NewCompanyNames, up
   const id = randomUUID();
   const backupId = randomUUID();
   const key = backupKey(id, backupId);
-  const sizeBytes = await storage.write(key, upload.pipe(limited(ctx.config.backups.importMaxBytes)));
+  const limiter = limited(ctx.config.backups.importMaxBytes);
+  // pipe() does not pass an upload's failure on (a client gone mid-way): the write must end with it.
+  upload.once('error', (error) => limiter.destroy(error));
+  const sizeBytes = await storage.write(key, upload.pipe(limiter));
   try {
     const manifest = await verifyArchive(await storage.read(key));
     const company = await createCompanyFromArchive(

@@ -8,7 +8,7 @@ import type { SiloContext } from '../../context.ts';
 import { conflict, SiloError } from '../../errors.ts';
 import type { MigrationSet } from '../../migrations/migration-set.ts';
 import { applyMigrations } from '../../migrations/runner.ts';
-import { copyInto, fingerprint, readTables, setSequences } from '../../scale-out/table-copy.ts';
+import { copyInto, fingerprint, readSequences, readTables, setSequences } from '../../scale-out/table-copy.ts';
 import { type Manifest, readArchive } from './archive-format.ts';
 
 export type LoadStep = 'migrate' | 'copy' | 'verify' | 'migrate_forward';
@@ -57,6 +57,10 @@ export async function loadArchive(
       await readArchive(await archive(), async (table, data) => {
         await copyInto(sql, table, data);
       });
+      // Only the sequences of the schema itself: a manifest is outside input (an import).
+      const sequences = new Set((await readSequences(sql)).map((s) => s.name));
+      const unknown = manifest.sequences.find((s) => !sequences.has(s.name));
+      if (unknown) throw conflict(`the archive names a sequence that its schema version does not have (${unknown.name})`);
       await setSequences(sql, manifest.sequences);
       await sql.unsafe('commit');
     } catch (error) {
