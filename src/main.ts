@@ -6,6 +6,7 @@ import type { Server } from 'node:http';
 import { createApp } from './http/app.ts';
 import { serverOptions } from './http/server-limits.ts';
 import { fleetStatus, migrateFleet } from './operations/migrations/fleet.ts';
+import { startBackupScheduler } from './operations/backups/schedule.ts';
 import { logStartupSummary } from './startup-summary.ts';
 
 /** How long requests under way may take to finish on shutdown before their connections are cut. */
@@ -47,6 +48,8 @@ async function main() {
       .catch((error: Error) => log.error({ error: error.message }, 'fleet migration on start failed'));
   }
 
+  const backups = startBackupScheduler(silo.ctx);
+
   // A process manager's SIGTERM (or Ctrl-C): no new connections, requests under way finish (for
   // DRAIN_MS at most), then the pools and the embedded PostgreSQL are stopped before exiting.
   let stopping = false;
@@ -55,6 +58,7 @@ async function main() {
     stopping = true;
     log.info({ signal }, 'shutting down');
     migrating.abort();
+    backups.stop();
     const drained = new Promise<void>((done) => server.close(() => done()));
     server.closeIdleConnections();
     const cut = setTimeout(() => server.closeAllConnections(), DRAIN_MS);

@@ -1,4 +1,4 @@
-// The server's log on stdout is written asynchronously (src/logger.ts): every line must still come
+// The server's log on stdout is written asynchronously (src/base/logger.ts): every line must still come
 // out whole and in order, the ones logged just before the process exits included, with secrets
 // redacted. Run in a child process, as `npm start` runs, reading its real stdout.
 import { spawn } from 'node:child_process';
@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 /** Runs `body` in a fresh Node process with `log` = createLogger('info') and answers its stdout and exit code. */
 async function runLogging(body: string): Promise<{ code: number | null; lines: string[] }> {
-  const script = `import { createLogger } from './src/logger.ts'; const log = createLogger('info'); ${body}`;
+  const script = `import { createLogger } from './src/base/logger.ts'; const log = createLogger('info'); ${body}`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     stdio: ['ignore', 'pipe', 'ignore'],
   });

@@ -230,6 +230,38 @@ describe('every operation answers as the document says', () => {
     await call('deleteServer', 204, { params: { id: empty.id } });
     await call('deleteServer', 404, { params: { id: empty.id } });
 
+    const backup = await call('createBackup', 202, a);
+    await call('createBackup', 404, none);
+    const backupOf = (company: string) => ({ params: { company, id: backup.id } });
+    for (let i = 0; i < 300 && (await call('getBackup', 200, backupOf('contract-a'))).status === 'running'; i++) {
+      await new Promise((resume) => setTimeout(resume, 100));
+    }
+    await call('getBackup', 404, backupOf('contract-b'));
+    await call('listBackups', 200, a);
+    await call('listBackups', 404, none);
+    await call('downloadBackupArchive', 200, backupOf('contract-a'));
+    await call('downloadBackupArchive', 404, backupOf('contract-b'));
+    await call('restoreCompany', 202, { ...a, body: { backupId: backup.id } });
+    await call('restoreCompany', 400, { ...a, body: { backupId: 'not-a-uuid' } });
+    await call('restoreCompany', 404, { ...none, body: { backupId: backup.id } });
+    // The restore runs in the background: the company plane's test below needs it done.
+    for (let i = 0; i < 300; i++) {
+      const logs = await call('listCompanyLogs', 200, a);
+      if (logs.items.some((l: { action: string }) => l.action === 'restored')) break;
+      await new Promise((resume) => setTimeout(resume, 100));
+    }
+    const archive = await t.app.request(`/api/companies/contract-a/backups/${backup.id}/archive`, {
+      headers: { authorization: `Bearer ${t.adminToken}` },
+    });
+    const bytes = { headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(await archive.arrayBuffer()) };
+    await call('importCompany', 201, { ...bytes, query: 'slug=contract-imported' });
+    await call('importCompany', 409, { ...bytes, query: 'slug=contract-imported' });
+    await call('importCompany', 400, { ...bytes, query: 'slug=Not%20A%20Slug', body: new Uint8Array([1, 2, 3]) });
+    const fromBackup = { company: 'contract-a', backupId: backup.id };
+    await call('createCompany', 201, { body: { name: 'From backup', slug: 'contract-copy', fromBackup } });
+    await call('deleteBackup', 204, backupOf('contract-a'));
+    await call('deleteBackup', 404, backupOf('contract-a'));
+
     const doomed = { email: 'admin@contract-c.test', password: 'admin-password' };
     await call('createCompany', 201, { body: { name: 'C', slug: 'contract-c', admin: doomed } });
     await call('deleteCompany', 409, { params: { company: 'contract-c' } });

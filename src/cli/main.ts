@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../base/config/config.ts';
 import { describeError, SiloError } from '../base/errors.ts';
 import { registerAdminCommands } from './commands/admin.ts';
+import { registerBackupCommands } from './commands/backups.ts';
 import { registerCompanyCommands } from './commands/companies.ts';
 import { registerEmbeddedCommands } from './commands/embedded.ts';
 import { registerMigrateCommands } from './commands/migrate.ts';
@@ -41,6 +42,7 @@ function buildProgram(io: CliIo): Command {
   const cli = createRuntime(io);
   registerAdminCommands(program, cli);
   registerCompanyCommands(program, cli);
+  registerBackupCommands(program, cli);
   registerServerCommands(program, cli);
   registerReconcileCommand(program, cli);
   registerMigrateCommands(program, cli);

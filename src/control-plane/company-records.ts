@@ -39,6 +39,7 @@ export interface CompanyView {
   createdAt: string;
   updatedAt: string;
   deletedAt: string | null;
+  backupSchedule: { everyHours: number; keep: number } | null;
 }
 
 export function toCompanyView(row: CompanyRow): CompanyView {
@@ -59,6 +60,7 @@ export function toCompanyView(row: CompanyRow): CompanyView {
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
     deletedAt: row.deletedAt?.toISOString() ?? null,
+    backupSchedule: row.backupSchedule ?? null,
   };
 }
 

@@ -1,14 +1,15 @@
 // The management database: every company, where its database lives, the operators, and the audit
 // trail of operations on tenant databases. `npm run db:generate:management` writes its migrations.
 import { sql } from 'drizzle-orm';
-import { bigserial, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 export const serverStatuses = ['active', 'draining', 'disabled'] as const;
 // postgres: a server Silo administers (creates databases and roles). neon: the Neon API, one Neon
 // project per company. external: databases someone else created, registered by connection string.
 export const providers = ['postgres', 'neon', 'external'] as const;
 export const serverPlacements = ['automatic', 'manual'] as const;
-export const companyStatuses = ['provisioning', 'active', 'suspended', 'failed', 'deleted'] as const;
+// archived: its database dropped after a verified backup, its row and slug kept (docs/backups.md).
+export const companyStatuses = ['provisioning', 'active', 'suspended', 'failed', 'deleted', 'archived'] as const;
 export type ServerStatus = (typeof serverStatuses)[number];
 export type CompanyStatus = (typeof companyStatuses)[number];
 export type Provider = (typeof providers)[number];
@@ -72,6 +73,8 @@ export const companies = pgTable(
     moveLeaseUntil: timestamp('move_lease_until', { withTimezone: true, precision: 3 }),
     // While in the future, writes to the company answer 503 (its data is being copied).
     writesHeldUntil: timestamp('writes_held_until', { withTimezone: true, precision: 3 }),
+    // Scheduled backups (docs/backups.md): one every `everyHours`, the newest `keep` kept.
+    backupSchedule: jsonb('backup_schedule').$type<{ everyHours: number; keep: number }>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
     deletedAt: timestamp('deleted_at', { withTimezone: true }),
@@ -189,12 +192,47 @@ export const databaseLeftovers = pgTable(
     databaseName: text('database_name').notNull(),
     roleName: text('role_name').notNull(),
     // forced_delete: a company deleted with force while its server could not be reached.
-    reason: text('reason', { enum: ['move_target', 'move_source', 'forced_delete'] }).notNull(),
+    // restore_*: a restore's new database and the old one it replaced; both carry no role of their
+    // own (the company's role owns them), so role_name repeats the database's name. archived: an
+    // archived company's database and role, until they are dropped.
+    reason: text('reason', {
+      enum: ['move_target', 'move_source', 'forced_delete', 'restore_target', 'restore_source', 'archived'],
+    }).notNull(),
     lastError: text('last_error'),
     createdAt: createdAt(),
     removedAt: timestamp('removed_at', { withTimezone: true, precision: 3 }),
   },
   (t) => [index('database_leftovers_present_idx').on(t.companyId, t.serverId).where(sql`${t.removedAt} is null`)],
+);
+
+/**
+ * A company's backups (docs/backups.md): one row per backup taken, its archive in the backup
+ * storage under `storage_key`. Rows of a deleted company stay (with their archives) unless the
+ * delete asked to remove them.
+ */
+export const companyBackups = pgTable(
+  'company_backups',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    companyId: uuid('company_id')
+      .notNull()
+      .references(() => companies.id),
+    status: text('status', { enum: ['running', 'completed', 'failed'] })
+      .notNull()
+      .default('running'),
+    // manual | scheduled | archive | import: why it was taken.
+    origin: text('origin').notNull().default('manual'),
+    actor: text('actor').notNull(),
+    storageKey: text('storage_key').notNull(),
+    sizeBytes: bigint('size_bytes', { mode: 'number' }),
+    schemaVersion: text('schema_version'),
+    // Rows per table, as the manifest says.
+    tables: jsonb('tables').$type<Record<string, number>>(),
+    error: text('error'),
+    startedAt: timestamp('started_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+    completedAt: timestamp('completed_at', { withTimezone: true, precision: 3 }),
+  },
+  (t) => [index('company_backups_company_idx').on(t.companyId, t.startedAt)],
 );
 
 /** The rows the rest of Silo passes around, named once. */

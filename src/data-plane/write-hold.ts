@@ -1,7 +1,8 @@
-// The write hold of a company being moved: while `writes_held_until` is in the future, requests that
-// would write to its database answer 503 `unavailable` with Retry-After, and reads are served from
-// the old database as usual. Every instance sees the hold through its registry cache (NOTIFY, or the
-// cache TTL at worst); the copy itself is protected on the database server too (src/operations/scale-out/move-copy.ts).
+// The write hold of a company being moved (or restored, src/operations/backups): while
+// `writes_held_until` is in the future, requests that would write to its database answer 503
+// `unavailable` with Retry-After, and reads are served from the old database as usual. Every
+// instance sees the hold through its registry cache (NOTIFY, or the cache TTL at worst); the copy
+// itself is protected on the database server too (src/operations/scale-out/move-copy.ts).
 import { SiloError } from '../base/errors.ts';
 import type { CompanyRow } from '../control-plane/schema.ts';
 
@@ -17,7 +18,7 @@ export function assertWritesAllowed(company: Pick<CompanyRow, 'writesHeldUntil'>
   const now = Date.now();
   if (!writesHeld(company, now)) return;
   const left = Math.ceil((company.writesHeldUntil!.getTime() - now) / 1000);
-  throw new SiloError('unavailable', 'the company is being moved to another database server; writes resume shortly', {
+  throw new SiloError('unavailable', "the company's database is being moved or restored; writes resume shortly", {
     retryAfterSeconds: Math.max(1, Math.min(RETRY_AFTER_SECONDS, left)),
   });
 }

@@ -26,6 +26,8 @@ import { registerChatRoutes } from './routes/company-plane/chat.ts';
 import { registerOperationRoutes } from './routes/system-admin/operations.ts';
 import { registerServerRoutes } from './routes/system-admin/servers.ts';
 import { registerSystemStatus } from './routes/system-admin/system-status.ts';
+import { registerBackupRoutes } from './routes/system-admin/backups.ts';
+import { IMPORT_PATH, registerImportCompany } from './routes/system-admin/import-company.ts';
 
 /** What `app.use('/api/*', ...)` would match: /api itself and everything under it. */
 const isApiPath = (path: string) => path.startsWith('/api') && (path.length === 4 || path[4] === '/');
@@ -86,13 +88,16 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
   // must be this one, inside the one above, so that its metric and log line see the real status.
   app.use('*', (c, next) => {
     const method = c.req.method;
-    return method !== 'GET' && method !== 'HEAD' && isApiPath(c.req.path) ? limitBody(c, next) : next();
+    // An imported archive has a limit of its own (SILO_IMPORT_MAX_BYTES), checked as it streams.
+    const path = c.req.path;
+    return method !== 'GET' && method !== 'HEAD' && isApiPath(path) && path !== IMPORT_PATH ? limitBody(c, next) : next();
   });
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   registerOperationRoutes(app, ctx);
   registerAuthRoutes(app, ctx);
   registerSystemStatus(app, ctx);
+  registerImportCompany(app, ctx);
   registerCreateCompany(app, ctx);
   registerReadCompanies(app, ctx);
   registerUpdateCompany(app, ctx);
@@ -101,6 +106,7 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
   registerRotateCredentials(app, ctx);
   registerMigrateCompany(app, ctx);
   registerMoveCompany(app, ctx);
+  registerBackupRoutes(app, ctx);
   registerServerRoutes(app, ctx);
   // The company plane: a company user's token, routed to that company's database.
   registerTenantHealthRoutes(app, ctx);

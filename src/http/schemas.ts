@@ -101,6 +101,18 @@ export const PageQuery = z.object({
   cursor: z.string().max(500).optional(),
 });
 
+/** `backupSchedule` on a company's create and update (docs/backups.md); null turns it off. */
+export const BackupScheduleSchema = z
+  .object({
+    everyHours: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 366),
+    keep: z.number().int().min(1).max(1000),
+  })
+  .openapi('BackupSchedule', { description: 'A backup every everyHours hours; the newest keep scheduled ones are kept' });
+
 export const CompanySchema = z
   .object({
     id: z.string().uuid(),
@@ -119,6 +131,7 @@ export const CompanySchema = z
     createdAt: z.string(),
     updatedAt: z.string(),
     deletedAt: z.string().nullable(),
+    backupSchedule: BackupScheduleSchema.nullable(),
   })
   .openapi('Company');
 

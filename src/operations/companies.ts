@@ -13,6 +13,7 @@ import { getCompany, isServable } from '../control-plane/company-records.ts';
 import { keyset, serialKeyset, toPage, toSerialPage, type Page } from '../base/pagination.ts';
 import { ifUnlocked, LOCK_CLASS } from '../base/db/advisory-lock.ts';
 import { inTransaction } from '../base/db/transaction.ts';
+import { archiveCompany, unarchiveCompany } from './backups/archive-company.ts';
 import { markDeleted, markDeletedWithLeftovers } from './forced-delete.ts';
 
 export interface ListCompaniesQuery {
@@ -43,13 +44,25 @@ export async function listCompanies(ctx: SiloContext, query: ListCompaniesQuery)
 
 export interface UpdateCompanyInput {
   name?: string;
-  status?: 'active' | 'suspended';
+  status?: 'active' | 'suspended' | 'archived';
   maxUsers?: number | null;
   features?: Record<string, unknown>;
+  backupSchedule?: { everyHours: number; keep: number } | null;
 }
 
-export async function updateCompany(ctx: SiloContext, idOrSlug: string, input: UpdateCompanyInput, actor: string): Promise<CompanyRow> {
-  const company = await getCompany(ctx, idOrSlug);
+export async function updateCompany(ctx: SiloContext, idOrSlug: string, given: UpdateCompanyInput, actor: string): Promise<CompanyRow> {
+  let company = await getCompany(ctx, idOrSlug);
+  let input = given;
+  // Archiving and unarchiving take a backup and drop a database, or restore one (docs/backups.md);
+  // the other fields change afterwards.
+  if (input.status === 'archived' || (company.status === 'archived' && input.status === 'active')) {
+    const { status, ...rest } = input;
+    if (status !== company.status) {
+      company = status === 'archived' ? await archiveCompany(ctx, company.id, actor) : await unarchiveCompany(ctx, company.id, actor);
+    }
+    input = rest;
+    if (Object.values(input).every((v) => v === undefined)) return company;
+  }
   if (input.status && input.status !== company.status && !isServable(company)) {
     throw conflict(`a ${company.status} company cannot be made ${input.status}`);
   }
@@ -62,6 +75,7 @@ export async function updateCompany(ctx: SiloContext, idOrSlug: string, input: U
         ...(input.name !== undefined ? { name: input.name } : {}),
         ...(input.maxUsers !== undefined ? { maxUsers: input.maxUsers } : {}),
         ...(input.features !== undefined ? { features: input.features } : {}),
+        ...(input.backupSchedule !== undefined ? { backupSchedule: input.backupSchedule } : {}),
         ...(statusChange ? { status: statusChange } : {}),
         updatedAt: dsql`now()`,
       })

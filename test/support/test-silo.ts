@@ -99,7 +99,10 @@ export async function createTestSilo(options: { env?: Record<string, string>; te
           ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
           ...headers,
         },
-        ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+        // Bytes (an archive) as they are; anything else but text as JSON.
+        ...(body !== undefined
+          ? { body: typeof body === 'string' || body instanceof Uint8Array ? (body as BodyInit) : JSON.stringify(body) }
+          : {}),
       });
       const text = await res.text();
       let parsed: unknown;

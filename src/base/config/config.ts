@@ -1,4 +1,5 @@
 // The one place that reads the environment: parsed once with zod, refusing to start on bad values.
+import { join } from 'node:path';
 import { z } from 'zod';
 import { passwordSchema } from '../auth/password-rule.ts';
 import { SSL_MODES, type SslMode } from '../db/tls.ts';
@@ -81,6 +82,16 @@ const envSchema = z
     // Seconds to connect to a Neon company's compute: it may be waking from scale to zero
     // (docs/providers.md), which takes longer than SILO_TENANT_CONNECT_TIMEOUT allows.
     SILO_NEON_CONNECT_TIMEOUT: z.coerce.number().int().min(1).max(120).default(15),
+    // Where backup archives are written (docs/backups.md); unset: <SILO_DATA_DIR>/backups.
+    SILO_BACKUP_DIR: z.string().optional(),
+    // Backups running at once per database server in one instance (scheduled and asked for alike).
+    SILO_BACKUP_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+    // The largest archive POST /api/companies/import takes (the body limit does not apply to it).
+    SILO_IMPORT_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(10 * 1024 ** 3),
     SILO_NEON_WS_PROXY: z
       .string()
       .regex(/^[^\s/:]+(:\d+)?(\/\S*)?$/, 'must be host[:port][/path], without a protocol')
@@ -137,6 +148,7 @@ export interface Config {
   neonConnectTimeoutSeconds: number;
   dbCaFile: string | undefined;
   dbSslMode: SslMode | undefined;
+  backups: { dir: string; concurrencyPerServer: number; importMaxBytes: number };
 }
 
 /**
@@ -208,5 +220,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     neonConnectTimeoutSeconds: e.SILO_NEON_CONNECT_TIMEOUT,
     dbCaFile: e.SILO_DB_CA_FILE,
     dbSslMode: e.SILO_DB_SSLMODE,
+    backups: {
+      dir: e.SILO_BACKUP_DIR ?? join(e.SILO_DATA_DIR, 'backups'),
+      concurrencyPerServer: e.SILO_BACKUP_CONCURRENCY,
+      importMaxBytes: e.SILO_IMPORT_MAX_BYTES,
+    },
   };
 }

@@ -7,6 +7,8 @@ import { withOneConnection } from './transaction.ts';
 export const LOCK_CLASS = {
   /** Deleting one company: its second half is hashtext(company id). */
   companyDelete: 0x73696c64,
+  /** Starting due scheduled backups, one instance at a time: its second half is hashtext('fleet'). */
+  backupSchedule: 0x73696c62,
 } as const;
 
 /**

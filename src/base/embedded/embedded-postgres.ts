@@ -85,7 +85,13 @@ export function embeddedUrl(s: EmbeddedSettings, database = 'postgres'): string 
 
 export async function startEmbeddedPostgres(
   dataDir: string,
-  options: { port?: number; maxConnections?: number; log?: (line: string) => void } = {},
+  options: {
+    port?: number;
+    maxConnections?: number;
+    log?: (line: string) => void;
+    /** Other PostgreSQL binaries than the shipped ones (the tests run a PostgreSQL 15 this way). */
+    binaries?: Binaries;
+  } = {},
 ): Promise<EmbeddedServer> {
   const root = resolve(dataDir);
   const settingsFile = join(root, 'embedded.json');
@@ -110,7 +116,7 @@ export async function startEmbeddedPostgres(
   }
 
   const log = options.log ?? (() => {});
-  const binaries = await findBinaries(runAs);
+  const binaries = await findBinaries(runAs, options.binaries);
   if (!existsSync(join(clusterDir, 'PG_VERSION'))) await initialise(binaries, clusterDir, settings, runAs, log);
   const postmaster = await startPostmaster(binaries, {
     clusterDir,

@@ -46,10 +46,13 @@ export async function authenticateCompanyUser(
   return { company, user: { id: found.id, email: found.email, name: found.name, role: found.role } };
 }
 
-/** The token's company, if it may be served now: deleted -> 401, suspended -> 403. */
+/** The token's company, if it may be served now: deleted -> 401, suspended or archived -> 403. */
 export async function tokenCompany(ctx: SiloContext, auth: TokenClaims): Promise<CompanyRow> {
   if (!auth.cid) throw new SiloError('forbidden', 'this route is for company users');
   const company = await ctx.tenants.company(auth.cid);
+  if (company?.status === 'archived') {
+    throw new SiloError('company_suspended', 'the company is archived', { status: 'archived' });
+  }
   if (!isServable(company)) {
     throw new SiloError('unauthorized', 'the company of this token no longer exists');
   }

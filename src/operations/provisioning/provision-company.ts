@@ -31,6 +31,7 @@ export interface CreateCompanyInput {
   admin: { email: string; password?: string; name?: string };
   maxUsers?: number | null;
   features?: Record<string, unknown>;
+  backupSchedule?: { everyHours: number; keep: number } | null;
   serverId?: string;
   /** Bring your own: a database someone else created, as the login Silo is to use. */
   externalDatabaseUrl?: string;
@@ -48,14 +49,24 @@ export interface ProvisionedCompany {
 
 const UNIQUE_VIOLATION = '23505';
 
-/** Inserts the company as `provisioning`, or takes over a `failed` row with the same slug. */
-async function claimCompanyRow(ctx: SiloContext, slug: string, input: CreateCompanyInput, placement: Placement) {
+/**
+ * Inserts the company as `provisioning` (with `id` when given), or takes over a `failed` row with
+ * the same slug. Also used by a company made from a backup (src/operations/backups/new-company.ts).
+ */
+export async function claimCompanyRow(
+  ctx: SiloContext,
+  slug: string,
+  input: Pick<CreateCompanyInput, 'name' | 'maxUsers' | 'features' | 'backupSchedule'>,
+  placement: Pick<Placement, 'serverId' | 'provider'>,
+  id?: string,
+) {
   const names = tenantNames(ctx.config.dbPrefix, slug);
   const values = {
     name: input.name,
     status: 'provisioning' as const,
     maxUsers: input.maxUsers ?? null,
     features: input.features ?? {},
+    backupSchedule: input.backupSchedule ?? null,
     serverId: placement.serverId,
     provider: placement.provider,
     // What a postgres server's database will be called; other providers say once it exists.
@@ -70,7 +81,7 @@ async function claimCompanyRow(ctx: SiloContext, slug: string, input: CreateComp
   try {
     const [row] = await ctx.db
       .insert(companies)
-      .values({ slug, ...values })
+      .values({ ...(id ? { id } : {}), slug, ...values })
       .returning();
     return row!;
   } catch (error) {

@@ -79,7 +79,9 @@ export async function removeLeftover(ctx: SiloContext, leftover: Leftover): Prom
           and(eq(companies.id, leftover.companyId), eq(companies.movingTo, leftover.serverId), gt(companies.moveLeaseUntil, dsql`now()`)),
         );
       if (moving) return 'moving';
-      const servedElsewhere = company?.serverId && !['deleted', 'failed'].includes(company.status);
+      // (A restore's leftovers have names of their own, never the company's: no such doubt.)
+      const servedElsewhere =
+        company?.serverId && !['deleted', 'failed'].includes(company.status) && company.databaseName === leftover.databaseName;
       if (servedElsewhere && (await sameCluster(ctx, leftover.serverId, company.serverId!, leftover.databaseName))) {
         // The "leftover" is the company's own database, seen through a second entry for its server.
         await close();

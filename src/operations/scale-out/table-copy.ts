@@ -106,13 +106,32 @@ export async function copyTable(source: Sql, target: Sql, table: TableShape): Pr
   // errors still reach this function through the iteration, the writes and `finished`.
   const reader: Readable = await source`copy ${source(table.name)} (${source(table.columns)}) to stdout`.readable();
   reader.on('error', () => {});
-  let writer: Writable;
+  let started = false;
+  async function* chunks(): AsyncGenerator<Buffer> {
+    started = true;
+    try {
+      for await (const chunk of reader) yield chunk as Buffer;
+    } finally {
+      // A COPY TO whose last data filled the stream's buffer leaves the socket paused once the copy
+      // is done, and the connection's next answer is never read (porsager/postgres#499, PR #1016).
+      // The stream's read hook resumes it.
+      reader._read(0);
+    }
+  }
   try {
-    writer = await target`copy ${target(table.name)} (${target(table.columns)}) from stdin`.writable();
+    return await copyInto(target, table, chunks());
   } catch (error) {
-    reader.destroy();
+    if (!started) reader.destroy();
     throw error;
   }
+}
+
+/**
+ * Writes COPY text into a table of `target` (COPY ... FROM STDIN) and answers the bytes written:
+ * the other half of copyTable, also fed from a backup archive. `target` is a one-connection client.
+ */
+export async function copyInto(target: Sql, table: TableShape, data: AsyncIterable<Buffer>): Promise<number> {
+  const writer: Writable = await target`copy ${target(table.name)} (${target(table.columns)}) from stdin`.writable();
   writer.on('error', () => {});
   const finished = once(writer, 'finish');
   finished.catch(() => {});
@@ -128,9 +147,9 @@ export async function copyTable(source: Sql, target: Sql, table: TableShape): Pr
       size = 0;
       if (!writer.write(chunk)) await once(writer, 'drain');
     };
-    for await (const chunk of reader) {
-      batch.push(chunk as Buffer);
-      size += (chunk as Buffer).length;
+    for await (const chunk of data) {
+      batch.push(chunk);
+      size += chunk.length;
       if (size >= BATCH_BYTES) await flush();
     }
     await flush();
@@ -138,11 +157,6 @@ export async function copyTable(source: Sql, target: Sql, table: TableShape): Pr
     // Abandon the target's COPY (postgres.js sends CopyFail) before giving up.
     writer.destroy(error as Error);
     throw error;
-  } finally {
-    // A COPY TO whose last data filled the stream's buffer leaves the socket paused once the copy
-    // is done, and the connection's next answer is never read (porsager/postgres#499, PR #1016).
-    // The stream's read hook resumes it.
-    reader._read(0);
   }
   writer.end();
   await copyInSettled(target, finished);

@@ -4,23 +4,33 @@ import { passwordSchema } from '../../../base/auth/password-rule.ts';
 import type { SiloContext } from '../../../context.ts';
 import { slugSchema } from '../../../base/names.ts';
 import { provisionCompany } from '../../../operations/provisioning/provision-company.ts';
+import { invalid } from '../../../base/errors.ts';
+import { createCompanyFromBackup } from '../../../operations/backups/import.ts';
 import { toCompanyView } from '../../../control-plane/company-records.ts';
 import { actorOf, type App } from '../../env.ts';
 import { requireAuth } from '../../middleware/auth.ts';
-import { bearer, CompanySchema, errors, json, jsonBody, jsonObject, text } from '../../schemas.ts';
+import { BackupScheduleSchema, bearer, CompanySchema, errors, json, jsonBody, jsonObject, text } from '../../schemas.ts';
 import { DATABASE_URL_PATTERN, DATABASE_URL_RULE, isDatabaseUrl, POSTGRES_URL_MAX_LENGTH } from '../../../base/db/postgres-url.ts';
 
 const CreateCompanyBody = z
   .object({
     name: text(200),
     slug: slugSchema.optional().openapi({ example: 'acme' }),
-    admin: z.object({
-      email: z.email().max(320),
-      password: passwordSchema.optional(),
-      name: text(200).optional(),
-    }),
+    admin: z
+      .object({
+        email: z.email().max(320),
+        password: passwordSchema.optional(),
+        name: text(200).optional(),
+      })
+      .optional()
+      .openapi({ description: 'The first company admin; required unless fromBackup is given' }),
+    fromBackup: z
+      .object({ company: z.string().min(1).max(64), backupId: z.uuid() })
+      .optional()
+      .openapi({ description: "A new company holding another company's backup (its users, with their passwords); no admin then" }),
     maxUsers: z.number().int().min(1).max(1_000_000).nullable().optional(),
     features: jsonObject().optional(),
+    backupSchedule: BackupScheduleSchema.nullable().optional(),
     serverId: z.uuid().optional(),
     externalDatabaseUrl: z
       .string()
@@ -32,16 +42,23 @@ const CreateCompanyBody = z
         description: 'Bring your own: a database someone else created, as the login Silo is to use. Stored encrypted, never shown.',
       }),
   })
+  .refine((body) => (body.admin === undefined) !== (body.fromBackup === undefined), {
+    message: 'give either admin or fromBackup',
+    path: ['admin'],
+  })
   .openapi('CreateCompanyRequest');
 
 const CreatedCompany = CompanySchema.extend({
-  admin: z.object({
-    id: z.string(),
-    email: z.string(),
-    name: z.string().nullable(),
-    role: z.literal('company_admin'),
-    temporaryPassword: z.string().optional().openapi({ description: 'Shown once, when no password was given' }),
-  }),
+  admin: z
+    .object({
+      id: z.string(),
+      email: z.string(),
+      name: z.string().nullable(),
+      role: z.literal('company_admin'),
+      temporaryPassword: z.string().optional().openapi({ description: 'Shown once, when no password was given' }),
+    })
+    .optional()
+    .openapi({ description: 'Absent for a company made from a backup' }),
 }).openapi('CreatedCompany');
 
 export function registerCreateCompany(app: App, ctx: SiloContext) {
@@ -61,8 +78,15 @@ export function registerCreateCompany(app: App, ctx: SiloContext) {
       },
     }),
     async (c) => {
-      const { company, admin } = await provisionCompany(ctx, c.req.valid('json'), actorOf(c.get('auth')));
-      return c.json({ ...toCompanyView(company), admin }, 201);
+      const { admin, fromBackup, ...input } = c.req.valid('json');
+      const actor = actorOf(c.get('auth'));
+      if (fromBackup) {
+        if (!input.slug) throw invalid('a company from a backup needs its slug', [{ path: 'slug', message: 'required with fromBackup' }]);
+        const options = { slug: input.slug, name: input.name, ...(input.serverId ? { serverId: input.serverId } : {}) };
+        return c.json(toCompanyView(await createCompanyFromBackup(ctx, options, fromBackup, actor)), 201);
+      }
+      const created = await provisionCompany(ctx, { ...input, admin: admin! }, actor);
+      return c.json({ ...toCompanyView(created.company), admin: created.admin }, 201);
     },
   );
 }

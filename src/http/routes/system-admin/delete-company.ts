@@ -1,7 +1,9 @@
 // DELETE /api/companies/:company with X-Confirm: <slug>: drops the database and role (a Neon
 // project: deletes it), keeps the row. An external database is detached unless ?dropDatabase=true.
+// Its backups stay (a deleted company can still be restored as a new one) unless ?keepBackups=false.
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
+import { removeCompanyBackups } from '../../../operations/backups/backups.ts';
 import { deleteCompany } from '../../../operations/companies.ts';
 import { toCompanyView } from '../../../control-plane/company-records.ts';
 import { actorOf, type App } from '../../env.ts';
@@ -30,6 +32,10 @@ export function registerDeleteCompany(app: App, ctx: SiloContext) {
             description:
               'true: when the database cannot be reached (its server is gone for good), mark the company deleted all the same and record what was left; `silo reconcile` reports it',
           }),
+          keepBackups: z
+            .enum(['true', 'false'])
+            .optional()
+            .openapi({ description: "false: remove the company's backups and their archives too; default: keep them" }),
         }),
       },
       responses: {
@@ -43,6 +49,7 @@ export function registerDeleteCompany(app: App, ctx: SiloContext) {
         dropDatabase: c.req.valid('query').dropDatabase === 'true',
         force: c.req.valid('query').force === 'true',
       });
+      if (c.req.valid('query').keepBackups === 'false') await removeCompanyBackups(ctx, deleted.id);
       return c.json(toCompanyView(deleted), 200);
     },
   );

@@ -5,14 +5,18 @@ import { updateCompany } from '../../../operations/companies.ts';
 import { toCompanyView } from '../../../control-plane/company-records.ts';
 import { actorOf, type App } from '../../env.ts';
 import { requireAuth } from '../../middleware/auth.ts';
-import { bearer, CompanyParam, CompanySchema, errors, json, jsonBody, jsonObject, text } from '../../schemas.ts';
+import { BackupScheduleSchema, bearer, CompanyParam, CompanySchema, errors, json, jsonBody, jsonObject, text } from '../../schemas.ts';
 
 const UpdateCompanyBody = z
   .object({
     name: text(200).optional(),
-    status: z.enum(['active', 'suspended']).optional(),
+    status: z
+      .enum(['active', 'suspended', 'archived'])
+      .optional()
+      .openapi({ description: 'archived: a verified backup is taken and the database dropped; active on an archived company restores it' }),
     maxUsers: z.number().int().min(1).max(1_000_000).nullable().optional(),
     features: jsonObject().optional(),
+    backupSchedule: BackupScheduleSchema.nullable().optional(),
   })
   .refine((b) => Object.values(b).some((v) => v !== undefined), 'give at least one field to change')
   .openapi('UpdateCompanyRequest');

@@ -1,0 +1,187 @@
+// How fast a company is backed up and restored in place, and how long a restore holds its writes:
+// one company of about --mb megabytes of table data, backed up by takeBackup and restored by
+// restoreCompany as the API and the CLI call them.
+//
+//   npm run bench:backup [-- --mb N]     about N MB of COPY text in the company (default 100; or BENCH_MB)
+//   ... -- --runs N                      backups and restores (default 3; or BENCH_RUNS)
+//   BENCH_DATABASE_URL=postgres://...    the server (an admin login) instead of an embedded one
+//
+// Baselines, measured in the same run just before each backup and restore: the same tables by
+// hand, as postgres.js does it with nothing of Silo's around it: COPY ... TO STDOUT of every table
+// in one REPEATABLE READ transaction written to a file (raw, and gzip-compressed at the level
+// Silo uses), and COPY ... FROM STDIN of that raw file into an empty database at the same schema.
+// Results and their reading: docs/backups.md.
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip, constants as zlib } from 'node:zlib';
+import type { Sql } from 'postgres';
+import type { SiloContext } from '../src/context.ts';
+import { applyMigrations } from '../src/base/db/migration-runner.ts';
+import { takeBackup } from '../src/operations/backups/backups.ts';
+import { restoreCompany } from '../src/operations/backups/restore-in-place.ts';
+import { tenantNames } from '../src/base/names.ts';
+import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
+import { COPY_SESSION, copyInto, readTables, type TableShape } from '../src/operations/scale-out/table-copy.ts';
+import { listServers } from '../src/control-plane/server-records.ts';
+import { fill } from './company-data.ts';
+import { formatTable, intOption, machineInfo, median, ms, openBenchSilo, serverInfo, startBenchServer } from './support.ts';
+
+const copyOptions = { connection: { ...COPY_SESSION }, idle_timeout: 0, max_lifetime: 0 };
+
+/**
+ * Every table's COPY text from one snapshot: a file per table in `dir` (raw), or all through one
+ * gzip stream (`gzip`). Answers the rows and bytes of text.
+ */
+async function dumpByHand(sql: Sql, tables: TableShape[], dir: string, gzip: boolean): Promise<{ rows: number; bytes: number }> {
+  let bytes = 0;
+  let rows = 0;
+  await sql.unsafe('begin isolation level repeatable read, read only');
+  const zipped = gzip ? createGzip({ level: zlib.Z_BEST_SPEED }) : undefined;
+  const zippedDone = zipped ? pipeline(zipped, createWriteStream(join(dir, 'all.copy.gz'))) : undefined;
+  for (const table of tables) {
+    const reader: Readable = await sql`copy ${sql(table.name)} (${sql(table.columns)}) to stdout`.readable();
+    const target: Writable = zipped ?? createWriteStream(join(dir, `${table.name}.copy`));
+    for await (const chunk of reader) {
+      bytes += (chunk as Buffer).length;
+      rows += (chunk as Buffer).toString('latin1').split('\n').length - 1;
+      if (!target.write(chunk)) await once(target, 'drain');
+    }
+    reader._read(0);
+    if (!zipped) {
+      target.end();
+      await once(target, 'finish');
+    }
+  }
+  zipped?.end();
+  await zippedDone;
+  await sql.unsafe('commit');
+  return { rows, bytes };
+}
+
+async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = performance.now();
+  const value = await run();
+  return { value, ms: performance.now() - started };
+}
+
+async function main() {
+  const mb = intOption('--mb', 'BENCH_MB', 100);
+  const runs = intOption('--runs', 'BENCH_RUNS', 3);
+  const server = await startBenchServer();
+  const work = mkdtempSync(join(tmpdir(), 'silo-bench-backup-'));
+  const bench = await openBenchSilo(server.url, { SILO_BACKUP_DIR: join(work, 'backups') });
+  const ctx: SiloContext = bench.silo.ctx;
+  try {
+    const [defaultServer] = await listServers(ctx);
+    const serverId = defaultServer!.id;
+    const { company } = await provisionCompany(
+      ctx,
+      { name: 'Bench', slug: 'bench', admin: { email: 'boss@bench.example', password: 'bench-password' } },
+      'bench',
+    );
+    const database = tenantNames(ctx.config.dbPrefix, company.slug).database;
+    process.stderr.write(`filling about ${mb} MB...\n`);
+    await fill(ctx, serverId, database, mb);
+
+    const admin = await ctx.servers.admin(serverId);
+    const rows: string[][] = [];
+    const figures = {
+      hand: [] as number[],
+      handGzip: [] as number[],
+      backup: [] as number[],
+      load: [] as number[],
+      restore: [] as number[],
+      hold: [] as number[],
+    };
+    let text = { rows: 0, bytes: 0 };
+    let archiveBytes = 0;
+    for (let run = 1; run <= runs; run++) {
+      const source = await ctx.servers.open(serverId, database, undefined, copyOptions);
+      const tables = await readTables(source);
+      const hand = await timed(() => dumpByHand(source, tables, work, false));
+      const handGzip = await timed(() => dumpByHand(source, tables, work, true));
+      await source.end();
+      text = hand.value;
+      const backup = await timed(() => takeBackup(ctx, company.id, 'bench'));
+      archiveBytes = backup.value.sizeBytes ?? 0;
+
+      // By hand: an empty database at the same schema, every table's COPY text loaded in one transaction.
+      const scratch = `${ctx.config.dbPrefix}_scratch`;
+      await admin.unsafe(`drop database if exists "${scratch}" with (force)`);
+      await admin.unsafe(`create database "${scratch}"`);
+      const into = await ctx.servers.open(serverId, scratch, undefined, copyOptions);
+      await applyMigrations(into, ctx.tenantMigrations);
+      const load = await timed(async () => {
+        await into.unsafe('begin');
+        for (const table of tables) await copyInto(into, table, createReadStream(join(work, `${table.name}.copy`)));
+        await into.unsafe('commit');
+      });
+      await into.end();
+      await admin.unsafe(`drop database if exists "${scratch}" with (force)`);
+
+      const restore = await timed(() => restoreCompany(ctx, company.id, backup.value.id, 'bench'));
+      figures.hand.push(hand.ms);
+      figures.handGzip.push(handGzip.ms);
+      figures.backup.push(backup.ms);
+      figures.load.push(load.ms);
+      figures.restore.push(restore.ms);
+      figures.hold.push(restore.value.restore.writesHeldMs);
+      rows.push([
+        `run ${run}`,
+        ms(hand.ms),
+        ms(handGzip.ms),
+        ms(backup.ms),
+        ms(load.ms),
+        ms(restore.ms),
+        String(restore.value.restore.writesHeldMs),
+      ]);
+      process.stderr.write(`run ${run}/${runs} done\n`);
+    }
+    const textMb = text.bytes / 1e6;
+    const rate = (millis: number) => `${(textMb / (millis / 1000)).toFixed(1)} MB/s, ${Math.round(text.rows / (millis / 1000))} rows/s`;
+    console.log(`\nbench:backup — ${machineInfo()}`);
+    console.log(await serverInfo(admin));
+    console.log(
+      `company: ${text.rows} rows, ${textMb.toFixed(1)} MB of COPY text; archive ${(archiveBytes / 1e6).toFixed(1)} MB (gzip level 1)\n`,
+    );
+    console.log(
+      formatTable(
+        ['ms', 'COPY out by hand', 'COPY out + gzip by hand', 'Silo backup', 'COPY in by hand', 'Silo restore', 'writes held'],
+        rows,
+      ),
+    );
+    const m = Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, median(v)])) as Record<keyof typeof figures, number>;
+    console.log(`\nmedians of ${runs} runs:`);
+    console.log(
+      formatTable(
+        ['', 'median ms', 'throughput', 'Silo / by hand'],
+        [
+          ['COPY out by hand (raw file)', ms(m.hand), rate(m.hand), ''],
+          ['COPY out + gzip by hand', ms(m.handGzip), rate(m.handGzip), ''],
+          [
+            'Silo backup',
+            ms(m.backup),
+            rate(m.backup),
+            `${(m.hand / m.backup).toFixed(2)} of raw, ${(m.handGzip / m.backup).toFixed(2)} of gzip`,
+          ],
+          ['COPY in by hand', ms(m.load), rate(m.load), ''],
+          ['Silo restore (whole)', ms(m.restore), rate(m.restore), `${(m.load / m.restore).toFixed(2)}`],
+          ['writes held by the restore', ms(m.hold), '', ''],
+        ],
+      ),
+    );
+  } finally {
+    await bench.close();
+    await server.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,226 @@
+// A company's backups: taking one (a row `running`, the archive written to the storage, the row
+// `completed` with its size, schema version and row counts, or `failed` with the reason), listing,
+// reading and removing them. Every backup is in the company's log. docs/backups.md.
+import type { Readable } from 'node:stream';
+import { and, eq, ne, sql as dsql } from 'drizzle-orm';
+import type { SiloContext } from '../../context.ts';
+import { companyBackups } from '../../control-plane/schema.ts';
+import { conflict, describeError, notFound } from '../../base/errors.ts';
+import { recordAudit } from '../../control-plane/audit.ts';
+import { getCompany } from '../../control-plane/company-records.ts';
+import type { CompanyRow } from '../../control-plane/schema.ts';
+import { keyset, type Page, type PageRequest, toPage } from '../../base/pagination.ts';
+import { backupKey, type BackupStorage, FolderStorage } from './storage.ts';
+import { refuseBackup, takeSnapshot } from './snapshot.ts';
+import type { Manifest } from './archive-format.ts';
+
+export type BackupRow = typeof companyBackups.$inferSelect;
+export type BackupOrigin = 'manual' | 'scheduled' | 'archive' | 'import';
+
+export interface BackupView {
+  id: string;
+  companyId: string;
+  status: BackupRow['status'];
+  origin: string;
+  startedAt: string;
+  completedAt?: string;
+  sizeBytes?: number;
+  schemaVersion: string | null;
+  tables?: Record<string, number>;
+  error?: string;
+}
+
+export function toBackupView(row: BackupRow): BackupView {
+  return {
+    id: row.id,
+    companyId: row.companyId,
+    status: row.status,
+    origin: row.origin,
+    startedAt: row.startedAt.toISOString(),
+    ...(row.completedAt ? { completedAt: row.completedAt.toISOString() } : {}),
+    ...(row.sizeBytes !== null ? { sizeBytes: row.sizeBytes } : {}),
+    schemaVersion: row.schemaVersion,
+    ...(row.tables ? { tables: row.tables } : {}),
+    ...(row.error ? { error: row.error } : {}),
+  };
+}
+
+/** The storage backups go to: a folder (SILO_BACKUP_DIR). */
+export function backupStorage(ctx: SiloContext): BackupStorage {
+  return new FolderStorage(ctx.config.backups.dir);
+}
+
+/** Backups running at once per database server in this instance, each waiting its turn. */
+const running = new WeakMap<SiloContext, Map<string, { active: number; waiting: (() => void)[] }>>();
+
+async function inTurn<T>(ctx: SiloContext, serverId: string, work: () => Promise<T>): Promise<T> {
+  const servers = running.get(ctx) ?? new Map();
+  running.set(ctx, servers);
+  const slot = servers.get(serverId) ?? { active: 0, waiting: [] };
+  servers.set(serverId, slot);
+  if (slot.active >= ctx.config.backups.concurrencyPerServer) await new Promise<void>((resume) => slot.waiting.push(resume));
+  else slot.active++;
+  try {
+    return await work();
+  } finally {
+    const next = slot.waiting.shift();
+    if (next) next();
+    else slot.active--;
+  }
+}
+
+export interface StartedBackup {
+  backup: BackupRow;
+  /** Settles when the backup has completed (its row) or failed (it rejects). */
+  done: Promise<BackupRow>;
+}
+
+/** Records a backup as running and takes it in the background. */
+export async function startBackup(
+  ctx: SiloContext,
+  idOrSlug: string,
+  actor: string,
+  origin: BackupOrigin = 'manual',
+): Promise<StartedBackup> {
+  const company = await getCompany(ctx, idOrSlug);
+  refuseBackup(company);
+  const id = crypto.randomUUID();
+  const [backup] = await ctx.db
+    .insert(companyBackups)
+    .values({ id, companyId: company.id, origin, actor, storageKey: backupKey(company.id, id) })
+    .returning();
+  const done = runBackup(ctx, company, backup!);
+  // The caller may not wait (HTTP answers 202); the outcome is in the row and the log either way.
+  done.catch(() => {});
+  return { backup: backup!, done };
+}
+
+/** Takes a backup and waits for it: the CLI, archive and the tests. */
+export async function takeBackup(ctx: SiloContext, idOrSlug: string, actor: string, origin: BackupOrigin = 'manual') {
+  return (await startBackup(ctx, idOrSlug, actor, origin)).done;
+}
+
+async function runBackup(ctx: SiloContext, company: CompanyRow, backup: BackupRow): Promise<BackupRow> {
+  const started = performance.now();
+  try {
+    const { manifest, sizeBytes } = await inTurn(ctx, company.serverId ?? company.id, async () => {
+      const snapshot = await takeSnapshot(ctx, company);
+      return { manifest: snapshot.manifest, sizeBytes: await backupStorage(ctx).write(backup.storageKey, snapshot.archive) };
+    });
+    return await finishBackup(ctx, company, backup, manifest, sizeBytes, performance.now() - started);
+  } catch (error) {
+    const reason = describeError(error);
+    await backupStorage(ctx)
+      .remove(backup.storageKey)
+      .catch(() => {});
+    await ctx.db
+      .update(companyBackups)
+      .set({ status: 'failed', error: reason, completedAt: dsql`now()` })
+      .where(eq(companyBackups.id, backup.id))
+      .catch(() => {});
+    await recordAudit(ctx.db, [
+      {
+        companyId: company.id,
+        serverId: company.serverId,
+        action: 'backup',
+        status: 'failed',
+        actor: backup.actor,
+        durationMs: Math.round(performance.now() - started),
+        error: reason,
+        details: { backupId: backup.id, origin: backup.origin },
+      },
+    ]).catch(() => {});
+    ctx.log.error({ companyId: company.id, backupId: backup.id, error: reason }, 'backup failed');
+    throw error;
+  }
+}
+
+async function finishBackup(ctx: SiloContext, company: CompanyRow, backup: BackupRow, manifest: Manifest, sizeBytes: number, ms: number) {
+  const tables = Object.fromEntries(manifest.tables.map((t) => [t.name, t.rows]));
+  const [done] = await ctx.db
+    .update(companyBackups)
+    .set({ status: 'completed', sizeBytes, schemaVersion: manifest.schemaVersion, tables, completedAt: dsql`now()` })
+    .where(eq(companyBackups.id, backup.id))
+    .returning();
+  await recordAudit(ctx.db, [
+    {
+      companyId: company.id,
+      serverId: company.serverId,
+      action: 'backup',
+      status: 'ok',
+      actor: backup.actor,
+      durationMs: Math.round(ms),
+      details: { backupId: backup.id, origin: backup.origin, sizeBytes, schemaVersion: manifest.schemaVersion, tables },
+    },
+  ]);
+  ctx.log.info({ companyId: company.id, backupId: backup.id, sizeBytes, ms: Math.round(ms) }, 'backup completed');
+  return done!;
+}
+
+/** The company's backups, newest first. */
+export async function listBackups(ctx: SiloContext, idOrSlug: string, page: PageRequest): Promise<Page<BackupView>> {
+  const company = await getCompany(ctx, idOrSlug);
+  const order = keyset({ createdAt: companyBackups.startedAt, id: companyBackups.id }, page);
+  const rows = await ctx.db
+    .select()
+    .from(companyBackups)
+    .where(and(eq(companyBackups.companyId, company.id), order.where))
+    .orderBy(...order.orderBy)
+    .limit(order.limit);
+  return toPage(
+    rows.map((r) => ({ ...r, createdAt: r.startedAt })),
+    page.limit,
+    toBackupView,
+  );
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** One backup of the company; 404 when it is another company's or none. */
+export async function getBackup(ctx: SiloContext, idOrSlug: string, backupId: string): Promise<{ company: CompanyRow; backup: BackupRow }> {
+  const company = await getCompany(ctx, idOrSlug);
+  if (!UUID.test(backupId)) throw notFound('backup');
+  const [backup] = await ctx.db
+    .select()
+    .from(companyBackups)
+    .where(and(eq(companyBackups.id, backupId.toLowerCase()), eq(companyBackups.companyId, company.id)));
+  if (!backup) throw notFound('backup');
+  return { company, backup };
+}
+
+/** The archive of a completed backup, as stored. */
+export async function openBackupArchive(
+  ctx: SiloContext,
+  idOrSlug: string,
+  backupId: string,
+): Promise<{ backup: BackupRow; archive: Readable }> {
+  const { backup } = await getBackup(ctx, idOrSlug, backupId);
+  if (backup.status !== 'completed') throw conflict(`the backup is ${backup.status}; only a completed one has an archive`);
+  return { backup, archive: await backupStorage(ctx).read(backup.storageKey) };
+}
+
+/** Removes a backup and its archive; a running one cannot be removed (409). */
+export async function deleteBackup(ctx: SiloContext, idOrSlug: string, backupId: string, actor: string): Promise<void> {
+  const { company, backup } = await getBackup(ctx, idOrSlug, backupId);
+  if (backup.status === 'running') throw conflict('the backup is still running');
+  await removeBackup(ctx, backup);
+  await recordAudit(ctx.db, [
+    { companyId: company.id, serverId: company.serverId, action: 'backup.deleted', status: 'ok', actor, details: { backupId: backup.id } },
+  ]);
+}
+
+/** The row first, then the archive: a failure between leaves a file no row points at, never a row without its file. */
+export async function removeBackup(ctx: SiloContext, backup: BackupRow): Promise<void> {
+  await ctx.db.delete(companyBackups).where(eq(companyBackups.id, backup.id));
+  await backupStorage(ctx).remove(backup.storageKey);
+}
+
+/** Every backup of a company that is not running (a deleted company's, when asked). */
+export async function removeCompanyBackups(ctx: SiloContext, companyId: string): Promise<number> {
+  const rows = await ctx.db
+    .select()
+    .from(companyBackups)
+    .where(and(eq(companyBackups.companyId, companyId), ne(companyBackups.status, 'running')));
+  for (const backup of rows) await removeBackup(ctx, backup);
+  return rows.length;
+}

@@ -1,0 +1,79 @@
+// Where backup archives are kept: one small interface, and a folder behind it (SILO_BACKUP_DIR,
+// default <data dir>/backups). An archive is written to a temporary file, flushed to disk, then
+// renamed into place, so that a reader never finds half an archive under a backup's name, whatever
+// crashes meanwhile. An S3-compatible bucket would be a second implementation of the same interface.
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { notFound } from '../../base/errors.ts';
+
+export interface BackupStorage {
+  /** Stores the stream under `key` as a whole or not at all; answers its size in bytes. */
+  write(key: string, data: Readable): Promise<number>;
+  /** The stored bytes; 404 when there are none. */
+  read(key: string): Promise<Readable>;
+  /** Removes it; nothing when it is not there. */
+  remove(key: string): Promise<void>;
+}
+
+/** Keys are `<company id>/<backup id>.silo`: nothing from a client reaches a path. */
+const KEY = /^[0-9a-f-]{36}\/[0-9a-f-]{36}\.silo$/;
+
+export function backupKey(companyId: string, backupId: string): string {
+  const key = `${companyId}/${backupId}.silo`;
+  if (!KEY.test(key)) throw new Error('a backup key is made of two ids');
+  return key;
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export class FolderStorage implements BackupStorage {
+  constructor(readonly root: string) {}
+
+  private path(key: string): string {
+    if (!KEY.test(key)) throw new Error('not a backup key');
+    return join(this.root, key);
+  }
+
+  async write(key: string, data: Readable): Promise<number> {
+    const path = this.path(key);
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    // A leading dot: never mistaken for an archive; left behind only by a crash.
+    const temporary = join(dirname(path), `.${randomUUID()}.tmp`);
+    try {
+      await pipeline(data, createWriteStream(temporary, { mode: 0o600 }));
+      await fsyncPath(temporary);
+      await rename(temporary, path);
+      // The rename itself is durable once the folder is flushed.
+      await fsyncPath(dirname(path));
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw error;
+    }
+    return (await stat(path)).size;
+  }
+
+  async read(key: string): Promise<Readable> {
+    const path = this.path(key);
+    try {
+      await stat(path);
+    } catch {
+      throw notFound('backup archive');
+    }
+    return createReadStream(path);
+  }
+
+  async remove(key: string): Promise<void> {
+    await rm(this.path(key), { force: true });
+  }
+}
