@@ -27,6 +27,7 @@ afterAll(async () => {
 const audience: Record<string, 'system_admin' | 'company_user' | 'anyone_signed_in'> = {
   companies: 'system_admin',
   servers: 'system_admin',
+  backups: 'system_admin',
   system: 'system_admin',
   users: 'company_user',
   documents: 'company_user',

@@ -3,7 +3,7 @@
 // is stored and read through once before anything is created: a damaged one answers 400 and leaves
 // nothing; an intact one is kept as the new company's first backup.
 import { randomUUID } from 'node:crypto';
-import { type Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { SiloContext } from '../../context.ts';
 import { conflict, SiloError } from '../../base/errors.ts';
 import type { CompanyRow } from '../../control-plane/schema.ts';
@@ -38,16 +38,19 @@ export async function createCompanyFromBackup(
   );
 }
 
-/** Refuses (413) a stream once it is over `maxBytes`. */
-function limited(maxBytes: number): Transform {
+/**
+ * The upload, refused (413) once it is over `maxBytes`. A generator rather than a Transform piped in
+ * at once: nothing is read before the storage consumes it, so an error cannot be raised while no
+ * one listens yet (an unhandled stream error would end the process), and an upload that fails
+ * mid-way (a client gone) fails the iteration and with it the write.
+ */
+async function* limited(upload: Readable, maxBytes: number): AsyncGenerator<Buffer> {
   let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      seen += chunk.length;
-      if (seen > maxBytes) done(new SiloError('payload_too_large', `the archive is over the limit of ${maxBytes} bytes`));
-      else done(null, chunk);
-    },
-  });
+  for await (const chunk of upload as AsyncIterable<Buffer>) {
+    seen += chunk.length;
+    if (seen > maxBytes) throw new SiloError('payload_too_large', `the archive is over the limit of ${maxBytes} bytes`);
+    yield chunk;
+  }
 }
 
 /** A new company from an uploaded archive. */
@@ -56,10 +59,7 @@ export async function importCompany(ctx: SiloContext, input: NewCompanyNames, up
   const id = randomUUID();
   const backupId = randomUUID();
   const key = backupKey(id, backupId);
-  const limiter = limited(ctx.config.backups.importMaxBytes);
-  // pipe() does not pass an upload's failure on (a client gone mid-way): the write must end with it.
-  upload.once('error', (error) => limiter.destroy(error));
-  const sizeBytes = await storage.write(key, upload.pipe(limiter));
+  const sizeBytes = await storage.write(key, Readable.from(limited(upload, ctx.config.backups.importMaxBytes)));
   try {
     const manifest = await verifyArchive(await storage.read(key));
     const company = await createCompanyFromArchive(
