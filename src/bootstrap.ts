@@ -114,6 +114,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
     config,
     db: management.db,
     sql: management.sql,
+    locks: management.locks,
     box,
     tokens: createTokenService(
       new SigningKeys({ db: management.db, sql: management.sql, box, log }, secrets.jwtSecret, config.tokenTtlSeconds),
@@ -152,6 +153,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
     await tenants.close();
     await servers.close();
     await management.sql.end({ timeout: 5 });
+    await management.locks.end({ timeout: 5 });
     await embedded?.stop();
     throw error;
   }
@@ -171,6 +173,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
       await tenants.close();
       await ctx.servers.close();
       await management.sql.end({ timeout: 5 });
+      await management.locks.end({ timeout: 5 });
       await embedded?.stop();
     },
   };

@@ -41,6 +41,8 @@ export interface SiloContext {
   /** Management database: drizzle for typed queries, sql for the few raw ones. */
   db: ManagementDb;
   sql: Sql;
+  /** A small pool of the management database's that only holds advisory locks (src/base/db/advisory-lock.ts). */
+  locks: Sql;
   box: CredentialBox;
   tokens: TokenService;
   servers: ServerConnections;

@@ -59,6 +59,38 @@ describe('racing operators', () => {
     expect(await orphans()).toEqual({ databases: [], roles: [], missing: [] });
   });
 
+  // More deletes at once than the management pool has connections: each holds its company's
+  // delete lock while it works, and the locks must never take the connections the work needs.
+  it('deletes twenty companies at once, each once and all answered', async () => {
+    const slugs = Array.from({ length: 20 }, (_, i) => `many-delete-${i}`);
+    for (const slug of slugs) expect((await create(slug)).status).toBe(201);
+    const databases = (
+      await t.ctx.sql<{ database: string }[]>`select database_name as database from companies where slug in ${t.ctx.sql(slugs)}`
+    ).map((r) => r.database);
+    expect(databases).toHaveLength(20);
+    const started = performance.now();
+    const results = await Promise.all(slugs.map((slug) => remove(slug)));
+    const seconds = (performance.now() - started) / 1000;
+    expect(
+      results.map((r) => r.status),
+      JSON.stringify(results.filter((r) => r.status !== 200).map((r) => r.text)),
+    ).toEqual(slugs.map(() => 200));
+    // Before the locks had connections of their own, these deletes waited for a connection no one
+    // would release, until they failed with 503 or the test timed out.
+    expect(seconds).toBeLessThan(45);
+    const rows = await t.ctx.sql<{ status: string }[]>`select status from companies where slug in ${t.ctx.sql(slugs)}`;
+    expect(rows.map((r) => r.status)).toEqual(slugs.map(() => 'deleted'));
+    const left = await t.admin<{ name: string }[]>`select datname as name from pg_database where datname in ${t.admin(databases)}`;
+    expect(left).toEqual([]);
+    // One `deleted` entry per company, however the deletes interleaved.
+    const audit = await t.ctx.sql<{ n: number }[]>`
+      select count(l.id)::int as n from companies c
+      left join company_database_logs l on l.company_id = c.id and l.action = 'deleted'
+      where c.slug in ${t.ctx.sql(slugs)} group by c.id`;
+    expect(audit.map((r) => r.n)).toEqual(slugs.map(() => 1));
+    expect(await orphans()).toEqual({ databases: [], roles: [], missing: [] });
+  }, 90_000);
+
   it('creates one company when eight creates of one slug race', async () => {
     const results = await Promise.all(Array.from({ length: 8 }, () => create('race-create')));
     expect(results.filter((r) => r.status === 201)).toHaveLength(1);

@@ -10,8 +10,12 @@ import { type ClientOptions, ONE_CONNECTION, openPostgres } from '../base/db/pos
 import { notFound, SiloError } from '../base/errors.ts';
 
 export interface ServerConnections {
-  /** The admin pool for a server, opened on first use. */
-  admin(serverId: string): Promise<Sql>;
+  /**
+   * The admin pool for a server, opened on first use. A caller inside a management transaction
+   * passes it as `via`, so that looking the server up does not wait for a second management
+   * connection while holding one (enough such callers at once would empty the pool for good).
+   */
+  admin(serverId: string, via?: ManagementDb): Promise<Sql>;
   /** A URL for `database` on the server, logged in as `user` (or as the admin when omitted). */
   urlFor(serverId: string, database: string, login?: { user: string; password: string }): Promise<string>;
   /** A one-connection client; the caller ends it. */
@@ -26,10 +30,10 @@ export function createServerConnections(db: ManagementDb, box: CredentialBox): S
   const urls = new Map<string, string>();
   const pools = new Map<string, Sql>();
 
-  async function adminUrl(serverId: string): Promise<string> {
+  async function adminUrl(serverId: string, via: ManagementDb = db): Promise<string> {
     const cached = urls.get(serverId);
     if (cached) return cached;
-    const [row] = await db
+    const [row] = await via
       .select({ urlEncrypted: databaseServers.urlEncrypted, provider: databaseServers.provider })
       .from(databaseServers)
       .where(eq(databaseServers.id, serverId));
@@ -54,10 +58,10 @@ export function createServerConnections(db: ManagementDb, box: CredentialBox): S
   }
 
   return {
-    async admin(serverId) {
+    async admin(serverId, via) {
       let pool = pools.get(serverId);
       if (!pool) {
-        pool = openPostgres(await adminUrl(serverId), { max: 4, idle_timeout: 30, connect_timeout: 5, prepare: false });
+        pool = openPostgres(await adminUrl(serverId, via), { max: 4, idle_timeout: 30, connect_timeout: 5, prepare: false });
         pools.set(serverId, pool);
       }
       return pool;

@@ -122,7 +122,7 @@ export async function deleteCompany(
   }
   // One delete of a company at a time, in every instance: the others answer 409 rather than
   // finding its database gone under them (and answering 503) or deleting it a second time.
-  const attempt = await ifUnlocked(ctx.sql, LOCK_CLASS.companyDelete, found.id, () => deleteUnlocked(ctx, found.id, actor, options));
+  const attempt = await ifUnlocked(ctx.locks, LOCK_CLASS.companyDelete, found.id, () => deleteUnlocked(ctx, found.id, actor, options));
   if (!attempt.locked) throw conflict('the company is being deleted by another request');
   return attempt.value;
 }

@@ -1,5 +1,14 @@
 // Session advisory locks on the management database: one instance at a time for work that spans
 // several transactions and other databases (every Silo instance shares the management database).
+//
+// A session lock lives on a connection that must stay reserved while the work runs, and the work
+// needs management connections of its own. Were both taken from one pool, enough concurrent
+// lock holders (deletes of different companies) would each hold a connection for their lock while
+// their work waited for one that only a holder could release: a deadlock. So the locks live on a
+// small pool of their own (`ManagementConnection.locks`, src/control-plane/db.ts) that the work
+// never uses: when it is exhausted, lock takers queue for it while the holders' work goes on, and
+// each finished holder lets the next taker in. docs/reliability.md, "Advisory locks".
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Sql } from 'postgres';
 import { withOneConnection } from './transaction.ts';
 
@@ -11,23 +20,32 @@ export const LOCK_CLASS = {
   backupSchedule: 0x73696c62,
 } as const;
 
+/** Set while a lock's work runs (and only then: background tasks it leaves see `held` false). */
+const holding = new AsyncLocalStorage<{ held: boolean }>();
+
 /**
- * Runs `work` holding the lock (lockClass, hashtext(key)), or answers `{ locked: false }` at once
- * when another session holds it. The lock lives on a connection reserved for it while `work` runs
- * on others; if that connection is lost, so is the lock.
+ * Runs `work` holding the lock (lockClass, hashtext(key)), or answers `{ locked: false }` when
+ * another session holds it. `locks` is the lock pool, never the one `work` uses. The lock lives on
+ * a connection of it reserved while `work` runs; if that connection is lost, so is the lock.
+ *
+ * `work` must not take another lock: holders waiting for each other's lock connections could
+ * exhaust the lock pool as they would the work pool. That is refused rather than left to chance.
  */
 export async function ifUnlocked<T>(
-  sql: Sql,
+  locks: Sql,
   lockClass: number,
   key: string,
   work: () => Promise<T>,
 ): Promise<{ locked: true; value: T } | { locked: false }> {
-  return withOneConnection(sql, async (conn) => {
+  if (holding.getStore()?.held) throw new Error('an advisory lock was taken inside the work of another; nest no locks');
+  return withOneConnection(locks, async (conn) => {
     const [row] = await conn<{ locked: boolean }[]>`select pg_try_advisory_lock(${lockClass}, hashtext(${key})) as locked`;
     if (!row?.locked) return { locked: false };
+    const state = { held: true };
     try {
-      return { locked: true, value: await work() };
+      return { locked: true, value: await holding.run(state, work) };
     } finally {
+      state.held = false;
       await conn`select pg_advisory_unlock(${lockClass}, hashtext(${key}))`.catch(() => {});
     }
   });

@@ -19,7 +19,7 @@ export interface BackupSchedule {
 
 /** Starts the backups that are due; answers the started ones (their `done` settles when each ends). */
 export async function startDueBackups(ctx: SiloContext): Promise<{ companyId: string; done: Promise<BackupRow> }[]> {
-  const attempt = await ifUnlocked(ctx.sql, LOCK_CLASS.backupSchedule, 'fleet', async () => {
+  const attempt = await ifUnlocked(ctx.locks, LOCK_CLASS.backupSchedule, 'fleet', async () => {
     const due = await ctx.db
       .select({ id: companies.id, schedule: companies.backupSchedule })
       .from(companies)

@@ -5,6 +5,7 @@
 // orphan scan (which skips any name a live company holds) cannot tell a leftover from the real one.
 import { and, eq, gt, isNull, notInArray, sql as dsql } from 'drizzle-orm';
 import type { SiloContext } from '../../context.ts';
+import type { ManagementDb } from '../../control-plane/db.ts';
 import { companies, databaseLeftovers } from '../../control-plane/schema.ts';
 import { describeError } from '../../base/errors.ts';
 import { dropTenantDatabase } from '../provisioning/tenant-database.ts';
@@ -30,9 +31,9 @@ export function openLeftovers(ctx: SiloContext, where: { companyId?: string; ser
 }
 
 /** Whether two server entries are one cluster (registered twice): the same start time and database oid. */
-async function sameCluster(ctx: SiloContext, a: string, b: string, database: string): Promise<boolean> {
+async function sameCluster(ctx: SiloContext, tx: ManagementDb, a: string, b: string, database: string): Promise<boolean> {
   const identity = async (serverId: string) => {
-    const admin = await ctx.servers.admin(serverId);
+    const admin = await ctx.servers.admin(serverId, tx);
     const [row] = await admin<{ id: string }[]>`
       select extract(epoch from pg_postmaster_start_time())::text || '/' ||
              coalesce((select oid::text from pg_database where datname = ${database}), '-') as id`;
@@ -82,12 +83,15 @@ export async function removeLeftover(ctx: SiloContext, leftover: Leftover): Prom
       // (A restore's leftovers have names of their own, never the company's: no such doubt.)
       const servedElsewhere =
         company?.serverId && !['deleted', 'failed'].includes(company.status) && company.databaseName === leftover.databaseName;
-      if (servedElsewhere && (await sameCluster(ctx, leftover.serverId, company.serverId!, leftover.databaseName))) {
+      if (servedElsewhere && (await sameCluster(ctx, tx, leftover.serverId, company.serverId!, leftover.databaseName))) {
         // The "leftover" is the company's own database, seen through a second entry for its server.
         await close();
         return 'live';
       }
-      await dropTenantDatabase(await ctx.servers.admin(leftover.serverId), { database: leftover.databaseName, role: leftover.roleName });
+      await dropTenantDatabase(await ctx.servers.admin(leftover.serverId, tx), {
+        database: leftover.databaseName,
+        role: leftover.roleName,
+      });
       await close();
       return 'removed';
     });
