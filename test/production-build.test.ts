@@ -5,7 +5,7 @@
 // the install ran no telemetry script. The install uses npm's cache (--prefer-offline): it proves
 // what the lockfile's production tree needs, not that the registry answers.
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +22,7 @@ const dataDir = siloDataDir();
 let installLog = '';
 
 beforeAll(async () => {
-  for (const path of ['package.json', 'package-lock.json', 'bin', 'migrations'])
+  for (const path of ['package.json', 'package-lock.json', 'patches', 'bin', 'migrations'])
     cpSync(join(root, path), join(copy, path), { recursive: true });
   mkdirSync(privateTmp);
   // The build runs where the development dependencies are (as a build stage would), into the copy.
@@ -52,6 +52,8 @@ describe('the build with production dependencies only', () => {
     // @scarf/scarf keeps its throttle file in the temp folder whenever it gets as far as reporting.
     expect(readdirSync(privateTmp).filter((name) => name.startsWith('scarf'))).toEqual([]);
     expect(installLog).not.toMatch(/scarf/i);
+    // The fixes Silo carries for its dependencies (patches/, applied by patch-package) are applied.
+    expect(readFileSync(join(copy, 'node_modules', 'postgres', 'src', 'connection.js'), 'utf8')).toContain('fetchArrayTypes().catch(noop)');
   });
 
   it('serves from dist/, the CLI runs from dist/, and SIGTERM stops it with its PostgreSQL', async () => {
