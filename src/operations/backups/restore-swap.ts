@@ -9,7 +9,7 @@ import { companies, databaseLeftovers } from '../../control-plane/schema.ts';
 import { inTransaction } from '../../base/db/transaction.ts';
 import { describeError, isConnectionError, SiloError } from '../../base/errors.ts';
 import { quoteIdent } from '../../base/names.ts';
-import { removeLeftover } from '../scale-out/leftovers.ts';
+import { abandonClaim } from '../scale-out/leftovers.ts';
 import type { MoveClaim, MoveLease } from '../scale-out/move-claim.ts';
 import { type AuditEntry, recordAudit } from '../../control-plane/audit.ts';
 import type { CompanyRow } from '../../control-plane/schema.ts';
@@ -162,23 +162,7 @@ export async function undoRestore(ctx: SiloContext, undo: Undo): Promise<SiloErr
   const { company, lease, error } = undo;
   const reason = `${undo.step}: ${describeError(error)}`;
   await undo.client?.end({ timeout: 1 }).catch(() => {});
-  let cleanup = 'ok';
-  if (lease) {
-    await lease
-      .release()
-      .catch((releaseError: unknown) =>
-        ctx.log.error(
-          { companyId: company.id, error: describeError(releaseError) },
-          'could not release a failed restore; its lease lapses by itself',
-        ),
-      );
-    try {
-      const [leftover] = await ctx.db.select().from(databaseLeftovers).where(eq(databaseLeftovers.id, lease.claim.leftoverId));
-      if (leftover) await removeLeftover(ctx, leftover);
-    } catch (cleanupError) {
-      cleanup = `${describeError(cleanupError)}; silo reconcile drops it`;
-    }
-  }
+  const cleanup = lease ? await abandonClaim(ctx, company.id, lease, 'restore') : 'ok';
   undo.audit.push({
     companyId: company.id,
     serverId: company.serverId,

@@ -104,3 +104,28 @@ export async function removeLeftover(ctx: SiloContext, leftover: Leftover): Prom
     throw error;
   }
 }
+
+/**
+ * After a failed move or restore: gives the company's lease back (writes resume at once) and drops
+ * what the work had made, the claim's leftover. Answers "ok", or why that leftover stays for
+ * `silo reconcile`. A lease that cannot be released lapses by itself.
+ */
+export async function abandonClaim(
+  ctx: SiloContext,
+  companyId: string,
+  lease: { release(): Promise<unknown>; claim: { leftoverId: number } },
+  work: 'move' | 'restore',
+): Promise<string> {
+  await lease
+    .release()
+    .catch((releaseError: unknown) =>
+      ctx.log.error({ companyId, error: describeError(releaseError) }, `could not release a failed ${work}; its lease lapses by itself`),
+    );
+  try {
+    const [leftover] = await ctx.db.select().from(databaseLeftovers).where(eq(databaseLeftovers.id, lease.claim.leftoverId));
+    if (leftover) await removeLeftover(ctx, leftover);
+    return 'ok';
+  } catch (cleanupError) {
+    return `${describeError(cleanupError)}; silo reconcile drops it`;
+  }
+}

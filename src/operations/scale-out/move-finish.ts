@@ -8,7 +8,7 @@ import type { MoveStep, SiloContext } from '../../context.ts';
 import { type AuditEntry, recordAudit } from '../../control-plane/audit.ts';
 import { type CompanyRow, databaseLeftovers } from '../../control-plane/schema.ts';
 import { dropTenantDatabase } from '../provisioning/tenant-database.ts';
-import { removeLeftover } from './leftovers.ts';
+import { abandonClaim } from './leftovers.ts';
 import type { MoveLease } from './move-claim.ts';
 import type { CopySide } from './move-copy.ts';
 
@@ -105,21 +105,7 @@ export async function undoMove(ctx: SiloContext, undo: Undo): Promise<SiloError>
   }
   await undo.source?.end();
   await undo.target?.end();
-  await lease
-    .release()
-    .catch((releaseError: unknown) =>
-      ctx.log.error(
-        { companyId: company.id, error: describeError(releaseError) },
-        'could not release a failed move; its lease lapses by itself',
-      ),
-    );
-  let cleanup = 'ok';
-  try {
-    const [leftover] = await ctx.db.select().from(databaseLeftovers).where(eq(databaseLeftovers.id, lease.claim.leftoverId));
-    if (leftover) await removeLeftover(ctx, leftover);
-  } catch (cleanupError) {
-    cleanup = `${describeError(cleanupError)}; silo reconcile drops it`;
-  }
+  const cleanup = await abandonClaim(ctx, company.id, lease, 'move');
   undo.audit.push({
     companyId: company.id,
     serverId: lease.claim.to,
