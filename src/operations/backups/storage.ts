@@ -50,13 +50,17 @@ export class FolderStorage implements BackupStorage {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     // A leading dot: never mistaken for an archive; left behind only by a crash.
     const temporary = join(dirname(path), `.${randomUUID()}.tmp`);
+    const out = createWriteStream(temporary, { mode: 0o600 });
     try {
-      await pipeline(data, createWriteStream(temporary, { mode: 0o600 }));
+      await pipeline(data, out);
       await fsyncPath(temporary);
       await rename(temporary, path);
       // The rename itself is durable once the folder is flushed.
       await fsyncPath(dirname(path));
     } catch (error) {
+      // A source that fails at once can beat the file's open: the stream, destroyed, still opens
+      // (creating the file) and then closes. Remove the file only once it is closed.
+      if (!out.closed) await new Promise<void>((closed) => out.once('close', () => closed()));
       await rm(temporary, { force: true });
       throw error;
     }
