@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Sql } from 'postgres';
 import { type LoginLimits, LoginLimiter } from '../base/auth/login-limiter.ts';
 import { inSqlTransaction } from '../base/db/transaction.ts';
-import { describeError, isConnectionError, SiloError } from '../base/errors.ts';
+import { describeError, isConnectionError, pgCode, SiloError } from '../base/errors.ts';
 import type { Logger } from '../base/logger.ts';
 
 /** The row of what is counted: a hash, so that the table holds no email in the clear. */
@@ -45,31 +45,33 @@ export class SharedLoginLimiter {
     ].sort((a, b) => (a.key < b.key ? -1 : 1));
     const keys = counted.map((c) => c.key);
     try {
-      await inSqlTransaction(this.sql, async (tx) => {
-        // Rows to lock; a new one (a window that has ended) counts as no attempt yet.
-        await tx`
+      await retryDeadlock(() =>
+        inSqlTransaction(this.sql, async (tx) => {
+          // Rows to lock; a new one (a window that has ended) counts as no attempt yet.
+          await tx`
           insert into login_attempts (key, attempts, window_ends)
           select key, 0, 'epoch'::timestamptz from unnest(${tx.array(keys)}::text[]) as key order by key
           on conflict (key) do nothing`;
-        const rows = await tx<{ key: string; attempts: number; live: boolean; secondsLeft: number }[]>`
+          const rows = await tx<{ key: string; attempts: number; live: boolean; secondsLeft: number }[]>`
           select key, attempts, window_ends > now() as live,
                  ceil(extract(epoch from window_ends - now()))::int as "secondsLeft"
           from login_attempts where key = any(${tx.array(keys)}::text[]) order by key for update`;
-        for (const row of rows) {
-          const max = counted.find((c) => c.key === row.key)!.max;
-          if (row.live && row.attempts >= max) {
-            throw new SiloError('rate_limited', 'too many failed logins; try again later', {
-              retryAfterSeconds: Math.max(1, row.secondsLeft),
-            });
+          for (const row of rows) {
+            const max = counted.find((c) => c.key === row.key)!.max;
+            if (row.live && row.attempts >= max) {
+              throw new SiloError('rate_limited', 'too many failed logins; try again later', {
+                retryAfterSeconds: Math.max(1, row.secondsLeft),
+              });
+            }
           }
-        }
-        await tx`
+          await tx`
           update login_attempts set
             attempts = case when window_ends > now() then attempts + 1 else 1 end,
             window_ends = case when window_ends > now() then window_ends
                                else now() + make_interval(secs => ${this.limits.windowSeconds}) end
           where key = any(${tx.array(keys)}::text[])`;
-      });
+        }),
+      );
     } catch (error) {
       if (!isConnectionError(error)) throw error;
       this.log.warn(
@@ -100,5 +102,19 @@ export class SharedLoginLimiter {
     this.sql`delete from login_attempts where window_ends < now()`.catch((error: unknown) =>
       this.log.debug({ error: describeError(error) }, 'could not delete ended login windows'),
     );
+  }
+}
+
+/**
+ * Runs `work` again when PostgreSQL chose it as a deadlock's victim (40P01): a success's reset and
+ * the sweep of ended windows lock rows in their own order, and a login must not fail for that.
+ */
+async function retryDeadlock<T>(work: () => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (pgCode(error) !== '40P01' || attempt >= attempts) throw error;
+    }
   }
 }
