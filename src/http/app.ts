@@ -9,7 +9,8 @@ import type { AppEnv } from './env.ts';
 import { toErrorResponse } from './errors.ts';
 import { createMetrics, metricsAccess } from './metrics.ts';
 import { declareCommonErrors, documentConfig } from './openapi.ts';
-import { registerAuthRoutes } from './routes/auth.ts';
+import { createLoginGuards, registerAuthRoutes } from './routes/auth.ts';
+import { registerConsole } from './console/index.ts';
 import { registerCompanyDatabaseRoutes } from './routes/system-admin/company-database.ts';
 import { registerCreateCompany } from './routes/system-admin/create-company.ts';
 import { registerDeleteCompany } from './routes/system-admin/delete-company.ts';
@@ -95,7 +96,8 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   registerOperationRoutes(app, ctx);
-  registerAuthRoutes(app, ctx);
+  const loginGuards = createLoginGuards(ctx);
+  registerAuthRoutes(app, ctx, loginGuards);
   registerSystemStatus(app, ctx);
   registerImportCompany(app, ctx);
   registerCreateCompany(app, ctx);
@@ -119,6 +121,8 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
   app.doc31('/openapi.json', documentConfig);
   // Swagger UI, served with its assets from swagger-ui-dist so it works offline.
   registerDocs(app);
+  // The operators' web console: HTML pages over the same operations (docs/console.md).
+  registerConsole(app, ctx, loginGuards);
   app.get('/metrics', metricsAccess(ctx), async (c) =>
     c.body(await metrics.registry.metrics(), 200, { 'Content-Type': metrics.registry.contentType }),
   );

@@ -41,10 +41,16 @@ const LoginResponse = z
 /** On every answer that holds a token (or an invitation's secret): no cache may keep it (RFC 6749 5.1). */
 export const tokenResponseHeaders = { 'Cache-Control': 'no-store', Pragma: 'no-cache' } as const;
 
-export function registerAuthRoutes(app: App, ctx: SiloContext) {
+/** What every login of this app shares (the API's and the console's): one limiter, one gate. */
+export type LoginGuardsFor = (c: Context) => LoginGuards;
+
+export function createLoginGuards(ctx: SiloContext): LoginGuardsFor {
   const limiter = new SharedLoginLimiter(ctx.sql, ctx.config.login, ctx.log);
   const gate = new LoginGate(ctx.config.loginConcurrency);
-  const guards = (c: Context): LoginGuards => ({ limiter, gate, address: addressBucket(clientAddress(c, ctx.config)) });
+  return (c) => ({ limiter, gate, address: addressBucket(clientAddress(c, ctx.config)) });
+}
+
+export function registerAuthRoutes(app: App, ctx: SiloContext, guards: LoginGuardsFor) {
   app.openapi(
     createRoute({
       method: 'post',

@@ -12,7 +12,7 @@ import { requireAuth } from '../../middleware/auth.ts';
 import { BackupScheduleSchema, bearer, CompanySchema, errors, json, jsonBody, jsonObject, text } from '../../schemas.ts';
 import { DATABASE_URL_PATTERN, DATABASE_URL_RULE, isDatabaseUrl, POSTGRES_URL_MAX_LENGTH } from '../../../base/db/postgres-url.ts';
 
-const CreateCompanyBody = z
+export const CreateCompanyBody = z
   .object({
     name: text(200),
     slug: slugSchema.optional().openapi({ example: 'acme' }),

@@ -9,7 +9,7 @@ import { requireAuth } from '../../middleware/auth.ts';
 import { bearer, errors, json, jsonBody, ServerSchema, text } from '../../schemas.ts';
 import { isPostgresUrl, POSTGRES_URL_RULE } from '../../../base/db/postgres-url.ts';
 
-const AddServerBody = z
+export const AddServerBody = z
   .object({
     name: text(100),
     provider: z.enum(providers).optional().openapi({ description: 'postgres (default), neon or external' }),
@@ -63,7 +63,7 @@ const AddServerBody = z
   })
   .openapi('AddServerRequest');
 
-const UpdateServerBody = z
+export const UpdateServerBody = z
   .object({
     status: z.enum(serverStatuses).optional(),
     capacity: z.number().int().min(1).max(100_000).optional(),
