@@ -136,4 +136,140 @@ describe('the console', () => {
     expect(await text('#company-results')).toContain('No company matches.');
     w.clean();
   });
+
+  it('suspends and reactivates a company, and tests its database', async () => {
+    await page.goto(`${base}/console/companies/acme`);
+    await page.getByRole('button', { name: 'Suspend' }).click();
+    expect(await text('[role=status]')).toContain('The company is suspended');
+    expect(await text('dl.details')).toContain('suspended');
+    expect((await callApi(base, 'POST', '/api/auth/login', { body: acme })).body.error.code).toBe('company_suspended');
+    await page.getByRole('button', { name: 'Reactivate' }).click();
+    expect(await text('[role=status]')).toContain('active again');
+    await logInApi(base, acme);
+
+    await page.getByRole('button', { name: 'Test the database' }).click();
+    expect(await text('#database [role=status]')).toMatch(/^Connected as the company's role in [\d.]+ ms: PostgreSQL 18/);
+    w.clean();
+  });
+
+  it('takes a backup, downloads it and restores the company from it after a confirmation', async () => {
+    const token = await logInApi(base, acme);
+    const document = (title: string) => callApi(base, 'POST', '/api/documents', { token, body: { title, content: title } });
+    expect((await document('before the backup')).status).toBe(201);
+
+    await page.goto(`${base}/console/companies/acme`);
+    await page.getByRole('button', { name: 'Take a backup' }).click();
+    expect(await text('[role=status]')).toContain('A backup is running');
+    // The section refreshes itself until the backup has completed.
+    await page.locator('#backups .badge.completed').waitFor({ timeout: 60_000 });
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download' }).click()]);
+    const archive = readFileSync((await download.path())!);
+    expect([archive[0], archive[1]]).toEqual([0x1f, 0x8b]);
+    expect(download.suggestedFilename()).toMatch(/\.silo$/);
+
+    expect((await document('after the backup')).status).toBe(201);
+    await page.getByText('Restore…').click();
+    await shoot(page, 'company');
+    await page.getByRole('button', { name: 'Restore this backup' }).click();
+    expect(await text('[role=status]')).toContain('The restore has started');
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          return text('main');
+        },
+        { timeout: 60_000, interval: 1000 },
+      )
+      .toMatch(/restored\s+ok/);
+    const titles = (await callApi(base, 'GET', '/api/documents', { token: await logInApi(base, acme) })).body.items.map(
+      (d: { title: string }) => d.title,
+    );
+    expect(titles).toEqual(['before the backup']);
+    w.clean();
+  }, 120_000);
+
+  it('deletes a company only with its slug typed', async () => {
+    await page.goto(`${base}/console/companies/initech`);
+    await page.getByLabel(/^Type initech to confirm/).fill('initec');
+    await page.getByRole('button', { name: 'Delete the company' }).click();
+    expect(await text('[role=alert]')).toContain("Deleting needs confirmation: repeat the company's slug");
+    expect(await text('dl.details')).toContain('active');
+    w.expected(/answer 409: POST .*\/initech\/delete/);
+    w.expected(/console: Failed to load resource.*409/);
+
+    await page.getByLabel(/^Type initech to confirm/).fill('initech');
+    await page.getByRole('button', { name: 'Delete the company' }).click();
+    await page.waitForURL(`${base}/console/companies?done=deleted`);
+    expect(await text('[role=status]')).toContain('The company was deleted');
+    await figuresLoaded();
+    expect(await text('#company-results')).not.toContain('initech');
+    expect((await callApi(base, 'GET', '/api/companies/initech', { token: await logInApi(base, admin) })).body.status).toBe('deleted');
+    w.clean();
+  });
+
+  it('shows the servers and changes a capacity and a status', async () => {
+    await page.getByRole('link', { name: 'Servers' }).click();
+    await page.getByLabel('Capacity of default').fill('400');
+    await page.getByRole('button', { name: 'Save capacity' }).click();
+    expect(await text('[role=status]')).toBe('The server was changed.');
+    expect(await text('table')).toContain('2 / 400');
+    await page.getByRole('button', { name: 'Disable default' }).click();
+    expect(await text('table')).toContain('disabled');
+    await page.getByRole('button', { name: 'Make default active' }).click();
+    expect(await text('table')).toContain('active');
+    await shoot(page, 'servers');
+    w.clean();
+  });
+
+  it('refuses a form sent from another site, and a request without a session', async () => {
+    const token = await logInApi(base, admin);
+    const post = (headers: Record<string, string>) =>
+      fetch(`${base}/console/companies/acme/status`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { cookie: `silo_console=${token}`, 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: 'status=suspended',
+      });
+    expect((await post({ origin: 'http://attacker.test', 'sec-fetch-site': 'cross-site' })).status).toBe(403);
+    expect((await post({ origin: 'http://attacker.test' })).status).toBe(403);
+    expect((await post({})).status).toBe(403);
+    const status = async () => (await callApi(base, 'GET', '/api/companies/acme', { token })).body.status;
+    expect(await status()).toBe('active');
+    const noSession = await fetch(`${base}/console/companies`, { redirect: 'manual' });
+    expect([noSession.status, noSession.headers.get('location')]).toEqual([303, '/console/login']);
+  });
+
+  it('logs out, which ends the session in every instance', async () => {
+    const session = (await context.cookies()).find((c) => c.name === 'silo_console')!.value;
+    await page.goto(`${base}/console`);
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.waitForURL(`${base}/console/login?reason=logged-out`);
+    expect(await text('[role=status]')).toBe('You are logged out.');
+    expect((await context.cookies()).some((c) => c.name === 'silo_console')).toBe(false);
+    await page.goto(`${base}/console/companies`);
+    expect(page.url()).toBe(`${base}/console/login`);
+    // The token is revoked in the management database, not only forgotten by this browser.
+    expect((await callApi(base, 'GET', '/api/auth/me', { token: session })).status).toBe(401);
+    w.clean();
+  });
+
+  it("does not open for a company user's token, in the cookie or as a bearer", async () => {
+    const token = await logInApi(base, acme);
+    const other = await browser.newContext({ viewport: DESKTOP });
+    try {
+      await other.addCookies([{ name: 'silo_console', value: token, url: `${base}/console` }]);
+      const visitor = await other.newPage();
+      const seen = watch(visitor);
+      await visitor.goto(`${base}/console`);
+      expect(visitor.url()).toBe(`${base}/console/login?reason=not-admin`);
+      expect(await visitor.locator('[role=status]').innerText()).toContain('the console is for system admins only');
+      await other.clearCookies();
+      await other.setExtraHTTPHeaders({ authorization: `Bearer ${token}` });
+      await visitor.goto(`${base}/console/companies`);
+      expect(visitor.url()).toBe(`${base}/console/login`);
+      seen.clean();
+    } finally {
+      await other.close();
+    }
+  });
 });
