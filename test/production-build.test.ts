@@ -22,7 +22,7 @@ const dataDir = siloDataDir();
 let installLog = '';
 
 beforeAll(async () => {
-  for (const path of ['package.json', 'package-lock.json', 'patches', 'bin', 'migrations'])
+  for (const path of ['package.json', 'package-lock.json', 'patches', 'bin', 'migrations', 'assets'])
     cpSync(join(root, path), join(copy, path), { recursive: true });
   mkdirSync(privateTmp);
   // The build runs where the development dependencies are (as a build stage would), into the copy.
@@ -74,6 +74,12 @@ describe('the build with production dependencies only', () => {
     });
     expect(created.status).toBe(201);
     expect((await fetch(`${silo.url}/docs`)).status).toBe(200);
+    // The console, with htmx from the production install and its own files from assets/.
+    const consolePage = await fetch(`${silo.url}/console/login`);
+    expect(consolePage.status).toBe(200);
+    const assetPaths = [...(await consolePage.text()).matchAll(/(?:src|href)="(\/console\/assets\/[^"]+)"/g)].map((m) => m[1]);
+    expect(assetPaths).toHaveLength(3);
+    for (const path of assetPaths) expect((await fetch(`${silo.url}${path}`)).status).toBe(200);
 
     // The README's bring-your-own example on the embedded server: a database and its owner made with
     // the superuser URL that `silo embedded url` prints, then registered.
