@@ -147,6 +147,8 @@ describe('the console', () => {
     expect(await text('[role=status]')).toContain('active again');
     await logInApi(base, acme);
 
+    await page.getByRole('button', { name: 'Migrate now' }).click();
+    expect(await text('[role=status]')).toBe('The company was already on the latest schema.');
     await page.getByRole('button', { name: 'Test the database' }).click();
     expect(await text('#database [role=status]')).toMatch(/^Connected as the company's role in [\d.]+ ms: PostgreSQL 18/);
     w.clean();
@@ -187,6 +189,19 @@ describe('the console', () => {
     expect(titles).toEqual(['before the backup']);
     w.clean();
   }, 120_000);
+
+  it('shows what went wrong as a sentence on the page', async () => {
+    await page.goto(`${base}/console/companies/no-such-company`);
+    expect(await text('h1')).toBe('Not found');
+    expect(await text('[role=alert]')).toBe('Company not found.');
+    w.expected(/answer 404: GET .*no-such-company/);
+    w.expected(/console: Failed to load resource.*404/);
+    await page.goto(`${base}/console/companies?cursor=not-a-cursor`);
+    expect(await text('[role=alert]')).toBe('Invalid cursor. Cursor: is not a cursor this API returned.');
+    w.expected(/answer 400/);
+    w.expected(/console: Failed to load resource.*400/);
+    w.clean();
+  });
 
   it('deletes a company only with its slug typed', async () => {
     await page.goto(`${base}/console/companies/initech`);
