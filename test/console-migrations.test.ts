@@ -7,7 +7,7 @@ import postgres from 'postgres';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callApi, logInApi } from './support/console-api.ts';
-import { DESKTOP, launchBrowser, shoot, type Watch, watch } from './support/browser.ts';
+import { DESKTOP, launchBrowser, shoot, shown, type Watch, watch } from './support/browser.ts';
 import { checkoutSilo, type SiloCheckout } from './support/silo-checkout.ts';
 import { killLeftover, type SiloProcess, stopWith } from './support/silo-process.ts';
 
@@ -48,7 +48,7 @@ afterAll(async () => {
   checkout?.remove();
 });
 
-const text = (selector: string) => page.locator(selector).innerText();
+const text = (selector: string) => shown(page.locator(selector));
 
 /** Waits for the run on the page to end (htmx replaces #run every second until then). */
 async function runEnded() {
@@ -64,10 +64,11 @@ describe('fleet migrations in the console', () => {
     await page.getByRole('button', { name: 'Log in' }).click();
     await page.waitForURL(`${silo.url}/console`);
     expect(await text('main')).toContain('3 companies are behind');
+    await shoot(page, 'fleet-behind');
 
     await page.getByRole('link', { name: 'Migrations', exact: true }).click();
     expect(await text('main')).toContain(`Latest tenant schema: ${MIGRATION}. 3 of 3 companies behind`);
-    for (const slug of slugs) expect(await page.getByRole('row', { name: new RegExp(`^${slug} `) }).innerText()).toContain(MIGRATION);
+    for (const slug of slugs) expect(await shown(page.getByRole('row', { name: new RegExp(`^${slug} `) }))).toContain(MIGRATION);
     await shoot(page, 'migrations');
 
     await page.getByLabel(/^Canary/).fill('1');
@@ -76,7 +77,7 @@ describe('fleet migrations in the console', () => {
     const ended = await runEnded();
     expect(ended).toMatch(/2\s+migrated/);
     expect(ended).toMatch(/1\s+failed/);
-    const failure = await page.getByRole('row', { name: /^globex / }).innerText();
+    const failure = await shown(page.getByRole('row', { name: /^globex / }));
     expect(failure).toContain(MIGRATION);
     expect(failure).toContain('documents_title_not_blocked');
     await shoot(page, 'migration-run');
@@ -100,7 +101,7 @@ describe('fleet migrations in the console', () => {
 
     await page.getByRole('link', { name: 'Fleet', exact: true }).click();
     expect(await text('main')).toContain('0 companies are behind');
-    expect(await page.getByRole('row', { name: new RegExp(`^${MIGRATION}`) }).innerText()).toMatch(/3\s+current/);
+    expect(await shown(page.getByRole('row', { name: new RegExp(`^${MIGRATION}`) }))).toMatch(/3\s+current/);
     w.clean();
   }, 120_000);
 });
