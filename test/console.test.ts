@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callApi, logInApi } from './support/console-api.ts';
-import { DESKTOP, launchBrowser, shoot, type Watch, watch } from './support/browser.ts';
+import { DESKTOP, launchBrowser, shoot, shown, type Watch, watch } from './support/browser.ts';
 import { checkoutSilo, type SiloCheckout } from './support/silo-checkout.ts';
 import { killLeftover, type SiloProcess, stopWith } from './support/silo-process.ts';
 
@@ -39,7 +39,7 @@ afterAll(async () => {
   checkout?.remove();
 });
 
-const text = (selector: string) => page.locator(selector).innerText();
+const text = (selector: string) => shown(page.locator(selector));
 /** Waits until every lazily loaded cell of the companies table has its figures. */
 const figuresLoaded = () => page.waitForFunction(() => !document.querySelector('td[hx-get]'));
 
@@ -277,7 +277,7 @@ describe('the console', () => {
       const seen = watch(visitor);
       await visitor.goto(`${base}/console`);
       expect(visitor.url()).toBe(`${base}/console/login?reason=not-admin`);
-      expect(await visitor.locator('[role=status]').innerText()).toContain('the console is for system admins only');
+      expect(await shown(visitor.locator('[role=status]'))).toContain('the console is for system admins only');
       await other.clearCookies();
       await other.setExtraHTTPHeaders({ authorization: `Bearer ${token}` });
       await visitor.goto(`${base}/console/companies`);

@@ -5,13 +5,17 @@
 // at a desktop width and a phone's.
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
 import { expect } from 'vitest';
 
 export const CHROMIUM = process.env.SILO_CHROMIUM ?? '/usr/bin/chromium';
 export const screensDir = fileURLToPath(new URL('../console-screens/', import.meta.url));
 export const DESKTOP = { width: 1280, height: 900 };
 export const PHONE = { width: 390, height: 844 };
+
+/** The text as the operator sees it (rendered: hidden parts left out, line breaks where they show). */
+// biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what these tests check
+export const shown = (locator: Locator) => locator.innerText();
 
 export function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, headless: true });
