@@ -19,7 +19,7 @@ import { companyPage } from './company.tsx';
 export async function act(c: Context<ConsoleEnv>, ctx: SiloContext, slug: string, run: () => Promise<NoticeKey | { to: string }>) {
   try {
     const done = await run();
-    return c.redirect(typeof done === 'string' ? `/console/companies/${slug}?done=${done}` : done.to, 303);
+    return c.redirect(typeof done === 'string' ? `/console/companies/${encodeURIComponent(slug)}?done=${done}` : done.to, 303);
   } catch (error) {
     const { status, message } = await explain(error, c, ctx.log);
     if (status === 404) throw error;
