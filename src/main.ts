@@ -14,7 +14,7 @@ const DRAIN_MS = 10_000;
 
 async function main() {
   const config = loadConfig();
-  const silo = await openSilo(config, { prepareTemplates: true, listen: true });
+  const silo = await openSilo(config, { prepareTemplates: true, listen: true, warmPool: true });
   const { log } = silo.ctx;
   const app = createApp(silo.ctx);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host, serverOptions }, (info) => {
