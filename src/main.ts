@@ -7,6 +7,7 @@ import { createApp } from './http/app.ts';
 import { serverOptions } from './http/server-limits.ts';
 import { fleetStatus, migrateFleet } from './operations/migrations/fleet.ts';
 import { startBackupScheduler } from './operations/backups/schedule.ts';
+import { demoLoginLines, ensureDemoCompanies } from './operations/demo/demo.ts';
 import { logStartupSummary } from './startup-summary.ts';
 
 /** How long requests under way may take to finish on shutdown before their connections are cut. */
@@ -49,6 +50,13 @@ async function main() {
   }
 
   const backups = startBackupScheduler(silo.ctx);
+
+  // SILO_DEMO: the demo companies, their new logins printed once to stdout (never to the log).
+  if (config.demo) {
+    ensureDemoCompanies(silo.ctx, 'system:demo')
+      .then((outcomes) => process.stdout.write(`Demo companies:\n${demoLoginLines(outcomes).join('\n')}\n`))
+      .catch((error: Error) => log.error({ error: error.message }, 'could not create the demo companies'));
+  }
 
   // A process manager's SIGTERM (or Ctrl-C): no new connections, requests under way finish (for
   // DRAIN_MS at most), then the pools and the embedded PostgreSQL are stopped before exiting.
