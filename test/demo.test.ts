@@ -56,7 +56,12 @@ describe('silo demo', () => {
       for (const login of printed.logins) expect(login.password).toMatch(/^[\w-]{16}$/);
       adminPasswords.set(demo.slug, printed.logins.find((l) => l.email === demo.users[0].email)!.password!);
       const company = await t.call('GET', `/api/companies/${demo.slug}`, { token: t.adminToken });
-      expect(company.body).toMatchObject({ status: 'active', name: demo.name, maxUsers: demo.maxUsers, features: { ...demo.features, demo: true } });
+      expect(company.body).toMatchObject({
+        status: 'active',
+        name: demo.name,
+        maxUsers: demo.maxUsers,
+        features: { ...demo.features, demo: true },
+      });
     }
     // The real company's slug: reported, not touched.
     expect(bySlug.get('salon')).toMatchObject({ outcome: 'skipped', logins: [] });

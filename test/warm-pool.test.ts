@@ -177,14 +177,17 @@ describe('concurrent sign-ups', () => {
 });
 
 describe('a template change', () => {
-  it('never hands out a warm database behind the latest version; the next refill replaces them', async () => {
+  it('never hands out a warm database behind the latest version; the next refill migrates them in place', async () => {
     await refillServer(t.ctx, serverId);
-    const stale = (await warmRows()).map((r) => r.name);
+    const stale = (await warmRows()).map((r) => r.name).sort();
     expect(stale).toHaveLength(3);
     const folder = copyTenantMigrations();
     const previous = t.ctx.tenantMigrations;
     try {
-      t.ctx.tenantMigrations = folder.add('0099_warm_change', 'ALTER TABLE "users" ADD COLUMN "nickname" text;');
+      t.ctx.tenantMigrations = folder.add(
+        '0099_warm_change',
+        'ALTER TABLE "users" ADD COLUMN "nickname" text;\n--> statement-breakpoint\nCREATE TABLE "notes" ("id" serial PRIMARY KEY, "body" text);',
+      );
       const res = await create('after-change');
       expect(res.status).toBe(201);
       expect(res.body.schemaVersion).toBe('0099_warm_change');
@@ -193,10 +196,21 @@ describe('a template change', () => {
       expect(status.body.servers.find((s: { id: string }) => s.id === serverId).warmPool).toMatchObject({ ready: 0, stale: 3 });
 
       const refill = await refillServer(t.ctx, serverId);
-      expect(refill).toMatchObject({ removed: 3, cloned: 3 });
-      const fresh = await warmRows();
-      expect(fresh.every((r) => r.templateVersion === '0099_warm_change' && !stale.includes(r.name))).toBe(true);
-      expect(await t.admin`select 1 from pg_database where datname in ${t.admin(stale)}`).toHaveLength(0);
+      expect(refill).toMatchObject({ migrated: 3, removed: 0, cloned: 0 });
+      const migrated = await warmRows();
+      expect(migrated.map((r) => r.name).sort()).toEqual(stale);
+      expect(migrated.every((r) => r.templateVersion === '0099_warm_change')).toBe(true);
+      // What the migration created belongs to each warm database's own role, not to the admin.
+      for (const { name } of migrated) {
+        const sql = postgres(serverUrl(name), { max: 1, onnotice: () => {} });
+        try {
+          const [notes] = await sql<{ owner: string }[]>`select tableowner as owner from pg_tables where tablename = 'notes'`;
+          expect(notes).toEqual({ owner: name });
+        } finally {
+          await sql.end();
+        }
+      }
+
       expect(await create('with-change')).toMatchObject({ status: 201, body: { schemaVersion: '0099_warm_change' } });
       expect(await madeVia('with-change')).toBe('warm');
       const names = tenantNames(t.config.dbPrefix, 'with-change');
@@ -207,6 +221,7 @@ describe('a template change', () => {
       const sql = postgres(url.toString(), { max: 1, onnotice: () => {} });
       try {
         expect(await sql`select nickname from users`).toHaveLength(1);
+        expect(await sql`insert into notes (body) values ('mine') returning id`).toHaveLength(1);
       } finally {
         await sql.end();
       }
@@ -219,7 +234,7 @@ describe('a template change', () => {
 
 describe('reconcile and a refill that died', () => {
   it('reports healthy warm databases as nothing, and removes what a crash left', async () => {
-    // Back to the real migrations: the pool is stale again; a refill replaces it.
+    // Back to the real migrations: the pool is ahead of them, cannot be migrated, and is replaced.
     await refillServer(t.ctx, serverId);
     expect(await reconcile(t.ctx, { fix: false, actor: 'test' })).toEqual([]);
 

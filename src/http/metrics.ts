@@ -72,7 +72,7 @@ export function createMetrics(ctx: SiloContext) {
   const warmGauges: [string, string, 'ready' | 'cloning' | 'stale'][] = [
     ['silo_warm_pool_ready', 'Warm databases ready to be claimed by a sign-up, per server', 'ready'],
     ['silo_warm_pool_cloning', 'Warm databases being cloned, per server', 'cloning'],
-    ['silo_warm_pool_stale', 'Warm databases behind the latest tenant schema (never claimed; dropped by the next refill)', 'stale'],
+    ['silo_warm_pool_stale', 'Warm databases behind the latest tenant schema (never claimed; migrated by the next refill)', 'stale'],
   ];
   for (const [name, help, field] of warmGauges) {
     new Gauge({

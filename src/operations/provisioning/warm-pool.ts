@@ -11,7 +11,7 @@ import type { SiloContext } from '../../context.ts';
 import { databaseServers, warmDatabases } from '../../control-plane/schema.ts';
 import { describeError } from '../../base/errors.ts';
 import { ifUnlocked, LOCK_CLASS } from '../../base/db/advisory-lock.ts';
-import { readMigrationState } from '../../base/db/migration-runner.ts';
+import { applyMigrations, readMigrationState } from '../../base/db/migration-runner.ts';
 import { quoteIdent, templateNames } from '../../base/names.ts';
 import { letAdminActAs } from './admin-role.ts';
 import { ensureTemplate } from './template.ts';
@@ -85,14 +85,34 @@ export async function cloneWarmDatabase(ctx: SiloContext, serverId: string): Pro
 }
 
 /**
- * Drops warm databases that must never be claimed: left `cloning` by a refill that died (this
- * runs under the refill lock, so no refill is under way) and those behind the latest version.
- * Rows a claim holds are skipped. Returns how many were removed.
+ * Brings a ready warm database behind the latest version up to it, in place: connected as the
+ * admin acting as its owner role (so that what the migrations create is that role's), the same
+ * runner as every company's. Measured against dropping and cloning again (docs/provisioning.md):
+ * a DROP DATABASE alone costs more than a migration of the few statements a release brings.
  */
-async function removeUnusable(ctx: SiloContext, serverId: string, admin: Sql): Promise<number> {
+async function migrateWarm(ctx: SiloContext, serverId: string, admin: Sql, name: string): Promise<string | null> {
+  const client = await ctx.servers.open(serverId, name, undefined, { connection: { application_name: 'silo-warm', role: name } });
+  let version: string | null;
+  try {
+    version = (await applyMigrations(client, ctx.tenantMigrations)).version;
+  } finally {
+    await client.end({ timeout: 5 });
+  }
+  await untilUnused(admin, name);
+  return version;
+}
+
+/**
+ * Puts right the warm databases that must not be claimed as they are: those left `cloning` by a
+ * refill that died (this runs under the refill lock, so no refill is under way) are dropped, those
+ * behind the latest version migrated (or dropped, should that fail). No claim takes any of them
+ * meanwhile: a claim takes only ready rows at the latest version. Returns how many were
+ * dropped and how many migrated.
+ */
+async function retireUnusable(ctx: SiloContext, serverId: string, admin: Sql): Promise<{ removed: number; migrated: number }> {
   const latest = ctx.tenantMigrations.latest;
   const unusable = await ctx.db
-    .select({ id: warmDatabases.id, name: warmDatabases.name })
+    .select({ id: warmDatabases.id, name: warmDatabases.name, status: warmDatabases.status })
     .from(warmDatabases)
     .where(
       and(
@@ -104,11 +124,25 @@ async function removeUnusable(ctx: SiloContext, serverId: string, admin: Sql): P
         ),
       ),
     );
+  const result = { removed: 0, migrated: 0 };
   for (const warm of unusable) {
+    if (warm.status === 'ready') {
+      try {
+        const version = await migrateWarm(ctx, serverId, admin, warm.name);
+        await ctx.db.update(warmDatabases).set({ templateVersion: version }).where(eq(warmDatabases.id, warm.id));
+        if (version === latest) {
+          result.migrated++;
+          continue;
+        }
+      } catch (error) {
+        ctx.log.warn({ serverId, error: describeError(error) }, 'could not migrate a warm database; dropping it');
+      }
+    }
     await dropWarm(admin, warm.name);
     await ctx.db.delete(warmDatabases).where(eq(warmDatabases.id, warm.id));
+    result.removed++;
   }
-  return unusable.length;
+  return result;
 }
 
 export interface RefillResult {
@@ -116,6 +150,9 @@ export interface RefillResult {
   /** False when another instance (or call) was refilling this server. */
   ran: boolean;
   cloned: number;
+  /** Behind the latest version, brought up to it in place. */
+  migrated: number;
+  /** Dropped: left half-made by a refill that died, or could not be migrated. */
   removed: number;
   error?: string;
 }
@@ -127,7 +164,7 @@ export interface RefillResult {
  * asked between clones (shutdown).
  */
 export async function refillServer(ctx: SiloContext, serverId: string, shouldStop: () => boolean = () => false): Promise<RefillResult> {
-  const result: RefillResult = { serverId, ran: false, cloned: 0, removed: 0 };
+  const result: RefillResult = { serverId, ran: false, cloned: 0, migrated: 0, removed: 0 };
   const outcome = await ifUnlocked(ctx.locks, LOCK_CLASS.warmRefill, serverId, async () => {
     result.ran = true;
     const [server] = await ctx.db
@@ -136,7 +173,7 @@ export async function refillServer(ctx: SiloContext, serverId: string, shouldSto
       .where(eq(databaseServers.id, serverId));
     if (server?.version !== ctx.tenantMigrations.latest) await ensureTemplate(ctx, serverId);
     const admin = await ctx.servers.admin(serverId);
-    result.removed = await removeUnusable(ctx, serverId, admin);
+    Object.assign(result, await retireUnusable(ctx, serverId, admin));
     while (!shouldStop()) {
       const [count] = await ctx.db
         .select({ n: dsql<number>`count(*)::int` })
@@ -151,8 +188,9 @@ export async function refillServer(ctx: SiloContext, serverId: string, shouldSto
     ctx.log.warn({ serverId, error: result.error }, 'could not refill the warm pool');
     return null;
   });
-  if (outcome?.locked && (result.cloned > 0 || result.removed > 0)) {
-    ctx.log.info({ serverId, cloned: result.cloned, removed: result.removed }, 'warm pool refilled');
+  if (outcome?.locked && result.cloned + result.migrated + result.removed > 0) {
+    const { cloned, migrated, removed } = result;
+    ctx.log.info({ serverId, cloned, migrated, removed }, 'warm pool refilled');
   }
   return result;
 }
@@ -163,7 +201,7 @@ export interface WarmPoolFigures {
   ready: number;
   /** Being cloned (or left by a refill that died, until the next refill or reconcile). */
   cloning: number;
-  /** Ready but behind the latest version: never claimed, dropped by the next refill. */
+  /** Ready but behind the latest version: never claimed, migrated by the next refill. */
   stale: number;
   target: number;
 }
