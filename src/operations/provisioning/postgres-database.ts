@@ -137,7 +137,6 @@ async function claimWarm(
 ): Promise<NewTenantDatabase | null> {
   const schemaVersion = await step('claim', () => claimWarmDatabase(ctx, serverId, names, verifier, created));
   if (schemaVersion === null) return null;
-  ctx.warmPool?.kick();
   const client = await ctx.servers.open(serverId, names.database);
   client`select 1`.catch(() => {});
   return { client, schemaVersion };

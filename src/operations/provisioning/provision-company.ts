@@ -197,6 +197,8 @@ export async function provisionCompany(
       return updated!;
     });
     ctx.log.info({ companyId: row.id, slug, serverId, via: built.via }, 'company provisioned');
+    // Only now, so that the clone replacing the warm database does not compete with this sign-up.
+    if (built.via === 'warm') ctx.warmPool?.kick();
     return {
       company: activated,
       admin: { ...firstAdmin, role: 'company_admin', ...(temporaryPassword ? { temporaryPassword } : {}) },
