@@ -11,6 +11,8 @@ import { sealedAt } from '../src/base/crypto/credentials.ts';
 import { refillServer, newWarmName, cloneWarmDatabase } from '../src/operations/provisioning/warm-pool.ts';
 import { startWarmRefiller } from '../src/operations/provisioning/warm-refiller.ts';
 import { reconcile } from '../src/operations/reconcile/reconcile.ts';
+import { removeServer } from '../src/operations/server-changes.ts';
+import { addServer } from '../src/operations/servers.ts';
 import { copyTenantMigrations } from './support/migration-folder.ts';
 import { createTestSilo, serverUrl, type TestSilo } from './support/test-silo.ts';
 
@@ -304,6 +306,19 @@ describe('the background refiller', () => {
     // The rows deleted by hand above left their databases behind: reconcile removes them.
     await reconcile(t.ctx, { fix: true, actor: 'test' });
     expect(await reconcile(t.ctx, { fix: false, actor: 'test' })).toEqual([]);
+  });
+});
+
+describe('removing a server', () => {
+  it('drops its warm databases first: they never keep a server', async () => {
+    const second = await addServer(t.ctx, { name: 'warm-second', url: serverUrl() });
+    expect(await refillServer(t.ctx, second.id)).toMatchObject({ cloned: 3 });
+    const names = (await t.ctx.db.select().from(warmDatabases).where(eq(warmDatabases.serverId, second.id))).map((r) => r.name);
+    expect(names).toHaveLength(3);
+    await removeServer(t.ctx, second.id);
+    expect(await t.ctx.db.select().from(warmDatabases).where(eq(warmDatabases.serverId, second.id))).toEqual([]);
+    expect(await t.admin`select 1 from pg_database where datname in ${t.admin(names)}`).toHaveLength(0);
+    expect(await t.admin`select 1 from pg_roles where rolname in ${t.admin(names)}`).toHaveLength(0);
   });
 });
 

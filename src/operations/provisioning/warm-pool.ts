@@ -195,6 +195,21 @@ export async function refillServer(ctx: SiloContext, serverId: string, shouldSto
   return result;
 }
 
+/**
+ * Drops a server's warm databases, for a server being removed (its rows go with the server's
+ * row). A server that cannot be reached keeps them: it is being given up.
+ */
+export async function emptyWarmPool(ctx: SiloContext, serverId: string): Promise<void> {
+  const rows = await ctx.db.select({ name: warmDatabases.name }).from(warmDatabases).where(eq(warmDatabases.serverId, serverId));
+  if (rows.length === 0) return;
+  try {
+    const admin = await ctx.servers.admin(serverId);
+    for (const { name } of rows) await dropWarm(admin, name);
+  } catch (error) {
+    ctx.log.warn({ serverId, error: describeError(error) }, 'could not drop the warm databases of a server being removed');
+  }
+}
+
 export interface WarmPoolFigures {
   serverId: string;
   /** Claimable: ready and at the latest tenant schema version. */
