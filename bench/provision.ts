@@ -2,9 +2,10 @@
 // template with STRATEGY WAL_LOG, cloned with STRATEGY FILE_COPY, and an empty database plus every
 // migration (the baseline). All three run in one process against one PostgreSQL, in rounds of one
 // company per path with the order rotating each round, so that background noise hits them alike.
+// Then two paths over HTTP (provision-http.ts): with the warm pool, and cloning, against bcrypt.
 //
 //   npm run bench:provision [-- --count N]     N companies per path (default 50; or BENCH_COUNT)
-//   ... -- --paths wal,mig                     only some paths (wal, copy, mig; or BENCH_PATHS)
+//   ... -- --paths wal,mig                     only some paths (wal, copy, mig, warm, clone; or BENCH_PATHS)
 //   BENCH_DATABASE_URL=postgres://...          an existing server instead of an embedded one
 //
 // Results and their reading: docs/provisioning.md.
@@ -12,6 +13,7 @@ import { hashPassword } from '../src/base/auth/passwords.ts';
 import { loadConfig } from '../src/base/config/config.ts';
 import type { ProvisionStep, SiloContext } from '../src/context.ts';
 import { templateNames } from '../src/base/names.ts';
+import { benchHttpPaths } from './provision-http.ts';
 import { provisionCompany, type ProvisionOptions } from '../src/operations/provisioning/provision-company.ts';
 import {
   formatTable,
@@ -135,17 +137,22 @@ async function stepDurations(ctx: SiloContext, paths: Path[]) {
 
 async function bench(server: BenchServer): Promise<void> {
   const count = intOption('count', 'BENCH_COUNT', 50);
-  const chosen = (option('paths', 'BENCH_PATHS') ?? 'wal,copy,mig').split(',');
-  if (chosen.some((p) => !['wal', 'copy', 'mig'].includes(p))) {
-    throw new Error('--paths / BENCH_PATHS is a comma-separated list of wal, copy and mig');
+  const chosen = (option('paths', 'BENCH_PATHS') ?? 'wal,copy,mig,warm,clone').split(',');
+  if (chosen.some((p) => !['wal', 'copy', 'mig', 'warm', 'clone'].includes(p))) {
+    throw new Error('--paths / BENCH_PATHS is a comma-separated list of wal, copy, mig, warm and clone');
   }
   const benchSilo = await openBenchSilo(server.url, { SILO_TEMPLATE_STRATEGY: 'WAL_LOG' });
   try {
-    const ctx = benchSilo.silo.ctx;
+    const silo = benchSilo.silo.ctx;
+    // These three paths clone (or migrate) every time: no warm pool.
+    const ctx: SiloContext = { ...silo, config: { ...silo.config, warmPool: 0 } };
     // The default server takes 500 companies; make room for every one this run creates.
-    await ctx.sql`update database_servers set capacity = greatest(capacity, ${3 * (count + 1) + 10})`;
+    await ctx.sql`update database_servers set capacity = greatest(capacity, ${5 * (count + 1) + 10})`;
     // The same Silo, template and server, loaded with the other strategy.
-    const fileCopy: SiloContext = { ...ctx, config: loadConfig({ ...benchSilo.env, SILO_TEMPLATE_STRATEGY: 'FILE_COPY' }) };
+    const fileCopy: SiloContext = {
+      ...ctx,
+      config: loadConfig({ ...benchSilo.env, SILO_TEMPLATE_STRATEGY: 'FILE_COPY', SILO_WARM_POOL: '0' }),
+    };
     const all: Path[] = [
       { name: 'template (WAL_LOG)', slug: 'wal', ctx, via: 'template', runs: [] },
       { name: 'template (FILE_COPY)', slug: 'copy', ctx: fileCopy, via: 'template', runs: [] },
@@ -174,51 +181,55 @@ async function bench(server: BenchServer): Promise<void> {
     console.log(`  companies:  ${count} per path (${paths.map((p) => p.slug).join(', ')}) after one uncounted warm-up round;`);
     console.log('              one company of each path per round, the order rotating each round\n');
 
-    for (const path of paths) await provisionOne(path, 'warm');
-    for (let round = 0; round < count; round++) {
-      for (let k = 0; k < paths.length; k++) {
-        const path = paths[(round + k) % paths.length]!;
-        path.runs.push(await provisionOne(path, String(round).padStart(3, '0')));
+    if (paths.length > 0) {
+      for (const path of paths) await provisionOne(path, 'warm');
+      for (let round = 0; round < count; round++) {
+        for (let k = 0; k < paths.length; k++) {
+          const path = paths[(round + k) % paths.length]!;
+          path.runs.push(await provisionOne(path, String(round).padStart(3, '0')));
+        }
+        if ((round + 1) % 10 === 0 && round + 1 < count) process.stderr.write(`  ... ${round + 1}/${count} rounds\n`);
       }
-      if ((round + 1) % 10 === 0 && round + 1 < count) process.stderr.write(`  ... ${round + 1}/${count} rounds\n`);
-    }
 
-    const summaries = paths.map((p) => summarize(p.runs.map((r) => r.ms)));
-    console.log('End to end: provisionCompany, from the slug check to the activated company (bcrypt included)');
-    console.log(
-      formatTable(
-        ['path', 'n', 'p50 ms', 'p95 ms', 'mean ms'],
-        paths.map((p, i) => [p.name, String(summaries[i]!.n), ms(summaries[i]!.p50), ms(summaries[i]!.p95), ms(summaries[i]!.mean)]),
-      ),
-    );
-    const walMiB = (p: Path) => (median(p.runs.map((r) => r.walBytes)) / 2 ** 20).toFixed(1);
-    console.log(`WAL written per company, median: ${paths.map((p) => `${p.name} ${walMiB(p)} MiB`).join(', ')}`);
-    const p50 = (slug: string) => summaries[paths.findIndex((p) => p.slug === slug)]?.p50 ?? Number.NaN;
-    const ratio = (a: string, b: string) => (Number.isNaN(p50(a) / p50(b)) ? '-' : `${(p50(a) / p50(b)).toFixed(2)}x`);
-    console.log(`\nmigrations p50 / template p50: WAL_LOG ${ratio('mig', 'wal')}, FILE_COPY ${ratio('mig', 'copy')}`);
-    console.log(`FILE_COPY p50 / WAL_LOG p50: ${ratio('copy', 'wal')}`);
-    const target = Number.isNaN(p50('wal')) ? 'not measured' : p50('wal') < 100 ? 'met' : 'NOT met';
-    console.log(`target (template p50 < 100 ms with the default WAL_LOG): ${target}`);
+      const summaries = paths.map((p) => summarize(p.runs.map((r) => r.ms)));
+      console.log('End to end: provisionCompany, from the slug check to the activated company (bcrypt included)');
+      console.log(
+        formatTable(
+          ['path', 'n', 'p50 ms', 'p95 ms', 'mean ms'],
+          paths.map((p, i) => [p.name, String(summaries[i]!.n), ms(summaries[i]!.p50), ms(summaries[i]!.p95), ms(summaries[i]!.mean)]),
+        ),
+      );
+      const walMiB = (p: Path) => (median(p.runs.map((r) => r.walBytes)) / 2 ** 20).toFixed(1);
+      console.log(`WAL written per company, median: ${paths.map((p) => `${p.name} ${walMiB(p)} MiB`).join(', ')}`);
+      const p50 = (slug: string) => summaries[paths.findIndex((p) => p.slug === slug)]?.p50 ?? Number.NaN;
+      const ratio = (a: string, b: string) => (Number.isNaN(p50(a) / p50(b)) ? '-' : `${(p50(a) / p50(b)).toFixed(2)}x`);
+      console.log(`\nmigrations p50 / template p50: WAL_LOG ${ratio('mig', 'wal')}, FILE_COPY ${ratio('mig', 'copy')}`);
+      console.log(`FILE_COPY p50 / WAL_LOG p50: ${ratio('copy', 'wal')}`);
+      const target = Number.isNaN(p50('wal')) ? 'not measured' : p50('wal') < 100 ? 'met' : 'NOT met';
+      console.log(`target (template p50 < 100 ms with the default WAL_LOG): ${target}`);
 
-    const audited = await stepDurations(ctx, paths);
-    const rows: [string, string][] = [
-      ...STEPS.map((s) => [s, s] as [string, string]),
-      ['sum', 'sum of the steps'],
-      ['created', "created (the saga's total)"],
-      ['outside', 'end to end - created'],
-      ['beforeSaga', '  of which before the saga'],
-      ['activation', '  of which activation'],
-    ];
-    console.log('\nMedian per step, ms (steps and created: company_database_logs, whole ms; the rest: timed here)');
-    console.log(
-      formatTable(
-        ['step', ...paths.map((p) => p.name)],
-        rows.map(([key, label]) => [label, ...audited.map((a) => ms(median(a.steps.get(key) ?? [])))]),
-      ),
-    );
-    for (const [i, a] of audited.entries()) {
-      if (a.wrongVia > 0) console.log(`WARNING: ${a.wrongVia} ${paths[i]!.name} companies were not created via ${paths[i]!.via}`);
+      const audited = await stepDurations(ctx, paths);
+      const rows: [string, string][] = [
+        ...STEPS.map((s) => [s, s] as [string, string]),
+        ['sum', 'sum of the steps'],
+        ['created', "created (the saga's total)"],
+        ['outside', 'end to end - created'],
+        ['beforeSaga', '  of which before the saga'],
+        ['activation', '  of which activation'],
+      ];
+      console.log('\nMedian per step, ms (steps and created: company_database_logs, whole ms; the rest: timed here)');
+      console.log(
+        formatTable(
+          ['step', ...paths.map((p) => p.name)],
+          rows.map(([key, label]) => [label, ...audited.map((a) => ms(median(a.steps.get(key) ?? [])))]),
+        ),
+      );
+      for (const [i, a] of audited.entries()) {
+        if (a.wrongVia > 0) console.log(`WARNING: ${a.wrongVia} ${paths[i]!.name} companies were not created via ${paths[i]!.via}`);
+      }
     }
+    const http = chosen.filter((p) => p === 'warm' || p === 'clone');
+    if (http.length > 0) await benchHttpPaths(silo, count, http);
   } finally {
     await benchSilo.close();
   }

@@ -20,6 +20,7 @@ import { loadMigrationSet } from './base/db/migration-set.ts';
 import { applyMigrations } from './base/db/migration-runner.ts';
 import { applyTenantConnectionLimit } from './operations/provisioning/connection-limit.ts';
 import { ensureTemplate } from './operations/provisioning/template.ts';
+import { startWarmRefiller } from './operations/provisioning/warm-refiller.ts';
 import { createServerConnections } from './control-plane/server-connections.ts';
 import { configureNeonDriver } from './providers/neon/driver.ts';
 import { listServers, registerDefaultServer } from './control-plane/server-records.ts';
@@ -60,6 +61,8 @@ export interface OpenOptions {
   /** LISTEN for company changes made by other instances (servers do; the CLI has no caches). */
   listen?: boolean;
   tenantMigrationsFolder?: string;
+  /** Keep every postgres server's warm pool filled in the background (the server does). */
+  warmPool?: boolean;
 }
 
 /** The management database on an embedded server: created on first start. */
@@ -158,6 +161,9 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
     throw error;
   }
 
+  const refiller = options.warmPool ? startWarmRefiller(ctx) : undefined;
+  if (refiller) ctx.warmPool = refiller;
+
   let closed = false;
   const started: StartedWith = {
     management: managementAddress(managementUrl!),
@@ -170,6 +176,8 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
     async close() {
       if (closed) return;
       closed = true;
+      // A clone under way finishes (or is undone) before the connections it uses are closed.
+      await refiller?.stop();
       await tenants.close();
       await ctx.servers.close();
       await management.sql.end({ timeout: 5 });

@@ -14,6 +14,7 @@ export type ProvisionStep =
   | 'placement'
   | 'project'
   | 'connect'
+  | 'claim'
   | 'role'
   | 'database'
   | 'revoke'
@@ -50,6 +51,8 @@ export interface SiloContext {
   tenants: Tenants;
   tenantMigrations: MigrationSet;
   log: Logger;
+  /** The warm pool's background refiller, when this process runs one (the server does). */
+  warmPool?: { kick(): void };
   /**
    * Called before each provisioning step. Production leaves it unset; the tests use it to make a
    * real saga fail at a chosen step and check that everything is undone.

@@ -9,6 +9,7 @@ import { describeError, SiloError } from '../base/errors.ts';
 import { registerAdminCommands } from './commands/admin.ts';
 import { registerBackupCommands } from './commands/backups.ts';
 import { registerCompanyCommands } from './commands/companies.ts';
+import { registerDemoCommand } from './commands/demo.ts';
 import { registerEmbeddedCommands } from './commands/embedded.ts';
 import { registerMigrateCommands } from './commands/migrate.ts';
 import { registerReconcileCommand } from './commands/reconcile.ts';
@@ -48,6 +49,7 @@ function buildProgram(io: CliIo): Command {
   registerMigrateCommands(program, cli);
   registerSecretsCommands(program, cli);
   registerEmbeddedCommands(program, cli);
+  registerDemoCommand(program, cli);
   return program;
 }
 

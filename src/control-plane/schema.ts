@@ -235,6 +235,32 @@ export const companyBackups = pgTable(
   (t) => [index('company_backups_company_idx').on(t.companyId, t.startedAt)],
 );
 
+/**
+ * The warm pool (docs/provisioning.md, "The warm pool"): databases cloned ahead of time from a
+ * server's template, each owned by a NOLOGIN role of the same name, waiting for a sign-up to claim
+ * them. A row is inserted before anything is created on the server (`cloning`), so that what a
+ * crashed refill leaves is always named here or by its name's pattern; it is `ready` once the
+ * clone is complete, and deleted when a company claims it or it is retired.
+ */
+export const warmDatabases = pgTable(
+  'warm_databases',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    serverId: uuid('server_id')
+      .notNull()
+      .references(() => databaseServers.id),
+    // The database's and its owner role's name on the server.
+    name: text('name').notNull().unique(),
+    status: text('status', { enum: ['cloning', 'ready'] })
+      .notNull()
+      .default('cloning'),
+    // The tenant schema version read from the clone itself; a claim takes only the latest.
+    templateVersion: text('template_version'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('warm_databases_ready_idx').on(t.serverId, t.templateVersion, t.createdAt).where(sql`${t.status} = 'ready'`)],
+);
+
 /** The rows the rest of Silo passes around, named once. */
 export type ServerRow = typeof databaseServers.$inferSelect;
 export type CompanyRow = typeof companies.$inferSelect;

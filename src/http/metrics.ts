@@ -1,11 +1,12 @@
 // GET /metrics in Prometheus' text format (prom-client): request latencies by route, and the pool
-// map's figures read at scrape time. One registry per app, so tests and several apps in one
+// map's and the warm pool's figures read at scrape time. One registry per app, so tests and several apps in one
 // process do not share counters.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { SiloContext } from '../context.ts';
+import { warmPoolFigures, type WarmPoolFigures } from '../operations/provisioning/warm-pool.ts';
 import type { AppEnv } from './env.ts';
 import { requireAuth } from './middleware/auth.ts';
 
@@ -57,6 +58,31 @@ export function createMetrics(ctx: SiloContext) {
       registers: [registry],
       collect() {
         this.set(ctx.tenants.pools.stats()[field]);
+      },
+    });
+  }
+
+  // The warm pool per postgres server, read from the management database at scrape time: one
+  // query answers all three gauges, so the first to be collected reads and the others reuse it.
+  let figures: Promise<WarmPoolFigures[]> | null = null;
+  const warmFigures = () => {
+    figures ??= warmPoolFigures(ctx).finally(() => setImmediate(() => (figures = null)));
+    return figures;
+  };
+  const warmGauges: [string, string, 'ready' | 'cloning' | 'stale'][] = [
+    ['silo_warm_pool_ready', 'Warm databases ready to be claimed by a sign-up, per server', 'ready'],
+    ['silo_warm_pool_cloning', 'Warm databases being cloned, per server', 'cloning'],
+    ['silo_warm_pool_stale', 'Warm databases behind the latest tenant schema (never claimed; migrated by the next refill)', 'stale'],
+  ];
+  for (const [name, help, field] of warmGauges) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['server_id'],
+      registers: [registry],
+      async collect() {
+        this.reset();
+        for (const server of await warmFigures()) this.set({ server_id: server.serverId }, server[field]);
       },
     });
   }

@@ -4,7 +4,7 @@
 // management database), so that the next connection uses the new URL.
 import { and, eq, isNull, ne, or, sql as dsql } from 'drizzle-orm';
 import type { SiloContext } from '../context.ts';
-import { companies, databaseLeftovers, databaseServers, type ServerStatus } from '../control-plane/schema.ts';
+import { companies, databaseLeftovers, databaseServers, type ServerStatus, warmDatabases } from '../control-plane/schema.ts';
 import { sealedAt } from '../base/crypto/credentials.ts';
 import { openPostgres } from '../base/db/postgres-client.ts';
 import { inTransaction } from '../base/db/transaction.ts';
@@ -13,6 +13,7 @@ import { NeonApi, neonError, type NeonSettings } from '../providers/neon/api.ts'
 import type { ServerRow } from '../control-plane/schema.ts';
 import { companyCounts, hostOf, type ServerView, toServerView as toView } from '../control-plane/server-records.ts';
 import { checkAdminLogin } from './servers.ts';
+import { emptyWarmPool } from './provisioning/warm-pool.ts';
 
 const SERVER_CHANGED_CHANNEL = 'silo_server_changed';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -118,6 +119,8 @@ export async function changeServer(ctx: SiloContext, id: string, change: ServerC
  * for the audit trail), no move to or from it, no leftover still to drop.
  */
 export async function removeServer(ctx: SiloContext, id: string): Promise<void> {
+  // Warm databases are no company's: they do not keep a server, and go first.
+  await emptyWarmPool(ctx, id);
   await inTransaction(ctx.db, async (tx) => {
     // Locked first: a sign-up placing a company on it waits, then finds it gone.
     const [row] = await tx.select({ id: databaseServers.id }).from(databaseServers).where(eq(databaseServers.id, id)).for('update');
@@ -137,6 +140,7 @@ export async function removeServer(ctx: SiloContext, id: string): Promise<void> 
     await tx.update(companies).set({ serverId: null }).where(eq(companies.serverId, id));
     await tx.update(companies).set({ movingTo: null }).where(eq(companies.movingTo, id));
     await tx.delete(databaseLeftovers).where(eq(databaseLeftovers.serverId, id));
+    await tx.delete(warmDatabases).where(eq(warmDatabases.serverId, id));
     await tx.delete(databaseServers).where(eq(databaseServers.id, id));
   });
   await forgetServer(ctx, id);

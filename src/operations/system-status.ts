@@ -3,13 +3,16 @@ import { sql as dsql } from 'drizzle-orm';
 import type { SiloContext } from '../context.ts';
 import { fleetStatus } from './migrations/fleet.ts';
 import { listServers } from '../control-plane/server-records.ts';
+import { warmPoolFigures } from './provisioning/warm-pool.ts';
 
 export async function systemStatus(ctx: SiloContext) {
-  const [byStatus, fleet, servers] = await Promise.all([
+  const [byStatus, fleet, servers, warm] = await Promise.all([
     ctx.db.execute<{ status: string; n: number }>(dsql`select status, count(*)::int as n from companies group by status order by status`),
     fleetStatus(ctx),
     listServers(ctx),
+    warmPoolFigures(ctx),
   ]);
+  const warmOf = new Map(warm.map(({ serverId, ...figures }) => [serverId, figures]));
   return {
     companies: Object.fromEntries(byStatus.map((r) => [r.status, r.n])) as Record<string, number>,
     servers: servers.map((s) => ({
@@ -19,6 +22,8 @@ export async function systemStatus(ctx: SiloContext) {
       capacity: s.capacity,
       companies: s.companies,
       templateVersion: s.templateVersion,
+      // Postgres servers only: the databases cloned ahead of time for sign-ups.
+      warmPool: warmOf.get(s.id) ?? null,
     })),
     pools: ctx.tenants.pools.stats(),
     tenantSchema: fleet,

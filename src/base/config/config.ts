@@ -41,6 +41,10 @@ const envSchema = z
     SILO_TOKEN_TTL: z.coerce.number().int().min(60).default(3600),
     // How tenant databases are cloned from the template; see docs/provisioning.md for the numbers.
     SILO_TEMPLATE_STRATEGY: z.enum(['WAL_LOG', 'FILE_COPY']).default('WAL_LOG'),
+    // Databases cloned ahead of time per postgres server for instant sign-ups; 0 turns it off.
+    SILO_WARM_POOL: z.coerce.number().int().min(0).max(100).default(4),
+    // Create the demo companies on start (`silo demo` does the same; docs/demo.md).
+    SILO_DEMO: booleanFlag,
     // Names of every database and role this installation creates start with this prefix.
     SILO_DB_PREFIX: z
       .string()
@@ -125,6 +129,10 @@ export interface Config {
   bodyLimitBytes: number;
   tokenTtlSeconds: number;
   templateStrategy: 'WAL_LOG' | 'FILE_COPY';
+  /** Warm databases kept ready per postgres server (0: none; every sign-up clones). */
+  warmPool: number;
+  /** Create the demo companies on start. */
+  demo: boolean;
   dbPrefix: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   pools: {
@@ -194,6 +202,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bodyLimitBytes: e.SILO_BODY_LIMIT,
     tokenTtlSeconds: e.SILO_TOKEN_TTL,
     templateStrategy: e.SILO_TEMPLATE_STRATEGY,
+    warmPool: e.SILO_WARM_POOL,
+    demo: e.SILO_DEMO,
     dbPrefix: e.SILO_DB_PREFIX,
     logLevel: e.SILO_LOG_LEVEL,
     pools: {

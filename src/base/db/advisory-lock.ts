@@ -18,6 +18,8 @@ export const LOCK_CLASS = {
   companyDelete: 0x73696c64,
   /** Starting due scheduled backups, one instance at a time: its second half is hashtext('fleet'). */
   backupSchedule: 0x73696c62,
+  /** Refilling one server's warm pool, one instance at a time: its second half is hashtext(server id). */
+  warmRefill: 0x73696c77,
 } as const;
 
 /** Set while a lock's work runs (and only then: background tasks it leaves see `held` false). */

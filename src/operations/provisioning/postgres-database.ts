@@ -9,7 +9,7 @@ import { generatePassword } from '../../base/auth/passwords.ts';
 import type { SiloContext } from '../../context.ts';
 import { databaseServers } from '../../control-plane/schema.ts';
 import { sealedAt } from '../../base/crypto/credentials.ts';
-import { scramSha256Verifier } from '../../base/crypto/scram.ts';
+import { scramSha256Verifier, scramSha256VerifierAsync } from '../../base/crypto/scram.ts';
 import { describeError, pgCode } from '../../base/errors.ts';
 import { letAdminActAs } from './admin-role.ts';
 import { connectionLimitClause } from './connection-limit.ts';
@@ -19,6 +19,7 @@ import type { ProvisionStep } from '../../context.ts';
 import { quoteIdent, quoteLiteral, templateNames, tenantNames, type TenantNames } from '../../base/names.ts';
 import type { Placement } from './placement.ts';
 import { ensureTemplate } from './template.ts';
+import { claimWarmDatabase } from './warm-claim.ts';
 import { dropTenantDatabase } from './tenant-database.ts';
 
 const OBJECT_IN_USE = '55006';
@@ -121,6 +122,26 @@ export async function createTenantDatabase(
   return { client, schemaVersion };
 }
 
+/**
+ * The warm pool's way (warm-claim.ts): a claimed database needs no revoke and no ownership step.
+ * Its connection for the rest of the saga is opened at once, so that it is ready by the time the
+ * first admin's password hash is.
+ */
+async function claimWarm(
+  ctx: SiloContext,
+  serverId: string,
+  names: TenantNames,
+  verifier: Promise<string>,
+  step: StepRunner<ProvisionStep>,
+  created: { role: boolean; database: boolean },
+): Promise<NewTenantDatabase | null> {
+  const schemaVersion = await step('claim', () => claimWarmDatabase(ctx, serverId, names, verifier, created));
+  if (schemaVersion === null) return null;
+  const client = await ctx.servers.open(serverId, names.database);
+  client`select 1`.catch(() => {});
+  return { client, schemaVersion };
+}
+
 export function postgresDatabaseBuilder(
   ctx: SiloContext,
   companyId: string,
@@ -131,6 +152,11 @@ export function postgresDatabaseBuilder(
   const names = tenantNames(ctx.config.dbPrefix, slug);
   const created = { role: false, database: false };
   let admin: Sql | undefined;
+  const rolePassword = generatePassword(24);
+  const useTemplate = (options.via ?? 'template') === 'template';
+  // For a claim: computed off the event loop while the saga's first steps run.
+  const verifier = useTemplate && ctx.config.warmPool > 0 ? scramSha256VerifierAsync(rolePassword) : undefined;
+  verifier?.catch(() => {});
 
   return {
     created: () => ({ ...created }),
@@ -139,16 +165,18 @@ export function postgresDatabaseBuilder(
     },
     async build(step: StepRunner<ProvisionStep>) {
       admin = await ctx.servers.admin(placement.serverId);
-      const rolePassword = generatePassword(24);
-      const { client, schemaVersion } = await createTenantDatabase(ctx, placement.serverId, names, rolePassword, step, {
-        useTemplate: (options.via ?? 'template') === 'template',
-        templateVersion: placement.templateVersion,
-        created,
-      });
+      const warm = verifier ? await claimWarm(ctx, placement.serverId, names, verifier, step, created) : null;
+      const { client, schemaVersion } =
+        warm ??
+        (await createTenantDatabase(ctx, placement.serverId, names, rolePassword, step, {
+          useTemplate,
+          templateVersion: placement.templateVersion,
+          created,
+        }));
       return {
         client,
         schemaVersion,
-        via: schemaVersion !== null ? 'template' : 'migrations',
+        via: warm ? 'warm' : schemaVersion !== null ? 'template' : 'migrations',
         location: {
           databaseName: names.database,
           roleName: names.role,

@@ -112,6 +112,12 @@ export async function provisionCompany(
       { path: 'externalDatabaseUrl', message: 'not a valid postgres:// URL' },
     ]);
   }
+  // bcrypt is the slowest single step; it runs (on a worker thread) while Postgres does
+  // everything else, from the slug check on: with a warm database that is all of it.
+  const temporaryPassword = input.admin.password ? undefined : generatePassword(12);
+  const adminPasswordHash = hashPassword(input.admin.password ?? temporaryPassword!);
+  adminPasswordHash.catch(() => {});
+
   // Fail fast on a taken slug, before any placement work (the insert below still decides races).
   const live = await findLiveCompanyBySlug(ctx, slug);
   if (live && live.status !== 'failed') throw conflict(`the slug "${slug}" is already taken`);
@@ -122,11 +128,6 @@ export async function provisionCompany(
       throw neonError(error);
     });
   }
-
-  // bcrypt is the slowest single step; it runs while Postgres does the rest.
-  const temporaryPassword = input.admin.password ? undefined : generatePassword(12);
-  const adminPasswordHash = hashPassword(input.admin.password ?? temporaryPassword!);
-  adminPasswordHash.catch(() => {});
 
   const placement = await chooseServer(ctx, { serverId: input.serverId, external: input.externalDatabaseUrl !== undefined });
 
@@ -196,6 +197,8 @@ export async function provisionCompany(
       return updated!;
     });
     ctx.log.info({ companyId: row.id, slug, serverId, via: built.via }, 'company provisioned');
+    // Only now, so that the clone replacing the warm database does not compete with this sign-up.
+    if (built.via === 'warm') ctx.warmPool?.kick();
     return {
       company: activated,
       admin: { ...firstAdmin, role: 'company_admin', ...(temporaryPassword ? { temporaryPassword } : {}) },

@@ -8,7 +8,9 @@ export interface ReconcileFinding {
     | 'unreachable_server'
     | 'interrupted_move'
     | 'move_leftover'
-    | 'forced_delete_leftover';
+    | 'forced_delete_leftover'
+    /** A warm pool database a refill left half-made, or whose row or database is gone. */
+    | 'broken_warm_database';
   serverId: string | null;
   name: string;
   companyId?: string;

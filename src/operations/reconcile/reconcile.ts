@@ -1,6 +1,7 @@
 // `silo reconcile`: what a crash or a lost server can leave behind. Companies stuck in
 // `provisioning` past a grace period, failed Neon creates that could not delete their project, and
-// databases or roles on a server, named with this installation's prefix, that no live company owns. Reports them; with `fix`, repairs them: stuck
+// databases or roles on a server, named with this installation's prefix, that no live company owns,
+// and broken warm pool databases (warm.ts). Reports them; with `fix`, repairs them: stuck
 // companies are undone and marked failed (a create with the same slug retries), orphans are dropped.
 import { and, eq, isNotNull, lt, ne, sql as dsql } from 'drizzle-orm';
 import type { Sql } from 'postgres';
@@ -10,6 +11,7 @@ import { describeError } from '../../base/errors.ts';
 import { neonError } from '../../providers/neon/api.ts';
 import type { ReconcileFinding } from './finding.ts';
 import { reconcileMoves } from './moves.ts';
+import { reconcileWarmPool } from './warm.ts';
 import { recordAudit } from '../../control-plane/audit.ts';
 import { listServers } from '../../control-plane/server-records.ts';
 import { tenantNamePattern } from '../../base/names.ts';
@@ -149,5 +151,7 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
   }
   // Moves: a lapsed claim, and databases a move left behind (moves.ts).
   findings.push(...(await reconcileMoves(ctx, options)));
+  // The warm pool's databases: never orphans, but a crashed refill's are broken (warm.ts).
+  findings.push(...(await reconcileWarmPool(ctx, options)));
   return findings;
 }

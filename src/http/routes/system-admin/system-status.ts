@@ -17,6 +17,10 @@ const StatusSchema = z
         capacity: z.number(),
         companies: z.number(),
         templateVersion: z.string().nullable(),
+        warmPool: z
+          .object({ ready: z.number(), cloning: z.number(), stale: z.number(), target: z.number() })
+          .nullable()
+          .openapi({ description: 'Databases cloned ahead of time for sign-ups (postgres servers; null for others)' }),
       }),
     ),
     pools: z.object({
