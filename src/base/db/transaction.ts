@@ -120,3 +120,52 @@ export async function inTransaction<D extends AnyPgDatabase, T>(db: D, work: (tx
     return work(drizzle(bound, { schema: db._.fullSchema }) as unknown as D);
   });
 }
+
+/**
+ * BEGIN READ ONLY, `work`, then ROLLBACK whatever happened: for SQL that someone else wrote, which
+ * must change nothing. Rolling back also undoes any session setting the SQL made (SET, set_config),
+ * so the connection goes back to the pool as it came. Session advisory locks outlive a rollback:
+ * they are let go of here too.
+ */
+export async function inReadOnlySqlTransaction<T>(sql: Sql, work: (conn: Sql) => Promise<T>): Promise<T> {
+  return withOneConnection(sql, async (conn) => {
+    await conn.unsafe('begin transaction read only');
+    try {
+      return await work(conn);
+    } finally {
+      await (async () => {
+        await conn.unsafe('rollback');
+        await conn.unsafe('select pg_advisory_unlock_all()');
+      })().catch(() => {});
+    }
+  });
+}
+
+/** The little of node-postgres' Pool (Neon's driver) that a read-only transaction needs. */
+export interface PgPoolLike {
+  connect(): Promise<PgClientLike>;
+}
+export interface PgClientLike {
+  // biome-ignore lint/suspicious/noExplicitAny: node-postgres' query config and result
+  query(config: any, values?: unknown[]): Promise<any>;
+  release(error?: Error | boolean): void;
+}
+
+/** inReadOnlySqlTransaction() on node-postgres' Pool: a client checked out is this caller's alone. */
+export async function inReadOnlyPgTransaction<T>(pool: PgPoolLike, work: (client: PgClientLike) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('begin transaction read only');
+    return await work(client);
+  } finally {
+    try {
+      await client.query('rollback');
+      await client.query('select pg_advisory_unlock_all()');
+    } catch (error) {
+      broken = error as Error;
+    }
+    // A client whose rollback failed is destroyed rather than handed to the next caller.
+    client.release(broken ?? false);
+  }
+}
