@@ -8,7 +8,8 @@ export interface ReconcileFinding {
     | 'unreachable_server'
     | 'interrupted_move'
     | 'move_leftover'
-    | 'forced_delete_leftover';
+    | 'forced_delete_leftover'
+    | 'legacy_names';
   serverId: string | null;
   name: string;
   companyId?: string;

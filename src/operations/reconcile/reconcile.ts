@@ -10,6 +10,7 @@ import { describeError } from '../../base/errors.ts';
 import { neonError } from '../../providers/neon/api.ts';
 import type { ReconcileFinding } from './finding.ts';
 import { reconcileMoves } from './moves.ts';
+import { reconcileNames } from './names.ts';
 import { recordAudit } from '../../control-plane/audit.ts';
 import { listServers } from '../../control-plane/server-records.ts';
 import { tenantNamePattern } from '../../base/names.ts';
@@ -149,5 +150,7 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
   }
   // Moves: a lapsed claim, and databases a move left behind (moves.ts).
   findings.push(...(await reconcileMoves(ctx, options)));
+  // Names that still carry a company's slug (names.ts).
+  findings.push(...(await reconcileNames(ctx, options)));
   return findings;
 }
