@@ -34,6 +34,7 @@ const audience: Record<string, 'system_admin' | 'company_user' | 'anyone_signed_
   chat: 'company_user',
   health: 'company_user',
   invitations: 'company_user',
+  sql: 'company_user',
   auth: 'anyone_signed_in',
 };
 

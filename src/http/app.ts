@@ -22,6 +22,7 @@ import { registerTenantHealthRoutes } from './routes/company-plane/tenant-health
 import { registerUserRoutes } from './routes/company-plane/users.ts';
 import { registerInvitationRoutes } from './routes/company-plane/invitations.ts';
 import { registerDocumentRoutes } from './routes/company-plane/documents.ts';
+import { registerSqlRoutes } from './routes/company-plane/sql.ts';
 import { registerChatRoutes } from './routes/company-plane/chat.ts';
 import { registerOperationRoutes } from './routes/system-admin/operations.ts';
 import { registerServerRoutes } from './routes/system-admin/servers.ts';
@@ -114,6 +115,7 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
   registerInvitationRoutes(app, ctx);
   registerDocumentRoutes(app, ctx);
   registerChatRoutes(app, ctx);
+  registerSqlRoutes(app, ctx);
 
   declareCommonErrors(app);
   app.doc31('/openapi.json', documentConfig);
