@@ -334,6 +334,9 @@ describe('every operation answers as the document says', () => {
     await call('deleteSavedSqlQuery', 204, { ...admin, params: { id: saved.id } });
     await call('deleteSavedSqlQuery', 404, { ...admin, params: { id: saved.id } });
 
+    await call('fleetQuery', 200, { body: { sql: 'select count(*)::int as n from documents', only: ['contract-a', 'contract-b'] } });
+    await call('fleetQuery', 400, { body: { sql: 'select 1', only: ['no-such-company'] } });
+
     await call('deleteDocument', 204, { ...admin, params: { id: document.id } });
     await call('deleteDocument', 404, { ...admin, params: { id: document.id } });
     await call('deleteUser', 204, { ...admin, params: { id: user.id } });

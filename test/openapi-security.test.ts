@@ -29,6 +29,7 @@ const audience: Record<string, 'system_admin' | 'company_user' | 'anyone_signed_
   servers: 'system_admin',
   backups: 'system_admin',
   system: 'system_admin',
+  fleet: 'system_admin',
   users: 'company_user',
   documents: 'company_user',
   chat: 'company_user',

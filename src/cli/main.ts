@@ -11,6 +11,7 @@ import { registerBackupCommands } from './commands/backups.ts';
 import { registerCompanyCommands } from './commands/companies.ts';
 import { registerEmbeddedCommands } from './commands/embedded.ts';
 import { registerMigrateCommands } from './commands/migrate.ts';
+import { registerFleetCommands } from './commands/fleet.ts';
 import { registerReconcileCommand } from './commands/reconcile.ts';
 import { registerSecretsCommands } from './commands/secrets.ts';
 import { registerServerCommands } from './commands/servers.ts';
@@ -46,6 +47,7 @@ function buildProgram(io: CliIo): Command {
   registerServerCommands(program, cli);
   registerReconcileCommand(program, cli);
   registerMigrateCommands(program, cli);
+  registerFleetCommands(program, cli);
   registerSecretsCommands(program, cli);
   registerEmbeddedCommands(program, cli);
   return program;
