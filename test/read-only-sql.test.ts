@@ -67,6 +67,11 @@ describe('the read-only executor', () => {
     expect(result).toMatchObject({ rowCount: 1, truncated: false });
   });
 
+  it('names types it has no fixed name for by asking the database', async () => {
+    const result = await run('ro-a', "select '1 day'::interval as span, 'a'::name as n, 1::int2 as small");
+    expect(result.columns.map((c) => c.type)).toEqual(['interval', 'name', 'smallint']);
+  });
+
   it('answers a query with no rows with its columns', async () => {
     const result = await run('ro-a', "select id, title from documents where title = 'none'");
     expect(result.columns.map((c) => c.name)).toEqual(['id', 'title']);

@@ -145,18 +145,40 @@ async function pgRows(
   return { columns: result.fields.map((f) => ({ name: f.name, typeOid: f.dataTypeID })), rows: result.rows.slice(0, limit) };
 }
 
-/** The columns' type names, as format_type() spells them, asked in the same transaction. */
+/** Built-in types' names as format_type() spells them (their OIDs are fixed), to save asking. */
+const BUILT_IN_TYPES = new Map<number, string>([
+  [16, 'boolean'],
+  [17, 'bytea'],
+  [20, 'bigint'],
+  [21, 'smallint'],
+  [23, 'integer'],
+  [25, 'text'],
+  [114, 'json'],
+  [700, 'real'],
+  [701, 'double precision'],
+  [1043, 'character varying'],
+  [1082, 'date'],
+  [1114, 'timestamp without time zone'],
+  [1184, 'timestamp with time zone'],
+  [1700, 'numeric'],
+  [2950, 'uuid'],
+  [3802, 'jsonb'],
+  [1009, 'text[]'],
+  [1007, 'integer[]'],
+]);
+
+/** The columns' type names, as format_type() spells them; others than built-ins asked in the same transaction. */
 async function typeNames(
   query: (text: string, params: unknown[]) => Promise<readonly unknown[]>,
   columns: { typeOid: number }[],
 ): Promise<Map<number, string>> {
-  const oids = [...new Set(columns.map((c) => c.typeOid))];
-  if (oids.length === 0) return new Map();
+  const oids = [...new Set(columns.map((c) => c.typeOid))].filter((oid) => !BUILT_IN_TYPES.has(oid));
+  if (oids.length === 0) return BUILT_IN_TYPES;
   const found = (await query(
     'select oid::int as oid, pg_catalog.format_type(oid, null) as name from pg_catalog.pg_type where oid = any($1::oid[])',
     [oids],
   )) as { oid: number; name: string }[];
-  return new Map(found.map((t) => [t.oid, t.name]));
+  return new Map([...BUILT_IN_TYPES, ...found.map((t) => [t.oid, t.name] as const)]);
 }
 
 /** A value as JSON carries it: bytea as \x hex (PostgreSQL's own text form), bigint as text. */

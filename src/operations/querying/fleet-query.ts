@@ -121,7 +121,8 @@ async function* runFleetQuery(ctx: SiloContext, input: FleetQueryInput, selected
     try {
       const result = await runCompanySql(ctx, company, 'fleet', input.sql, input.params ?? [], limits);
       counts.succeeded++;
-      finished.push({ company: ref(company), ok: true, ...result });
+      // The company's whole time, its pool's opening included, as the error lines' is.
+      finished.push({ company: ref(company), ok: true, ...result, ms: Math.round((performance.now() - companyStarted) * 10) / 10 });
     } catch (error) {
       counts.failed++;
       finished.push({ company: ref(company), ok: false, error: failure(error), ms: Math.round(performance.now() - companyStarted) });
