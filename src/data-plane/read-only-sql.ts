@@ -72,22 +72,21 @@ interface RawResult {
   rows: unknown[][];
 }
 
-const SETTINGS = `select set_config('statement_timeout', $1, true), set_config('idle_in_transaction_session_timeout', $2, true)`;
-
 /** Runs one statement read-only on the company's database (`db` from the pool map). */
 export async function runReadOnly(db: TenantDb, text: string, params: unknown[], limits: ReadOnlyLimits): Promise<ReadOnlyResult> {
   const started = performance.now();
-  const settings = [`${limits.statementTimeoutMs}ms`, `${limits.idleInTransactionTimeoutMs}ms`];
+  const settings = {
+    statement_timeout: `${Math.floor(limits.statementTimeoutMs)}ms`,
+    idle_in_transaction_session_timeout: `${Math.floor(limits.idleInTransactionTimeoutMs)}ms`,
+  };
   const client = (db as { $client?: unknown }).$client;
   try {
     const raw = isPostgresJs(client)
-      ? await inReadOnlySqlTransaction(client, async (conn) => {
-          await conn.unsafe(SETTINGS, settings);
+      ? await inReadOnlySqlTransaction(client, settings, async (conn) => {
           const result = await postgresJsRows(conn, client.CLOSE, text, params, limits.maxRows + 1);
           return { ...result, types: await typeNames((q, p) => conn.unsafe(q, p as never[]), result.columns) };
         })
-      : await inReadOnlyPgTransaction(client as PgPoolLike, async (pg) => {
-          await pg.query(SETTINGS, settings);
+      : await inReadOnlyPgTransaction(client as PgPoolLike, settings, async (pg) => {
           const result = await pgRows(pg, text, params, limits.maxRows + 1);
           return { ...result, types: await typeNames(async (q, p) => (await pg.query(q, p)).rows, result.columns) };
         });
