@@ -83,7 +83,7 @@ async function main() {
       { name: 'Bench', slug: 'bench', admin: { email: 'boss@bench.example', password: 'bench-password' } },
       'bench',
     );
-    const database = tenantNames(ctx.config.dbPrefix, company.slug).database;
+    const database = tenantNames(ctx.config.dbPrefix, company).database;
     process.stderr.write(`filling about ${mb} MB...\n`);
     await fill(ctx, serverId, database, mb);
 

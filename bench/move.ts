@@ -175,7 +175,7 @@ async function bench(first: BenchServer, second: BenchServer): Promise<void> {
       },
       'bench',
     );
-    const database = tenantNames(ctx.config.dbPrefix, company.slug).database;
+    const database = tenantNames(ctx.config.dbPrefix, company).database;
     const filling = performance.now();
     await fill(ctx, firstId, database, mb);
     const size = await databaseSize(ctx, firstId, database);

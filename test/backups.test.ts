@@ -17,11 +17,10 @@ import { startDueBackups } from '../src/operations/backups/schedule.ts';
 import { openSilo } from '../src/bootstrap.ts';
 import { readdirSync } from 'node:fs';
 import { restoreCompany, type RestoreStep } from '../src/operations/backups/restore-in-place.ts';
-import { tenantNames } from '../src/base/names.ts';
 import { sealedAt } from '../src/base/crypto/credentials.ts';
 import { findCompany } from '../src/control-plane/company-records.ts';
 import { FolderStorage } from '../src/operations/backups/storage.ts';
-import { createTestSilo, serverUrl, type TestSilo } from './support/test-silo.ts';
+import { createTestSilo, namesOf, serverUrl, type TestSilo } from './support/test-silo.ts';
 
 const TABLES = ['users', 'documents', 'chat_sessions', 'chat_messages', 'user_invitations'] as const;
 const PASSWORD = 'boss-password';
@@ -37,7 +36,7 @@ async function createTenant(slug: string) {
 }
 
 async function withTenantDb<T>(slug: string, run: (sql: postgres.Sql) => Promise<T>): Promise<T> {
-  const sql = postgres(serverUrl(tenantNames(t.config.dbPrefix, slug).database), {
+  const sql = postgres(serverUrl((await namesOf(t, slug)).database), {
     max: 1,
     onnotice: () => {},
     connection: { TimeZone: 'UTC' },
@@ -331,7 +330,7 @@ describe('archive and unarchive', () => {
     await seed('sleepy');
     const token = (await login('sleepy')).body.token;
     const before = await contents('sleepy');
-    const names = tenantNames(t.config.dbPrefix, 'sleepy');
+    const names = await namesOf(t, 'sleepy');
 
     const archived = await t.call('PATCH', '/api/companies/sleepy', { token: t.adminToken, body: { status: 'archived' } });
     expect(archived.status, archived.text).toBe(200);

@@ -8,10 +8,11 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.ts';
 import { companies } from '../src/control-plane/schema.ts';
-import { tenantNames } from '../src/base/names.ts';
 import { listServers } from '../src/control-plane/server-records.ts';
 import { cliFor } from './support/cli.ts';
-import { createTestSilo, type TestSilo } from './support/test-silo.ts';
+import { createTestSilo, namesOf, type TestSilo } from './support/test-silo.ts';
+import { tenantNames } from '../src/base/names.ts';
+import { randomUUID } from 'node:crypto';
 import { sealedAt } from '../src/base/crypto/credentials.ts';
 
 let t: TestSilo;
@@ -49,7 +50,7 @@ describe('silo companies', () => {
     // The tenant role's own password is never printed.
     const row = await t.ctx.db.query.companies.findFirst({ where: (c, { eq }) => eq(c.slug, 'acme-corp') });
     expect(created.stdout + created.stderr).not.toContain(t.ctx.box.open(row!.credentialsEncrypted!, sealedAt.companyCredentials(row!.id)));
-    expect(await databaseExists(tenantNames(t.config.dbPrefix, 'acme-corp').database)).toBe(true);
+    expect(await databaseExists((await namesOf(t, 'acme-corp')).database)).toBe(true);
 
     const listed = await silo('companies', 'list', '--json');
     expect(listed.code).toBe(0);
@@ -91,7 +92,7 @@ describe('silo companies', () => {
   });
 
   it('deletes only with a matching --confirm, and then drops the database', async () => {
-    const names = tenantNames(t.config.dbPrefix, 'beta');
+    const names = await namesOf(t, 'beta');
 
     const unconfirmed = await silo('companies', 'delete', 'beta', '--confirm', 'acme-corp');
     expect(unconfirmed.code).toBe(2);
@@ -250,11 +251,13 @@ describe('silo reconcile', () => {
   });
 
   it('marks a company stuck in provisioning failed and drops its role', async () => {
-    const names = tenantNames(t.config.dbPrefix, 'stuck');
+    const id = randomUUID();
+    const names = tenantNames(t.config.dbPrefix, { id });
     const [server] = await listServers(t.ctx);
     const [row] = await t.ctx.db
       .insert(companies)
       .values({
+        id,
         slug: 'stuck',
         name: 'Stuck',
         status: 'provisioning',

@@ -85,7 +85,7 @@ function contents(server: 'default' | 'second', database: string) {
 
 /** Thousands of rows in several tables, written as the company's own role would. */
 async function seed(tenant: Tenant, scale = 1) {
-  const database = tenantNames(t.config.dbPrefix, tenant.slug).database;
+  const database = tenantNames(t.config.dbPrefix, tenant).database;
   await withAdmin('default', database, async (sql) => {
     await sql.begin(async (tx) => {
       await tx`
@@ -126,8 +126,8 @@ async function databasesOn(server: 'default' | 'second'): Promise<string[]> {
 }
 
 /** The names of a company on a server: its database and its role, as databasesOn lists them. */
-function namesOf(slug: string): string[] {
-  const names = tenantNames(t.config.dbPrefix, slug);
+function namesOf(company: { id: string }): string[] {
+  const names = tenantNames(t.config.dbPrefix, company);
   return [names.database, `role:${names.role}`];
 }
 
@@ -178,7 +178,7 @@ describe('moving a company', () => {
   });
 
   it('copies thousands of rows in several tables identically; its users log in and see their data; the old database is gone', async () => {
-    const names = tenantNames(t.config.dbPrefix, tenant.slug);
+    const names = tenantNames(t.config.dbPrefix, tenant);
     const before = await contents('default', names.database);
     expect(before.documents!.rows).toBe(3000);
     expect(before.chat_messages!.rows).toBe(5010);
@@ -194,8 +194,8 @@ describe('moving a company', () => {
 
     expect(await contents('second', names.database)).toEqual(before);
     expect(await databasesOn('default')).not.toEqual(expect.arrayContaining([names.database]));
-    expect((await databasesOn('default')).filter((n) => namesOf(tenant.slug).includes(n))).toEqual([]);
-    expect(await databasesOn('second')).toEqual(expect.arrayContaining(namesOf(tenant.slug)));
+    expect((await databasesOn('default')).filter((n) => namesOf(tenant).includes(n))).toEqual([]);
+    expect(await databasesOn('second')).toEqual(expect.arrayContaining(namesOf(tenant)));
 
     // A new password for the new role; the row points at the second server.
     const row = (await findCompany(t.ctx, tenant.slug))!;
@@ -241,7 +241,7 @@ describe('moving a company', () => {
   });
 
   it('holds writes with 503 and Retry-After during the copy while reads and logins answer, and a write that missed the hold never lands', async () => {
-    const names = tenantNames(t.config.dbPrefix, tenant.slug);
+    const names = tenantNames(t.config.dbPrefix, tenant);
     const stale = (await findCompany(t.ctx, tenant.slug))!;
     const during: Record<string, { status: number; retryAfter?: string | null }> = {};
     let missedHold: Promise<unknown> | undefined;
@@ -295,7 +295,7 @@ describe('moving a company', () => {
 
   const steps: MoveStep[] = ['role', 'database', 'revoke', 'ownership', 'hold', 'lock', 'copy', 'verify', 'switch'];
   it.each(steps)('that fails at step "%s" leaves the company working on its old server and nothing on the target', async (failAt) => {
-    const names = tenantNames(t.config.dbPrefix, tenant.slug);
+    const names = tenantNames(t.config.dbPrefix, tenant);
     const before = await contents('default', names.database);
     const onSecond = await databasesOn('second');
     t.ctx.beforeMoveStep = (step, detail) => {
@@ -327,7 +327,7 @@ describe('moving a company', () => {
   });
 
   it('that loses its target server during the copy answers 503, keeps the company on its old server, and reconcile clears the target', async () => {
-    const names = tenantNames(t.config.dbPrefix, tenant.slug);
+    const names = tenantNames(t.config.dbPrefix, tenant);
     const before = await contents('default', names.database);
     t.ctx.beforeMoveStep = async (step, detail) => {
       if (step === 'copy' && detail?.table === 'documents') await second!.stop();
@@ -351,12 +351,12 @@ describe('moving a company', () => {
       async () =>
         (await t.call('GET', '/api/servers', { token: t.adminToken })).body.items.find((s: { id: string }) => s.id === secondId).reachable,
     );
-    expect(await databasesOn('second')).toEqual(expect.arrayContaining(namesOf(tenant.slug)));
+    expect(await databasesOn('second')).toEqual(expect.arrayContaining(namesOf(tenant)));
     const found = await reconcile(t.ctx, { fix: false, actor: 'test' });
     expect(found).toEqual([expect.objectContaining({ kind: 'move_leftover', serverId: secondId, name: names.database, fixed: false })]);
     const fixed = await reconcile(t.ctx, { fix: true, actor: 'test' });
     expect(fixed).toEqual([expect.objectContaining({ kind: 'move_leftover', fixed: true })]);
-    expect((await databasesOn('second')).filter((n) => namesOf(tenant.slug).includes(n))).toEqual([]);
+    expect((await databasesOn('second')).filter((n) => namesOf(tenant).includes(n))).toEqual([]);
     expect(await reconcile(t.ctx, { fix: false, actor: 'test' })).toEqual([]);
   });
 
@@ -366,7 +366,7 @@ describe('moving a company', () => {
     const big = await createTenant('big-mover', defaultId);
     await withAdmin(
       'default',
-      tenantNames(t.config.dbPrefix, big.slug).database,
+      tenantNames(t.config.dbPrefix, big).database,
       (sql) =>
         sql`insert into documents (title, content) select 'd' || i, repeat('lorem ipsum dolor ' || i, 50) from generate_series(1, 30000) i`,
     );
@@ -395,13 +395,13 @@ describe('moving a company', () => {
     );
     const fixed = await reconcile(t.ctx, { fix: true, actor: 'test' });
     expect(fixed).toEqual([
-      expect.objectContaining({ kind: 'move_leftover', name: tenantNames(t.config.dbPrefix, big.slug).database, fixed: true }),
+      expect.objectContaining({ kind: 'move_leftover', name: tenantNames(t.config.dbPrefix, big).database, fixed: true }),
     ]);
-    expect((await databasesOn('second')).filter((n) => namesOf(big.slug).includes(n))).toEqual([]);
+    expect((await databasesOn('second')).filter((n) => namesOf(big).includes(n))).toEqual([]);
   });
 
   it('that cannot drop the old database after the switch still succeeds, and reconcile drops it', async () => {
-    const names = tenantNames(t.config.dbPrefix, tenant.slug);
+    const names = tenantNames(t.config.dbPrefix, tenant);
     t.ctx.beforeMoveStep = (step) => {
       if (step === 'drop_old') throw new Error('injected failure at drop_old');
     };
@@ -416,7 +416,7 @@ describe('moving a company', () => {
     expect((await t.call('GET', '/api/documents', { token: tenant.token })).status).toBe(200);
     const fixed = await reconcile(t.ctx, { fix: true, actor: 'test' });
     expect(fixed).toEqual([expect.objectContaining({ kind: 'move_leftover', serverId: defaultId, name: names.database, fixed: true })]);
-    expect((await databasesOn('default')).filter((n) => namesOf(tenant.slug).includes(n))).toEqual([]);
+    expect((await databasesOn('default')).filter((n) => namesOf(tenant).includes(n))).toEqual([]);
     expect((await t.call('GET', '/api/documents', { token: tenant.token })).status).toBe(200);
   });
 

@@ -321,6 +321,22 @@ describe('every operation answers as the document says', () => {
     await call('listChatMessages', 200, { ...admin, params: { id: session.id } });
     await call('listChatMessages', 404, { ...other, params: { id: session.id } });
 
+    await call('runSql', 200, { ...admin, body: { sql: 'select $1::int as n', params: [1] } });
+    await call('runSql', 400, { ...admin, body: { sql: 'delete from documents' } });
+    await call('listSqlHistory', 200, admin);
+    await call('listSqlHistory', 403, { token: memberToken });
+    await call('getSqlSchema', 200, admin);
+    await call('getSqlSchema', 403, { token: memberToken });
+    const saved = await call('saveSqlQuery', 201, { ...admin, body: { question: 'How many?', sql: 'select count(*) from documents' } });
+    await call('saveSqlQuery', 400, { ...admin, body: { question: '' } });
+    await call('listSavedSqlQueries', 200, { ...admin, query: 'q=many' });
+    await call('listSavedSqlQueries', 400, { ...admin, query: 'limit=0' });
+    await call('deleteSavedSqlQuery', 204, { ...admin, params: { id: saved.id } });
+    await call('deleteSavedSqlQuery', 404, { ...admin, params: { id: saved.id } });
+
+    await call('fleetQuery', 200, { body: { sql: 'select count(*)::int as n from documents', only: ['contract-a', 'contract-b'] } });
+    await call('fleetQuery', 400, { body: { sql: 'select 1', only: ['no-such-company'] } });
+
     await call('deleteDocument', 204, { ...admin, params: { id: document.id } });
     await call('deleteDocument', 404, { ...admin, params: { id: document.id } });
     await call('deleteUser', 204, { ...admin, params: { id: user.id } });

@@ -29,11 +29,13 @@ const audience: Record<string, 'system_admin' | 'company_user' | 'anyone_signed_
   servers: 'system_admin',
   backups: 'system_admin',
   system: 'system_admin',
+  fleet: 'system_admin',
   users: 'company_user',
   documents: 'company_user',
   chat: 'company_user',
   health: 'company_user',
   invitations: 'company_user',
+  sql: 'company_user',
   auth: 'anyone_signed_in',
 };
 

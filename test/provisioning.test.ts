@@ -4,8 +4,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProvisionStep } from '../src/context.ts';
 import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
-import { tenantNames } from '../src/base/names.ts';
-import { createTestSilo, serverUrl, type TestSilo } from './support/test-silo.ts';
+import { createTestSilo, namesOf, serverUrl, type TestSilo } from './support/test-silo.ts';
 import { sealedAt } from '../src/base/crypto/credentials.ts';
 
 let t: TestSilo;
@@ -60,8 +59,8 @@ describe('a created company', () => {
     expect(a.body.admin.temporaryPassword).toBeUndefined();
     expect(b.body.admin.temporaryPassword).toEqual(expect.any(String));
 
-    const alpha = tenantNames(t.config.dbPrefix, 'alpha');
-    const beta = tenantNames(t.config.dbPrefix, 'beta');
+    const alpha = await namesOf(t, 'alpha');
+    const beta = await namesOf(t, 'beta');
     expect(await databaseExists(alpha.database)).toBe(true);
 
     const alphaRow = (await credentialsOf('alpha'))!;
@@ -71,7 +70,7 @@ describe('a created company', () => {
 
     // Its role reaches it and sees the migrated tables, owned by itself.
     const [seen] = await connectAs(alpha.database, alpha.role, alphaPassword);
-    expect(seen).toEqual({ user: alpha.role, tables: 5 });
+    expect(seen).toEqual({ user: alpha.role, tables: 7 });
 
     // Postgres itself refuses another company's role.
     await expect(connectAs(alpha.database, beta.role, betaPassword)).rejects.toMatchObject({ code: '42501' });
@@ -117,7 +116,7 @@ describe('deleting a company', () => {
       token: t.adminToken,
       body: { name: 'Gamma', slug: 'gamma', admin: { email: 'g@gamma.test' } },
     });
-    const names = tenantNames(t.config.dbPrefix, 'gamma');
+    const names = await namesOf(t, 'gamma');
     expect((await t.call('DELETE', '/api/companies/gamma', { token: t.adminToken })).status).toBe(409);
     expect((await t.call('DELETE', '/api/companies/gamma', { token: t.adminToken, headers: { 'x-confirm': 'alpha' } })).status).toBe(409);
     expect(await databaseExists(names.database)).toBe(true);
@@ -146,7 +145,6 @@ describe('a failure part-way through the saga', () => {
 
   it.each(steps)('at step "%s" leaves no database and no role, and the company failed', async (failAt) => {
     const slug = `fail-${failAt.replace('_', '-')}`;
-    const names = tenantNames(t.config.dbPrefix, slug);
     t.ctx.beforeProvisionStep = (step) => {
       if (step === failAt) throw new Error(`injected failure at ${step}`);
     };
@@ -160,6 +158,7 @@ describe('a failure part-way through the saga', () => {
     } finally {
       t.ctx.beforeProvisionStep = undefined;
     }
+    const names = await namesOf(t, slug);
     expect(await databaseExists(names.database)).toBe(false);
     expect(await roleExists(names.role)).toBe(false);
     const company = await t.call('GET', `/api/companies/${slug}`, { token: t.adminToken });
@@ -179,12 +178,19 @@ describe('a failure part-way through the saga', () => {
 
   it('undoes only what it created when Postgres itself refuses a step', async () => {
     // Someone else's database already holds the name: CREATE DATABASE fails after the role exists.
-    const names = tenantNames(t.config.dbPrefix, 'squatted');
-    await t.admin`create database ${t.admin(names.database)}`;
+    // The name comes from the company's id, known once its row is in: squat it at the first step.
+    let squatted: { database: string; role: string } | undefined;
+    t.ctx.beforeProvisionStep = async (step) => {
+      if (step !== 'role') return;
+      squatted = await namesOf(t, 'squatted');
+      await t.admin`create database ${t.admin(squatted.database)}`;
+    };
     const res = await t.call('POST', '/api/companies', {
       token: t.adminToken,
       body: { name: 'Squatted', slug: 'squatted', admin: { email: 's@s.test' } },
     });
+    t.ctx.beforeProvisionStep = undefined;
+    const names = squatted!;
     expect(res.status).toBe(500);
     expect(await roleExists(names.role)).toBe(false);
     expect(await databaseExists(names.database)).toBe(true); // not ours: left alone

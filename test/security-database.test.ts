@@ -10,9 +10,9 @@ import { openSilo } from '../src/bootstrap.ts';
 import { loadConfig } from '../src/base/config/config.ts';
 import type { SiloContext } from '../src/context.ts';
 import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
-import { quoteIdent, tenantNames } from '../src/base/names.ts';
+import { quoteIdent } from '../src/base/names.ts';
 import { COMPANY_CHANGED_CHANNEL, USER_CHANGED_CHANNEL } from '../src/data-plane/tenants.ts';
-import { createTestSilo, randomName, type TestSilo } from './support/test-silo.ts';
+import { createTestSilo, namesOf, randomName, type TestSilo } from './support/test-silo.ts';
 import { sealedAt } from '../src/base/crypto/credentials.ts';
 
 let t: TestSilo;
@@ -56,7 +56,7 @@ describe('a tenant role', () => {
 
   it('reaches its own database but not the management database', async () => {
     const role = await roleOf(t.ctx, 'reach');
-    const own = tenantNames(t.config.dbPrefix, 'reach').database;
+    const own = (await namesOf(t, 'reach')).database;
     expect(await connectAs(t.config.databaseUrl!, own, role)).toEqual([{ user: role.user }]);
     await expect(connectAs(t.config.databaseUrl!, managementDatabase(), role)).rejects.toMatchObject({ code: '42501' });
   });
@@ -129,7 +129,7 @@ describe('the embedded server', () => {
       const role = await roleOf(silo.ctx, 'inside');
       const server = (await silo.ctx.servers.admin((await silo.ctx.db.query.databaseServers.findFirst())!.id)).options;
       const url = `postgres://${server.host[0]}:${server.port[0]}/postgres`;
-      expect(await connectAs(url, tenantNames(config.dbPrefix, 'inside').database, role)).toEqual([{ user: role.user }]);
+      expect(await connectAs(url, (await namesOf(silo, 'inside')).database, role)).toEqual([{ user: role.user }]);
       for (const database of ['postgres', 'template1', 'silo']) {
         await expect(connectAs(url, database, role), database).rejects.toMatchObject({ code: '42501' });
       }

@@ -6,7 +6,7 @@ import postgres from 'postgres';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseServers, warmDatabases } from '../src/control-plane/schema.ts';
-import { quoteIdent, tenantNames } from '../src/base/names.ts';
+import { quoteIdent } from '../src/base/names.ts';
 import { sealedAt } from '../src/base/crypto/credentials.ts';
 import { refillServer, newWarmName, cloneWarmDatabase } from '../src/operations/provisioning/warm-pool.ts';
 import { startWarmRefiller } from '../src/operations/provisioning/warm-refiller.ts';
@@ -14,7 +14,7 @@ import { reconcile } from '../src/operations/reconcile/reconcile.ts';
 import { removeServer } from '../src/operations/server-changes.ts';
 import { addServer } from '../src/operations/servers.ts';
 import { copyTenantMigrations } from './support/migration-folder.ts';
-import { createTestSilo, serverUrl, type TestSilo } from './support/test-silo.ts';
+import { createTestSilo, namesOf, serverUrl, type TestSilo } from './support/test-silo.ts';
 
 let t: TestSilo;
 let serverId: string;
@@ -95,7 +95,7 @@ describe('a warm database', () => {
     const [leftover] = await t.admin`select 1 from pg_database where datname = ${gone[0]!}`;
     expect(leftover).toBeUndefined();
 
-    const names = tenantNames(t.config.dbPrefix, 'claimed');
+    const names = await namesOf(t, 'claimed');
     const login = await loginOf('claimed');
     expect(await connectAs(names.database, login)).toEqual({ user: names.role, users: 1 });
     // Every object in it is the company's; its role logs in and no other company's does.
@@ -146,7 +146,7 @@ describe('a warm database', () => {
     } finally {
       t.ctx.beforeProvisionStep = undefined;
     }
-    const names = tenantNames(t.config.dbPrefix, 'undone');
+    const names = await namesOf(t, 'undone');
     expect(await t.admin`select 1 from pg_database where datname = ${names.database}`).toHaveLength(0);
     expect(await t.admin`select 1 from pg_roles where rolname = ${names.role}`).toHaveLength(0);
     expect(await warmRows()).toHaveLength(2);
@@ -168,11 +168,11 @@ describe('concurrent sign-ups', () => {
     expect(await warmRows()).toHaveLength(0);
 
     // One database each, each reached by its own role only and holding its own first admin.
-    const databases = slugs.map((s) => tenantNames(t.config.dbPrefix, s).database);
+    const databases = await Promise.all(slugs.map(async (s) => (await namesOf(t, s)).database));
     const oids = await t.admin<{ oid: number }[]>`select oid from pg_database where datname in ${t.admin(databases)}`;
     expect(new Set(oids.map((o) => o.oid)).size).toBe(slugs.length);
     for (const slug of slugs) {
-      const names = tenantNames(t.config.dbPrefix, slug);
+      const names = await namesOf(t, slug);
       expect(await connectAs(names.database, await loginOf(slug))).toEqual({ user: names.role, users: 1 });
     }
   });
@@ -215,7 +215,7 @@ describe('a template change', () => {
 
       expect(await create('with-change')).toMatchObject({ status: 201, body: { schemaVersion: '0099_warm_change' } });
       expect(await madeVia('with-change')).toBe('warm');
-      const names = tenantNames(t.config.dbPrefix, 'with-change');
+      const names = await namesOf(t, 'with-change');
       const login = await loginOf('with-change');
       const url = new URL(serverUrl(names.database));
       url.username = login.user;

@@ -1,6 +1,7 @@
-// Company slugs and the database and role names derived from them. Names cannot be bound as query
-// parameters, so they come only from here: a slug that passed SLUG_PATTERN, behind the installation's
-// prefix, later quoted as an identifier wherever it is used.
+// Company slugs, and the database and role names of companies. Names cannot be bound as query
+// parameters, so they come only from here: behind the installation's prefix, from a company id or a
+// slug that passed SLUG_PATTERN, later quoted as an identifier wherever it is used.
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 export const SLUG_PATTERN = /^[a-z][a-z0-9-]{1,39}$/;
@@ -55,8 +56,20 @@ export interface TenantNames {
   role: string;
 }
 
-/** Slugs hold no underscore, so mapping "-" to "_" keeps names distinct. */
-export function tenantNames(prefix: string, slug: string): TenantNames {
+/**
+ * A company's database and role names: opaque, so that nothing in the catalogs every role can read
+ * (pg_database, pg_roles, pg_stat_activity, ...) names a company. They are derived from the
+ * company's id (random, and never shown to other companies) through SHA-256, so they do not even
+ * show the id. After the prefix comes a digit, which no slug starts with, so these names never
+ * meet the slug-based names that companies made before them had (docs/security-database.md).
+ */
+export function tenantNames(prefix: string, company: { id: string }): TenantNames {
+  const name = `${prefix}_0${createHash('sha256').update(company.id).digest('hex').slice(0, 24)}`;
+  return { database: name, role: name };
+}
+
+/** The names companies made before opaque names had: the slug, "-" as "_" (slugs hold no "_"). */
+export function legacyTenantNames(prefix: string, slug: string): TenantNames {
   const name = `${prefix}_${slug.replaceAll('-', '_')}`;
   return { database: name, role: name };
 }

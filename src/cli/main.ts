@@ -12,6 +12,7 @@ import { registerCompanyCommands } from './commands/companies.ts';
 import { registerDemoCommand } from './commands/demo.ts';
 import { registerEmbeddedCommands } from './commands/embedded.ts';
 import { registerMigrateCommands } from './commands/migrate.ts';
+import { registerFleetCommands } from './commands/fleet.ts';
 import { registerReconcileCommand } from './commands/reconcile.ts';
 import { registerSecretsCommands } from './commands/secrets.ts';
 import { registerServerCommands } from './commands/servers.ts';
@@ -47,6 +48,7 @@ function buildProgram(io: CliIo): Command {
   registerServerCommands(program, cli);
   registerReconcileCommand(program, cli);
   registerMigrateCommands(program, cli);
+  registerFleetCommands(program, cli);
   registerSecretsCommands(program, cli);
   registerEmbeddedCommands(program, cli);
   registerDemoCommand(program, cli);

@@ -1,7 +1,20 @@
 // The schema of every tenant database. Change it, then `npm run db:generate:tenant` to write a
 // migration into migrations/tenant; Silo applies it to the template and to every company.
 import { sql } from 'drizzle-orm';
-import { check, customType, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import {
+  boolean,
+  check,
+  customType,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
 
 const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
 
@@ -100,4 +113,35 @@ export const userInvitations = pgTable(
     createdAt: createdAt(),
   },
   (t) => [index('user_invitations_email_idx').on(sql`lower(${t.email})`), companyRoleCheck('user_invitations_role_check', t.role)],
+);
+
+// The SQL console (docs/querying.md): what a company's admins ran, and the queries they saved.
+// Kept in the company's own database, so they are isolated, backed up and deleted with it.
+export const sqlHistory = pgTable(
+  'sql_history',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id').references(() => users.id, { onDelete: 'set null' }),
+    sql: text('sql').notNull(),
+    ok: boolean('ok').notNull(),
+    rowCount: integer('row_count'),
+    ms: doublePrecision('ms').notNull(),
+    error: text('error'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('sql_history_created_at_idx').on(t.createdAt, t.id)],
+);
+
+export const savedQueries = pgTable(
+  'saved_queries',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    question: text('question').notNull(),
+    sql: text('sql').notNull(),
+    // Full-text search over the question (GET /api/sql/saved?q=).
+    search: tsvector('search').notNull().generatedAlwaysAs(sql`to_tsvector('english', coalesce("question", ''))`),
+    createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+    createdAt: createdAt(),
+  },
+  (t) => [index('saved_queries_search_idx').using('gin', t.search), index('saved_queries_created_at_idx').on(t.createdAt, t.id)],
 );

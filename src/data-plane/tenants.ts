@@ -14,6 +14,7 @@ import { staleEntry } from '../base/stale-cache.ts';
 import { companyPoolTarget } from './company-database.ts';
 import { PoolMap, type PoolMapOptions, type TenantDb, type TenantTarget } from './pool-map.ts';
 import { tenantPoolOpener } from './tenant-db.ts';
+import { SqlRunCounts } from './read-only-sql.ts';
 import type { CompanyRole } from '../base/auth/tokens.ts';
 
 export const COMPANY_CHANGED_CHANNEL = 'silo_company_changed';
@@ -40,6 +41,8 @@ export interface TenantsOptions extends PoolMapOptions {
 
 export class Tenants {
   readonly pools: PoolMap;
+  /** Runs of the read-only executor (src/data-plane/read-only-sql.ts), for /metrics. */
+  readonly sqlRuns = new SqlRunCounts();
   private readonly rows: LRUCache<string, CompanyRow | 'missing'>;
   /** Single flight: concurrent lookups of one company share one query. */
   private readonly loading = new Map<string, Promise<CompanyRow | undefined>>();

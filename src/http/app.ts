@@ -23,6 +23,8 @@ import { registerTenantHealthRoutes } from './routes/company-plane/tenant-health
 import { registerUserRoutes } from './routes/company-plane/users.ts';
 import { registerInvitationRoutes } from './routes/company-plane/invitations.ts';
 import { registerDocumentRoutes } from './routes/company-plane/documents.ts';
+import { registerSqlRoutes } from './routes/company-plane/sql.ts';
+import { registerFleetQuery } from './routes/system-admin/fleet-query.ts';
 import { registerChatRoutes } from './routes/company-plane/chat.ts';
 import { registerOperationRoutes } from './routes/system-admin/operations.ts';
 import { registerServerRoutes } from './routes/system-admin/servers.ts';
@@ -110,12 +112,14 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
   registerMoveCompany(app, ctx);
   registerBackupRoutes(app, ctx);
   registerServerRoutes(app, ctx);
+  registerFleetQuery(app, ctx);
   // The company plane: a company user's token, routed to that company's database.
   registerTenantHealthRoutes(app, ctx);
   registerUserRoutes(app, ctx);
   registerInvitationRoutes(app, ctx);
   registerDocumentRoutes(app, ctx);
   registerChatRoutes(app, ctx);
+  registerSqlRoutes(app, ctx);
 
   declareCommonErrors(app);
   app.doc31('/openapi.json', documentConfig);

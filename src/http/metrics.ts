@@ -86,6 +86,16 @@ export function createMetrics(ctx: SiloContext) {
       },
     });
   }
+  // Read-only SQL runs (the SQL console, fleet queries) by who ran them and how they ended.
+  new Gauge({
+    name: 'silo_sql_runs',
+    help: 'Runs of the read-only SQL executor since start, by source and outcome (ok, refused, unavailable, failed)',
+    labelNames: ['source', 'outcome'],
+    registers: [registry],
+    collect() {
+      for (const { source, outcome, runs } of ctx.tenants.sqlRuns.entries()) this.set({ source, outcome }, runs);
+    },
+  });
 
   /**
    * Records one answered request that took `seconds` (the caller's clock: the app's one middleware

@@ -51,8 +51,15 @@ export function openApiDocument(doc: any) {
     const at = `${base}#/${pointer('paths', op.path, op.method.toLowerCase(), 'responses', String(answer.status), 'content', type, 'schema')}`;
     const validate = ajv.getSchema(at);
     if (!validate) return [`no schema at ${at}`];
-    if (validate(JSON.parse(answer.text))) return [];
-    return (validate.errors ?? []).map((e) => `${answer.status} body${e.instancePath} ${e.message}`);
+    // NDJSON (a fleet query): the schema is one line's, and every line must match it.
+    const documents = type === 'application/x-ndjson' ? answer.text.split('\n').filter((l) => l !== '') : [answer.text];
+    return documents.flatMap((document, line) =>
+      validate(JSON.parse(document))
+        ? []
+        : (validate.errors ?? []).map(
+            (e) => `${answer.status} body${documents.length > 1 ? ` line ${line + 1}` : ''}${e.instancePath} ${e.message}`,
+          ),
+    );
   }
 
   return { operations, problems };

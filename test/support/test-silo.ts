@@ -5,13 +5,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { desc, eq } from 'drizzle-orm';
 import postgres from 'postgres';
+import { companies } from '../../src/control-plane/schema.ts';
 import { inject } from 'vitest';
 import { openSilo, type Silo } from '../../src/bootstrap.ts';
 import { loadConfig, type Config } from '../../src/base/config/config.ts';
 import type { SiloContext } from '../../src/context.ts';
 import { createApp } from '../../src/http/app.ts';
-import { tenantNamePattern, templateNames } from '../../src/base/names.ts';
+import { tenantNamePattern, templateNames, tenantNames, type TenantNames } from '../../src/base/names.ts';
 import { createSystemAdmin } from '../../src/control-plane/system-users.ts';
 
 export const ADMIN = { email: 'ops@silo.test', password: 'correct-horse-battery' };
@@ -20,6 +22,18 @@ export function serverUrl(database = 'postgres'): string {
   const url = new URL(inject('serverUrl'));
   url.pathname = `/${database}`;
   return url.toString();
+}
+
+/** The database and role names of the company with this slug (its latest row, whatever its status). */
+export async function namesOf(t: { ctx: SiloContext }, slug: string): Promise<TenantNames> {
+  const [row] = await t.ctx.db
+    .select({ id: companies.id })
+    .from(companies)
+    .where(eq(companies.slug, slug))
+    .orderBy(desc(companies.createdAt))
+    .limit(1);
+  if (!row) throw new Error(`no company ${slug}`);
+  return tenantNames(t.ctx.config.dbPrefix, row);
 }
 
 export function randomName(length = 8): string {

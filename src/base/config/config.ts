@@ -96,6 +96,10 @@ const envSchema = z
       .int()
       .positive()
       .default(10 * 1024 ** 3),
+    // The read-only SQL executor (docs/querying.md): per statement, idle in its transaction, rows kept.
+    SILO_SQL_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
+    SILO_SQL_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+    SILO_SQL_MAX_ROWS: z.coerce.number().int().min(1).max(100_000).default(1_000),
     SILO_NEON_WS_PROXY: z
       .string()
       .regex(/^[^\s/:]+(:\d+)?(\/\S*)?$/, 'must be host[:port][/path], without a protocol')
@@ -157,6 +161,8 @@ export interface Config {
   dbCaFile: string | undefined;
   dbSslMode: SslMode | undefined;
   backups: { dir: string; concurrencyPerServer: number; importMaxBytes: number };
+  /** Bounds of SQL run through the read-only executor (the SQL console, fleet queries). */
+  sql: { statementTimeoutMs: number; idleInTransactionTimeoutMs: number; maxRows: number };
 }
 
 /**
@@ -234,6 +240,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       dir: e.SILO_BACKUP_DIR ?? join(e.SILO_DATA_DIR, 'backups'),
       concurrencyPerServer: e.SILO_BACKUP_CONCURRENCY,
       importMaxBytes: e.SILO_IMPORT_MAX_BYTES,
+    },
+    sql: {
+      statementTimeoutMs: e.SILO_SQL_STATEMENT_TIMEOUT_MS,
+      idleInTransactionTimeoutMs: e.SILO_SQL_IDLE_TIMEOUT_MS,
+      maxRows: e.SILO_SQL_MAX_ROWS,
     },
   };
 }

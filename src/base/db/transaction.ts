@@ -12,6 +12,7 @@
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import type { Sql } from 'postgres';
+import { quoteLiteral } from '../names.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: any drizzle Postgres database, whatever its schema
 type AnyPgDatabase = PgDatabase<PgQueryResultHKT, any, any>;
@@ -119,4 +120,68 @@ export async function inTransaction<D extends AnyPgDatabase, T>(db: D, work: (tx
     const bound = Object.assign(conn, { options: client.options });
     return work(drizzle(bound, { schema: db._.fullSchema }) as unknown as D);
   });
+}
+
+/** Settings for one transaction: name -> value, both Silo's own (never a caller's text). */
+export type TransactionSettings = Record<string, string>;
+
+/**
+ * BEGIN READ ONLY and the settings (set_config(..., true): this transaction only), in one round
+ * trip. The SELECT takes the transaction's snapshot, after which it can no longer be made read-write.
+ */
+function beginReadOnly(settings: TransactionSettings): string {
+  const sets = Object.entries(settings).map(([name, value]) => `set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, true)`);
+  return `begin transaction read only; select ${sets.length > 0 ? sets.join(', ') : '1'}`;
+}
+
+/** ROLLBACK, then let go of session advisory locks (they outlive a rollback), in one round trip. */
+const ROLLBACK_AND_UNLOCK = 'rollback; select pg_advisory_unlock_all()';
+
+/**
+ * BEGIN READ ONLY, `work`, then ROLLBACK whatever happened: for SQL that someone else wrote, which
+ * must change nothing. Rolling back also undoes any session setting the SQL made (SET, set_config),
+ * so the connection goes back to the pool as it came. Session advisory locks outlive a rollback:
+ * they are let go of here too.
+ */
+export async function inReadOnlySqlTransaction<T>(sql: Sql, settings: TransactionSettings, work: (conn: Sql) => Promise<T>): Promise<T> {
+  return withOneConnection(sql, async (conn) => {
+    await conn.unsafe(beginReadOnly(settings));
+    try {
+      return await work(conn);
+    } finally {
+      await (async () => conn.unsafe(ROLLBACK_AND_UNLOCK))().catch(() => {});
+    }
+  });
+}
+
+/** The little of node-postgres' Pool (Neon's driver) that a read-only transaction needs. */
+export interface PgPoolLike {
+  connect(): Promise<PgClientLike>;
+}
+export interface PgClientLike {
+  // biome-ignore lint/suspicious/noExplicitAny: node-postgres' query config and result
+  query(config: any, values?: unknown[]): Promise<any>;
+  release(error?: Error | boolean): void;
+}
+
+/** inReadOnlySqlTransaction() on node-postgres' Pool: a client checked out is this caller's alone. */
+export async function inReadOnlyPgTransaction<T>(
+  pool: PgPoolLike,
+  settings: TransactionSettings,
+  work: (client: PgClientLike) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query(beginReadOnly(settings));
+    return await work(client);
+  } finally {
+    try {
+      await client.query(ROLLBACK_AND_UNLOCK);
+    } catch (error) {
+      broken = error as Error;
+    }
+    // A client whose rollback failed is destroyed rather than handed to the next caller.
+    client.release(broken ?? false);
+  }
 }

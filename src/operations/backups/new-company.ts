@@ -75,7 +75,7 @@ export async function fillCompanyDatabase(
   outcome: { action: string; whenFailed: Partial<CompanyRow> },
 ): Promise<CompanyRow> {
   const placement = { serverId };
-  const names = tenantNames(ctx.config.dbPrefix, row.slug);
+  const names = tenantNames(ctx.config.dbPrefix, row);
   const audit: AuditEntry[] = [];
   const started = performance.now();
   let current = 'role';

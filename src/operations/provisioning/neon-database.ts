@@ -21,7 +21,7 @@ import { tenantNames } from '../../base/names.ts';
 import { sealedAt } from '../../base/crypto/credentials.ts';
 
 export function neonDatabaseBuilder(ctx: SiloContext, companyId: string, slug: string, serverId: string): DatabaseBuilder {
-  const names = tenantNames(ctx.config.dbPrefix, slug);
+  const names = tenantNames(ctx.config.dbPrefix, { id: companyId });
   const projectName = neonProjectName(ctx, slug);
   let attempted = false;
   let projectId: string | undefined;

@@ -145,11 +145,10 @@ async function claimWarm(
 export function postgresDatabaseBuilder(
   ctx: SiloContext,
   companyId: string,
-  slug: string,
   placement: Placement,
   options: { via?: 'template' | 'migrations' },
 ): DatabaseBuilder {
-  const names = tenantNames(ctx.config.dbPrefix, slug);
+  const names = tenantNames(ctx.config.dbPrefix, { id: companyId });
   const created = { role: false, database: false };
   let admin: Sql | undefined;
   const rolePassword = generatePassword(24);

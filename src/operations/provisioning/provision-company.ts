@@ -18,6 +18,7 @@ import { users } from '../../data-plane/schema.ts';
 import type { DatabaseBuilder } from './database-builder.ts';
 import { externalDatabaseBuilder } from './external-database.ts';
 import { slugFromName, slugSchema, tenantNames } from '../../base/names.ts';
+import { randomUUID } from 'node:crypto';
 import { neonDatabaseBuilder } from './neon-database.ts';
 import { chooseServer, type Placement } from './placement.ts';
 import { postgresDatabaseBuilder } from './postgres-database.ts';
@@ -60,39 +61,49 @@ export async function claimCompanyRow(
   placement: Pick<Placement, 'serverId' | 'provider'>,
   id?: string,
 ) {
-  const names = tenantNames(ctx.config.dbPrefix, slug);
-  const values = {
-    name: input.name,
-    status: 'provisioning' as const,
-    maxUsers: input.maxUsers ?? null,
-    features: input.features ?? {},
-    backupSchedule: input.backupSchedule ?? null,
-    serverId: placement.serverId,
-    provider: placement.provider,
-    // What a postgres server's database will be called; other providers say once it exists.
-    databaseName: placement.provider === 'postgres' ? names.database : null,
-    roleName: placement.provider === 'postgres' ? names.role : null,
-    credentialsEncrypted: null,
-    databaseUrlEncrypted: null,
-    providerRef: null,
-    schemaVersion: null,
-    lastError: null,
+  // The names come from the row's id: chosen here for a new row, the failed row's own on a retry.
+  const values = (companyId: string) => {
+    const names = tenantNames(ctx.config.dbPrefix, { id: companyId });
+    return {
+      name: input.name,
+      status: 'provisioning' as const,
+      maxUsers: input.maxUsers ?? null,
+      features: input.features ?? {},
+      backupSchedule: input.backupSchedule ?? null,
+      serverId: placement.serverId,
+      provider: placement.provider,
+      // What a postgres server's database will be called; other providers say once it exists.
+      databaseName: placement.provider === 'postgres' ? names.database : null,
+      roleName: placement.provider === 'postgres' ? names.role : null,
+      credentialsEncrypted: null,
+      databaseUrlEncrypted: null,
+      providerRef: null,
+      schemaVersion: null,
+      lastError: null,
+    };
   };
+  const newId = id ?? randomUUID();
   try {
     const [row] = await ctx.db
       .insert(companies)
-      .values({ ...(id ? { id } : {}), slug, ...values })
+      .values({ id: newId, slug, ...values(newId) })
       .returning();
     return row!;
   } catch (error) {
     if (pgCode(error) !== UNIQUE_VIOLATION) throw error;
   }
-  const [retried] = await ctx.db
-    .update(companies)
-    .set({ ...values, updatedAt: dsql`now()` })
-    .where(and(eq(companies.slug, slug), eq(companies.status, 'failed')))
-    .returning();
-  if (retried) return retried;
+  const [failed] = await ctx.db
+    .select({ id: companies.id })
+    .from(companies)
+    .where(and(eq(companies.slug, slug), eq(companies.status, 'failed')));
+  if (failed) {
+    const [retried] = await ctx.db
+      .update(companies)
+      .set({ ...values(failed.id), updatedAt: dsql`now()` })
+      .where(and(eq(companies.id, failed.id), eq(companies.status, 'failed')))
+      .returning();
+    if (retried) return retried;
+  }
   throw conflict(`the slug "${slug}" is already taken`);
 }
 
@@ -255,5 +266,5 @@ function databaseBuilder(
   const provider: Provider = placement.provider;
   if (provider === 'neon') return neonDatabaseBuilder(ctx, companyId, slug, placement.serverId);
   if (provider === 'external') return externalDatabaseBuilder(ctx, companyId, input.externalDatabaseUrl!);
-  return postgresDatabaseBuilder(ctx, companyId, slug, placement, options);
+  return postgresDatabaseBuilder(ctx, companyId, placement, options);
 }

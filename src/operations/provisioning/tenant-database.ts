@@ -51,6 +51,11 @@ export async function removeCompanyDatabase(
     return 'dropped';
   }
   if (!company.serverId) return 'none';
-  await dropTenantDatabase(await ctx.servers.admin(company.serverId), tenantNames(ctx.config.dbPrefix, company.slug));
+  // The row's names (a company made before names were opaque has slug-based ones).
+  const names =
+    company.databaseName && company.roleName
+      ? { database: company.databaseName, role: company.roleName }
+      : tenantNames(ctx.config.dbPrefix, company);
+  await dropTenantDatabase(await ctx.servers.admin(company.serverId), names);
   return 'dropped';
 }

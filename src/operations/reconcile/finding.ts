@@ -10,7 +10,8 @@ export interface ReconcileFinding {
     | 'move_leftover'
     | 'forced_delete_leftover'
     /** A warm pool database a refill left half-made, or whose row or database is gone. */
-    | 'broken_warm_database';
+    | 'broken_warm_database'
+    | 'legacy_names';
   serverId: string | null;
   name: string;
   companyId?: string;

@@ -12,6 +12,7 @@ import { neonError } from '../../providers/neon/api.ts';
 import type { ReconcileFinding } from './finding.ts';
 import { reconcileMoves } from './moves.ts';
 import { reconcileWarmPool } from './warm.ts';
+import { reconcileNames } from './names.ts';
 import { recordAudit } from '../../control-plane/audit.ts';
 import { listServers } from '../../control-plane/server-records.ts';
 import { tenantNamePattern } from '../../base/names.ts';
@@ -153,5 +154,7 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
   findings.push(...(await reconcileMoves(ctx, options)));
   // The warm pool's databases: never orphans, but a crashed refill's are broken (warm.ts).
   findings.push(...(await reconcileWarmPool(ctx, options)));
+  // Names that still carry a company's slug (names.ts).
+  findings.push(...(await reconcileNames(ctx, options)));
   return findings;
 }
