@@ -100,12 +100,32 @@ export async function takeBackup(ctx: SiloContext, idOrSlug: string, actor: stri
   return (await startBackup(ctx, idOrSlug, actor, origin)).done;
 }
 
+/** How often a running backup renews its heartbeat. */
+const HEARTBEAT_MS = 15_000;
+/** A running backup whose heartbeat is older than this is not running any more (stale.ts). */
+export const STALE_AFTER_SECONDS = 120;
+
+/** Renews the backup's heartbeat until stopped: a lapsed one tells other instances it was interrupted (stale.ts). */
+function keepAlive(ctx: SiloContext, backupId: string): () => void {
+  const timer = setInterval(() => {
+    ctx.db
+      .update(companyBackups)
+      .set({ heartbeatAt: dsql`now()` })
+      .where(and(eq(companyBackups.id, backupId), eq(companyBackups.status, 'running')))
+      .catch((error: unknown) => ctx.log.warn({ backupId, error: describeError(error) }, 'could not renew a backup heartbeat'));
+  }, HEARTBEAT_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 async function runBackup(ctx: SiloContext, company: CompanyRow, backup: BackupRow): Promise<BackupRow> {
   const started = performance.now();
+  const stopHeartbeat = keepAlive(ctx, backup.id);
   try {
     const { manifest, sizeBytes } = await inTurn(ctx, company.serverId ?? company.id, async () => {
       const snapshot = await takeSnapshot(ctx, company);
-      return { manifest: snapshot.manifest, sizeBytes: await backupStorage(ctx).write(backup.storageKey, snapshot.archive) };
+      const sizeBytes = await backupStorage(ctx).write(backup.storageKey, snapshot.archive);
+      return { manifest: await snapshot.manifest, sizeBytes };
     });
     return await finishBackup(ctx, company, backup, manifest, sizeBytes, performance.now() - started);
   } catch (error) {
@@ -132,6 +152,8 @@ async function runBackup(ctx: SiloContext, company: CompanyRow, backup: BackupRo
     ]).catch(() => {});
     ctx.log.error({ companyId: company.id, backupId: backup.id, error: reason }, 'backup failed');
     throw error;
+  } finally {
+    stopHeartbeat();
   }
 }
 

@@ -118,6 +118,9 @@ export async function runRestore(ctx: SiloContext, prepared: PreparedRestore, ac
     lease = await step('claim', async () => new MoveLease(ctx, await claimRestore(ctx, company, names.restored)));
     lease.start();
     await step('database', async () => {
+      // What a crashed swap leaves under the old name is told apart by its being there (restore-swap.ts).
+      const [old] = await admin<{ n: number }[]>`select count(*)::int as n from pg_database where datname = ${names.old}`;
+      if (old!.n > 0) throw conflict(`a previous restore's old database (${names.old}) is still there; run silo reconcile --fix first`);
       await letAdminActAs(admin, role);
       await admin.unsafe(`create database ${quoteIdent(names.restored)} owner ${quoteIdent(role)}`);
       await admin.unsafe(`revoke all on database ${quoteIdent(names.restored)} from public`);

@@ -7,8 +7,10 @@ export interface ReconcileFinding {
     | 'orphan_role'
     | 'unreachable_server'
     | 'interrupted_move'
+    | 'interrupted_restore'
     | 'move_leftover'
-    | 'forced_delete_leftover';
+    | 'forced_delete_leftover'
+    | 'interrupted_backup';
   serverId: string | null;
   name: string;
   companyId?: string;

@@ -10,6 +10,7 @@ import { describeError } from '../../base/errors.ts';
 import { neonError } from '../../providers/neon/api.ts';
 import type { ReconcileFinding } from './finding.ts';
 import { reconcileMoves } from './moves.ts';
+import { failStaleBackups } from '../backups/stale.ts';
 import { recordAudit } from '../../control-plane/audit.ts';
 import { listServers } from '../../control-plane/server-records.ts';
 import { tenantNamePattern } from '../../base/names.ts';
@@ -149,5 +150,10 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
   }
   // Moves: a lapsed claim, and databases a move left behind (moves.ts).
   findings.push(...(await reconcileMoves(ctx, options)));
+  // Backups whose Silo stopped while taking them.
+  for (const backup of await failStaleBackups(ctx, options)) {
+    const { backupId, ...rest } = backup;
+    findings.push({ kind: 'interrupted_backup', serverId: null, name: backupId, ...rest });
+  }
   return findings;
 }
