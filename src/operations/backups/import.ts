@@ -9,10 +9,10 @@ import { conflict, SiloError } from '../../base/errors.ts';
 import type { CompanyRow } from '../../control-plane/schema.ts';
 import { verifyArchive } from './archive-format.ts';
 import { backupStorage, getBackup } from './backups.ts';
-import { createCompanyFromArchive, recordImportedBackup } from './new-company.ts';
+import { createCompanyFromArchive, type NewCompanySettings, recordImportedBackup } from './new-company.ts';
 import { backupKey } from './storage.ts';
 
-export interface NewCompanyNames {
+export interface NewCompanyNames extends NewCompanySettings {
   slug: string;
   /** Default: the name in the archive. */
   name?: string;

@@ -15,7 +15,7 @@ import { conflict, describeError, invalid, isConnectionError, SiloError } from '
 import { slugSchema, tenantNames } from '../../base/names.ts';
 import { chooseServer } from '../provisioning/placement.ts';
 import { createTenantDatabase } from '../provisioning/postgres-database.ts';
-import { claimCompanyRow } from '../provisioning/provision-company.ts';
+import { claimCompanyRow, type CreateCompanyInput } from '../provisioning/provision-company.ts';
 import { dropTenantDatabase } from '../provisioning/tenant-database.ts';
 import { COPY_SESSION } from '../scale-out/table-copy.ts';
 import { type AuditEntry, recordAudit } from '../../control-plane/audit.ts';
@@ -24,7 +24,10 @@ import type { CompanyRow } from '../../control-plane/schema.ts';
 import type { Manifest } from './archive-format.ts';
 import { loadArchive, migrationsUpTo } from './load-archive.ts';
 
-export interface NewCompanyInput {
+/** A new company's own settings: an archive carries data, not these (the create body gives them). */
+export type NewCompanySettings = Pick<CreateCompanyInput, 'maxUsers' | 'features' | 'backupSchedule'>;
+
+export interface NewCompanyInput extends NewCompanySettings {
   /** Chosen ahead when the archive is stored under the new company's id first (import). */
   id?: string;
   slug: string;
@@ -57,7 +60,8 @@ export async function createCompanyFromArchive(
 ): Promise<CompanyRow> {
   const slug = await checkNewCompany(ctx, input, source.manifest);
   const placement = await chooseServer(ctx, { serverId: input.serverId, external: false, provider: 'postgres' });
-  const row = await claimCompanyRow(ctx, slug, { name: input.name }, placement, input.id);
+  const { name, maxUsers, features, backupSchedule } = input;
+  const row = await claimCompanyRow(ctx, slug, { name, maxUsers, features, backupSchedule }, placement, input.id);
   return fillCompanyDatabase(ctx, row, placement.serverId, source, actor, { action: 'created', whenFailed: { status: 'failed' } });
 }
 
@@ -73,6 +77,8 @@ export async function fillCompanyDatabase(
   source: ArchiveSource,
   actor: string,
   outcome: { action: string; whenFailed: Partial<CompanyRow> },
+  /** Called before each step: the tests act at a chosen one. */
+  beforeStep?: (step: string) => Promise<void>,
 ): Promise<CompanyRow> {
   const placement = { serverId };
   const names = tenantNames(ctx.config.dbPrefix, row.slug);
@@ -81,6 +87,7 @@ export async function fillCompanyDatabase(
   let current = 'role';
   const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
     current = name;
+    await beforeStep?.(name);
     const stepStarted = performance.now();
     const result = await run();
     audit.push({
@@ -145,7 +152,10 @@ export async function fillCompanyDatabase(
       cleanup = `${describeError(undoError)}; silo reconcile drops it`;
     }
     const reason = `${current}: ${describeError(error)}`;
-    await ctx.db.update(companies).set({ status: 'failed', lastError: reason, updatedAt: dsql`now()` }).where(eq(companies.id, row.id));
+    await ctx.db
+      .update(companies)
+      .set({ ...outcome.whenFailed, lastError: reason, updatedAt: dsql`now()` })
+      .where(eq(companies.id, row.id));
     audit.push({
       companyId: row.id,
       serverId: placement.serverId,
