@@ -124,7 +124,7 @@ export async function unarchiveCompany(
     { manifest, open: () => storage.read(backup.storageKey), details: { backupId: backup.id } },
     actor,
     { action: 'unarchived', whenFailed: { status: 'archived', ...NO_DATABASE } },
-    options.beforeStep,
+    options,
   );
   await ctx.tenants.companyChanged(company.id);
   return restored;

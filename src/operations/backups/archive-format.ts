@@ -16,6 +16,7 @@ import { conflict, invalid } from '../../base/errors.ts';
 import type { TableShape } from '../scale-out/table-copy.ts';
 import { CopyDigest, type TableFigures } from './copy-digest.ts';
 import { parallelGzip } from './parallel-gzip.ts';
+import { countRows } from './progress.ts';
 
 /** The format this Silo writes; it reads this one and every older one. */
 export const FORMAT_VERSION = 2;
@@ -86,7 +87,11 @@ export interface ArchiveStream {
  * Gzip at its fastest level, on several threads (parallel-gzip.ts): a backup's time is then the
  * database's, not the compressor's (the figures are in docs/backups.md).
  */
-export function writeArchive(head: ManifestHead, tableData: (table: TableShape) => Promise<AsyncIterable<Buffer>>): ArchiveStream {
+export function writeArchive(
+  head: ManifestHead,
+  tableData: (table: TableShape) => Promise<AsyncIterable<Buffer>>,
+  onRows?: (rows: number) => void,
+): ArchiveStream {
   let finished!: (manifest: Manifest) => void;
   const manifest = new Promise<Manifest>((resolve) => (finished = resolve));
   async function* bytes(): AsyncGenerator<Buffer> {
@@ -103,6 +108,7 @@ export function writeArchive(head: ManifestHead, tableData: (table: TableShape) 
       for await (const chunk of await tableData(table)) {
         if (chunk.length === 0) continue;
         digest.update(chunk);
+        onRows?.(countRows(chunk));
         yield out(lengthOf(chunk));
         yield out(chunk);
       }

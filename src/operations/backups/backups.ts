@@ -13,6 +13,7 @@ import { keyset, type Page, type PageRequest, toPage } from '../../base/paginati
 import { backupKey, type BackupStorage, FolderStorage } from './storage.ts';
 import { refuseBackup, takeSnapshot } from './snapshot.ts';
 import type { Manifest } from './archive-format.ts';
+import type { OnProgress } from './progress.ts';
 
 export type BackupRow = typeof companyBackups.$inferSelect;
 export type BackupOrigin = 'manual' | 'scheduled' | 'archive' | 'import';
@@ -81,6 +82,7 @@ export async function startBackup(
   idOrSlug: string,
   actor: string,
   origin: BackupOrigin = 'manual',
+  onProgress?: OnProgress,
 ): Promise<StartedBackup> {
   const company = await getCompany(ctx, idOrSlug);
   refuseBackup(company);
@@ -89,15 +91,21 @@ export async function startBackup(
     .insert(companyBackups)
     .values({ id, companyId: company.id, origin, actor, storageKey: backupKey(company.id, id) })
     .returning();
-  const done = runBackup(ctx, company, backup!);
+  const done = runBackup(ctx, company, backup!, onProgress);
   // The caller may not wait (HTTP answers 202); the outcome is in the row and the log either way.
   done.catch(() => {});
   return { backup: backup!, done };
 }
 
 /** Takes a backup and waits for it: the CLI, archive and the tests. */
-export async function takeBackup(ctx: SiloContext, idOrSlug: string, actor: string, origin: BackupOrigin = 'manual') {
-  return (await startBackup(ctx, idOrSlug, actor, origin)).done;
+export async function takeBackup(
+  ctx: SiloContext,
+  idOrSlug: string,
+  actor: string,
+  origin: BackupOrigin = 'manual',
+  onProgress?: OnProgress,
+) {
+  return (await startBackup(ctx, idOrSlug, actor, origin, onProgress)).done;
 }
 
 /** How often a running backup renews its heartbeat. */
@@ -118,12 +126,12 @@ function keepAlive(ctx: SiloContext, backupId: string): () => void {
   return () => clearInterval(timer);
 }
 
-async function runBackup(ctx: SiloContext, company: CompanyRow, backup: BackupRow): Promise<BackupRow> {
+async function runBackup(ctx: SiloContext, company: CompanyRow, backup: BackupRow, onProgress?: OnProgress): Promise<BackupRow> {
   const started = performance.now();
   const stopHeartbeat = keepAlive(ctx, backup.id);
   try {
     const { manifest, sizeBytes } = await inTurn(ctx, company.serverId ?? company.id, async () => {
-      const snapshot = await takeSnapshot(ctx, company);
+      const snapshot = await takeSnapshot(ctx, company, onProgress);
       const sizeBytes = await backupStorage(ctx).write(backup.storageKey, snapshot.archive);
       return { manifest: await snapshot.manifest, sizeBytes };
     });

@@ -7,8 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Sql } from 'postgres';
 import type { TableShape } from '../scale-out/table-copy.ts';
-
-const NEWLINE = 0x0a;
+import { countRows } from './progress.ts';
 
 export interface TableFigures {
   rows: number;
@@ -23,7 +22,7 @@ export class CopyDigest {
 
   update(chunk: Buffer): void {
     this.hash.update(chunk);
-    for (let at = chunk.indexOf(NEWLINE); at >= 0; at = chunk.indexOf(NEWLINE, at + 1)) this.rows++;
+    this.rows += countRows(chunk);
   }
 
   figures(): TableFigures {

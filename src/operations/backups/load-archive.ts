@@ -11,6 +11,7 @@ import { applyMigrations } from '../../base/db/migration-runner.ts';
 import { copyInto, fingerprint, readSequences, readTables, setSequences } from '../scale-out/table-copy.ts';
 import { type Manifest, readArchive } from './archive-format.ts';
 import { digestTable } from './copy-digest.ts';
+import { countingRows, type OnProgress } from './progress.ts';
 
 export type LoadStep = 'migrate' | 'copy' | 'verify' | 'migrate_forward';
 
@@ -37,7 +38,14 @@ export async function loadArchive(
   manifest: Manifest,
   archive: () => Promise<Readable>,
   step: <T>(name: LoadStep, run: () => Promise<T>) => Promise<T>,
+  onProgress?: OnProgress,
 ): Promise<string | null> {
+  const total = manifest.tables.reduce((sum, table) => sum + table.rows, 0);
+  let done = 0;
+  const counted = (rows: number) => {
+    done += rows;
+    onProgress?.({ stage: 'restore', done, total, unit: 'rows' });
+  };
   await step('migrate', () => applyMigrations(sql, migrationsUpTo(ctx.tenantMigrations, manifest.schemaVersion)));
 
   await step('copy', async () => {
@@ -56,7 +64,7 @@ export async function loadArchive(
       // A migration may have seeded rows: only the archive's count.
       if (shapes.length > 0) await sql`truncate ${sql(shapes.map((s) => s.name))}`;
       await readArchive(await archive(), async (table, data) => {
-        await copyInto(sql, table, data);
+        await copyInto(sql, table, onProgress ? countingRows(data, counted) : data);
       });
       // Only the sequences of the schema itself: a manifest is outside input (an import).
       const sequences = new Set((await readSequences(sql)).map((s) => s.name));

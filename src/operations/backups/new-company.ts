@@ -23,6 +23,7 @@ import { findLiveCompanyBySlug } from '../../control-plane/company-records.ts';
 import type { CompanyRow } from '../../control-plane/schema.ts';
 import type { Manifest } from './archive-format.ts';
 import { loadArchive, migrationsUpTo } from './load-archive.ts';
+import type { OnProgress } from './progress.ts';
 
 /** A new company's own settings: an archive carries data, not these (the create body gives them). */
 export type NewCompanySettings = Pick<CreateCompanyInput, 'maxUsers' | 'features' | 'backupSchedule'>;
@@ -57,12 +58,19 @@ export async function createCompanyFromArchive(
   input: NewCompanyInput,
   source: ArchiveSource,
   actor: string,
+  options: FillOptions = {},
 ): Promise<CompanyRow> {
   const slug = await checkNewCompany(ctx, input, source.manifest);
   const placement = await chooseServer(ctx, { serverId: input.serverId, external: false, provider: 'postgres' });
   const { name, maxUsers, features, backupSchedule } = input;
   const row = await claimCompanyRow(ctx, slug, { name, maxUsers, features, backupSchedule }, placement, input.id);
-  return fillCompanyDatabase(ctx, row, placement.serverId, source, actor, { action: 'created', whenFailed: { status: 'failed' } });
+  return fillCompanyDatabase(ctx, row, placement.serverId, source, actor, { action: 'created', whenFailed: { status: 'failed' } }, options);
+}
+
+export interface FillOptions {
+  /** Called before each step: the tests act at a chosen one. */
+  beforeStep?: (step: string) => Promise<void>;
+  onProgress?: OnProgress;
 }
 
 /**
@@ -77,9 +85,9 @@ export async function fillCompanyDatabase(
   source: ArchiveSource,
   actor: string,
   outcome: { action: string; whenFailed: Partial<CompanyRow> },
-  /** Called before each step: the tests act at a chosen one. */
-  beforeStep?: (step: string) => Promise<void>,
+  options: FillOptions = {},
 ): Promise<CompanyRow> {
+  const { beforeStep, onProgress } = options;
   const placement = { serverId };
   const names = tenantNames(ctx.config.dbPrefix, row.slug);
   const audit: AuditEntry[] = [];
@@ -112,7 +120,7 @@ export async function fillCompanyDatabase(
       { user: names.role, password },
       { connection: { ...COPY_SESSION, application_name: 'silo-restore' }, idle_timeout: 0, max_lifetime: 0 },
     );
-    const schemaVersion = await loadArchive(ctx, client, source.manifest, source.open, step);
+    const schemaVersion = await loadArchive(ctx, client, source.manifest, source.open, step, onProgress);
     await client.end({ timeout: 5 });
     client = undefined;
     return await inTransaction(ctx.db, async (tx) => {

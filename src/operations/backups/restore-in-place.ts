@@ -24,6 +24,7 @@ import type { CompanyRow } from '../../control-plane/schema.ts';
 import { type Manifest, verifyArchive } from './archive-format.ts';
 import { type BackupRow, backupStorage, getBackup } from './backups.ts';
 import { loadArchive, migrationsUpTo } from './load-archive.ts';
+import type { OnProgress } from './progress.ts';
 import { dropOld, type RestoreStep, swapDatabases, undoRestore } from './restore-swap.ts';
 
 export type { RestoreStep } from './restore-swap.ts';
@@ -31,6 +32,7 @@ export type { RestoreStep } from './restore-swap.ts';
 export interface RestoreOptions {
   /** Called before each step: the tests make a real restore fail at a chosen one. */
   beforeStep?: (step: RestoreStep) => void | Promise<void>;
+  onProgress?: OnProgress;
 }
 
 /**
@@ -132,7 +134,7 @@ export async function runRestore(ctx: SiloContext, prepared: PreparedRestore, ac
       { user: role, password },
       { connection: { ...COPY_SESSION, application_name: 'silo-restore' }, idle_timeout: 0, max_lifetime: 0 },
     );
-    schemaVersion = await loadArchive(ctx, client, manifest, () => storage.read(backup.storageKey), step);
+    schemaVersion = await loadArchive(ctx, client, manifest, () => storage.read(backup.storageKey), step, options.onProgress);
     await client.end({ timeout: 5 });
     client = undefined;
 

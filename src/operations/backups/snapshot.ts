@@ -4,6 +4,7 @@
 // archive, each table's row count and checksum taken from the text as it passes (one read of each
 // table). Every figure and every row comes from the same snapshot.
 import type { Readable } from 'node:stream';
+import type { Sql } from 'postgres';
 import type { SiloContext } from '../../context.ts';
 import { conflict } from '../../base/errors.ts';
 import { readMigrationState } from '../../base/db/migration-runner.ts';
@@ -13,6 +14,7 @@ import type { CompanyRow } from '../../control-plane/schema.ts';
 import { hasDatabase, openAsCompany } from '../../data-plane/company-database.ts';
 import { FORMAT_VERSION, type Manifest, writeArchive } from './archive-format.ts';
 import { copyOut } from './copy-digest.ts';
+import type { OnProgress } from './progress.ts';
 
 /** A transaction that sits idle this long (a backup whose reader stalled) is ended by the server. */
 const STALLED_BACKUP_TIMEOUT = '5min';
@@ -39,7 +41,7 @@ export interface Snapshot {
  * Opens the snapshot and answers its manifest and the archive stream. The caller must consume or
  * destroy `archive`; the connection ends with it.
  */
-export async function takeSnapshot(ctx: SiloContext, company: CompanyRow): Promise<Snapshot> {
+export async function takeSnapshot(ctx: SiloContext, company: CompanyRow, onProgress?: OnProgress): Promise<Snapshot> {
   refuseBackup(company);
   const sql = await openAsCompany(ctx, company, {
     max: 1,
@@ -58,6 +60,8 @@ export async function takeSnapshot(ctx: SiloContext, company: CompanyRow): Promi
     const { version } = await readMigrationState(sql, ctx.tenantMigrations);
     // A sequence is not part of the snapshot: read now, it is at least as far as any row above.
     const sequences = await readSequences(sql);
+    let done = 0;
+    const total = onProgress ? await estimatedRows(sql) : 0;
     const written = writeArchive(
       {
         format: 'silo-backup',
@@ -71,6 +75,11 @@ export async function takeSnapshot(ctx: SiloContext, company: CompanyRow): Promi
         sequences,
       },
       (table) => copyOut(sql, table),
+      onProgress &&
+        ((rows) => {
+          done += rows;
+          onProgress({ stage: 'backup', done, total: Math.max(total, done), unit: 'rows' });
+        }),
     );
     archive = written.archive;
     const end = () => void sql.end({ timeout: 1 }).catch(() => {});
@@ -82,4 +91,12 @@ export async function takeSnapshot(ctx: SiloContext, company: CompanyRow): Promi
     await sql.end({ timeout: 1 }).catch(() => {});
     throw error;
   }
+}
+
+/** The planner's estimate of the public tables' rows (0 for a table never analyzed). */
+async function estimatedRows(sql: Sql): Promise<number> {
+  const [row] = await sql<{ rows: string }[]>`
+    select coalesce(sum(greatest(reltuples, 0)), 0)::bigint::text as rows
+    from pg_class where relnamespace = 'public'::regnamespace and relkind = 'r'`;
+  return Number(row!.rows);
 }
