@@ -105,8 +105,9 @@ export async function runRestore(ctx: SiloContext, prepared: PreparedRestore, ac
     return result;
   };
 
-  // Read again: the file may have changed since it was checked. Nothing is claimed or created yet.
-  const manifest = await step('verify_archive', async () => verifyArchive(await storage.read(backup.storageKey)));
+  // prepareRestore read the archive through; it is not read a second time here: the copy reads it
+  // again, trailer included, and a file damaged meanwhile fails the copy before it commits.
+  const manifest = await step('verify_archive', async () => prepared.manifest);
   const company = await getCompany(ctx, found.id);
   refuseRestore(company);
   const serverId = company.serverId!;
