@@ -127,7 +127,15 @@ describe('a new company from a backup', () => {
     const backup = await takeBackup(t.ctx, 'original', 'test');
     const created = await t.call('POST', '/api/companies', {
       token: t.adminToken,
-      body: { name: 'The copy', slug: 'the-copy', fromBackup: { company: 'original', backupId: backup.id } },
+      body: {
+        name: 'The copy',
+        slug: 'the-copy',
+        fromBackup: { company: 'original', backupId: backup.id },
+        // Its own settings: an archive carries data, not these.
+        maxUsers: 500,
+        features: { reports: true },
+        backupSchedule: { everyHours: 12, keep: 3 },
+      },
     });
     expect(created.status, created.text).toBe(201);
     expect(created.body).toMatchObject({
@@ -135,6 +143,9 @@ describe('a new company from a backup', () => {
       name: 'The copy',
       status: 'active',
       schemaVersion: t.ctx.tenantMigrations.latest,
+      maxUsers: 500,
+      features: { reports: true },
+      backupSchedule: { everyHours: 12, keep: 3 },
     });
     expect(created.body.admin).toBeUndefined();
     expect(await contents(t, 'the-copy')).toEqual(await contents(t, 'original'));
@@ -148,6 +159,18 @@ describe('a new company from a backup', () => {
       body: { name: 'x', slug: 'x-both', admin: { email: 'a@b.test' }, fromBackup: { company: 'original', backupId: backup.id } },
     });
     expect(both.status).toBe(400);
+    const external = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
+      body: {
+        name: 'x',
+        slug: 'x-external',
+        externalDatabaseUrl: 'postgres://someone:secret@db.example:5432/theirs',
+        fromBackup: { company: 'original', backupId: backup.id },
+      },
+    });
+    expect(external.status, external.text).toBe(400);
+    expect(external.body.error.details).toEqual([expect.objectContaining({ path: 'externalDatabaseUrl' })]);
+    expect(await findCompany(t.ctx, 'x-external')).toBeUndefined();
     const taken = await t.call('POST', '/api/companies', {
       token: t.adminToken,
       body: { name: 'x', slug: 'the-copy', fromBackup: { company: 'original', backupId: backup.id } },

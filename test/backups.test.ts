@@ -342,6 +342,15 @@ describe('archive and unarchive', () => {
     const refused = await t.call('GET', '/api/documents', { token });
     expect(refused.status).toBe(403);
     expect(refused.body.error).toMatchObject({ code: 'company_suspended', details: { status: 'archived' } });
+    // Logging in answers the same, whatever the password (its users are in the archive, not checked).
+    for (const password of [PASSWORD, 'not-the-password']) {
+      const loginRefused = await t.call('POST', '/api/auth/login', {
+        token: null,
+        body: { email: 'boss@sleepy.test', password, company: 'sleepy' },
+      });
+      expect(loginRefused.status, loginRefused.text).toBe(403);
+      expect(loginRefused.body.error).toMatchObject({ code: 'company_suspended', details: { status: 'archived' } });
+    }
     const backups = await t.call('GET', '/api/companies/sleepy/backups', { token: t.adminToken });
     expect(backups.body.items).toMatchObject([{ origin: 'archive', status: 'completed' }]);
     expect((await t.call('POST', '/api/companies/sleepy/backups', { token: t.adminToken })).status).toBe(409);

@@ -4,7 +4,6 @@
 // in test/fleet-migrations.test.ts; the management database restarted is in
 // test/management-restart.test.ts.) After each: no orphaned database or role, no company pointing
 // at a missing database, and every write that was acknowledged is there.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import { runCli } from '../src/cli/main.ts';
 import { companies } from '../src/control-plane/schema.ts';
 import { type EmbeddedServer, startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
 import { tenantNamePattern } from '../src/base/names.ts';
+import { killChildAt } from './support/kill-child.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
 
 const PASSWORD = 'boss-password';
@@ -54,27 +54,8 @@ function childEnv(): NodeJS.ProcessEnv {
   };
 }
 
-/** Runs test/support/crash-child.ts and kills it with SIGKILL once it prints `step <at>` (and a moment more). */
-async function killDuring(at: string, args: string[]): Promise<{ killed: boolean; output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/crash-child.ts', ...args], {
-    env: childEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  let killed = false;
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += String(chunk);
-    if (!killed && output.includes(`step ${at}\n`)) {
-      killed = true;
-      setTimeout(() => child.kill('SIGKILL'), 20);
-    }
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    output += String(chunk);
-  });
-  await new Promise((done) => child.once('close', done));
-  return { killed, output };
-}
+/** Runs test/support/crash-child.ts and kills it with SIGKILL once it prints `step <at>`. */
+const killDuring = (at: string, args: string[]) => killChildAt(at, args, childEnv());
 
 function serverClient(serverId: string) {
   return postgres(serverId === secondId ? secondUrl : t.config.databaseUrl!, { max: 1, onnotice: () => {} });

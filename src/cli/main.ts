@@ -1,11 +1,12 @@
 // `silo`: the operators' command line. Each command opens the Silo from the environment (as the
 // server does), calls the same service functions as the HTTP API, prints a table or one JSON
 // document, and closes. bin/silo.js runs it after `npm ci`; `npm run silo -- <command>` too.
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../base/config/config.ts';
 import { describeError, SiloError } from '../base/errors.ts';
+import { SILO_VERSION } from '../base/version.ts';
 import { registerAdminCommands } from './commands/admin.ts';
 import { registerBackupCommands } from './commands/backups.ts';
 import { registerCompanyCommands } from './commands/companies.ts';
@@ -26,9 +27,6 @@ Configuration comes from the environment, as for the server: DATABASE_URL (witho
 embedded PostgreSQL in SILO_DATA_DIR), SILO_DATA_DIR, SILO_DB_PREFIX, SILO_MASTER_KEY, ...
 Logs go to stderr at level warn unless SILO_LOG_LEVEL says otherwise.`;
 
-/** This package's version (the same relative place in src/ and dist/). */
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
 function buildProgram(io: CliIo): Command {
   const program = new Command('silo')
     .description('Silo: a database per tenant on PostgreSQL. Operator commands.')
@@ -38,7 +36,7 @@ function buildProgram(io: CliIo): Command {
       writeOut: (text) => void io.stdout.write(text),
       writeErr: (text) => void io.stderr.write(text),
     })
-    .version(VERSION, '-V, --version', "print Silo's version")
+    .version(SILO_VERSION, '-V, --version', "print Silo's version")
     .showSuggestionAfterError()
     .addHelpText('after', EXIT_HELP);
   const cli = createRuntime(io);

@@ -231,6 +231,9 @@ export const companyBackups = pgTable(
     error: text('error'),
     startedAt: timestamp('started_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
     completedAt: timestamp('completed_at', { withTimezone: true, precision: 3 }),
+    // Renewed while a backup runs (waiting its turn included): a running backup whose heartbeat
+    // lapsed was ended by a crash of its instance, and is marked failed (backups/stale.ts).
+    heartbeatAt: timestamp('heartbeat_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [index('company_backups_company_idx').on(t.companyId, t.startedAt)],
 );

@@ -61,9 +61,13 @@ export async function logIn(
       await limiter.succeeded(account, address);
       return result;
     } catch (error) {
-      // The right password for a suspended company or a refused role: not a guess.
-      if (error instanceof SiloError && (error.code === 'company_suspended' || error.code === 'forbidden'))
-        await limiter.succeeded(account, address);
+      // The right password for a suspended company or a refused role: not a guess. (An archived
+      // company's logins check no password: they count as attempts.)
+      const rightPassword =
+        error instanceof SiloError &&
+        (error.code === 'company_suspended' || error.code === 'forbidden') &&
+        (error.details as { status?: string } | undefined)?.status !== 'archived';
+      if (rightPassword) await limiter.succeeded(account, address);
       throw error;
     }
   } finally {

@@ -1,17 +1,18 @@
 // The `silo` CLI run in-process against a test file's own Silo (same management database, prefix
-// and secrets), its output captured.
+// and secrets), its output captured. `tty`: stdout and stderr say they are a terminal, as a
+// person's shell is (progress bars are drawn only then).
 import { runCli } from '../../src/cli/main.ts';
 import type { TestSilo } from './test-silo.ts';
 
-export function cliFor(t: TestSilo) {
+export function cliFor(t: TestSilo, options: { tty?: boolean } = {}) {
   const env = { DATABASE_URL: t.config.databaseUrl!, SILO_DATA_DIR: t.config.dataDir, SILO_DB_PREFIX: t.config.dbPrefix };
   return async (...argv: string[]) => {
     const stdout: string[] = [];
     const stderr: string[] = [];
     const code = await runCli(argv, {
       env,
-      stdout: { write: (chunk: string) => stdout.push(chunk) },
-      stderr: { write: (chunk: string) => stderr.push(chunk) },
+      stdout: { write: (chunk: string) => stdout.push(chunk), ...(options.tty ? { isTTY: true, columns: 100 } : {}) },
+      stderr: { write: (chunk: string) => stderr.push(chunk), ...(options.tty ? { isTTY: true, columns: 100 } : {}) },
     });
     return { code, stdout: stdout.join(''), stderr: stderr.join('') };
   };

@@ -1,5 +1,5 @@
 // Work in a process of its own, so that a test can SIGKILL it mid-way (no cleanup at all).
-// Usage: tsx test/support/crash-child.ts provision <slug>... | move <slug> <serverId>
+// Usage: tsx test/support/crash-child.ts provision <slug>... | move <slug> <serverId> | restore <slug> <backupId>
 // Configuration from the environment. Before each saga step it prints `step <name>` and then waits
 // a little, so the test can strike while that step is under way.
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/base/config/config.ts';
 import { createLogger } from '../../src/base/logger.ts';
 import { provisionCompany } from '../../src/operations/provisioning/provision-company.ts';
 import { moveCompany } from '../../src/operations/scale-out/move-company.ts';
+import { restoreCompany } from '../../src/operations/backups/restore-in-place.ts';
 
 const [what, ...args] = process.argv.slice(2);
 const silo = await openSilo(loadConfig(), { log: createLogger('silent') });
@@ -26,6 +27,9 @@ if (what === 'provision') {
 } else if (what === 'move') {
   await moveCompany(silo.ctx, args[0]!, args[1]!, 'crash-child');
   process.stdout.write('moved\n');
+} else if (what === 'restore') {
+  await restoreCompany(silo.ctx, args[0]!, args[1]!, 'crash-child', { beforeStep: step });
+  process.stdout.write('restored\n');
 }
 await silo.close();
 process.exit(0);

@@ -1,6 +1,9 @@
 // `silo companies backup | backups | restore | export | import | archive | unarchive`: a company's
-// backups from the command line, the same operations as the HTTP routes (docs/backups.md).
+// backups from the command line, the same operations as the HTTP routes (docs/backups.md). The long
+// ones draw progress bars on a terminal (progress.ts) and all print one JSON document with --json.
 import { createReadStream, createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { listBackups, openBackupArchive, takeBackup, toBackupView } from '../../operations/backups/backups.ts';
@@ -11,8 +14,24 @@ import { toCompanyView } from '../../control-plane/company-records.ts';
 import { parseServerId, parseSlug, parseText } from '../arguments.ts';
 import { printJson, printLine, printTable, shortTime } from '../output.ts';
 import type { CliRuntime } from '../runtime.ts';
+import { countingBytes, type ProgressBars, progressBars } from '../progress.ts';
+import type { SiloContext } from '../../context.ts';
 
 const megabytes = (bytes: number | undefined) => `${((bytes ?? 0) / 1e6).toFixed(1)} MB`;
+
+/** Runs `work` on the Silo with progress bars (when stdout is a terminal and no --json), ended whatever happens. */
+async function withProgress<T>(
+  cli: CliRuntime,
+  options: { json?: boolean },
+  work: (ctx: SiloContext, bars: ProgressBars) => Promise<T>,
+): Promise<T> {
+  const bars = progressBars(cli, options);
+  try {
+    return await cli.withSilo((ctx) => work(ctx, bars));
+  } finally {
+    bars.stop();
+  }
+}
 
 export function registerBackupCommands(program: Command, cli: CliRuntime): void {
   const companies = program.commands.find((command) => command.name() === 'companies');
@@ -24,7 +43,7 @@ export function registerBackupCommands(program: Command, cli: CliRuntime): void 
     .argument('<slug>', 'the company', parseSlug)
     .option('--json', 'print one JSON document: the backup')
     .action(async (slug: string, options: { json?: boolean }) => {
-      const backup = toBackupView(await cli.withSilo((ctx) => takeBackup(ctx, slug, 'cli')));
+      const backup = toBackupView(await withProgress(cli, options, (ctx, bars) => takeBackup(ctx, slug, 'cli', 'manual', bars.update)));
       if (options.json) return printJson(cli.stdout, backup);
       const rows = Object.values(backup.tables ?? {}).reduce((n, r) => n + r, 0);
       printLine(cli.stdout, `backup ${backup.id} of ${slug}: ${rows} rows, ${megabytes(backup.sizeBytes)}, schema ${backup.schemaVersion}`);
@@ -53,7 +72,9 @@ export function registerBackupCommands(program: Command, cli: CliRuntime): void 
     .requiredOption('--backup <id>', 'the backup (see "silo companies backups")')
     .option('--json', 'print one JSON document: the company and the figures of the restore')
     .action(async (slug: string, options: { backup: string; json?: boolean }) => {
-      const { restore } = await cli.withSilo((ctx) => restoreCompany(ctx, slug, options.backup, 'cli'));
+      const { restore } = await withProgress(cli, options, (ctx, bars) =>
+        restoreCompany(ctx, slug, options.backup, 'cli', { onProgress: bars.update }),
+      );
       if (options.json) return printJson(cli.stdout, restore);
       printLine(
         cli.stdout,
@@ -70,10 +91,14 @@ export function registerBackupCommands(program: Command, cli: CliRuntime): void 
     .option('--backup <id>', 'an existing backup rather than a new one')
     .option('--json', 'print one JSON document: the backup')
     .action(async (slug: string, options: { output: string; backup?: string; json?: boolean }) => {
-      const backup = await cli.withSilo(async (ctx) => {
-        const id = options.backup ?? (await takeBackup(ctx, slug, 'cli')).id;
+      const backup = await withProgress(cli, options, async (ctx, bars) => {
+        const id = options.backup ?? (await takeBackup(ctx, slug, 'cli', 'manual', bars.update)).id;
         const { backup, archive } = await openBackupArchive(ctx, slug, id);
-        await pipeline(archive, createWriteStream(options.output, { mode: 0o600 }));
+        await pipeline(
+          archive,
+          (source: AsyncIterable<Buffer>) => countingBytes(source, bars, 'export', backup.sizeBytes ?? 0),
+          createWriteStream(options.output, { mode: 0o600 }),
+        );
         return toBackupView(backup);
       });
       if (options.json) return printJson(cli.stdout, backup);
@@ -89,14 +114,16 @@ export function registerBackupCommands(program: Command, cli: CliRuntime): void 
     .option('--server <serverId>', 'the postgres server to place it on (default: placement)', parseServerId)
     .option('--json', 'print one JSON document: the company')
     .action(async (file: string, options: { slug: string; name?: string; server?: string; json?: boolean }) => {
-      const company = await cli.withSilo((ctx) =>
-        importCompany(
+      const company = await withProgress(cli, options, async (ctx, bars) => {
+        const size = (await stat(file)).size;
+        return importCompany(
           ctx,
           { slug: options.slug, ...(options.name ? { name: options.name } : {}), ...(options.server ? { serverId: options.server } : {}) },
-          createReadStream(file),
+          Readable.from(countingBytes(createReadStream(file), bars, 'upload', size)),
           'cli',
-        ),
-      );
+          bars.update,
+        );
+      });
       const view = toCompanyView(company);
       if (options.json) return printJson(cli.stdout, view);
       printLine(cli.stdout, `imported ${file} as company ${view.slug} (${view.id}), schema ${view.schemaVersion}`);

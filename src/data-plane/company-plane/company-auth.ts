@@ -18,12 +18,21 @@ export interface CompanyUser {
   role: CompanyRole;
 }
 
+const archivedCompany = () => new SiloError('company_suspended', 'the company is archived', { status: 'archived' });
+
 export async function authenticateCompanyUser(
   ctx: SiloContext,
   company: CompanyRow | undefined,
   email: string,
   password: string,
 ): Promise<{ company: CompanyRow; user: CompanyUser } | null> {
+  // An archived company's users are in its archive, not in a database: no password can be checked,
+  // and every login answers what its users' requests answer (the slug is no secret; the 403 tells
+  // nothing about any account).
+  if (company?.status === 'archived') {
+    await burnPasswordCheck(password);
+    throw archivedCompany();
+  }
   // Only a servable company's users may log in (a suspended one's get 403 for the right password).
   if (!isServable(company)) return burnPasswordCheck(password).then(() => null);
   // Only the row is read with the pool; the password is checked after it is handed back, so that a
@@ -50,9 +59,7 @@ export async function authenticateCompanyUser(
 export async function tokenCompany(ctx: SiloContext, auth: TokenClaims): Promise<CompanyRow> {
   if (!auth.cid) throw new SiloError('forbidden', 'this route is for company users');
   const company = await ctx.tenants.company(auth.cid);
-  if (company?.status === 'archived') {
-    throw new SiloError('company_suspended', 'the company is archived', { status: 'archived' });
-  }
+  if (company?.status === 'archived') throw archivedCompany();
   if (!isServable(company)) {
     throw new SiloError('unauthorized', 'the company of this token no longer exists');
   }

@@ -7,6 +7,7 @@ import type { SiloContext } from '../../context.ts';
 import { companies, companyBackups, databaseLeftovers } from '../../control-plane/schema.ts';
 import { inTransaction } from '../../base/db/transaction.ts';
 import { conflict, describeError } from '../../base/errors.ts';
+import { tenantNames } from '../../base/names.ts';
 import { chooseServer } from '../provisioning/placement.ts';
 import { removeLeftover } from '../scale-out/leftovers.ts';
 import { recordAudit } from '../../control-plane/audit.ts';
@@ -80,7 +81,12 @@ export async function archiveCompany(ctx: SiloContext, idOrSlug: string, actor: 
   return archived!;
 }
 
-export async function unarchiveCompany(ctx: SiloContext, idOrSlug: string, actor: string): Promise<CompanyRow> {
+export async function unarchiveCompany(
+  ctx: SiloContext,
+  idOrSlug: string,
+  actor: string,
+  options: { beforeStep?: (step: string) => Promise<void> } = {},
+): Promise<CompanyRow> {
   const company = await getCompany(ctx, idOrSlug);
   if (company.status !== 'archived') throw conflict(`the company is ${company.status}, not archived`);
   const [backup] = await ctx.db
@@ -95,10 +101,19 @@ export async function unarchiveCompany(ctx: SiloContext, idOrSlug: string, actor
   const storage = backupStorage(ctx);
   const manifest = await verifyArchive(await storage.read(backup.storageKey));
   const placement = await chooseServer(ctx, { external: false, provider: 'postgres' });
-  // Placed (it takes the server's room from now), still archived until its database is whole.
+  // Placed (it takes the server's room from now), still archived until its database is whole. The
+  // names it is building are the row's from now: `silo reconcile` takes nothing a row names for an
+  // orphan, so it cannot drop the database while it is being restored.
+  const names = tenantNames(ctx.config.dbPrefix, company.slug);
   const [placed] = await ctx.db
     .update(companies)
-    .set({ serverId: placement.serverId, provider: 'postgres', updatedAt: dsql`now()` })
+    .set({
+      serverId: placement.serverId,
+      provider: 'postgres',
+      databaseName: names.database,
+      roleName: names.role,
+      updatedAt: dsql`now()`,
+    })
     .where(and(eq(companies.id, company.id), eq(companies.status, 'archived'), dsql`${companies.serverId} is null`))
     .returning();
   if (!placed) throw conflict('the company is being unarchived already');
@@ -109,6 +124,7 @@ export async function unarchiveCompany(ctx: SiloContext, idOrSlug: string, actor
     { manifest, open: () => storage.read(backup.storageKey), details: { backupId: backup.id } },
     actor,
     { action: 'unarchived', whenFailed: { status: 'archived', ...NO_DATABASE } },
+    options,
   );
   await ctx.tenants.companyChanged(company.id);
   return restored;

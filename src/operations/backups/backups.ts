@@ -13,6 +13,7 @@ import { keyset, type Page, type PageRequest, toPage } from '../../base/paginati
 import { backupKey, type BackupStorage, FolderStorage } from './storage.ts';
 import { refuseBackup, takeSnapshot } from './snapshot.ts';
 import type { Manifest } from './archive-format.ts';
+import type { OnProgress } from './progress.ts';
 
 export type BackupRow = typeof companyBackups.$inferSelect;
 export type BackupOrigin = 'manual' | 'scheduled' | 'archive' | 'import';
@@ -81,6 +82,7 @@ export async function startBackup(
   idOrSlug: string,
   actor: string,
   origin: BackupOrigin = 'manual',
+  onProgress?: OnProgress,
 ): Promise<StartedBackup> {
   const company = await getCompany(ctx, idOrSlug);
   refuseBackup(company);
@@ -89,23 +91,49 @@ export async function startBackup(
     .insert(companyBackups)
     .values({ id, companyId: company.id, origin, actor, storageKey: backupKey(company.id, id) })
     .returning();
-  const done = runBackup(ctx, company, backup!);
+  const done = runBackup(ctx, company, backup!, onProgress);
   // The caller may not wait (HTTP answers 202); the outcome is in the row and the log either way.
   done.catch(() => {});
   return { backup: backup!, done };
 }
 
 /** Takes a backup and waits for it: the CLI, archive and the tests. */
-export async function takeBackup(ctx: SiloContext, idOrSlug: string, actor: string, origin: BackupOrigin = 'manual') {
-  return (await startBackup(ctx, idOrSlug, actor, origin)).done;
+export async function takeBackup(
+  ctx: SiloContext,
+  idOrSlug: string,
+  actor: string,
+  origin: BackupOrigin = 'manual',
+  onProgress?: OnProgress,
+) {
+  return (await startBackup(ctx, idOrSlug, actor, origin, onProgress)).done;
 }
 
-async function runBackup(ctx: SiloContext, company: CompanyRow, backup: BackupRow): Promise<BackupRow> {
+/** How often a running backup renews its heartbeat. */
+const HEARTBEAT_MS = 15_000;
+/** A running backup whose heartbeat is older than this is not running any more (stale.ts). */
+export const STALE_AFTER_SECONDS = 120;
+
+/** Renews the backup's heartbeat until stopped: a lapsed one tells other instances it was interrupted (stale.ts). */
+function keepAlive(ctx: SiloContext, backupId: string): () => void {
+  const timer = setInterval(() => {
+    ctx.db
+      .update(companyBackups)
+      .set({ heartbeatAt: dsql`now()` })
+      .where(and(eq(companyBackups.id, backupId), eq(companyBackups.status, 'running')))
+      .catch((error: unknown) => ctx.log.warn({ backupId, error: describeError(error) }, 'could not renew a backup heartbeat'));
+  }, HEARTBEAT_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+async function runBackup(ctx: SiloContext, company: CompanyRow, backup: BackupRow, onProgress?: OnProgress): Promise<BackupRow> {
   const started = performance.now();
+  const stopHeartbeat = keepAlive(ctx, backup.id);
   try {
     const { manifest, sizeBytes } = await inTurn(ctx, company.serverId ?? company.id, async () => {
-      const snapshot = await takeSnapshot(ctx, company);
-      return { manifest: snapshot.manifest, sizeBytes: await backupStorage(ctx).write(backup.storageKey, snapshot.archive) };
+      const snapshot = await takeSnapshot(ctx, company, onProgress);
+      const sizeBytes = await backupStorage(ctx).write(backup.storageKey, snapshot.archive);
+      return { manifest: await snapshot.manifest, sizeBytes };
     });
     return await finishBackup(ctx, company, backup, manifest, sizeBytes, performance.now() - started);
   } catch (error) {
@@ -132,6 +160,8 @@ async function runBackup(ctx: SiloContext, company: CompanyRow, backup: BackupRo
     ]).catch(() => {});
     ctx.log.error({ companyId: company.id, backupId: backup.id, error: reason }, 'backup failed');
     throw error;
+  } finally {
+    stopHeartbeat();
   }
 }
 

@@ -9,10 +9,11 @@ import { conflict, SiloError } from '../../base/errors.ts';
 import type { CompanyRow } from '../../control-plane/schema.ts';
 import { verifyArchive } from './archive-format.ts';
 import { backupStorage, getBackup } from './backups.ts';
-import { createCompanyFromArchive, recordImportedBackup } from './new-company.ts';
+import { createCompanyFromArchive, type NewCompanySettings, recordImportedBackup } from './new-company.ts';
+import type { OnProgress } from './progress.ts';
 import { backupKey } from './storage.ts';
 
-export interface NewCompanyNames {
+export interface NewCompanyNames extends NewCompanySettings {
   slug: string;
   /** Default: the name in the archive. */
   name?: string;
@@ -54,7 +55,13 @@ async function* limited(upload: Readable, maxBytes: number): AsyncGenerator<Buff
 }
 
 /** A new company from an uploaded archive. */
-export async function importCompany(ctx: SiloContext, input: NewCompanyNames, upload: Readable, actor: string): Promise<CompanyRow> {
+export async function importCompany(
+  ctx: SiloContext,
+  input: NewCompanyNames,
+  upload: Readable,
+  actor: string,
+  onProgress?: OnProgress,
+): Promise<CompanyRow> {
   const storage = backupStorage(ctx);
   const id = randomUUID();
   const backupId = randomUUID();
@@ -67,6 +74,7 @@ export async function importCompany(ctx: SiloContext, input: NewCompanyNames, up
       { ...input, id, name: input.name ?? manifest.company.name },
       { manifest, open: () => storage.read(key), details: { import: true, exportedFrom: manifest.company.slug } },
       actor,
+      { onProgress },
     );
     await recordImportedBackup(ctx, company, backupId, key, manifest, sizeBytes, actor);
     return company;

@@ -1,6 +1,6 @@
 // Filling a new, empty tenant database from a backup archive: migrated to the archive's schema
 // version, every table's rows copied in (one transaction), its sequences set, each table's row
-// count and checksum compared with the manifest's, then migrated forward to the latest version.
+// count and checksum (read back from the database) compared with the archive's, then migrated forward to the latest version.
 // Used by a restore in place and by a company created from a backup or an imported archive.
 import type { Readable } from 'node:stream';
 import type { Sql } from 'postgres';
@@ -10,6 +10,8 @@ import type { MigrationSet } from '../../base/db/migration-set.ts';
 import { applyMigrations } from '../../base/db/migration-runner.ts';
 import { copyInto, fingerprint, readSequences, readTables, setSequences } from '../scale-out/table-copy.ts';
 import { type Manifest, readArchive } from './archive-format.ts';
+import { digestTable } from './copy-digest.ts';
+import { countingRows, type OnProgress } from './progress.ts';
 
 export type LoadStep = 'migrate' | 'copy' | 'verify' | 'migrate_forward';
 
@@ -36,7 +38,14 @@ export async function loadArchive(
   manifest: Manifest,
   archive: () => Promise<Readable>,
   step: <T>(name: LoadStep, run: () => Promise<T>) => Promise<T>,
+  onProgress?: OnProgress,
 ): Promise<string | null> {
+  const total = manifest.tables.reduce((sum, table) => sum + table.rows, 0);
+  let done = 0;
+  const counted = (rows: number) => {
+    done += rows;
+    onProgress?.({ stage: 'restore', done, total, unit: 'rows' });
+  };
   await step('migrate', () => applyMigrations(sql, migrationsUpTo(ctx.tenantMigrations, manifest.schemaVersion)));
 
   await step('copy', async () => {
@@ -55,7 +64,7 @@ export async function loadArchive(
       // A migration may have seeded rows: only the archive's count.
       if (shapes.length > 0) await sql`truncate ${sql(shapes.map((s) => s.name))}`;
       await readArchive(await archive(), async (table, data) => {
-        await copyInto(sql, table, data);
+        await copyInto(sql, table, onProgress ? countingRows(data, counted) : data);
       });
       // Only the sequences of the schema itself: a manifest is outside input (an import).
       const sequences = new Set((await readSequences(sql)).map((s) => s.name));
@@ -70,8 +79,10 @@ export async function loadArchive(
   });
 
   await step('verify', async () => {
+    // Format 1 archives carry table-copy.ts's fingerprint; later ones the digest of the COPY text.
+    const figures = manifest.formatVersion === 1 ? fingerprint : digestTable;
     for (const table of manifest.tables) {
-      const copied = await fingerprint(sql, table);
+      const copied = await figures(sql, table);
       if (copied.rows !== table.rows || copied.checksum !== table.checksum) {
         throw new SiloError('internal', `the restored table ${table.name} does not match the backup`, {
           table: table.name,

@@ -15,7 +15,7 @@ import { conflict, describeError, invalid, isConnectionError, SiloError } from '
 import { slugSchema, tenantNames } from '../../base/names.ts';
 import { chooseServer } from '../provisioning/placement.ts';
 import { createTenantDatabase } from '../provisioning/postgres-database.ts';
-import { claimCompanyRow } from '../provisioning/provision-company.ts';
+import { claimCompanyRow, type CreateCompanyInput } from '../provisioning/provision-company.ts';
 import { dropTenantDatabase } from '../provisioning/tenant-database.ts';
 import { COPY_SESSION } from '../scale-out/table-copy.ts';
 import { type AuditEntry, recordAudit } from '../../control-plane/audit.ts';
@@ -23,8 +23,12 @@ import { findLiveCompanyBySlug } from '../../control-plane/company-records.ts';
 import type { CompanyRow } from '../../control-plane/schema.ts';
 import type { Manifest } from './archive-format.ts';
 import { loadArchive, migrationsUpTo } from './load-archive.ts';
+import type { OnProgress } from './progress.ts';
 
-export interface NewCompanyInput {
+/** A new company's own settings: an archive carries data, not these (the create body gives them). */
+export type NewCompanySettings = Pick<CreateCompanyInput, 'maxUsers' | 'features' | 'backupSchedule'>;
+
+export interface NewCompanyInput extends NewCompanySettings {
   /** Chosen ahead when the archive is stored under the new company's id first (import). */
   id?: string;
   slug: string;
@@ -54,11 +58,19 @@ export async function createCompanyFromArchive(
   input: NewCompanyInput,
   source: ArchiveSource,
   actor: string,
+  options: FillOptions = {},
 ): Promise<CompanyRow> {
   const slug = await checkNewCompany(ctx, input, source.manifest);
   const placement = await chooseServer(ctx, { serverId: input.serverId, external: false, provider: 'postgres' });
-  const row = await claimCompanyRow(ctx, slug, { name: input.name }, placement, input.id);
-  return fillCompanyDatabase(ctx, row, placement.serverId, source, actor, { action: 'created', whenFailed: { status: 'failed' } });
+  const { name, maxUsers, features, backupSchedule } = input;
+  const row = await claimCompanyRow(ctx, slug, { name, maxUsers, features, backupSchedule }, placement, input.id);
+  return fillCompanyDatabase(ctx, row, placement.serverId, source, actor, { action: 'created', whenFailed: { status: 'failed' } }, options);
+}
+
+export interface FillOptions {
+  /** Called before each step: the tests act at a chosen one. */
+  beforeStep?: (step: string) => Promise<void>;
+  onProgress?: OnProgress;
 }
 
 /**
@@ -73,7 +85,9 @@ export async function fillCompanyDatabase(
   source: ArchiveSource,
   actor: string,
   outcome: { action: string; whenFailed: Partial<CompanyRow> },
+  options: FillOptions = {},
 ): Promise<CompanyRow> {
+  const { beforeStep, onProgress } = options;
   const placement = { serverId };
   const names = tenantNames(ctx.config.dbPrefix, row);
   const audit: AuditEntry[] = [];
@@ -81,6 +95,7 @@ export async function fillCompanyDatabase(
   let current = 'role';
   const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
     current = name;
+    await beforeStep?.(name);
     const stepStarted = performance.now();
     const result = await run();
     audit.push({
@@ -105,7 +120,7 @@ export async function fillCompanyDatabase(
       { user: names.role, password },
       { connection: { ...COPY_SESSION, application_name: 'silo-restore' }, idle_timeout: 0, max_lifetime: 0 },
     );
-    const schemaVersion = await loadArchive(ctx, client, source.manifest, source.open, step);
+    const schemaVersion = await loadArchive(ctx, client, source.manifest, source.open, step, onProgress);
     await client.end({ timeout: 5 });
     client = undefined;
     return await inTransaction(ctx.db, async (tx) => {
@@ -145,7 +160,10 @@ export async function fillCompanyDatabase(
       cleanup = `${describeError(undoError)}; silo reconcile drops it`;
     }
     const reason = `${current}: ${describeError(error)}`;
-    await ctx.db.update(companies).set({ status: 'failed', lastError: reason, updatedAt: dsql`now()` }).where(eq(companies.id, row.id));
+    await ctx.db
+      .update(companies)
+      .set({ ...outcome.whenFailed, lastError: reason, updatedAt: dsql`now()` })
+      .where(eq(companies.id, row.id));
     audit.push({
       companyId: row.id,
       serverId: placement.serverId,

@@ -24,6 +24,7 @@ import type { CompanyRow } from '../../control-plane/schema.ts';
 import { type Manifest, verifyArchive } from './archive-format.ts';
 import { type BackupRow, backupStorage, getBackup } from './backups.ts';
 import { loadArchive, migrationsUpTo } from './load-archive.ts';
+import type { OnProgress } from './progress.ts';
 import { dropOld, type RestoreStep, swapDatabases, undoRestore } from './restore-swap.ts';
 
 export type { RestoreStep } from './restore-swap.ts';
@@ -31,6 +32,7 @@ export type { RestoreStep } from './restore-swap.ts';
 export interface RestoreOptions {
   /** Called before each step: the tests make a real restore fail at a chosen one. */
   beforeStep?: (step: RestoreStep) => void | Promise<void>;
+  onProgress?: OnProgress;
 }
 
 /**
@@ -103,8 +105,9 @@ export async function runRestore(ctx: SiloContext, prepared: PreparedRestore, ac
     return result;
   };
 
-  // Read again: the file may have changed since it was checked. Nothing is claimed or created yet.
-  const manifest = await step('verify_archive', async () => verifyArchive(await storage.read(backup.storageKey)));
+  // prepareRestore read the archive through; it is not read a second time here: the copy reads it
+  // again, trailer included, and a file damaged meanwhile fails the copy before it commits.
+  const manifest = await step('verify_archive', async () => prepared.manifest);
   const company = await getCompany(ctx, found.id);
   refuseRestore(company);
   const serverId = company.serverId!;
@@ -118,6 +121,9 @@ export async function runRestore(ctx: SiloContext, prepared: PreparedRestore, ac
     lease = await step('claim', async () => new MoveLease(ctx, await claimRestore(ctx, company, names.restored)));
     lease.start();
     await step('database', async () => {
+      // What a crashed swap leaves under the old name is told apart by its being there (restore-swap.ts).
+      const [old] = await admin<{ n: number }[]>`select count(*)::int as n from pg_database where datname = ${names.old}`;
+      if (old!.n > 0) throw conflict(`a previous restore's old database (${names.old}) is still there; run silo reconcile --fix first`);
       await letAdminActAs(admin, role);
       await admin.unsafe(`create database ${quoteIdent(names.restored)} owner ${quoteIdent(role)}`);
       await admin.unsafe(`revoke all on database ${quoteIdent(names.restored)} from public`);
@@ -129,7 +135,7 @@ export async function runRestore(ctx: SiloContext, prepared: PreparedRestore, ac
       { user: role, password },
       { connection: { ...COPY_SESSION, application_name: 'silo-restore' }, idle_timeout: 0, max_lifetime: 0 },
     );
-    schemaVersion = await loadArchive(ctx, client, manifest, () => storage.read(backup.storageKey), step);
+    schemaVersion = await loadArchive(ctx, client, manifest, () => storage.read(backup.storageKey), step, options.onProgress);
     await client.end({ timeout: 5 });
     client = undefined;
 

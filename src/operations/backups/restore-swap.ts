@@ -107,6 +107,32 @@ async function swapBack(admin: Sql, database: string, names: Names): Promise<voi
   await admin.unsafe(`alter database ${quoteIdent(database)} allow_connections true`);
 }
 
+/**
+ * For `silo reconcile`, once a restore's claim has lapsed (its Silo stopped): the swap never
+ * committed, so the company's old database must be under its name and open. A crash between the
+ * swap's steps may have left it closed to connections, or renamed to the old name (with the restored
+ * one, perhaps, under the company's name): put it back. What is then under the restore's name is
+ * the claim's leftover, which reconcile drops.
+ */
+export async function repairInterruptedSwap(ctx: SiloContext, company: CompanyRow, names: Names): Promise<void> {
+  const admin = await ctx.servers.admin(company.serverId!);
+  const present = new Set(
+    (
+      await admin<{ name: string }[]>`
+        select datname as name from pg_database where datname in (${company.databaseName!}, ${names.old}, ${names.restored})`
+    ).map((d) => d.name),
+  );
+  // A restore starts only when no old database is there (restore-in-place.ts): one under the old
+  // name now is the company's, renamed by this restore's swap.
+  if (!present.has(names.old)) {
+    await admin.unsafe(`alter database ${quoteIdent(company.databaseName!)} allow_connections true`);
+  } else if (present.size === 3) {
+    throw new Error(`the company's database, ${names.old} and ${names.restored} are all there; which one to keep is the operator's call`);
+  } else {
+    await swapBack(admin, company.databaseName!, names);
+  }
+}
+
 /** After the swap: the old database goes; a failure is logged and left to `silo reconcile`. */
 export async function dropOld(ctx: SiloContext, company: CompanyRow, admin: Sql, old: string, actor: string): Promise<boolean> {
   const started = performance.now();

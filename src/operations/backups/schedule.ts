@@ -3,7 +3,8 @@
 // for an archive or an import are never removed by it). Every running Silo looks for due backups
 // each minute; an advisory lock makes one instance at a time start them, and a started backup's
 // row (running) makes it not due for the next instance, so each is taken once. How many run at
-// once per server is bounded in backups.ts. docs/backups.md.
+// once per server is bounded in backups.ts. The same loop marks interrupted backups failed
+// (stale.ts). docs/backups.md.
 import { and, desc, eq, isNotNull, sql as dsql } from 'drizzle-orm';
 import type { SiloContext } from '../../context.ts';
 import { companies, companyBackups } from '../../control-plane/schema.ts';
@@ -11,6 +12,7 @@ import { ifUnlocked, LOCK_CLASS } from '../../base/db/advisory-lock.ts';
 import { describeError } from '../../base/errors.ts';
 import { recordAudit } from '../../control-plane/audit.ts';
 import { type BackupRow, removeBackup, startBackup } from './backups.ts';
+import { failStaleBackups } from './stale.ts';
 
 export interface BackupSchedule {
   everyHours: number;
@@ -79,6 +81,9 @@ export async function applyRetention(ctx: SiloContext, companyId: string, keep: 
 export function startBackupScheduler(ctx: SiloContext, everyMs = 60_000): { stop(): void } {
   const timer = setInterval(() => {
     startDueBackups(ctx).catch((error: unknown) => ctx.log.warn({ error: describeError(error) }, 'could not look for due backups'));
+    failStaleBackups(ctx, { fix: true, actor: 'system:schedule' }).catch((error: unknown) =>
+      ctx.log.warn({ error: describeError(error) }, 'could not look for interrupted backups'),
+    );
   }, everyMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };

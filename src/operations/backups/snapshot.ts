@@ -1,18 +1,20 @@
 // Taking a company's backup: one REPEATABLE READ, READ ONLY transaction as the company's own role,
 // on a connection of its own (never one of the pool map's: a long COPY must not keep a request
-// waiting), that reads the tables, their row counts and checksums, and then streams every table's
-// rows as COPY text into the archive. Every figure and every row comes from the same snapshot.
+// waiting), that reads the tables and then streams every table's rows as COPY text into the
+// archive, each table's row count and checksum taken from the text as it passes (one read of each
+// table). Every figure and every row comes from the same snapshot.
 import type { Readable } from 'node:stream';
 import type { Sql } from 'postgres';
 import type { SiloContext } from '../../context.ts';
 import { conflict } from '../../base/errors.ts';
 import { readMigrationState } from '../../base/db/migration-runner.ts';
-import { COPY_SESSION, fingerprint, readSequences, readTables } from '../scale-out/table-copy.ts';
+import { SILO_VERSION } from '../../base/version.ts';
+import { COPY_SESSION, readSequences, readTables } from '../scale-out/table-copy.ts';
 import type { CompanyRow } from '../../control-plane/schema.ts';
 import { hasDatabase, openAsCompany } from '../../data-plane/company-database.ts';
-import { type Manifest, writeArchive } from './archive-format.ts';
-
-export const SILO_VERSION = '0.1.0';
+import { FORMAT_VERSION, type Manifest, writeArchive } from './archive-format.ts';
+import { copyOut } from './copy-digest.ts';
+import type { OnProgress } from './progress.ts';
 
 /** A transaction that sits idle this long (a backup whose reader stalled) is ended by the server. */
 const STALLED_BACKUP_TIMEOUT = '5min';
@@ -29,16 +31,17 @@ export function refuseBackup(company: CompanyRow): void {
 }
 
 export interface Snapshot {
-  manifest: Manifest;
   /** The archive; the snapshot's transaction ends when it has been read to its end (or destroyed). */
   archive: Readable;
+  /** The manifest with every table's figures, once `archive` has been read to its end. */
+  manifest: Promise<Manifest>;
 }
 
 /**
  * Opens the snapshot and answers its manifest and the archive stream. The caller must consume or
  * destroy `archive`; the connection ends with it.
  */
-export async function takeSnapshot(ctx: SiloContext, company: CompanyRow): Promise<Snapshot> {
+export async function takeSnapshot(ctx: SiloContext, company: CompanyRow, onProgress?: OnProgress): Promise<Snapshot> {
   refuseBackup(company);
   const sql = await openAsCompany(ctx, company, {
     max: 1,
@@ -55,42 +58,45 @@ export async function takeSnapshot(ctx: SiloContext, company: CompanyRow): Promi
     const shapes = await readTables(sql);
     const [server] = await sql<{ version: string }[]>`select current_setting('server_version') as version`;
     const { version } = await readMigrationState(sql, ctx.tenantMigrations);
-    const tables: Manifest['tables'] = [];
-    for (const shape of shapes) tables.push({ ...shape, ...(await fingerprint(sql, shape)) });
     // A sequence is not part of the snapshot: read now, it is at least as far as any row above.
     const sequences = await readSequences(sql);
-    const manifest: Manifest = {
-      format: 'silo-backup',
-      formatVersion: 1,
-      company: { id: company.id, slug: company.slug, name: company.name },
-      schemaVersion: version,
-      siloVersion: SILO_VERSION,
-      serverVersion: server!.version,
-      createdAt: new Date().toISOString(),
-      tables,
-      sequences,
-    };
-    archive = writeArchive(manifest, (table) => copyOut(sql, table.name, table.columns));
+    let done = 0;
+    const total = onProgress ? await estimatedRows(sql) : 0;
+    const written = writeArchive(
+      {
+        format: 'silo-backup',
+        formatVersion: FORMAT_VERSION,
+        company: { id: company.id, slug: company.slug, name: company.name },
+        schemaVersion: version,
+        siloVersion: SILO_VERSION,
+        serverVersion: server!.version,
+        createdAt: new Date().toISOString(),
+        tables: shapes,
+        sequences,
+      },
+      (table) => copyOut(sql, table),
+      onProgress &&
+        ((rows) => {
+          done += rows;
+          onProgress({ stage: 'backup', done, total: Math.max(total, done), unit: 'rows' });
+        }),
+    );
+    archive = written.archive;
     const end = () => void sql.end({ timeout: 1 }).catch(() => {});
     archive.once('end', end);
     archive.once('close', end);
     archive.once('error', end);
-    return { manifest, archive };
+    return written;
   } catch (error) {
     await sql.end({ timeout: 1 }).catch(() => {});
     throw error;
   }
 }
 
-/** One table's rows as COPY text (the portable format: any later PostgreSQL reads it). */
-async function copyOut(sql: Sql, table: string, columns: string[]): Promise<AsyncIterable<Buffer>> {
-  const reader: Readable = await sql`copy ${sql(table)} (${sql(columns)}) to stdout`.readable();
-  return (async function* () {
-    try {
-      for await (const chunk of reader) yield chunk as Buffer;
-    } finally {
-      // postgres.js may leave the socket paused after a COPY TO (table-copy.ts says more).
-      reader._read(0);
-    }
-  })();
+/** The planner's estimate of the public tables' rows (0 for a table never analyzed). */
+async function estimatedRows(sql: Sql): Promise<number> {
+  const [row] = await sql<{ rows: string }[]>`
+    select coalesce(sum(greatest(reltuples, 0)), 0)::bigint::text as rows
+    from pg_class where relnamespace = 'public'::regnamespace and relkind = 'r'`;
+  return Number(row!.rows);
 }

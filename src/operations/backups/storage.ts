@@ -2,10 +2,9 @@
 // default <data dir>/backups). An archive is written to a temporary file, flushed to disk, then
 // renamed into place, so that a reader never finds half an archive under a backup's name, whatever
 // crashes meanwhile. An S3-compatible bucket would be a second implementation of the same interface.
-import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { notFound } from '../../base/errors.ts';
@@ -15,7 +14,7 @@ export interface BackupStorage {
   write(key: string, data: Readable): Promise<number>;
   /** The stored bytes; 404 when there are none. */
   read(key: string): Promise<Readable>;
-  /** Removes it; nothing when it is not there. */
+  /** Removes it, and what an interrupted write left of it; nothing when it is not there. */
   remove(key: string): Promise<void>;
 }
 
@@ -37,6 +36,14 @@ async function fsyncPath(path: string): Promise<void> {
   }
 }
 
+/**
+ * Where an archive is written before its rename: a leading dot, never mistaken for an archive; named
+ * after it, so that removing a backup interrupted by a crash removes what it had written.
+ */
+function temporaryPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}.tmp`);
+}
+
 export class FolderStorage implements BackupStorage {
   constructor(readonly root: string) {}
 
@@ -48,8 +55,7 @@ export class FolderStorage implements BackupStorage {
   async write(key: string, data: Readable): Promise<number> {
     const path = this.path(key);
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    // A leading dot: never mistaken for an archive; left behind only by a crash.
-    const temporary = join(dirname(path), `.${randomUUID()}.tmp`);
+    const temporary = temporaryPath(path);
     const out = createWriteStream(temporary, { mode: 0o600 });
     try {
       await pipeline(data, out);
@@ -78,6 +84,8 @@ export class FolderStorage implements BackupStorage {
   }
 
   async remove(key: string): Promise<void> {
-    await rm(this.path(key), { force: true });
+    const path = this.path(key);
+    await rm(path, { force: true });
+    await rm(temporaryPath(path), { force: true });
   }
 }

@@ -7,11 +7,13 @@ export interface ReconcileFinding {
     | 'orphan_role'
     | 'unreachable_server'
     | 'interrupted_move'
+    | 'interrupted_restore'
     | 'move_leftover'
     | 'forced_delete_leftover'
     /** A warm pool database a refill left half-made, or whose row or database is gone. */
     | 'broken_warm_database'
-    | 'legacy_names';
+    | 'legacy_names'
+    | 'interrupted_backup';
   serverId: string | null;
   name: string;
   companyId?: string;

@@ -1,5 +1,5 @@
-// `silo reconcile`, the part about moves: moves whose mover died (the claim lapsed), and databases
-// that a move left on a server (scale-out/leftovers.ts keeps the records and removes them).
+// `silo reconcile`, the part about moves and restores in place: those whose Silo died (the claim
+// lapsed; a restore's swap is put back), and databases that a move or a restore left on a server (scale-out/leftovers.ts keeps the records and removes them).
 import { and, eq, isNotNull, lt, sql as dsql } from 'drizzle-orm';
 import { describeError } from '../../base/errors.ts';
 import { inTransaction } from '../../base/db/transaction.ts';
@@ -7,6 +7,8 @@ import type { SiloContext } from '../../context.ts';
 import { recordAudit } from '../../control-plane/audit.ts';
 import { companies } from '../../control-plane/schema.ts';
 import { openLeftovers, removeLeftover } from '../scale-out/leftovers.ts';
+import { restoreNames } from '../backups/restore-in-place.ts';
+import { repairInterruptedSwap } from '../backups/restore-swap.ts';
 import type { ReconcileFinding } from './finding.ts';
 
 /**
@@ -20,8 +22,10 @@ export async function reconcileMoves(ctx: SiloContext, options: { fix: boolean; 
     .from(companies)
     .where(and(isNotNull(companies.movingTo), lt(companies.moveLeaseUntil, dsql`now()`)));
   for (const company of lapsed) {
+    // A restore in place claims the company like a move, towards its own server.
+    const restore = company.movingTo === company.serverId;
     const finding: ReconcileFinding = {
-      kind: 'interrupted_move',
+      kind: restore ? 'interrupted_restore' : 'interrupted_move',
       serverId: company.movingTo,
       name: company.slug,
       companyId: company.id,
@@ -38,6 +42,15 @@ export async function reconcileMoves(ctx: SiloContext, options: { fix: boolean; 
         finding.error = describeError(error);
       });
     }
+    if (restore) {
+      try {
+        await repairInterruptedSwap(ctx, company, restoreNames(ctx.config.dbPrefix, company.databaseName!));
+      } catch (error) {
+        // The claim stays (writes held): releasing it would serve a database that may not be there.
+        finding.error = describeError(error);
+        continue;
+      }
+    }
     await inTransaction(ctx.db, async (tx) => {
       await tx
         .update(companies)
@@ -50,7 +63,7 @@ export async function reconcileMoves(ctx: SiloContext, options: { fix: boolean; 
           action: 'reconciled',
           status: 'ok',
           actor: options.actor,
-          details: { finding: 'interrupted_move' },
+          details: { finding: finding.kind },
         },
       ]);
     });

@@ -13,6 +13,7 @@ import type { ReconcileFinding } from './finding.ts';
 import { reconcileMoves } from './moves.ts';
 import { reconcileWarmPool } from './warm.ts';
 import { reconcileNames } from './names.ts';
+import { failStaleBackups } from '../backups/stale.ts';
 import { recordAudit } from '../../control-plane/audit.ts';
 import { listServers } from '../../control-plane/server-records.ts';
 import { tenantNamePattern } from '../../base/names.ts';
@@ -156,5 +157,10 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
   findings.push(...(await reconcileWarmPool(ctx, options)));
   // Names that still carry a company's slug (names.ts).
   findings.push(...(await reconcileNames(ctx, options)));
+  // Backups whose Silo stopped while taking them.
+  for (const backup of await failStaleBackups(ctx, options)) {
+    const { backupId, ...rest } = backup;
+    findings.push({ kind: 'interrupted_backup', serverId: null, name: backupId, ...rest });
+  }
   return findings;
 }

@@ -18,6 +18,9 @@ export const COPY_SESSION = {
   IntervalStyle: 'postgres',
   extra_float_digits: '1',
   bytea_output: 'hex',
+  // A table scan starts at the table's first page, never where another scan is: a backup restored
+  // reads back in the order it was loaded (backups/copy-digest.ts).
+  synchronize_seqscans: 'off',
 } as const;
 
 export interface TableShape {

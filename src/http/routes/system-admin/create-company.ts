@@ -82,7 +82,13 @@ export function registerCreateCompany(app: App, ctx: SiloContext) {
       const actor = actorOf(c.get('auth'));
       if (fromBackup) {
         if (!input.slug) throw invalid('a company from a backup needs its slug', [{ path: 'slug', message: 'required with fromBackup' }]);
-        const options = { slug: input.slug, name: input.name, ...(input.serverId ? { serverId: input.serverId } : {}) };
+        if (input.externalDatabaseUrl !== undefined) {
+          throw invalid('a company from a backup is made on a postgres server Silo administers, not an external database', [
+            { path: 'externalDatabaseUrl', message: 'not with fromBackup' },
+          ]);
+        }
+        const { externalDatabaseUrl: _, slug, ...settings } = input;
+        const options = { ...settings, slug };
         return c.json(toCompanyView(await createCompanyFromBackup(ctx, options, fromBackup, actor)), 201);
       }
       const created = await provisionCompany(ctx, { ...input, admin: admin! }, actor);

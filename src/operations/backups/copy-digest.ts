@@ -1,0 +1,54 @@
+// A table's figures in a backup (format 2): its row count and the SHA-256 of its COPY text, both
+// taken from the bytes as they stream past, so that a backup reads each table once. A restore reads
+// the loaded table back with COPY and compares: a table loaded by one COPY into an empty table
+// reads back in the order it was written (no synchronized scans: table-copy.ts's COPY_SESSION), and
+// the pinned session settings make the same rows print the same text on any server.
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { Sql } from 'postgres';
+import type { TableShape } from '../scale-out/table-copy.ts';
+import { countRows } from './progress.ts';
+
+export interface TableFigures {
+  rows: number;
+  /** SHA-256 of the table's COPY text, hex. */
+  checksum: string;
+}
+
+/** Row count and SHA-256 of COPY text fed in chunks (a row ends with a newline; newlines in values are escaped). */
+export class CopyDigest {
+  private readonly hash = createHash('sha256');
+  private rows = 0;
+
+  update(chunk: Buffer): void {
+    this.hash.update(chunk);
+    this.rows += countRows(chunk);
+  }
+
+  figures(): TableFigures {
+    return { rows: this.rows, checksum: this.hash.digest('hex') };
+  }
+}
+
+/**
+ * One table's rows as COPY text from `sql` (a one-connection client). The caller consumes the answer
+ * to its end (one COPY at a time on a connection).
+ */
+export async function copyOut(sql: Sql, table: TableShape): Promise<AsyncIterable<Buffer>> {
+  const reader: Readable = await sql`copy ${sql(table.name)} (${sql(table.columns)}) to stdout`.readable();
+  return (async function* () {
+    try {
+      for await (const chunk of reader as AsyncIterable<Buffer>) yield chunk;
+    } finally {
+      // postgres.js may leave the socket paused after a COPY TO (table-copy.ts says more).
+      reader._read(0);
+    }
+  })();
+}
+
+/** The figures of a table as `sql` holds it now: its COPY text read through. */
+export async function digestTable(sql: Sql, table: TableShape): Promise<TableFigures> {
+  const digest = new CopyDigest();
+  for await (const chunk of await copyOut(sql, table)) digest.update(chunk);
+  return digest.figures();
+}
