@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { eq, isNotNull, sql as dsql } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tenantNames } from '../src/base/names.ts';
 import { companies, companyBackups } from '../src/control-plane/schema.ts';
 import { archiveCompany, unarchiveCompany } from '../src/operations/backups/archive-company.ts';
 import { takeBackup } from '../src/operations/backups/backups.ts';
@@ -16,7 +15,7 @@ import { restoreNames } from '../src/operations/backups/restore-in-place.ts';
 import { reconcile } from '../src/operations/reconcile/reconcile.ts';
 import { cliFor } from './support/cli.ts';
 import { killChildAt } from './support/kill-child.ts';
-import { cliEnvOf, createTestSilo, serverUrl, type TestSilo } from './support/test-silo.ts';
+import { cliEnvOf, createTestSilo, namesOf, serverUrl, type TestSilo } from './support/test-silo.ts';
 
 let t: TestSilo;
 let cli: ReturnType<typeof cliFor>;
@@ -31,7 +30,7 @@ async function createTenant(slug: string) {
 }
 
 async function withTenantDb<T>(slug: string, run: (sql: postgres.Sql) => Promise<T>): Promise<T> {
-  const sql = postgres(serverUrl(tenantNames(t.config.dbPrefix, slug).database), { max: 1, onnotice: () => {} });
+  const sql = postgres(serverUrl((await namesOf(t, slug)).database), { max: 1, onnotice: () => {} });
   try {
     return await run(sql);
   } finally {
@@ -126,7 +125,7 @@ describe('a restore in place killed mid-way', () => {
     const { killed, output } = await killRestoreAt('swap', slug, backup.id);
     expect(killed, output).toBe(true);
     // What the swap had done when the process died.
-    const live = tenantNames(t.config.dbPrefix, slug).database;
+    const live = (await namesOf(t, slug)).database;
     const names = restoreNames(t.config.dbPrefix, live);
     await t.admin.unsafe(`alter database "${live}" allow_connections false`);
     await t.admin`select pg_terminate_backend(pid) from pg_stat_activity where datname = ${live}`;
@@ -177,7 +176,7 @@ describe('unarchive', () => {
     await seed('waking', 'kept ', 300);
     const before = await titles('waking');
     await archiveCompany(t.ctx, 'waking', 'test');
-    const names = tenantNames(t.config.dbPrefix, 'waking');
+    const names = await namesOf(t, 'waking');
     let findings: { kind: string; name: string }[] = [];
     const woken = await unarchiveCompany(t.ctx, 'waking', 'test', {
       beforeStep: async (step) => {
@@ -202,7 +201,7 @@ describe('unarchive', () => {
     await expect(failing).rejects.toThrow(/step "copy"/);
     const row = (await t.ctx.db.select().from(companies).where(eq(companies.slug, 'dozing')))[0]!;
     expect(row).toMatchObject({ status: 'archived', serverId: null, databaseName: null, roleName: null });
-    const names = tenantNames(t.config.dbPrefix, 'dozing');
+    const names = await namesOf(t, 'dozing');
     const [left] = await t.admin<{ n: number }[]>`
       select (select count(*) from pg_database where datname = ${names.database})
            + (select count(*) from pg_roles where rolname = ${names.role}) as n`;

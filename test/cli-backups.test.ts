@@ -4,9 +4,8 @@
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tenantNames } from '../src/base/names.ts';
 import { cliFor } from './support/cli.ts';
-import { createTestSilo, serverUrl, type TestSilo } from './support/test-silo.ts';
+import { createTestSilo, namesOf, serverUrl, type TestSilo } from './support/test-silo.ts';
 
 let t: TestSilo;
 let onTerminal: ReturnType<typeof cliFor>;
@@ -24,7 +23,7 @@ beforeAll(async () => {
     body: { name: 'Bars', slug: 'bars', admin: { email: 'boss@bars.test', password: 'boss-password' } },
   });
   expect(created.status, created.text).toBe(201);
-  const sql = postgres(serverUrl(tenantNames(t.config.dbPrefix, 'bars').database), { max: 1, onnotice: () => {} });
+  const sql = postgres(serverUrl((await namesOf(t, 'bars')).database), { max: 1, onnotice: () => {} });
   try {
     await sql`insert into documents (title, content) select 'Doc ' || i, repeat('text ', 200) from generate_series(1, 3000) i`;
     await sql`analyze`;

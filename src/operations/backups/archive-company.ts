@@ -104,7 +104,7 @@ export async function unarchiveCompany(
   // Placed (it takes the server's room from now), still archived until its database is whole. The
   // names it is building are the row's from now: `silo reconcile` takes nothing a row names for an
   // orphan, so it cannot drop the database while it is being restored.
-  const names = tenantNames(ctx.config.dbPrefix, company.slug);
+  const names = tenantNames(ctx.config.dbPrefix, company);
   const [placed] = await ctx.db
     .update(companies)
     .set({
