@@ -1,7 +1,7 @@
 // The schema of every tenant database. Change it, then `npm run db:generate:tenant` to write a
 // migration into migrations/tenant; Silo applies it to the template and to every company.
 import { sql } from 'drizzle-orm';
-import { check, customType, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, check, customType, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
 
@@ -101,3 +101,32 @@ export const userInvitations = pgTable(
   },
   (t) => [index('user_invitations_email_idx').on(sql`lower(${t.email})`), companyRoleCheck('user_invitations_role_check', t.role)],
 );
+
+// A document's attachments (docs/files.md): the metadata here, the bytes in the company's file
+// storage under the row's id. Deleting a document deletes its rows; the bytes are removed after.
+export const documentFiles = pgTable(
+  'document_files',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    documentId: uuid('document_id')
+      .notNull()
+      .references(() => documents.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    contentType: text('content_type').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    // Hex SHA-256 of the bytes, computed as they arrived; also the download's ETag.
+    sha256: text('sha256').notNull(),
+    createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+    createdAt: createdAt(),
+  },
+  (t) => [index('document_files_document_idx').on(t.documentId, t.createdAt, t.id)],
+);
+
+// Bytes held for uploads in progress, so that concurrent uploads cannot pass the company's
+// maxStorageBytes together (src/data-plane/company-plane/file-quota.ts). A row not renewed for a
+// while belongs to an upload that died with its instance and no longer counts.
+export const fileReservations = pgTable('file_reservations', {
+  id: uuid('id').primaryKey(),
+  bytes: bigint('bytes', { mode: 'number' }).notNull(),
+  renewedAt: timestamp('renewed_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+});

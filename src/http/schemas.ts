@@ -29,6 +29,7 @@ export const errors = {
   409: errorResponse('Conflict with the current state'),
   413: errorResponse('Body over the configured limit'),
   415: errorResponse('A body in a content type that the operation does not take'),
+  416: errorResponse('Range asks for no byte of the file (Content-Range says its size)'),
   429: retryable('Too many attempts; Retry-After says when to try again'),
   503: retryable('A database the request needs cannot be reached, or a write is held while the company moves'),
 } as const;

@@ -15,6 +15,7 @@ import { ifUnlocked, LOCK_CLASS } from '../base/db/advisory-lock.ts';
 import { inTransaction } from '../base/db/transaction.ts';
 import { archiveCompany, unarchiveCompany } from './backups/archive-company.ts';
 import { markDeleted, markDeletedWithLeftovers } from './forced-delete.ts';
+import { fileStorage } from '../data-plane/files/index.ts';
 
 export interface ListCompaniesQuery {
   status?: CompanyStatus;
@@ -167,13 +168,30 @@ async function deleteUnlocked(ctx: SiloContext, id: string, actor: string, optio
     }
     throw unavailable("the company's database cannot be reached; nothing was deleted (force marks it deleted all the same)");
   }
+  const files = await removeCompanyFiles(ctx, company, outcome === 'detached' && options.dropDatabase !== true);
   const deleted = await markDeleted(ctx, company, {
     actor,
     durationMs: Math.round(performance.now() - started),
-    details: { database: outcome },
+    details: { database: outcome, files },
   });
   ctx.log.info({ companyId: company.id, slug: company.slug }, 'company deleted');
   return deleted;
+}
+
+/**
+ * The company's file storage goes with its database; a detached bring-your-own company keeps its
+ * files (its database still names them) unless its database is dropped too. A failure is reported
+ * in the audit row and the log, not raised: the database is gone already.
+ */
+async function removeCompanyFiles(ctx: SiloContext, company: CompanyRow, keep: boolean): Promise<string> {
+  if (keep) return 'kept';
+  try {
+    await fileStorage(ctx.config).removeCompany(company.id);
+    return 'removed';
+  } catch (error) {
+    ctx.log.error({ companyId: company.id, error: describeError(error) }, "the company's files could not be removed");
+    return `not removed: ${describeError(error)}`;
+  }
 }
 
 export async function companyLogs(ctx: SiloContext, idOrSlug: string, limit: number, cursor?: string) {

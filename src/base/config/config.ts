@@ -92,6 +92,14 @@ const envSchema = z
       .int()
       .positive()
       .default(10 * 1024 ** 3),
+    // Where document files are kept (docs/files.md), a folder per company; unset: <SILO_DATA_DIR>/files.
+    SILO_FILES_DIR: z.string().optional(),
+    // The largest file one upload may carry (the body limit does not apply to uploads).
+    SILO_FILE_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(1024 ** 3),
     SILO_NEON_WS_PROXY: z
       .string()
       .regex(/^[^\s/:]+(:\d+)?(\/\S*)?$/, 'must be host[:port][/path], without a protocol')
@@ -149,6 +157,7 @@ export interface Config {
   dbCaFile: string | undefined;
   dbSslMode: SslMode | undefined;
   backups: { dir: string; concurrencyPerServer: number; importMaxBytes: number };
+  files: { dir: string; maxBytes: number };
 }
 
 /**
@@ -225,5 +234,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       concurrencyPerServer: e.SILO_BACKUP_CONCURRENCY,
       importMaxBytes: e.SILO_IMPORT_MAX_BYTES,
     },
+    files: { dir: e.SILO_FILES_DIR ?? join(e.SILO_DATA_DIR, 'files'), maxBytes: e.SILO_FILE_MAX_BYTES },
   };
 }

@@ -17,6 +17,7 @@ import { findLiveCompanyBySlug } from '../../control-plane/company-records.ts';
 import { users } from '../../data-plane/schema.ts';
 import type { DatabaseBuilder } from './database-builder.ts';
 import { externalDatabaseBuilder } from './external-database.ts';
+import { withFileStorage } from './file-storage-step.ts';
 import { slugFromName, slugSchema, tenantNames } from '../../base/names.ts';
 import { neonDatabaseBuilder } from './neon-database.ts';
 import { chooseServer, type Placement } from './placement.ts';
@@ -132,7 +133,7 @@ export async function provisionCompany(
 
   const row = await claimCompanyRow(ctx, slug, input, placement);
   const serverId = placement.serverId;
-  const builder = databaseBuilder(ctx, row.id, slug, placement, input, options);
+  const builder = withFileStorage(ctx, row.id, databaseBuilder(ctx, row.id, slug, placement, input, options));
 
   let client: Sql | undefined;
   const steps = new SagaSteps<ProvisionStep>({
