@@ -291,3 +291,66 @@ describe('the company folder', () => {
     expect(existsSync(folderOf(id))).toBe(false);
   });
 });
+
+describe('maxStorageBytes', () => {
+  const MB = 1024 * 1024;
+
+  async function uploadOver(slug: string, size: number, withLength: boolean) {
+    const { token, document } = companies[slug]!;
+    const res = await fetch(`${base}/api/documents/${document}/files?name=q.bin`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, ...(withLength ? { 'content-length': String(size) } : {}) },
+      body: streamOf(fileBytes(size).chunks()),
+      duplex: 'half',
+    } as RequestInit);
+    return { status: res.status, body: await res.json() };
+  }
+
+  const stats = async (slug: string) => (await t.call('GET', `/api/companies/${slug}/stats`, { token: t.adminToken })).body;
+
+  it('is set on create and update, and its usage is in /stats', async () => {
+    const made = await createCompany('files-quota');
+    const patched = await t.call('PATCH', '/api/companies/files-quota', { token: t.adminToken, body: { maxStorageBytes: 10 * MB } });
+    expect(patched.body.maxStorageBytes).toBe(10 * MB);
+    const bad = await t.call('PATCH', '/api/companies/files-quota', { token: t.adminToken, body: { maxStorageBytes: -1 } });
+    expect(bad.status).toBe(400);
+    const created = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
+      body: { name: 'q2', slug: 'files-quota-2', maxStorageBytes: 5, admin: { email: 'a@q2.test' } },
+    });
+    expect(created.body.maxStorageBytes).toBe(5);
+    await expect.poll(async () => (await t.ctx.tenants.company(made.id))?.maxStorageBytes, { timeout: 10_000 }).toBe(10 * MB);
+    expect(await stats('files-quota')).toMatchObject({ storageBytes: 0, files: 0, maxStorageBytes: 10 * MB });
+  });
+
+  it('refuses an upload whose Content-Length would pass it with 409 before storing a byte', async () => {
+    const { id } = companies['files-quota']!;
+    const refused = await uploadOver('files-quota', 11 * MB, true);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('limit_exceeded');
+    expect(existsSync(folderOf(id)) ? readdirSync(folderOf(id)) : []).toEqual([]);
+  });
+
+  it('is never passed by 8 concurrent uploads, with or without a length, and leaves no holds', async () => {
+    const { id } = companies['files-quota']!;
+    const size = 3 * MB;
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => uploadOver('files-quota', size, i % 2 === 0)));
+    const stored = results.filter((r) => r.status === 201);
+    const refused = results.filter((r) => r.status === 409);
+    expect(stored.length + refused.length, JSON.stringify(results.map((r) => r.status))).toBe(8);
+    expect(stored.length).toBeGreaterThanOrEqual(2);
+    expect(stored.length).toBeLessThanOrEqual(3);
+    for (const r of refused) expect(r.body.error.code).toBe('limit_exceeded');
+    const figures = await stats('files-quota');
+    expect(figures).toMatchObject({ storageBytes: stored.length * size, files: stored.length });
+    expect(figures.storageBytes).toBeLessThanOrEqual(10 * MB);
+    // Exactly the stored files are in the folder: no temporary file of a refused upload.
+    expect(readdirSync(folderOf(id)).sort()).toEqual(stored.map((r) => r.body.id).sort());
+    const company = await getCompany(t.ctx, 'files-quota');
+    expect(await t.ctx.tenants.run(company, (db) => db.select().from(fileReservations))).toEqual([]);
+    // What is left still takes a file that fits, and refuses one byte more.
+    const left = 10 * MB - figures.storageBytes;
+    expect((await uploadOver('files-quota', left + 1, false)).status).toBe(409);
+    expect((await uploadOver('files-quota', left, false)).status).toBe(201);
+  }, 60_000);
+});

@@ -102,6 +102,15 @@ export const PageQuery = z.object({
   cursor: z.string().max(500).optional(),
 });
 
+/** `maxStorageBytes` on a company's create and update (docs/files.md); null: no limit. */
+export const MaxStorageBytesSchema = z
+  .number()
+  .int()
+  .min(0)
+  .max(Number.MAX_SAFE_INTEGER)
+  .nullable()
+  .openapi({ description: 'The most bytes of document files the company may store; null: no limit' });
+
 /** `backupSchedule` on a company's create and update (docs/backups.md); null turns it off. */
 export const BackupScheduleSchema = z
   .object({
@@ -121,6 +130,7 @@ export const CompanySchema = z
     name: z.string(),
     status: z.enum(companyStatuses),
     maxUsers: z.number().int().nullable(),
+    maxStorageBytes: z.number().int().nullable(),
     features: z.record(z.string(), z.unknown()),
     serverId: z.string().uuid().nullable(),
     provider: z.enum(providers),

@@ -47,6 +47,7 @@ export interface UpdateCompanyInput {
   name?: string;
   status?: 'active' | 'suspended' | 'archived';
   maxUsers?: number | null;
+  maxStorageBytes?: number | null;
   features?: Record<string, unknown>;
   backupSchedule?: { everyHours: number; keep: number } | null;
 }
@@ -75,6 +76,7 @@ export async function updateCompany(ctx: SiloContext, idOrSlug: string, given: U
       .set({
         ...(input.name !== undefined ? { name: input.name } : {}),
         ...(input.maxUsers !== undefined ? { maxUsers: input.maxUsers } : {}),
+        ...(input.maxStorageBytes !== undefined ? { maxStorageBytes: input.maxStorageBytes } : {}),
         ...(input.features !== undefined ? { features: input.features } : {}),
         ...(input.backupSchedule !== undefined ? { backupSchedule: input.backupSchedule } : {}),
         ...(statusChange ? { status: statusChange } : {}),
@@ -275,8 +277,16 @@ export async function companyStats(ctx: SiloContext, idOrSlug: string) {
       const [count] = await sql<{ n: number }[]>`select count(*)::int as n from ${sql(name)}`;
       rowsPerTable[name] = count!.n;
     }
+    // A company not yet migrated to the files' table has none.
+    const [files] =
+      rowsPerTable.document_files === undefined
+        ? [{ bytes: '0', n: 0 }]
+        : await sql<{ bytes: string; n: number }[]>`select coalesce(sum(size), 0)::text as bytes, count(*)::int as n from document_files`;
     return {
       databaseSizeBytes: Number(size!.bytes),
+      storageBytes: Number(files!.bytes),
+      files: files!.n,
+      maxStorageBytes: company.maxStorageBytes,
       rowsPerTable,
       users: rowsPerTable.users ?? 0,
       documents: rowsPerTable.documents ?? 0,

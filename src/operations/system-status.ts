@@ -3,6 +3,7 @@ import { sql as dsql } from 'drizzle-orm';
 import type { SiloContext } from '../context.ts';
 import { fleetStatus } from './migrations/fleet.ts';
 import { listServers } from '../control-plane/server-records.ts';
+import { fileStorage } from '../data-plane/files/index.ts';
 
 export async function systemStatus(ctx: SiloContext) {
   const [byStatus, fleet, servers] = await Promise.all([
@@ -21,6 +22,8 @@ export async function systemStatus(ctx: SiloContext) {
       templateVersion: s.templateVersion,
     })),
     pools: ctx.tenants.pools.stats(),
+    // Each company's use of it is in its /stats.
+    files: { storage: fileStorage(ctx.config).kind, maxFileBytes: ctx.config.files.maxBytes },
     tenantSchema: fleet,
   };
 }

@@ -12,7 +12,11 @@ import { rowsOf } from '../tenant-db.ts';
 
 // One key for "the company's stored bytes" in each tenant database.
 const STORAGE_LOCK = 0x66696c65;
-/** An upload of unknown length holds this much more than it has received, so that it asks seldom. */
+/**
+ * An upload of unknown length holds up to this much more than it has received, so that it asks
+ * seldom; near the limit, a quarter of what is free at most, so that room held ahead by some
+ * uploads does not turn others away while the files would fit.
+ */
 const STEP_BYTES = 4 * 1024 * 1024;
 /** A hold not renewed for this long belongs to an upload that died with its instance. */
 const STALE_AFTER = '15 minutes';
@@ -65,7 +69,7 @@ export class StorageHold {
     await inTransaction(this.db, async (tx) => {
       const used = await usedBytes(tx, this.id);
       if (used + total > max) throw overLimit(max, used, total);
-      const wanted = exact ? total : Math.min(total + STEP_BYTES, max - used);
+      const wanted = exact ? total : total + Math.min(STEP_BYTES, Math.floor((max - used - total) / 4));
       await tx.execute(sql`
         insert into file_reservations (id, bytes) values (${this.id}, ${wanted})
         on conflict (id) do update set bytes = excluded.bytes, renewed_at = now()`);

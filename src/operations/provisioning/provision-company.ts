@@ -31,6 +31,7 @@ export interface CreateCompanyInput {
   slug?: string;
   admin: { email: string; password?: string; name?: string };
   maxUsers?: number | null;
+  maxStorageBytes?: number | null;
   features?: Record<string, unknown>;
   backupSchedule?: { everyHours: number; keep: number } | null;
   serverId?: string;
@@ -57,7 +58,7 @@ const UNIQUE_VIOLATION = '23505';
 export async function claimCompanyRow(
   ctx: SiloContext,
   slug: string,
-  input: Pick<CreateCompanyInput, 'name' | 'maxUsers' | 'features' | 'backupSchedule'>,
+  input: Pick<CreateCompanyInput, 'name' | 'maxUsers' | 'maxStorageBytes' | 'features' | 'backupSchedule'>,
   placement: Pick<Placement, 'serverId' | 'provider'>,
   id?: string,
 ) {
@@ -66,6 +67,7 @@ export async function claimCompanyRow(
     name: input.name,
     status: 'provisioning' as const,
     maxUsers: input.maxUsers ?? null,
+    maxStorageBytes: input.maxStorageBytes ?? null,
     features: input.features ?? {},
     backupSchedule: input.backupSchedule ?? null,
     serverId: placement.serverId,
