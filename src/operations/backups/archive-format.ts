@@ -1,7 +1,8 @@
 // Silo's backup archive: one gzip stream holding, in order,
 //   "SILO-BACKUP 1\n", the manifest (4-byte length + JSON), then each table of the manifest in its
-//   order as COPY text split in frames (4-byte length + bytes, a zero length ends the table), and a
-//   trailer "END\n" + the SHA-256 of every byte before it.
+//   order as COPY text split in frames (4-byte length + bytes, a zero length ends the table), then
+//   each document file of the manifest's `files` (absent in archives from before files) in frames
+//   likewise, and a trailer "END\n" + the SHA-256 of every byte before it.
 // Written and read in one pass, with no temporary file: the manifest comes first because its row
 // counts and checksums are taken from the same snapshot before the rows are streamed. The trailer
 // makes a truncated or altered archive fail its read (gzip's own CRC catches most of it first).
@@ -48,10 +49,22 @@ export const manifestSchema = z.object({
         .nullable(),
     }),
   ),
+  /** The document files whose rows are in the snapshot (docs/files.md); their bytes follow the tables. */
+  files: z
+    .array(
+      z.object({
+        id: z.uuid(),
+        size: z.number().int().min(0),
+        sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      }),
+    )
+    .optional(),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
 export type ManifestTable = Manifest['tables'][number];
+export type ManifestFile = NonNullable<Manifest['files']>[number];
+type Bytes = AsyncIterable<Buffer | Uint8Array>;
 
 function frame(bytes: Buffer): Buffer {
   const length = Buffer.alloc(4);
@@ -65,7 +78,13 @@ function frame(bytes: Buffer): Buffer {
  * Gzip at its fastest level: a backup's time is then the database's, not the compressor's (the
  * figures are in docs/backups.md).
  */
-export function writeArchive(manifest: Manifest, tableData: (table: ManifestTable) => Promise<AsyncIterable<Buffer>>): Readable {
+export function writeArchive(
+  manifest: Manifest,
+  tableData: (table: ManifestTable) => Promise<AsyncIterable<Buffer>>,
+  fileData: (file: ManifestFile) => Promise<Bytes> = async () => {
+    throw new Error('the manifest names files and no reader of them was given');
+  },
+): Readable {
   async function* bytes(): AsyncGenerator<Buffer> {
     const hash = createHash('sha256');
     const out = (chunk: Buffer) => {
@@ -74,12 +93,14 @@ export function writeArchive(manifest: Manifest, tableData: (table: ManifestTabl
     };
     yield out(MAGIC);
     yield out(frame(Buffer.from(JSON.stringify(manifest))));
-    for (const table of manifest.tables) {
-      for await (const chunk of await tableData(table)) {
-        if (chunk.length > 0) yield out(frame(chunk));
+    const section = async function* (data: Bytes) {
+      for await (const chunk of data) {
+        if (chunk.length > 0) yield out(frame(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
       }
       yield out(frame(Buffer.alloc(0)));
-    }
+    };
+    for (const table of manifest.tables) yield* section(await tableData(table));
+    for (const file of manifest.files ?? []) yield* section(await fileData(file));
     yield Buffer.concat([TRAILER, hash.digest()]);
   }
   return Readable.from(bytes(), { objectMode: false }).pipe(createGzip({ level: zlib.Z_BEST_SPEED }));
@@ -144,9 +165,8 @@ class ByteReader {
  */
 export async function readArchive(
   input: Readable,
-  onTable: (table: ManifestTable, data: AsyncIterable<Buffer>) => Promise<void> = async (_t, data) => {
-    for await (const _ of data);
-  },
+  onTable: (table: ManifestTable, data: AsyncIterable<Buffer>) => Promise<void> = drain,
+  onFile: (file: ManifestFile, data: AsyncIterable<Buffer>) => Promise<void> = drain,
 ): Promise<Manifest> {
   const gunzip = createGunzip();
   input.on('error', (error) => gunzip.destroy(error));
@@ -163,7 +183,7 @@ export async function readArchive(
     const result = manifestSchema.safeParse(parsed);
     if (!result.success) throw damaged(`its manifest is invalid at ${result.error.issues[0]?.path.join('.')}`);
     const manifest = result.data;
-    for (const table of manifest.tables) {
+    const section = async (what: string, read: (data: AsyncIterable<Buffer>) => Promise<void>) => {
       let ended = false;
       async function* frames(): AsyncGenerator<Buffer> {
         for (;;) {
@@ -173,9 +193,11 @@ export async function readArchive(
         }
         ended = true;
       }
-      await onTable(table, frames());
-      if (!ended) throw new Error(`the data of table ${table.name} was not read to its end`);
-    }
+      await read(frames());
+      if (!ended) throw new Error(`the data of ${what} was not read to its end`);
+    };
+    for (const table of manifest.tables) await section(`table ${table.name}`, (data) => onTable(table, data));
+    for (const file of manifest.files ?? []) await section(`file ${file.id}`, (data) => onFile(file, data));
     const expected = reader.hash.digest();
     if (!(await reader.take(TRAILER.length, false)).equals(TRAILER)) throw damaged('its trailer is missing');
     if (!(await reader.take(32, false)).equals(expected)) throw damaged('its checksum does not match its content');
@@ -186,6 +208,10 @@ export async function readArchive(
     gunzip.destroy();
     if (!input.readableEnded) input.destroy();
   }
+}
+
+async function drain(_: unknown, data: AsyncIterable<Buffer>): Promise<void> {
+  for await (const _chunk of data);
 }
 
 /** Reads the whole archive and answers its manifest, or throws 400 when it is not intact. */

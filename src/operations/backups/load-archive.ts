@@ -10,6 +10,7 @@ import type { MigrationSet } from '../../base/db/migration-set.ts';
 import { applyMigrations } from '../../base/db/migration-runner.ts';
 import { copyInto, fingerprint, readSequences, readTables, setSequences } from '../scale-out/table-copy.ts';
 import { type Manifest, readArchive } from './archive-format.ts';
+import { fileWriter } from './archive-files.ts';
 
 export type LoadStep = 'migrate' | 'copy' | 'verify' | 'migrate_forward';
 
@@ -36,6 +37,7 @@ export async function loadArchive(
   manifest: Manifest,
   archive: () => Promise<Readable>,
   step: <T>(name: LoadStep, run: () => Promise<T>) => Promise<T>,
+  companyId: string,
 ): Promise<string | null> {
   await step('migrate', () => applyMigrations(sql, migrationsUpTo(ctx.tenantMigrations, manifest.schemaVersion)));
 
@@ -54,9 +56,14 @@ export async function loadArchive(
       }
       // A migration may have seeded rows: only the archive's count.
       if (shapes.length > 0) await sql`truncate ${sql(shapes.map((s) => s.name))}`;
-      await readArchive(await archive(), async (table, data) => {
-        await copyInto(sql, table, data);
-      });
+      // The files go into the company's storage under their own ids as they come (docs/files.md).
+      await readArchive(
+        await archive(),
+        async (table, data) => {
+          await copyInto(sql, table, data);
+        },
+        fileWriter(ctx, companyId),
+      );
       // Only the sequences of the schema itself: a manifest is outside input (an import).
       const sequences = new Set((await readSequences(sql)).map((s) => s.name));
       const unknown = manifest.sequences.find((s) => !sequences.has(s.name));

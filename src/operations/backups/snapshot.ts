@@ -11,6 +11,7 @@ import { COPY_SESSION, fingerprint, readSequences, readTables } from '../scale-o
 import type { CompanyRow } from '../../control-plane/schema.ts';
 import { hasDatabase, openAsCompany } from '../../data-plane/company-database.ts';
 import { type Manifest, writeArchive } from './archive-format.ts';
+import { fileReader, readFileList } from './archive-files.ts';
 
 export const SILO_VERSION = '0.1.0';
 
@@ -59,6 +60,7 @@ export async function takeSnapshot(ctx: SiloContext, company: CompanyRow): Promi
     for (const shape of shapes) tables.push({ ...shape, ...(await fingerprint(sql, shape)) });
     // A sequence is not part of the snapshot: read now, it is at least as far as any row above.
     const sequences = await readSequences(sql);
+    const files = await readFileList(sql, shapes);
     const manifest: Manifest = {
       format: 'silo-backup',
       formatVersion: 1,
@@ -69,8 +71,9 @@ export async function takeSnapshot(ctx: SiloContext, company: CompanyRow): Promi
       createdAt: new Date().toISOString(),
       tables,
       sequences,
+      ...(files ? { files } : {}),
     };
-    archive = writeArchive(manifest, (table) => copyOut(sql, table.name, table.columns));
+    archive = writeArchive(manifest, (table) => copyOut(sql, table.name, table.columns), fileReader(ctx, company.id));
     const end = () => void sql.end({ timeout: 1 }).catch(() => {});
     archive.once('end', end);
     archive.once('close', end);
