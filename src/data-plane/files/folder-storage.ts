@@ -20,6 +20,8 @@ async function fsyncPath(path: string): Promise<void> {
   }
 }
 
+const READ_CHUNK_BYTES = 1024 * 1024;
+
 export class FolderFileStorage implements FileStorage {
   readonly kind = 'folder' as const;
 
@@ -69,7 +71,9 @@ export class FolderFileStorage implements FileStorage {
     } catch {
       throw notFound('file');
     }
-    return createReadStream(path, range ? { start: range.start, end: range.end } : {});
+    // Reads of 1 MB rather than 64 kB: a download passes each chunk through web streams and HTTP,
+    // whose cost is per chunk (docs/files.md, "Performance").
+    return createReadStream(path, { highWaterMark: READ_CHUNK_BYTES, ...(range ? { start: range.start, end: range.end } : {}) });
   }
 
   async remove(companyId: string, fileId: string): Promise<void> {
