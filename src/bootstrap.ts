@@ -26,6 +26,7 @@ import { configureNeonDriver } from './providers/neon/driver.ts';
 import { listServers, registerDefaultServer } from './control-plane/server-records.ts';
 import { ensureFirstSystemAdmin } from './control-plane/system-users.ts';
 import { Tenants } from './data-plane/tenants.ts';
+import { closeFileStorage } from './data-plane/files/index.ts';
 import { listenForServerChanges } from './operations/server-changes.ts';
 
 export const migrationsFolder = (set: 'management' | 'tenant') => fileURLToPath(new URL(`../migrations/${set}`, import.meta.url));
@@ -179,6 +180,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
       // A clone under way finishes (or is undone) before the connections it uses are closed.
       await refiller?.stop();
       await tenants.close();
+      await closeFileStorage(config);
       await ctx.servers.close();
       await management.sql.end({ timeout: 5 });
       await management.locks.end({ timeout: 5 });

@@ -12,6 +12,7 @@ import type { Tenants } from './data-plane/tenants.ts';
 
 export type ProvisionStep =
   | 'placement'
+  | 'files'
   | 'project'
   | 'connect'
   | 'claim'

@@ -78,11 +78,19 @@ describe('silo companies', () => {
       'beta-password',
       '--max-users',
       '5',
+      '--max-storage-bytes',
+      '1000000',
       '--json',
     );
     expect(created.code).toBe(0);
     const body = JSON.parse(created.stdout);
-    expect(body).toMatchObject({ slug: 'beta', status: 'active', maxUsers: 5, admin: { email: 'b@beta.test', role: 'company_admin' } });
+    expect(body).toMatchObject({
+      slug: 'beta',
+      status: 'active',
+      maxUsers: 5,
+      maxStorageBytes: 1_000_000,
+      admin: { email: 'b@beta.test', role: 'company_admin' },
+    });
     expect(body.admin.temporaryPassword).toBeUndefined();
     expect(created.stdout).not.toContain('beta-password');
 

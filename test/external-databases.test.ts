@@ -1,6 +1,8 @@
 // Bring your own database: a company registered with the connection string of a database someone
 // else created is checked, migrated and served like any other; Silo never creates or drops it
 // unless told to, and never shows the connection string.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { eq } from 'drizzle-orm';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -240,7 +242,8 @@ describe('external databases (bring your own)', () => {
     expect(deleted.body.status).toBe('deleted');
     expect(await databaseExists(db.name)).toBe(true);
     const logs = await t.call('GET', '/api/companies/byo-keep/logs', { token: t.adminToken });
-    expect(logs.body.items[0]).toMatchObject({ action: 'deleted', status: 'ok', details: { database: 'detached' } });
+    expect(logs.body.items[0]).toMatchObject({ action: 'deleted', status: 'ok', details: { database: 'detached', files: 'kept' } });
+    expect(existsSync(join(t.config.files.dir, deleted.body.id))).toBe(true);
 
     // Attached again under a new slug: its data is there, and a second admin joins the first.
     const again = await register('byo-again', db.url, 'second@byo-again.test');
@@ -261,5 +264,6 @@ describe('external databases (bring your own)', () => {
     });
     expect(dropped.status).toBe(200);
     expect(await databaseExists(db.name)).toBe(false);
+    expect(existsSync(join(t.config.files.dir, dropped.body.id))).toBe(false);
   });
 });

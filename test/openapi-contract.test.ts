@@ -337,6 +337,26 @@ describe('every operation answers as the document says', () => {
     await call('fleetQuery', 200, { body: { sql: 'select count(*)::int as n from documents', only: ['contract-a', 'contract-b'] } });
     await call('fleetQuery', 400, { body: { sql: 'select 1', only: ['no-such-company'] } });
 
+    const fileParams = (fileId: string) => ({ params: { id: document.id, fileId } });
+    const octets = { 'content-type': 'application/octet-stream' };
+    const file = await call('uploadDocumentFile', 201, {
+      ...admin,
+      ...fileParams(''),
+      query: 'name=a.txt',
+      body: 'hello',
+      headers: octets,
+    });
+    await call('uploadDocumentFile', 400, { ...admin, ...fileParams(''), query: 'name=', body: 'hello', headers: octets });
+    await call('uploadDocumentFile', 404, { ...other, ...fileParams(''), query: 'name=a.txt', body: 'hello', headers: octets });
+    await call('listDocumentFiles', 200, { ...admin, ...fileParams('') });
+    await call('listDocumentFiles', 404, { ...other, ...fileParams('') });
+    await call('downloadDocumentFile', 200, { ...admin, ...fileParams(file.id) });
+    await call('downloadDocumentFile', 206, { ...admin, ...fileParams(file.id), headers: { range: 'bytes=0-1' } });
+    await call('downloadDocumentFile', 304, { ...admin, ...fileParams(file.id), headers: { 'if-none-match': `"${file.sha256}"` } });
+    await call('downloadDocumentFile', 416, { ...admin, ...fileParams(file.id), headers: { range: 'bytes=9-' } });
+    await call('downloadDocumentFile', 404, { ...other, ...fileParams(file.id) });
+    await call('deleteDocumentFile', 204, { ...admin, ...fileParams(file.id) });
+    await call('deleteDocumentFile', 404, { ...admin, ...fileParams(file.id) });
     await call('deleteDocument', 204, { ...admin, params: { id: document.id } });
     await call('deleteDocument', 404, { ...admin, params: { id: document.id } });
     await call('deleteUser', 204, { ...admin, params: { id: user.id } });

@@ -27,6 +27,7 @@ export interface CompanyView {
   name: string;
   status: CompanyRow['status'];
   maxUsers: number | null;
+  maxStorageBytes: number | null;
   features: Record<string, unknown>;
   serverId: string | null;
   provider: CompanyRow['provider'];
@@ -49,6 +50,7 @@ export function toCompanyView(row: CompanyRow): CompanyView {
     name: row.name,
     status: row.status,
     maxUsers: row.maxUsers,
+    maxStorageBytes: row.maxStorageBytes,
     features: row.features,
     serverId: row.serverId,
     provider: row.provider,

@@ -49,6 +49,8 @@ export const companies = pgTable(
     name: text('name').notNull(),
     status: text('status', { enum: companyStatuses }).notNull().default('provisioning'),
     maxUsers: integer('max_users'),
+    // The most bytes of document files the company may store (docs/files.md); null: no limit.
+    maxStorageBytes: bigint('max_storage_bytes', { mode: 'number' }),
     features: jsonb('features').$type<Record<string, unknown>>().notNull().default({}),
     serverId: uuid('server_id').references(() => databaseServers.id),
     // How the database is reached and looked after: the provider of its server when it was placed.

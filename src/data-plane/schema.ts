@@ -2,6 +2,7 @@
 // migration into migrations/tenant; Silo applies it to the template and to every company.
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   boolean,
   check,
   customType,
@@ -145,3 +146,32 @@ export const savedQueries = pgTable(
   },
   (t) => [index('saved_queries_search_idx').using('gin', t.search), index('saved_queries_created_at_idx').on(t.createdAt, t.id)],
 );
+
+// A document's attachments (docs/files.md): the metadata here, the bytes in the company's file
+// storage under the row's id. Deleting a document deletes its rows; the bytes are removed after.
+export const documentFiles = pgTable(
+  'document_files',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    documentId: uuid('document_id')
+      .notNull()
+      .references(() => documents.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    contentType: text('content_type').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    // Hex SHA-256 of the bytes, computed as they arrived; also the download's ETag.
+    sha256: text('sha256').notNull(),
+    createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+    createdAt: createdAt(),
+  },
+  (t) => [index('document_files_document_idx').on(t.documentId, t.createdAt, t.id)],
+);
+
+// Bytes held for uploads in progress, so that concurrent uploads cannot pass the company's
+// maxStorageBytes together (src/data-plane/company-plane/file-quota.ts). A row not renewed for a
+// while belongs to an upload that died with its instance and no longer counts.
+export const fileReservations = pgTable('file_reservations', {
+  id: uuid('id').primaryKey(),
+  bytes: bigint('bytes', { mode: 'number' }).notNull(),
+  renewedAt: timestamp('renewed_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+});

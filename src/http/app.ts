@@ -26,6 +26,7 @@ import { registerDocumentRoutes } from './routes/company-plane/documents.ts';
 import { registerSqlRoutes } from './routes/company-plane/sql.ts';
 import { registerFleetQuery } from './routes/system-admin/fleet-query.ts';
 import { registerChatRoutes } from './routes/company-plane/chat.ts';
+import { FILE_UPLOAD_PATH, registerFileRoutes } from './routes/company-plane/files.ts';
 import { registerOperationRoutes } from './routes/system-admin/operations.ts';
 import { registerServerRoutes } from './routes/system-admin/servers.ts';
 import { registerSystemStatus } from './routes/system-admin/system-status.ts';
@@ -91,9 +92,11 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
   // must be this one, inside the one above, so that its metric and log line see the real status.
   app.use('*', (c, next) => {
     const method = c.req.method;
-    // An imported archive has a limit of its own (SILO_IMPORT_MAX_BYTES), checked as it streams.
+    // An imported archive and an uploaded file have limits of their own (SILO_IMPORT_MAX_BYTES,
+    // SILO_FILE_MAX_BYTES), checked as they stream.
     const path = c.req.path;
-    return method !== 'GET' && method !== 'HEAD' && isApiPath(path) && path !== IMPORT_PATH ? limitBody(c, next) : next();
+    const ownLimit = path === IMPORT_PATH || (method === 'POST' && FILE_UPLOAD_PATH.test(path));
+    return method !== 'GET' && method !== 'HEAD' && isApiPath(path) && !ownLimit ? limitBody(c, next) : next();
   });
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
@@ -120,6 +123,7 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
   registerDocumentRoutes(app, ctx);
   registerChatRoutes(app, ctx);
   registerSqlRoutes(app, ctx);
+  registerFileRoutes(app, ctx);
 
   declareCommonErrors(app);
   app.doc31('/openapi.json', documentConfig);

@@ -29,6 +29,7 @@ export const errors = {
   409: errorResponse('Conflict with the current state'),
   413: errorResponse('Body over the configured limit'),
   415: errorResponse('A body in a content type that the operation does not take'),
+  416: errorResponse('Range asks for no byte of the file (Content-Range says its size)'),
   429: retryable('Too many attempts; Retry-After says when to try again'),
   503: retryable('A database the request needs cannot be reached, or a write is held while the company moves'),
 } as const;
@@ -101,6 +102,15 @@ export const PageQuery = z.object({
   cursor: z.string().max(500).optional(),
 });
 
+/** `maxStorageBytes` on a company's create and update (docs/files.md); null: no limit. */
+export const MaxStorageBytesSchema = z
+  .number()
+  .int()
+  .min(0)
+  .max(Number.MAX_SAFE_INTEGER)
+  .nullable()
+  .openapi({ description: 'The most bytes of document files the company may store; null: no limit' });
+
 /** `backupSchedule` on a company's create and update (docs/backups.md); null turns it off. */
 export const BackupScheduleSchema = z
   .object({
@@ -120,6 +130,7 @@ export const CompanySchema = z
     name: z.string(),
     status: z.enum(companyStatuses),
     maxUsers: z.number().int().nullable(),
+    maxStorageBytes: z.number().int().nullable(),
     features: z.record(z.string(), z.unknown()),
     serverId: z.string().uuid().nullable(),
     provider: z.enum(providers),

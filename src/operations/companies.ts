@@ -15,6 +15,7 @@ import { ifUnlocked, LOCK_CLASS } from '../base/db/advisory-lock.ts';
 import { inTransaction } from '../base/db/transaction.ts';
 import { archiveCompany, unarchiveCompany } from './backups/archive-company.ts';
 import { markDeleted, markDeletedWithLeftovers } from './forced-delete.ts';
+import { fileStorage } from '../data-plane/files/index.ts';
 
 export interface ListCompaniesQuery {
   status?: CompanyStatus;
@@ -46,6 +47,7 @@ export interface UpdateCompanyInput {
   name?: string;
   status?: 'active' | 'suspended' | 'archived';
   maxUsers?: number | null;
+  maxStorageBytes?: number | null;
   features?: Record<string, unknown>;
   backupSchedule?: { everyHours: number; keep: number } | null;
 }
@@ -74,6 +76,7 @@ export async function updateCompany(ctx: SiloContext, idOrSlug: string, given: U
       .set({
         ...(input.name !== undefined ? { name: input.name } : {}),
         ...(input.maxUsers !== undefined ? { maxUsers: input.maxUsers } : {}),
+        ...(input.maxStorageBytes !== undefined ? { maxStorageBytes: input.maxStorageBytes } : {}),
         ...(input.features !== undefined ? { features: input.features } : {}),
         ...(input.backupSchedule !== undefined ? { backupSchedule: input.backupSchedule } : {}),
         ...(statusChange ? { status: statusChange } : {}),
@@ -167,13 +170,30 @@ async function deleteUnlocked(ctx: SiloContext, id: string, actor: string, optio
     }
     throw unavailable("the company's database cannot be reached; nothing was deleted (force marks it deleted all the same)");
   }
+  const files = await removeCompanyFiles(ctx, company, outcome === 'detached' && options.dropDatabase !== true);
   const deleted = await markDeleted(ctx, company, {
     actor,
     durationMs: Math.round(performance.now() - started),
-    details: { database: outcome },
+    details: { database: outcome, files },
   });
   ctx.log.info({ companyId: company.id, slug: company.slug }, 'company deleted');
   return deleted;
+}
+
+/**
+ * The company's file storage goes with its database; a detached bring-your-own company keeps its
+ * files (its database still names them) unless its database is dropped too. A failure is reported
+ * in the audit row and the log, not raised: the database is gone already.
+ */
+async function removeCompanyFiles(ctx: SiloContext, company: CompanyRow, keep: boolean): Promise<string> {
+  if (keep) return 'kept';
+  try {
+    await fileStorage(ctx.config).removeCompany(company.id);
+    return 'removed';
+  } catch (error) {
+    ctx.log.error({ companyId: company.id, error: describeError(error) }, "the company's files could not be removed");
+    return `not removed: ${describeError(error)}`;
+  }
 }
 
 export async function companyLogs(ctx: SiloContext, idOrSlug: string, limit: number, cursor?: string) {
@@ -257,8 +277,16 @@ export async function companyStats(ctx: SiloContext, idOrSlug: string) {
       const [count] = await sql<{ n: number }[]>`select count(*)::int as n from ${sql(name)}`;
       rowsPerTable[name] = count!.n;
     }
+    // A company not yet migrated to the files' table has none.
+    const [files] =
+      rowsPerTable.document_files === undefined
+        ? [{ bytes: '0', n: 0 }]
+        : await sql<{ bytes: string; n: number }[]>`select coalesce(sum(size), 0)::text as bytes, count(*)::int as n from document_files`;
     return {
       databaseSizeBytes: Number(size!.bytes),
+      storageBytes: Number(files!.bytes),
+      files: files!.n,
+      maxStorageBytes: company.maxStorageBytes,
       rowsPerTable,
       users: rowsPerTable.users ?? 0,
       documents: rowsPerTable.documents ?? 0,

@@ -4,6 +4,7 @@ import type { SiloContext } from '../context.ts';
 import { fleetStatus } from './migrations/fleet.ts';
 import { listServers } from '../control-plane/server-records.ts';
 import { warmPoolFigures } from './provisioning/warm-pool.ts';
+import { fileStorage } from '../data-plane/files/index.ts';
 
 export async function systemStatus(ctx: SiloContext) {
   const [byStatus, fleet, servers, warm] = await Promise.all([
@@ -26,6 +27,8 @@ export async function systemStatus(ctx: SiloContext) {
       warmPool: warmOf.get(s.id) ?? null,
     })),
     pools: ctx.tenants.pools.stats(),
+    // Each company's use of it is in its /stats.
+    files: { storage: fileStorage(ctx.config).kind, maxFileBytes: ctx.config.files.maxBytes },
     tenantSchema: fleet,
   };
 }

@@ -100,6 +100,31 @@ const envSchema = z
     SILO_SQL_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
     SILO_SQL_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
     SILO_SQL_MAX_ROWS: z.coerce.number().int().min(1).max(100_000).default(1_000),
+    // Where document files are kept (docs/files.md), a folder per company; unset: <SILO_DATA_DIR>/files.
+    SILO_FILES_DIR: z.string().optional(),
+    // The largest file one upload may carry (the body limit does not apply to uploads).
+    SILO_FILE_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(1024 ** 3),
+    // Document files in S3 or an S3-compatible store instead of the folder (docs/files.md): a bucket
+    // per company named <SILO_FILES_S3_BUCKET_PREFIX>-<company id>, or one bucket
+    // (SILO_FILES_S3_BUCKET) with a prefix per company. The endpoint and path style are for
+    // S3-compatible stores; without keys, the AWS SDK's own chain (environment, profile, role) applies.
+    SILO_FILES_S3_BUCKET_PREFIX: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,24}[a-z0-9]$/, 'must be 2-26 lowercase letters, digits or hyphens, not at either end')
+      .optional(),
+    SILO_FILES_S3_BUCKET: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')
+      .optional(),
+    SILO_FILES_S3_ENDPOINT: z.url().optional(),
+    SILO_FILES_S3_REGION: z.string().min(1).default('us-east-1'),
+    SILO_FILES_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+    SILO_FILES_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+    SILO_FILES_S3_FORCE_PATH_STYLE: booleanFlag,
     SILO_NEON_WS_PROXY: z
       .string()
       .regex(/^[^\s/:]+(:\d+)?(\/\S*)?$/, 'must be host[:port][/path], without a protocol')
@@ -112,6 +137,14 @@ const envSchema = z
   .refine((v) => v.SILO_DB_SSLMODE === undefined || v.SILO_DB_SSLMODE === 'disable' || v.DATABASE_URL !== undefined, {
     message: 'needs DATABASE_URL: the embedded PostgreSQL has no TLS',
     path: ['SILO_DB_SSLMODE'],
+  })
+  .refine((v) => v.SILO_FILES_S3_BUCKET === undefined || v.SILO_FILES_S3_BUCKET_PREFIX === undefined, {
+    message: 'set SILO_FILES_S3_BUCKET (one bucket) or SILO_FILES_S3_BUCKET_PREFIX (a bucket per company), not both',
+    path: ['SILO_FILES_S3_BUCKET'],
+  })
+  .refine((v) => (v.SILO_FILES_S3_ACCESS_KEY_ID === undefined) === (v.SILO_FILES_S3_SECRET_ACCESS_KEY === undefined), {
+    message: 'SILO_FILES_S3_ACCESS_KEY_ID and SILO_FILES_S3_SECRET_ACCESS_KEY must be set together',
+    path: ['SILO_FILES_S3_SECRET_ACCESS_KEY'],
   })
   .refine((v) => v.SILO_POOL_SERVER_BUDGET >= v.SILO_POOL_PER_COMPANY, {
     message: 'must be at least SILO_POOL_PER_COMPANY, or no company could be served',
@@ -163,6 +196,17 @@ export interface Config {
   backups: { dir: string; concurrencyPerServer: number; importMaxBytes: number };
   /** Bounds of SQL run through the read-only executor (the SQL console, fleet queries). */
   sql: { statementTimeoutMs: number; idleInTransactionTimeoutMs: number; maxRows: number };
+  files: { dir: string; maxBytes: number; s3: S3FilesConfig | undefined };
+}
+
+export interface S3FilesConfig {
+  /** A bucket per company, named `<bucketPrefix>-<company id>`; or `bucket` with a prefix per company. */
+  bucketPrefix: string | undefined;
+  bucket: string | undefined;
+  endpoint: string | undefined;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+  forcePathStyle: boolean;
 }
 
 /**
@@ -245,6 +289,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       statementTimeoutMs: e.SILO_SQL_STATEMENT_TIMEOUT_MS,
       idleInTransactionTimeoutMs: e.SILO_SQL_IDLE_TIMEOUT_MS,
       maxRows: e.SILO_SQL_MAX_ROWS,
+    },
+    files: {
+      dir: e.SILO_FILES_DIR ?? join(e.SILO_DATA_DIR, 'files'),
+      maxBytes: e.SILO_FILE_MAX_BYTES,
+      s3:
+        e.SILO_FILES_S3_BUCKET || e.SILO_FILES_S3_BUCKET_PREFIX
+          ? {
+              bucketPrefix: e.SILO_FILES_S3_BUCKET_PREFIX,
+              bucket: e.SILO_FILES_S3_BUCKET,
+              endpoint: e.SILO_FILES_S3_ENDPOINT,
+              region: e.SILO_FILES_S3_REGION,
+              credentials:
+                e.SILO_FILES_S3_ACCESS_KEY_ID && e.SILO_FILES_S3_SECRET_ACCESS_KEY
+                  ? { accessKeyId: e.SILO_FILES_S3_ACCESS_KEY_ID, secretAccessKey: e.SILO_FILES_S3_SECRET_ACCESS_KEY }
+                  : undefined,
+              forcePathStyle: e.SILO_FILES_S3_FORCE_PATH_STYLE,
+            }
+          : undefined,
     },
   };
 }

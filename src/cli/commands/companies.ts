@@ -33,6 +33,7 @@ interface CreateOptions {
   adminPasswordStdin?: boolean;
   adminName?: string;
   maxUsers?: number;
+  maxStorageBytes?: number;
   server?: string;
   externalDatabaseUrlEnv?: string;
   json?: boolean;
@@ -104,6 +105,11 @@ export function registerCompanyCommands(program: Command, cli: CliRuntime): void
     .option('--admin-password <password>', "the first admin's password (discouraged: it shows in the process list and shell history)")
     .option('--admin-name <name>', "the first admin's name", parseText(200))
     .option('--max-users <n>', 'the most users the company may have (default: no limit)', parsePositiveInt(1_000_000))
+    .option(
+      '--max-storage-bytes <n>',
+      'the most bytes of document files it may store (default: no limit)',
+      parsePositiveInt(Number.MAX_SAFE_INTEGER),
+    )
     .option('--server <id>', 'the database server to place it on (default: the least loaded active one)', parseServerId)
     .option(
       '--external-database-url-env <name>',
@@ -132,6 +138,7 @@ export function registerCompanyCommands(program: Command, cli: CliRuntime): void
               ...(options.adminName ? { name: options.adminName } : {}),
             },
             ...(options.maxUsers ? { maxUsers: options.maxUsers } : {}),
+            ...(options.maxStorageBytes ? { maxStorageBytes: options.maxStorageBytes } : {}),
             ...(options.server ? { serverId: options.server } : {}),
             ...(externalDatabaseUrl ? { externalDatabaseUrl } : {}),
           },

@@ -124,8 +124,3 @@ export async function updateDocument(db: TenantDb, id: string, input: Partial<Do
   if (!row) throw notFound('document');
   return toDocumentView(row);
 }
-
-export async function deleteDocument(db: TenantDb, id: string): Promise<void> {
-  const deleted = await db.delete(documents).where(eq(documents.id, id)).returning({ id: documents.id });
-  if (deleted.length === 0) throw notFound('document');
-}

@@ -1,8 +1,9 @@
 // Silo's backup archive: one gzip stream holding, in order (format 2),
 //   "SILO-BACKUP 2\n", the manifest (4-byte length + JSON), then each table of the manifest in its
 //   order as COPY text split in frames (4-byte length + bytes, a zero length ends the data) followed
-//   by the table's figures (4-byte length + JSON { rows, checksum }), and a trailer "END\n" + the
-//   SHA-256 of every byte before it.
+//   by the table's figures (4-byte length + JSON { rows, checksum }), then each document file of the
+//   manifest's `files` (absent when the company had none, and in format 1) in frames likewise, and a
+//   trailer "END\n" + the SHA-256 of every byte before it.
 // Written and read in one pass, with no temporary file: a table's row count and checksum are taken
 // from its COPY text as it streams (copy-digest.ts), so they follow its rows. Format 1 archives (the
 // figures in the manifest, taken by a pass of their own before the rows) are still read; a format
@@ -53,6 +54,16 @@ const common = {
         .nullable(),
     }),
   ),
+  /** The document files whose rows are in the snapshot (docs/files.md); their bytes follow the tables. */
+  files: z
+    .array(
+      z.object({
+        id: z.uuid(),
+        size: z.number().int().min(0),
+        sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      }),
+    )
+    .optional(),
 };
 /** Format 1: the figures in the manifest. */
 const manifestV1 = z.object({ ...common, formatVersion: z.literal(1), tables: z.array(tableShape.merge(figuresSchema)) });
@@ -67,6 +78,8 @@ export type Manifest = Omit<ManifestHead, 'formatVersion' | 'tables'> & {
   tables: (TableShape & TableFigures)[];
 };
 export type ManifestTable = Manifest['tables'][number];
+export type ManifestFile = NonNullable<Manifest['files']>[number];
+type Bytes = AsyncIterable<Buffer | Uint8Array>;
 
 function lengthOf(bytes: Buffer): Buffer {
   const length = Buffer.alloc(4);
@@ -91,6 +104,9 @@ export function writeArchive(
   head: ManifestHead,
   tableData: (table: TableShape) => Promise<AsyncIterable<Buffer>>,
   onRows?: (rows: number) => void,
+  fileData: (file: ManifestFile) => Promise<Bytes> = async () => {
+    throw new Error('the manifest names files and no reader of them was given');
+  },
 ): ArchiveStream {
   let finished!: (manifest: Manifest) => void;
   const manifest = new Promise<Manifest>((resolve) => (finished = resolve));
@@ -116,6 +132,15 @@ export function writeArchive(
       tables.push({ ...table, ...figures });
       const footer = Buffer.from(JSON.stringify(figures));
       yield out(Buffer.concat([lengthOf(Buffer.alloc(0)), lengthOf(footer), footer]));
+    }
+    for (const file of head.files ?? []) {
+      for await (const data of await fileData(file)) {
+        if (data.length === 0) continue;
+        const chunk = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+        yield out(lengthOf(chunk));
+        yield out(chunk);
+      }
+      yield out(lengthOf(Buffer.alloc(0)));
     }
     yield Buffer.concat([TRAILER, hash.digest()]);
     finished({ ...head, tables });
@@ -221,9 +246,8 @@ async function readJson<T>(reader: ByteReader, schema: z.ZodType<T>, what: strin
  */
 export async function readArchive(
   input: Readable,
-  onTable: (table: TableShape, data: AsyncIterable<Buffer>) => Promise<void> = async (_t, data) => {
-    for await (const _ of data);
-  },
+  onTable: (table: TableShape, data: AsyncIterable<Buffer>) => Promise<void> = drain,
+  onFile: (file: ManifestFile, data: AsyncIterable<Buffer>) => Promise<void> = drain,
 ): Promise<Manifest> {
   const gunzip = createGunzip({ chunkSize: 64 * 1024 });
   input.on('error', (error) => gunzip.destroy(error));
@@ -232,9 +256,8 @@ export async function readArchive(
     const version = await readFormatVersion(reader);
     const head = await readJson<z.infer<typeof manifestV1> | ManifestHead>(reader, version === 1 ? manifestV1 : manifestV2, 'manifest');
     if (head.formatVersion !== version) throw damaged('its manifest is of another format');
-    const tables: Manifest['tables'] = [];
-    for (const table of head.tables) {
-      const shape = { name: table.name, columns: table.columns };
+    // One section's frames, up to the zero length that ends it; the reader must take them all.
+    const section = async (what: string, read: (data: AsyncIterable<Buffer>) => Promise<void>) => {
       let ended = false;
       async function* frames(): AsyncGenerator<Buffer> {
         for (;;) {
@@ -244,10 +267,16 @@ export async function readArchive(
         }
         ended = true;
       }
-      await onTable(shape, frames());
-      if (!ended) throw new Error(`the data of table ${table.name} was not read to its end`);
+      await read(frames());
+      if (!ended) throw new Error(`the data of ${what} was not read to its end`);
+    };
+    const tables: Manifest['tables'] = [];
+    for (const table of head.tables) {
+      const shape = { name: table.name, columns: table.columns };
+      await section(`table ${table.name}`, (data) => onTable(shape, data));
       tables.push('rows' in table ? table : { ...shape, ...(await readJson(reader, figuresSchema, `figures of ${table.name}`)) });
     }
+    for (const file of head.files ?? []) await section(`file ${file.id}`, (data) => onFile(file, data));
     const expected = reader.hash.digest();
     if (!(await reader.take(TRAILER.length, false)).equals(TRAILER)) throw damaged('its trailer is missing');
     if (!(await reader.take(32, false)).equals(expected)) throw damaged('its checksum does not match its content');
@@ -263,4 +292,8 @@ export async function readArchive(
 /** Reads the whole archive and answers its manifest, or throws 400 when it is not intact. */
 export function verifyArchive(input: Readable): Promise<Manifest> {
   return readArchive(input);
+}
+
+async function drain(_: unknown, data: AsyncIterable<Buffer>): Promise<void> {
+  for await (const _chunk of data);
 }

@@ -12,6 +12,7 @@ import { copyInto, fingerprint, readSequences, readTables, setSequences } from '
 import { type Manifest, readArchive } from './archive-format.ts';
 import { digestTable } from './copy-digest.ts';
 import { countingRows, type OnProgress } from './progress.ts';
+import { fileWriter } from './archive-files.ts';
 
 export type LoadStep = 'migrate' | 'copy' | 'verify' | 'migrate_forward';
 
@@ -38,6 +39,7 @@ export async function loadArchive(
   manifest: Manifest,
   archive: () => Promise<Readable>,
   step: <T>(name: LoadStep, run: () => Promise<T>) => Promise<T>,
+  companyId: string,
   onProgress?: OnProgress,
 ): Promise<string | null> {
   const total = manifest.tables.reduce((sum, table) => sum + table.rows, 0);
@@ -63,9 +65,14 @@ export async function loadArchive(
       }
       // A migration may have seeded rows: only the archive's count.
       if (shapes.length > 0) await sql`truncate ${sql(shapes.map((s) => s.name))}`;
-      await readArchive(await archive(), async (table, data) => {
-        await copyInto(sql, table, onProgress ? countingRows(data, counted) : data);
-      });
+      // The files go into the company's storage under their own ids as they come (docs/files.md).
+      await readArchive(
+        await archive(),
+        async (table, data) => {
+          await copyInto(sql, table, onProgress ? countingRows(data, counted) : data);
+        },
+        fileWriter(ctx, companyId),
+      );
       // Only the sequences of the schema itself: a manifest is outside input (an import).
       const sequences = new Set((await readSequences(sql)).map((s) => s.name));
       const unknown = manifest.sequences.find((s) => !sequences.has(s.name));

@@ -18,6 +18,7 @@ import { createTenantDatabase } from '../provisioning/postgres-database.ts';
 import { claimCompanyRow, type CreateCompanyInput } from '../provisioning/provision-company.ts';
 import { dropTenantDatabase } from '../provisioning/tenant-database.ts';
 import { COPY_SESSION } from '../scale-out/table-copy.ts';
+import { fileStorage } from '../../data-plane/files/index.ts';
 import { type AuditEntry, recordAudit } from '../../control-plane/audit.ts';
 import { findLiveCompanyBySlug } from '../../control-plane/company-records.ts';
 import type { CompanyRow } from '../../control-plane/schema.ts';
@@ -120,7 +121,7 @@ export async function fillCompanyDatabase(
       { user: names.role, password },
       { connection: { ...COPY_SESSION, application_name: 'silo-restore' }, idle_timeout: 0, max_lifetime: 0 },
     );
-    const schemaVersion = await loadArchive(ctx, client, source.manifest, source.open, step, onProgress);
+    const schemaVersion = await loadArchive(ctx, client, source.manifest, source.open, step, row.id, onProgress);
     await client.end({ timeout: 5 });
     client = undefined;
     return await inTransaction(ctx.db, async (tx) => {
@@ -156,6 +157,8 @@ export async function fillCompanyDatabase(
     let cleanup = 'ok';
     try {
       await dropTenantDatabase(await ctx.servers.admin(placement.serverId), names, created);
+      // A new company's files came from the archive; an archived one keeps those it had.
+      if (outcome.whenFailed.status === 'failed') await fileStorage(ctx.config).removeCompany(row.id);
     } catch (undoError) {
       cleanup = `${describeError(undoError)}; silo reconcile drops it`;
     }

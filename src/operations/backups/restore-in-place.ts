@@ -135,7 +135,7 @@ export async function runRestore(ctx: SiloContext, prepared: PreparedRestore, ac
       { user: role, password },
       { connection: { ...COPY_SESSION, application_name: 'silo-restore' }, idle_timeout: 0, max_lifetime: 0 },
     );
-    schemaVersion = await loadArchive(ctx, client, manifest, () => storage.read(backup.storageKey), step, options.onProgress);
+    schemaVersion = await loadArchive(ctx, client, manifest, () => storage.read(backup.storageKey), step, company.id, options.onProgress);
     await client.end({ timeout: 5 });
     client = undefined;
 

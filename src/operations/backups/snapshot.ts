@@ -15,6 +15,7 @@ import { hasDatabase, openAsCompany } from '../../data-plane/company-database.ts
 import { FORMAT_VERSION, type Manifest, writeArchive } from './archive-format.ts';
 import { copyOut } from './copy-digest.ts';
 import type { OnProgress } from './progress.ts';
+import { fileReader, readFileList } from './archive-files.ts';
 
 /** A transaction that sits idle this long (a backup whose reader stalled) is ended by the server. */
 const STALLED_BACKUP_TIMEOUT = '5min';
@@ -60,6 +61,7 @@ export async function takeSnapshot(ctx: SiloContext, company: CompanyRow, onProg
     const { version } = await readMigrationState(sql, ctx.tenantMigrations);
     // A sequence is not part of the snapshot: read now, it is at least as far as any row above.
     const sequences = await readSequences(sql);
+    const files = await readFileList(sql, shapes);
     let done = 0;
     const total = onProgress ? await estimatedRows(sql) : 0;
     const written = writeArchive(
@@ -73,6 +75,7 @@ export async function takeSnapshot(ctx: SiloContext, company: CompanyRow, onProg
         createdAt: new Date().toISOString(),
         tables: shapes,
         sequences,
+        ...(files ? { files } : {}),
       },
       (table) => copyOut(sql, table),
       onProgress &&
@@ -80,6 +83,7 @@ export async function takeSnapshot(ctx: SiloContext, company: CompanyRow, onProg
           done += rows;
           onProgress({ stage: 'backup', done, total: Math.max(total, done), unit: 'rows' });
         }),
+      fileReader(ctx, company.id),
     );
     archive = written.archive;
     const end = () => void sql.end({ timeout: 1 }).catch(() => {});

@@ -17,6 +17,7 @@ import { findLiveCompanyBySlug } from '../../control-plane/company-records.ts';
 import { users } from '../../data-plane/schema.ts';
 import type { DatabaseBuilder } from './database-builder.ts';
 import { externalDatabaseBuilder } from './external-database.ts';
+import { withFileStorage } from './file-storage-step.ts';
 import { slugFromName, slugSchema, tenantNames } from '../../base/names.ts';
 import { randomUUID } from 'node:crypto';
 import { neonDatabaseBuilder } from './neon-database.ts';
@@ -31,6 +32,7 @@ export interface CreateCompanyInput {
   slug?: string;
   admin: { email: string; password?: string; name?: string };
   maxUsers?: number | null;
+  maxStorageBytes?: number | null;
   features?: Record<string, unknown>;
   backupSchedule?: { everyHours: number; keep: number } | null;
   serverId?: string;
@@ -57,7 +59,7 @@ const UNIQUE_VIOLATION = '23505';
 export async function claimCompanyRow(
   ctx: SiloContext,
   slug: string,
-  input: Pick<CreateCompanyInput, 'name' | 'maxUsers' | 'features' | 'backupSchedule'>,
+  input: Pick<CreateCompanyInput, 'name' | 'maxUsers' | 'maxStorageBytes' | 'features' | 'backupSchedule'>,
   placement: Pick<Placement, 'serverId' | 'provider'>,
   id?: string,
 ) {
@@ -68,6 +70,7 @@ export async function claimCompanyRow(
       name: input.name,
       status: 'provisioning' as const,
       maxUsers: input.maxUsers ?? null,
+      maxStorageBytes: input.maxStorageBytes ?? null,
       features: input.features ?? {},
       backupSchedule: input.backupSchedule ?? null,
       serverId: placement.serverId,
@@ -144,7 +147,7 @@ export async function provisionCompany(
 
   const row = await claimCompanyRow(ctx, slug, input, placement);
   const serverId = placement.serverId;
-  const builder = databaseBuilder(ctx, row.id, slug, placement, input, options);
+  const builder = withFileStorage(ctx, row.id, databaseBuilder(ctx, row.id, slug, placement, input, options));
 
   let client: Sql | undefined;
   const steps = new SagaSteps<ProvisionStep>({

@@ -2,7 +2,9 @@
 // user may read and write them.
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
-import { createDocument, deleteDocument, getDocument, listDocuments, updateDocument } from '../../../data-plane/company-plane/documents.ts';
+import { createDocument, getDocument, listDocuments, updateDocument } from '../../../data-plane/company-plane/documents.ts';
+import { deleteDocumentWithFiles } from '../../../data-plane/company-plane/files.ts';
+import { fileStorage } from '../../../data-plane/files/index.ts';
 import type { App } from '../../env.ts';
 import { json, jsonBody, jsonObject, PageQuery, text, pageOf } from '../../schemas.ts';
 import { companyRoute, IdParam } from './common.ts';
@@ -103,12 +105,13 @@ export function registerDocumentRoutes(app: App, ctx: SiloContext) {
       method: 'delete',
       path: '/api/documents/{id}',
       operationId: 'deleteDocument',
-      summary: 'Remove a document',
+      summary: 'Remove a document with its files',
       request: { params: IdParam },
       responses: { 204: { description: 'Removed' } },
     }),
     async (c) => {
-      await deleteDocument(c.get('tenant').db, c.req.valid('param').id);
+      const { company, db } = c.get('tenant');
+      await deleteDocumentWithFiles(db, fileStorage(ctx.config), company, c.req.valid('param').id);
       return c.body(null, 204);
     },
   );

@@ -9,6 +9,9 @@ import { bearer, CompanyParam, errors, json, PageQuery, pageOf } from '../../sch
 const StatsSchema = z
   .object({
     databaseSizeBytes: z.number(),
+    storageBytes: z.number().openapi({ description: "Bytes of the company's document files" }),
+    files: z.number(),
+    maxStorageBytes: z.number().nullable().openapi({ description: 'Its plan’s limit on storageBytes; null: none' }),
     rowsPerTable: z.record(z.string(), z.number()),
     users: z.number(),
     documents: z.number(),
@@ -52,7 +55,7 @@ export function registerCompanyDatabaseRoutes(app: App, ctx: SiloContext) {
       method: 'get',
       path: '/api/companies/{company}/stats',
       operationId: 'getCompanyStats',
-      summary: 'Database size, rows per table, users, documents, open connections',
+      summary: 'Database size, file storage used and allowed, rows per table, users, documents, open connections',
       request: { params: CompanyParam },
       responses: { 200: json(StatsSchema, 'Figures'), ...failures },
     }),

@@ -9,7 +9,17 @@ import { createCompanyFromBackup } from '../../../operations/backups/import.ts';
 import { toCompanyView } from '../../../control-plane/company-records.ts';
 import { actorOf, type App } from '../../env.ts';
 import { requireAuth } from '../../middleware/auth.ts';
-import { BackupScheduleSchema, bearer, CompanySchema, errors, json, jsonBody, jsonObject, text } from '../../schemas.ts';
+import {
+  BackupScheduleSchema,
+  bearer,
+  MaxStorageBytesSchema,
+  CompanySchema,
+  errors,
+  json,
+  jsonBody,
+  jsonObject,
+  text,
+} from '../../schemas.ts';
 import { DATABASE_URL_PATTERN, DATABASE_URL_RULE, isDatabaseUrl, POSTGRES_URL_MAX_LENGTH } from '../../../base/db/postgres-url.ts';
 
 export const CreateCompanyBody = z
@@ -29,6 +39,7 @@ export const CreateCompanyBody = z
       .optional()
       .openapi({ description: "A new company holding another company's backup (its users, with their passwords); no admin then" }),
     maxUsers: z.number().int().min(1).max(1_000_000).nullable().optional(),
+    maxStorageBytes: MaxStorageBytesSchema.optional(),
     features: jsonObject().optional(),
     backupSchedule: BackupScheduleSchema.nullable().optional(),
     serverId: z.uuid().optional(),

@@ -32,6 +32,7 @@ const StatusSchema = z
       evictions: z.number(),
       opensInFlight: z.number(),
     }),
+    files: z.object({ storage: z.enum(['folder', 's3']), maxFileBytes: z.number() }),
     tenantSchema: z.object({
       latest: z.string().nullable(),
       versions: z.array(z.object({ version: z.string().nullable(), companies: z.number() })),

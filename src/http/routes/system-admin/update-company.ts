@@ -5,7 +5,18 @@ import { updateCompany } from '../../../operations/companies.ts';
 import { toCompanyView } from '../../../control-plane/company-records.ts';
 import { actorOf, type App } from '../../env.ts';
 import { requireAuth } from '../../middleware/auth.ts';
-import { BackupScheduleSchema, bearer, CompanyParam, CompanySchema, errors, json, jsonBody, jsonObject, text } from '../../schemas.ts';
+import {
+  BackupScheduleSchema,
+  bearer,
+  MaxStorageBytesSchema,
+  CompanyParam,
+  CompanySchema,
+  errors,
+  json,
+  jsonBody,
+  jsonObject,
+  text,
+} from '../../schemas.ts';
 
 const UpdateCompanyBody = z
   .object({
@@ -15,6 +26,7 @@ const UpdateCompanyBody = z
       .optional()
       .openapi({ description: 'archived: a verified backup is taken and the database dropped; active on an archived company restores it' }),
     maxUsers: z.number().int().min(1).max(1_000_000).nullable().optional(),
+    maxStorageBytes: MaxStorageBytesSchema.optional(),
     features: jsonObject().optional(),
     backupSchedule: BackupScheduleSchema.nullable().optional(),
   })

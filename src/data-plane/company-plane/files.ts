@@ -1,0 +1,176 @@
+// A document's files: the metadata in the company's database (document_files), the bytes in the
+// company's file storage under the row's id. An upload is streamed: hashed (SHA-256) and counted as
+// it arrives, held against the company's quota (file-quota.ts), written to storage atomically, and
+// only then recorded; any failure on the way (a client gone, the size limit, the quota, the
+// document deleted meanwhile) removes what was stored, so nothing is left behind. docs/files.md.
+import { createHash, randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { and, asc, eq, sql } from 'drizzle-orm';
+import { invalid, notFound, pgCode, SiloError } from '../../base/errors.ts';
+import { inTransaction } from '../../base/db/transaction.ts';
+import type { ByteRange, FileStorage } from '../files/file-storage.ts';
+import type { TenantDb } from '../pool-map.ts';
+import { documentFiles, documents } from '../schema.ts';
+import { rowsOf } from '../tenant-db.ts';
+import { StorageHold } from './file-quota.ts';
+
+export interface FileView {
+  id: string;
+  documentId: string;
+  name: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  createdBy: string | null;
+  createdAt: string;
+}
+
+type FileRow = typeof documentFiles.$inferSelect;
+
+function toFileView(row: FileRow): FileView {
+  return { ...row, createdAt: row.createdAt.toISOString() };
+}
+
+export interface Upload {
+  documentId: string;
+  name: string;
+  contentType: string;
+  createdBy: string;
+  /** The request's Content-Length, when it gave one. */
+  declaredBytes: number | undefined;
+  /** SILO_FILE_MAX_BYTES. */
+  maxBytes: number;
+  /** The company's maxStorageBytes; null: no limit. */
+  maxStorageBytes: number | null;
+}
+
+interface Company {
+  id: string;
+}
+
+async function assertDocument(db: TenantDb, documentId: string): Promise<void> {
+  const [row] = await db.select({ id: documents.id }).from(documents).where(eq(documents.id, documentId));
+  if (!row) throw notFound('document');
+}
+
+function tooLarge(maxBytes: number): SiloError {
+  return new SiloError('payload_too_large', `the file is over the limit of ${maxBytes} bytes`, { maxBytes });
+}
+
+/**
+ * The upload's bytes as they pass to storage: counted against both limits (refused as soon as one
+ * is passed, before those bytes are stored) and hashed.
+ */
+async function* metered(
+  body: AsyncIterable<Uint8Array>,
+  upload: Upload,
+  hold: StorageHold,
+  seen: { bytes: number; hash: ReturnType<typeof createHash> },
+): AsyncGenerator<Uint8Array> {
+  for await (const chunk of body) {
+    seen.bytes += chunk.length;
+    if (seen.bytes > upload.maxBytes) throw tooLarge(upload.maxBytes);
+    if (upload.declaredBytes !== undefined && seen.bytes > upload.declaredBytes) {
+      throw invalid('the body is longer than its Content-Length');
+    }
+    await hold.cover(seen.bytes);
+    seen.hash.update(chunk);
+    yield chunk;
+  }
+}
+
+export async function uploadFile(
+  db: TenantDb,
+  storage: FileStorage,
+  company: Company,
+  upload: Upload,
+  body: AsyncIterable<Uint8Array>,
+): Promise<FileView> {
+  await assertDocument(db, upload.documentId);
+  if (upload.declaredBytes !== undefined && upload.declaredBytes > upload.maxBytes) throw tooLarge(upload.maxBytes);
+  const id = randomUUID();
+  const hold = new StorageHold(db, id, upload.maxStorageBytes);
+  let stored = false;
+  try {
+    // A length said ahead is held whole: an upload that cannot fit is refused before any byte.
+    if (upload.declaredBytes !== undefined) await hold.cover(upload.declaredBytes, true);
+    const seen = { bytes: 0, hash: createHash('sha256') };
+    await storage.write(company.id, id, metered(body, upload, hold, seen));
+    stored = true;
+    // A client that stops sending early may end its body without an error.
+    if (upload.declaredBytes !== undefined && seen.bytes !== upload.declaredBytes) {
+      throw invalid('the body ended before its Content-Length');
+    }
+    const sha256 = seen.hash.digest('hex');
+    const [row] = await hold.commit(seen.bytes, (tx) =>
+      tx
+        .insert(documentFiles)
+        .values({
+          id,
+          documentId: upload.documentId,
+          name: upload.name,
+          contentType: upload.contentType,
+          size: seen.bytes,
+          sha256,
+          createdBy: upload.createdBy,
+        })
+        .returning(),
+    );
+    return toFileView(row!);
+  } catch (error) {
+    if (stored) await storage.remove(company.id, id).catch(() => {});
+    await hold.release().catch(() => {});
+    // The document was deleted while its file arrived.
+    if (pgCode(error) === '23503') throw notFound('document');
+    throw error;
+  }
+}
+
+export async function listFiles(db: TenantDb, documentId: string): Promise<FileView[]> {
+  await assertDocument(db, documentId);
+  const rows = await db
+    .select()
+    .from(documentFiles)
+    .where(eq(documentFiles.documentId, documentId))
+    .orderBy(asc(documentFiles.createdAt), asc(documentFiles.id));
+  return rows.map(toFileView);
+}
+
+/** One file of one document; 404 for any other pair (another document's file, another company's id). */
+export async function getFile(db: TenantDb, documentId: string, fileId: string): Promise<FileView> {
+  const [row] = await db
+    .select()
+    .from(documentFiles)
+    .where(and(eq(documentFiles.id, fileId), eq(documentFiles.documentId, documentId)));
+  if (!row) throw notFound('file');
+  return toFileView(row);
+}
+
+export async function openFile(storage: FileStorage, company: Company, file: FileView, range?: ByteRange): Promise<Readable> {
+  return storage.read(company.id, file.id, range);
+}
+
+/** The row first, then the bytes: a failure between leaves bytes no row points at, never a row without its bytes. */
+export async function deleteFile(db: TenantDb, storage: FileStorage, company: Company, documentId: string, fileId: string) {
+  const deleted = await db
+    .delete(documentFiles)
+    .where(and(eq(documentFiles.id, fileId), eq(documentFiles.documentId, documentId)))
+    .returning({ id: documentFiles.id });
+  if (deleted.length === 0) throw notFound('file');
+  await storage.remove(company.id, fileId);
+}
+
+/**
+ * Deletes a document with its files' rows, then their bytes. The document is locked first: an
+ * upload's insert needs a key-share lock on it, so none can slip a row in between.
+ */
+export async function deleteDocumentWithFiles(db: TenantDb, storage: FileStorage, company: Company, documentId: string) {
+  const fileIds = await inTransaction(db, async (tx) => {
+    const found = rowsOf(await tx.execute(sql`select id from documents where id = ${documentId} for update`));
+    if (found.length === 0) throw notFound('document');
+    const files = await tx.delete(documentFiles).where(eq(documentFiles.documentId, documentId)).returning({ id: documentFiles.id });
+    await tx.delete(documents).where(eq(documents.id, documentId));
+    return files.map((f) => f.id);
+  });
+  for (const id of fileIds) await storage.remove(company.id, id);
+}

@@ -1,0 +1,142 @@
+// A local stand-in for S3, for the tests of document files in S3: the few calls Silo makes
+// (CreateBucket, DeleteBucket, ListObjectsV2, PutObject, GetObject with Range, DeleteObject),
+// path-style, over plain HTTP on 127.0.0.1, objects kept in a temporary folder. Signatures are not
+// checked (an Authorization header is required); nothing reaches the internet.
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+
+export interface S3StandIn {
+  endpoint: string;
+  /** Bucket names, sorted. */
+  buckets(): Promise<string[]>;
+  /** The keys in a bucket, sorted; null when there is no such bucket. */
+  objects(bucket: string): Promise<string[] | null>;
+  /** Requests seen, as "METHOD /path". */
+  requests: string[];
+  close(): Promise<void>;
+}
+
+const xml = (res: ServerResponse, status: number, body: string) => {
+  res.writeHead(status, { 'content-type': 'application/xml' });
+  res.end(`<?xml version="1.0" encoding="UTF-8"?>\n${body}`);
+};
+const error = (res: ServerResponse, status: number, code: string) =>
+  xml(res, status, `<Error><Code>${code}</Code><Message>${code}</Message></Error>`);
+
+// Keys are stored under their hex encoding: no key ever becomes a path of its own.
+const fileName = (key: string) => Buffer.from(key).toString('hex');
+const keyOf = (name: string) => Buffer.from(name, 'hex').toString();
+
+export async function startS3StandIn(): Promise<S3StandIn> {
+  const root = mkdtempSync(join(tmpdir(), 'silo-s3-'));
+  const requests: string[] = [];
+  const bucketDir = (bucket: string) => join(root, bucket);
+  const exists = (path: string) =>
+    stat(path).then(
+      () => true,
+      () => false,
+    );
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const url = new URL(req.url!, 'http://stand-in');
+    requests.push(`${req.method} ${url.pathname}`);
+    if (!req.headers.authorization) return error(res, 403, 'AccessDenied');
+    const [, bucket = '', ...rest] = url.pathname.split('/');
+    const key = decodeURIComponent(rest.join('/'));
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) return error(res, 400, 'InvalidBucketName');
+    const dir = bucketDir(bucket);
+    if (!key) {
+      if (req.method === 'PUT') {
+        if (await exists(dir)) return error(res, 409, 'BucketAlreadyOwnedByYou');
+        await mkdir(dir);
+        res.writeHead(200, { location: `/${bucket}` }).end();
+        return;
+      }
+      if (!(await exists(dir))) return error(res, 404, 'NoSuchBucket');
+      if (req.method === 'DELETE') {
+        if ((await readdir(dir)).length > 0) return error(res, 409, 'BucketNotEmpty');
+        await rm(dir, { recursive: true });
+        res.writeHead(204).end();
+        return;
+      }
+      if (req.method === 'GET') {
+        const prefix = url.searchParams.get('prefix') ?? '';
+        const keys = (await readdir(dir))
+          .map(keyOf)
+          .filter((k) => k.startsWith(prefix))
+          .sort();
+        const contents = await Promise.all(
+          keys.map(async (k) => `<Contents><Key>${k}</Key><Size>${(await stat(join(dir, fileName(k)))).size}</Size></Contents>`),
+        );
+        return xml(
+          res,
+          200,
+          `<ListBucketResult><Name>${bucket}</Name><Prefix>${prefix}</Prefix><KeyCount>${keys.length}</KeyCount><IsTruncated>false</IsTruncated>${contents.join('')}</ListBucketResult>`,
+        );
+      }
+      return error(res, 405, 'MethodNotAllowed');
+    }
+    if (!(await exists(dir))) return error(res, 404, 'NoSuchBucket');
+    const path = join(dir, fileName(key));
+    if (req.method === 'PUT') {
+      const temporary = `${path}.part`;
+      await pipeline(req, createWriteStream(temporary));
+      await rename(temporary, path);
+      res.writeHead(200, { etag: '"stand-in"' }).end();
+      return;
+    }
+    if (req.method === 'DELETE') {
+      await rm(path, { force: true });
+      res.writeHead(204).end();
+      return;
+    }
+    if (req.method === 'GET') {
+      if (!(await exists(path))) return error(res, 404, 'NoSuchKey');
+      const size = (await stat(path)).size;
+      const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+      if (range) {
+        const start = Number(range[1]);
+        const end = Math.min(Number(range[2]), size - 1);
+        res.writeHead(206, { 'content-length': end - start + 1, 'content-range': `bytes ${start}-${end}/${size}` });
+        await pipeline(createReadStream(path, { start, end }), res);
+        return;
+      }
+      res.writeHead(200, { 'content-length': size });
+      await pipeline(createReadStream(path), res);
+      return;
+    }
+    return error(res, 405, 'MethodNotAllowed');
+  }
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) error(res, 500, 'InternalError');
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    async buckets() {
+      return (await readdir(root)).sort();
+    },
+    async objects(bucket) {
+      if (!(await exists(bucketDir(bucket)))) return null;
+      return (await readdir(bucketDir(bucket)))
+        .filter((n) => !n.endsWith('.part'))
+        .map(keyOf)
+        .sort();
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
