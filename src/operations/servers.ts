@@ -14,6 +14,7 @@ import { ensureTemplate } from './provisioning/template.ts';
 import { NEON_API_URL, NeonApi, type NeonSettings } from '../providers/neon/api.ts';
 import { checkNeonAccount } from '../providers/neon/registration.ts';
 import { neonServer } from '../providers/neon/servers.ts';
+import { clusterOf, refuseRegistered, writeIfFree } from './server-clusters.ts';
 
 async function isReachable(ctx: SiloContext, server: ServerView): Promise<boolean> {
   // An external server is a label: each of its databases is checked on its own (database/test).
@@ -82,6 +83,9 @@ async function checkedServerValues(ctx: SiloContext, id: string, input: AddServe
   } catch {
     throw invalid('url is not a valid URL', [{ path: 'url', message: 'not a URL' }]);
   }
+  // Refused before the connection is probed when the place is known to be taken already.
+  const known = provider === 'postgres' || input.neon?.orgId;
+  if (known) await refuseRegistered(ctx.db, clusterOf({ provider, host, settings: { ...input.neon } }));
   if (provider === 'postgres') {
     await checkAdminLogin(url);
     return { provider, urlEncrypted: ctx.box.seal(url, sealedAt.serverUrl(id)), apiKeyEncrypted: null, host, settings: {}, capacity: 500 };
@@ -106,10 +110,16 @@ export async function addServer(ctx: SiloContext, input: AddServerInput): Promis
   const { capacity, ...values } = await checkedServerValues(ctx, id, input);
   let row: ServerRow;
   try {
-    [row] = (await ctx.db
-      .insert(databaseServers)
-      .values({ id, name: input.name, ...values, capacity: input.capacity ?? capacity, placement: input.placement ?? 'automatic' })
-      .returning()) as [ServerRow];
+    [row] = await writeIfFree(
+      ctx,
+      clusterOf(values),
+      undefined,
+      async (tx) =>
+        (await tx
+          .insert(databaseServers)
+          .values({ id, name: input.name, ...values, capacity: input.capacity ?? capacity, placement: input.placement ?? 'automatic' })
+          .returning()) as [ServerRow],
+    );
   } catch (error) {
     if (pgCode(error) === '23505') throw conflict(`a server named "${input.name}" already exists`);
     throw error;

@@ -18,6 +18,12 @@ export const LOCK_CLASS = {
   companyDelete: 0x73696c64,
   /** Starting due scheduled backups, one instance at a time: its second half is hashtext('fleet'). */
   backupSchedule: 0x73696c62,
+  /**
+   * Registering a server or changing its URL, one at a time across instances, so that two cannot
+   * both find a cluster free (src/operations/server-clusters.ts). A transaction-level lock
+   * (pg_advisory_xact_lock) with second half 0, not one taken through ifUnlocked().
+   */
+  serverCluster: 0x73696c73,
 } as const;
 
 /** Set while a lock's work runs (and only then: background tasks it leaves see `held` false). */
