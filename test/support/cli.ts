@@ -3,7 +3,8 @@
 import { runCli } from '../../src/cli/main.ts';
 import type { TestSilo } from './test-silo.ts';
 
-export function cliFor(t: TestSilo) {
+/** `tenantMigrationsFolder`: the commands apply that folder's migrations (a schema change's test). */
+export function cliFor(t: TestSilo, options: { tenantMigrationsFolder?: string } = {}) {
   const env = { DATABASE_URL: t.config.databaseUrl!, SILO_DATA_DIR: t.config.dataDir, SILO_DB_PREFIX: t.config.dbPrefix };
   return async (...argv: string[]) => {
     const stdout: string[] = [];
@@ -12,6 +13,7 @@ export function cliFor(t: TestSilo) {
       env,
       stdout: { write: (chunk: string) => stdout.push(chunk) },
       stderr: { write: (chunk: string) => stderr.push(chunk) },
+      ...options,
     });
     return { code, stdout: stdout.join(''), stderr: stderr.join('') };
   };
