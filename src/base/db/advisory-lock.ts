@@ -24,6 +24,11 @@ export const LOCK_CLASS = {
    * (pg_advisory_xact_lock) with second half 0, not one taken through ifUnlocked().
    */
   serverCluster: 0x73696c73,
+  /**
+   * A login-limit row (src/control-plane/login-attempts.ts): transaction-level, its second half
+   * the first 32 bits of the row's hashed key.
+   */
+  loginAttempts: 0x73696c6c,
 } as const;
 
 /** Set while a lock's work runs (and only then: background tasks it leaves see `held` false). */
