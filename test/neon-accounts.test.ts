@@ -80,7 +80,7 @@ describe('registering a neon server', () => {
     const again = await register({ name: 'again', apiKey: neon.personalKey, neon: { orgId: MAIN.id } });
     expect(again.status).toBe(409);
     expect(again.body.error.message).toBe(
-      `Neon organization ${MAIN.id} through ${host} is already registered as server "personal"; change that server instead (PATCH /api/servers/:id)`,
+      `Neon organization ${MAIN.id} through ${host} is already registered as server "personal"; change that server instead (PATCH /api/servers/:id, silo servers update)`,
     );
     expect(neon.requests.length).toBe(asked);
     const orgKey = await register({ name: 'again', apiKey: neon.apiKey });

@@ -52,7 +52,9 @@ export async function refuseRegistered(db: Db, cluster: Cluster | undefined, exc
     cluster.provider === 'postgres'
       ? `the PostgreSQL cluster at ${cluster.host}`
       : `Neon organization ${cluster.orgId}${cluster.regionId ? ` in region ${cluster.regionId}` : ''} through ${cluster.host}`;
-  throw conflict(`${what} is already registered as server "${taken.name}"; change that server instead (PATCH /api/servers/:id)`);
+  throw conflict(
+    `${what} is already registered as server "${taken.name}"; change that server instead (PATCH /api/servers/:id, silo servers update)`,
+  );
 }
 
 /** Runs `write` in a transaction in which `cluster` was found free, serialised with every other. */
