@@ -4,7 +4,7 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.ts';
-import { listServers } from '../src/control-plane/server-records.ts';
+import { hostOf, listServers } from '../src/control-plane/server-records.ts';
 import { cliEnvOf, createTestSilo, serverUrl, type TestSilo } from './support/test-silo.ts';
 
 let t: TestSilo;
@@ -90,21 +90,29 @@ describe('silo companies create', () => {
   });
 });
 
-describe('silo servers add', () => {
-  it('takes the admin URL from an environment variable or standard input, and never prints it', async () => {
+describe('silo servers add | update', () => {
+  it('take the admin URL from an environment variable or standard input, and never print it', async () => {
+    // The suite's server is this Silo's default server already: adding it again is refused with
+    // the cluster it read from the variable (so the URL was read), and without the URL itself.
     const url = serverUrl();
     const password = decodeURIComponent(new URL(url).password);
     const fromEnv = await silo(['servers', 'add', '--name', 'from-env', '--url-env', 'SECOND_SERVER_URL'], {
       env: { SECOND_SERVER_URL: url },
     });
-    expect(fromEnv.code).toBe(0);
-    const fromStdin = await silo(['servers', 'add', '--name', 'from-stdin', '--url-stdin'], { stdin: `${url}\n` });
-    expect(fromStdin.code).toBe(0);
-    for (const output of [fromEnv.output, fromStdin.output]) {
+    expect(fromEnv.code).toBe(1);
+    expect(fromEnv.stderr).toContain(`the PostgreSQL cluster at ${hostOf(url)} is already registered as server "default"`);
+    const fromStdinAdd = await silo(['servers', 'add', '--name', 'from-stdin', '--url-stdin'], { stdin: `${url}\n` });
+    expect(fromStdinAdd.code).toBe(1);
+    expect(fromStdinAdd.stderr).toContain('already registered as server "default"');
+    // Pointing the default server at the same cluster through another database is a change.
+    const [defaultServer] = await listServers(t.ctx);
+    const fromStdin = await silo(['servers', 'update', defaultServer!.id, '--url-stdin'], { stdin: `${url}\n` });
+    expect(fromStdin.code, fromStdin.stderr).toBe(0);
+    for (const output of [fromEnv.output, fromStdinAdd.output, fromStdin.output]) {
       expect(output).not.toContain(url);
       if (password) expect(output).not.toContain(password);
     }
-    expect((await listServers(t.ctx)).map((s) => s.name).sort()).toEqual(['default', 'from-env', 'from-stdin']);
+    expect((await listServers(t.ctx)).map((s) => s.name)).toEqual(['default']);
 
     const missing = await silo(['servers', 'add', '--name', 'none']);
     expect(missing.code).toBe(2);

@@ -72,6 +72,21 @@ describe('registering a neon server', () => {
     expect(named.body.capacity).toBe(1000);
     expect((await createOn(mainServer, 'personal-one')).status).toBe(201);
     expect(projectOf('personal-one')?.orgId).toBe(MAIN.id);
+
+    // The same organisation and region through the same API, by either key, is registered once:
+    // refused before Neon is asked when the organisation is given, after it is found otherwise.
+    const host = new URL(neon.apiUrl).host;
+    const asked = neon.requests.length;
+    const again = await register({ name: 'again', apiKey: neon.personalKey, neon: { orgId: MAIN.id } });
+    expect(again.status).toBe(409);
+    expect(again.body.error.message).toBe(
+      `Neon organization ${MAIN.id} through ${host} is already registered as server "personal"; change that server instead (PATCH /api/servers/:id, silo servers update)`,
+    );
+    expect(neon.requests.length).toBe(asked);
+    const orgKey = await register({ name: 'again', apiKey: neon.apiKey });
+    expect(orgKey.status).toBe(409);
+    expect(orgKey.body.error.message).toContain('already registered as server "personal"');
+    expect(orgKey.text).not.toContain(neon.apiKey);
   });
 
   it('finds the organisation of a key that has one, and answers Neon refusals as client errors', async () => {
@@ -101,6 +116,7 @@ describe('registering a neon server', () => {
       expect(refused.body.error).toMatchObject({ code: 'validation_failed', details: [{ path: 'neon.regionId' }] });
       expect(refused.body.error.message).toContain('aws-eu-central-1');
     }
+    // Another region of the same organisation is another place.
     const accepted = await register({ name: 'region', apiKey: neon.apiKey, neon: { regionId: 'aws-eu-central-1' } });
     expect(accepted.status).toBe(201);
     await t.call('PATCH', `/api/servers/${accepted.body.id}`, { token: t.adminToken, body: { status: 'disabled' } });
@@ -218,7 +234,12 @@ describe('companies on Neon', () => {
   }, 120_000);
 
   it('answer 409, leaving nothing behind, when the server was registered with a project-scoped key', async () => {
-    const scoped = await register({ name: 'scoped', apiKey: neon.projectKey(projectOf('personal-one')!.id) });
+    // In a region of its own: the organisation's default region is registered already.
+    const scoped = await register({
+      name: 'scoped',
+      apiKey: neon.projectKey(projectOf('personal-one')!.id),
+      neon: { regionId: 'aws-us-east-2' },
+    });
     expect(scoped.status).toBe(201);
     const before = neon.projects().length;
     const refused = await createOn(scoped.body.id, 'scoped-one');

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.ts';
 import { type EmbeddedServer, freePort, startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
+import { hostOf } from '../src/control-plane/server-records.ts';
 import { cliEnvOf, createTestSilo, randomName, serverUrl, type TestSilo } from './support/test-silo.ts';
 
 let t: TestSilo;
@@ -71,9 +72,47 @@ describe('a server with manual placement', () => {
   });
 });
 
+describe('registering a cluster twice', () => {
+  it('is refused, whichever database the URL names, over HTTP and the CLI, naming the server that has it', async () => {
+    const port = new URL(second!.url).port;
+    const otherDatabase = new URL(second!.url);
+    otherDatabase.pathname = '/template1';
+    const again = await t.call('POST', '/api/servers', { token: t.adminToken, body: { name: 'again', url: otherDatabase.toString() } });
+    expect(again.status).toBe(409);
+    expect(again.body.error).toMatchObject({
+      code: 'conflict',
+      message: expect.stringContaining(`the PostgreSQL cluster at 127.0.0.1:${port} is already registered as server "special"`),
+    });
+    expect(again.text).not.toContain(decodeURIComponent(otherDatabase.password));
+    // The suite's server, this Silo's default (registered with the management database's URL).
+    const suites = await t.call('POST', '/api/servers', { token: t.adminToken, body: { name: 'again', url: serverUrl() } });
+    expect(suites.status).toBe(409);
+    expect(suites.body.error.message).toContain('already registered as server "default"');
+    const byCli = await silo('servers', 'add', '--name', 'again', '--url', second!.url);
+    expect(byCli.code).toBe(1);
+    expect(byCli.stderr).toContain('already registered as server "special"');
+    // Nor may a server's URL be changed to another server's cluster.
+    const moved = await t.call('PATCH', `/api/servers/${secondId}`, { token: t.adminToken, body: { url: serverUrl() } });
+    expect(moved.status).toBe(409);
+    expect(moved.body.error.message).toContain('already registered as server "default"');
+    expect((await t.call('GET', '/api/servers', { token: t.adminToken })).body.items.map((s: { name: string }) => s.name).sort()).toEqual([
+      'default',
+      'special',
+    ]);
+  });
+
+  it('compares host names in lower case and spells out the default port', () => {
+    expect(hostOf('postgres://u:p@DB.Example.COM/postgres')).toBe('db.example.com:5432');
+    expect(hostOf('postgresql://u:p@db.example.com:5432/other')).toBe('db.example.com:5432');
+  });
+});
+
 describe('changing a server', () => {
   it('refuses a URL that reaches another server or a bad login, and stores nothing', async () => {
-    const elsewhere = await t.call('PATCH', `/api/servers/${secondId}`, { token: t.adminToken, body: { url: serverUrl() } });
+    // The suite's server by another name (which the duplicate check does not know for the same).
+    const suites = new URL(serverUrl());
+    suites.hostname = 'localhost';
+    const elsewhere = await t.call('PATCH', `/api/servers/${secondId}`, { token: t.adminToken, body: { url: suites.toString() } });
     expect(elsewhere.status).toBe(400);
     expect(elsewhere.body.error.message).toContain('without 1 of the 1 databases');
     const wrong = new URL(second!.url);
@@ -99,6 +138,10 @@ describe('changing a server', () => {
     expect(patched.status, patched.text).toBe(200);
     expect(patched.body).toMatchObject({ host: `localhost:${other.port}`, capacity: 50, placement: 'manual' });
     expect(patched.text).not.toContain(decodeURIComponent(other.password));
+    other.hostname = 'LocalHost';
+    const upperCase = await t.call('POST', '/api/servers', { token: t.adminToken, body: { name: 'again', url: other.toString() } });
+    expect(upperCase.status).toBe(409);
+    expect(upperCase.body.error.message).toContain(`the PostgreSQL cluster at localhost:${other.port} is already registered`);
 
     const login = await t.call('POST', '/api/auth/login', { token: null, body: { ...admin('big'), company: 'big' } });
     expect(login.status).toBe(200);
@@ -162,5 +205,15 @@ describe('a server gone', () => {
     );
     expect((await t.call('GET', '/api/companies/big', { token: t.adminToken })).body).toMatchObject({ status: 'deleted', serverId: null });
     expect((await t.call('DELETE', `/api/servers/${secondId}`, { token: t.adminToken })).status).toBe(404);
+  });
+
+  it('once removed, the cluster can be registered again: by one of 16 registrations at once', async () => {
+    const names = Array.from({ length: 16 }, (_, i) => `again-${i}`);
+    const answers = await Promise.all(
+      names.map((name) => t.call('POST', '/api/servers', { token: t.adminToken, body: { name, url: second!.url } })),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([201, ...names.slice(1).map(() => 409)]);
+    const listed = (await t.call('GET', '/api/servers', { token: t.adminToken })).body.items as { name: string; host: string }[];
+    expect(listed.filter((s) => s.host === `127.0.0.1:${new URL(second!.url).port}`)).toHaveLength(1);
   });
 });

@@ -81,6 +81,7 @@ export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<n
     stdin: io.stdin ?? process.stdin,
     stdout: io.stdout ?? process.stdout,
     stderr: io.stderr ?? process.stderr,
+    tenantMigrationsFolder: io.tenantMigrationsFolder,
   };
   try {
     await buildProgram(full).parseAsync(argv, { from: 'user' });

@@ -34,6 +34,11 @@ export interface CliIo {
   stdin: NodeJS.ReadableStream;
   stdout: Writer;
   stderr: Writer;
+  /**
+   * The tenant migrations the commands apply: those of the code that runs (the default), or, for
+   * a caller in the same process (a test of a schema change), a folder of its own.
+   */
+  tenantMigrationsFolder?: string | undefined;
 }
 
 export interface CliRuntime {
@@ -54,7 +59,10 @@ export function createRuntime(io: CliIo): CliRuntime {
     async withSilo(run) {
       // A command's output is its report: logs go to stderr, warnings and worse unless asked.
       const config = loadConfig({ ...io.env, SILO_LOG_LEVEL: io.env.SILO_LOG_LEVEL || 'warn' });
-      const silo = await openSilo(config, { log: createLogger(config.logLevel, io.stderr) });
+      const silo = await openSilo(config, {
+        log: createLogger(config.logLevel, io.stderr),
+        ...(io.tenantMigrationsFolder ? { tenantMigrationsFolder: io.tenantMigrationsFolder } : {}),
+      });
       try {
         return await run(silo.ctx);
       } finally {

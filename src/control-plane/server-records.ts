@@ -23,9 +23,10 @@ export interface ServerView {
   createdAt: string;
 }
 
+/** A postgres URL's host:port, the port spelled out and the host name in lower case (as DNS compares it). */
 export function hostOf(url: string): string {
   const parsed = new URL(url);
-  return `${parsed.hostname}:${parsed.port || '5432'}`;
+  return `${parsed.hostname.toLowerCase()}:${parsed.port || '5432'}`;
 }
 
 export async function companyCounts(ctx: SiloContext): Promise<Map<string, number>> {

@@ -14,6 +14,7 @@ import type { ServerRow } from '../control-plane/schema.ts';
 import { companyCounts, hostOf, type ServerView, toServerView as toView } from '../control-plane/server-records.ts';
 import { checkAdminLogin } from './servers.ts';
 import { emptyWarmPool } from './provisioning/warm-pool.ts';
+import { clusterOf, refuseRegistered, writeIfFree } from './server-clusters.ts';
 
 const SERVER_CHANGED_CHANNEL = 'silo_server_changed';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -77,12 +78,14 @@ async function checkedSecrets(ctx: SiloContext, row: ServerRow, change: ServerCh
     const url = change.url!;
     if (!/^postgres(ql)?:\/\/.+/.test(url))
       throw invalid('url must be a postgres:// or postgresql:// URL', [{ path: 'url', message: 'not a postgres URL' }]);
+    await refuseRegistered(ctx.db, clusterOf({ ...row, host: hostOf(url) }), row.id);
     await checkSameDatabases(ctx, row, url);
     return { urlEncrypted: ctx.box.seal(url, sealedAt.serverUrl(row.id)), host: hostOf(url) };
   }
   const url = change.url ?? ctx.box.open(row.urlEncrypted!, sealedAt.serverUrl(row.id));
   const apiKey = change.apiKey ?? ctx.box.open(row.apiKeyEncrypted!, sealedAt.serverApiKey(row.id));
   if (!/^https?:\/\/.+/.test(url)) throw invalid('url must be the http(s) URL of the Neon API', [{ path: 'url', message: 'not http(s)' }]);
+  await refuseRegistered(ctx.db, clusterOf({ ...row, host: new URL(url).host }), row.id);
   try {
     await new NeonApi(url, apiKey, { timeoutMs: 10_000 }).checkKey((row.settings as NeonSettings).orgId);
   } catch (error) {
@@ -100,11 +103,15 @@ export async function changeServer(ctx: SiloContext, id: string, change: ServerC
   if (!current) throw notFound('database server');
   const secrets = await checkedSecrets(ctx, current, change);
   const { status, capacity, placement } = change;
-  const [row] = await ctx.db
-    .update(databaseServers)
-    .set({ status, capacity, placement, ...secrets, updatedAt: dsql`now()` })
-    .where(eq(databaseServers.id, id))
-    .returning();
+  // A new URL is written only if its cluster is still free (another change may have taken it).
+  const cluster = secrets.host ? clusterOf({ ...current, host: secrets.host }) : undefined;
+  const [row] = await writeIfFree(ctx, cluster, id, (tx) =>
+    tx
+      .update(databaseServers)
+      .set({ status, capacity, placement, ...secrets, updatedAt: dsql`now()` })
+      .where(eq(databaseServers.id, id))
+      .returning(),
+  );
   if (!row) throw notFound('database server');
   if (secrets.urlEncrypted) {
     await forgetServer(ctx, id);

@@ -11,23 +11,36 @@ import { sealedAt } from '../base/crypto/credentials.ts';
 import { ONE_CONNECTION, openPostgres } from '../base/db/postgres-client.ts';
 import { conflict, describeError, invalid, pgCode, unavailable } from '../base/errors.ts';
 import { ensureTemplate } from './provisioning/template.ts';
-import { NEON_API_URL, NeonApi, type NeonSettings } from '../providers/neon/api.ts';
+import { NEON_API_URL, NeonApi, neonError, type NeonSettings } from '../providers/neon/api.ts';
 import { checkNeonAccount } from '../providers/neon/registration.ts';
 import { neonServer } from '../providers/neon/servers.ts';
+import { clusterOf, refuseRegistered, writeIfFree } from './server-clusters.ts';
 
-async function isReachable(ctx: SiloContext, server: ServerView): Promise<boolean> {
-  // An external server is a label: each of its databases is checked on its own (database/test).
-  if (server.provider === 'external') return true;
+const PROBE_MS = 3000;
+
+/**
+ * Why Silo cannot reach the server now (undefined: it can), within 3 s: a postgres server by its
+ * admin login, a neon server by one call the API must accept its key for (never retried: a probe
+ * must not spend the rate limit). An external server is a label: each of its databases is
+ * checked on its own (database/test).
+ */
+export async function whyUnreachable(ctx: SiloContext, server: Pick<ServerView, 'id' | 'provider'>): Promise<string | undefined> {
+  if (server.provider === 'external') return undefined;
+  let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       server.provider === 'neon'
-        ? await neonServer(ctx, server.id).then(({ api, settings }) => api.checkKey(settings.orgId, { once: true }))
-        : (await ctx.servers.admin(server.id))`select 1`,
-      new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3000).unref()),
+        ? neonServer(ctx, server.id).then(({ api, settings }) => api.checkKey(settings.orgId, { once: true }))
+        : ctx.servers.admin(server.id).then((admin) => admin`select 1`),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_MS / 1000} s`)), PROBE_MS);
+      }),
     ]);
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (error) {
+    return describeError(server.provider === 'neon' ? neonError(error) : error);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -82,6 +95,9 @@ async function checkedServerValues(ctx: SiloContext, id: string, input: AddServe
   } catch {
     throw invalid('url is not a valid URL', [{ path: 'url', message: 'not a URL' }]);
   }
+  // Refused before the connection is probed when the place is known to be taken already.
+  const known = provider === 'postgres' || input.neon?.orgId;
+  if (known) await refuseRegistered(ctx.db, clusterOf({ provider, host, settings: { ...input.neon } }));
   if (provider === 'postgres') {
     await checkAdminLogin(url);
     return { provider, urlEncrypted: ctx.box.seal(url, sealedAt.serverUrl(id)), apiKeyEncrypted: null, host, settings: {}, capacity: 500 };
@@ -106,10 +122,16 @@ export async function addServer(ctx: SiloContext, input: AddServerInput): Promis
   const { capacity, ...values } = await checkedServerValues(ctx, id, input);
   let row: ServerRow;
   try {
-    [row] = (await ctx.db
-      .insert(databaseServers)
-      .values({ id, name: input.name, ...values, capacity: input.capacity ?? capacity, placement: input.placement ?? 'automatic' })
-      .returning()) as [ServerRow];
+    [row] = await writeIfFree(
+      ctx,
+      clusterOf(values),
+      undefined,
+      async (tx) =>
+        (await tx
+          .insert(databaseServers)
+          .values({ id, name: input.name, ...values, capacity: input.capacity ?? capacity, placement: input.placement ?? 'automatic' })
+          .returning()) as [ServerRow],
+    );
   } catch (error) {
     if (pgCode(error) === '23505') throw conflict(`a server named "${input.name}" already exists`);
     throw error;
@@ -124,6 +146,6 @@ export async function addServer(ctx: SiloContext, input: AddServerInput): Promis
 /** Every server, each probed: whether Silo can reach it now (3 s at most). */
 export async function listServersProbed(ctx: SiloContext): Promise<ServerView[]> {
   const views = await listServers(ctx);
-  await Promise.all(views.map(async (v) => (v.reachable = await isReachable(ctx, v))));
+  await Promise.all(views.map(async (v) => (v.reachable = (await whyUnreachable(ctx, v)) === undefined)));
   return views;
 }

@@ -20,6 +20,17 @@ export const LOCK_CLASS = {
   backupSchedule: 0x73696c62,
   /** Refilling one server's warm pool, one instance at a time: its second half is hashtext(server id). */
   warmRefill: 0x73696c77,
+  /**
+   * Registering a server or changing its URL, one at a time across instances, so that two cannot
+   * both find a cluster free (src/operations/server-clusters.ts). A transaction-level lock
+   * (pg_advisory_xact_lock) with second half 0, not one taken through ifUnlocked().
+   */
+  serverCluster: 0x73696c73,
+  /**
+   * A login-limit row (src/control-plane/login-attempts.ts): transaction-level, its second half
+   * the first 32 bits of the row's hashed key.
+   */
+  loginAttempts: 0x73696c6c,
 } as const;
 
 /** Set while a lock's work runs (and only then: background tasks it leaves see `held` false). */

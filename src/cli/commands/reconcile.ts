@@ -1,4 +1,5 @@
-// `silo reconcile [--fix]`: what a crash or a lost server left behind (operations/reconcile/reconcile.ts).
+// `silo reconcile [--fix]`: what a crash or a lost server left behind, and servers that cannot be
+// reached (operations/reconcile/reconcile.ts).
 import type { Command } from 'commander';
 import { reconcile } from '../../operations/reconcile/reconcile.ts';
 import { parsePositiveInt } from '../arguments.ts';
@@ -15,7 +16,7 @@ export function registerReconcileCommand(program: Command, cli: CliRuntime): voi
   program
     .command('reconcile')
     .description(
-      'find companies stuck in provisioning, databases or roles no company owns, and what failed or interrupted moves left; with --fix, undo and drop them',
+      'find companies stuck in provisioning, databases or roles no company owns, servers (postgres or neon) that cannot be reached, and what failed or interrupted moves, restores and forced deletes left; with --fix, undo and drop them',
     )
     .option('--fix', 'repair what is found: stuck companies are undone and marked failed, orphans are dropped')
     .option('--stuck-after-minutes <n>', 'a company provisioning for longer than this is stuck', parsePositiveInt(100_000), 10)

@@ -1,8 +1,10 @@
 // `silo reconcile`: what a crash or a lost server can leave behind. Companies stuck in
-// `provisioning` past a grace period, failed Neon creates that could not delete their project, and
-// databases or roles on a server, named with this installation's prefix, that no live company owns,
-// and broken warm pool databases (warm.ts). Reports them; with `fix`, repairs them: stuck
-// companies are undone and marked failed (a create with the same slug retries), orphans are dropped.
+// `provisioning` past a grace period, failed Neon creates that could not delete their project,
+// databases or roles on a server, named with this installation's prefix, that no live company
+// owns, broken warm pool databases (warm.ts), and servers (postgres or neon) that cannot be
+// reached. Reports them; with `fix`, repairs what it can: stuck companies are undone and marked
+// failed (a create with the same slug retries), orphans are dropped; an unreachable server stays a
+// finding.
 import { and, eq, isNotNull, lt, ne, sql as dsql } from 'drizzle-orm';
 import type { Sql } from 'postgres';
 import type { SiloContext } from '../../context.ts';
@@ -19,6 +21,7 @@ import { listServers } from '../../control-plane/server-records.ts';
 import { tenantNamePattern } from '../../base/names.ts';
 import { dropTenantDatabase, removeCompanyDatabase } from '../provisioning/tenant-database.ts';
 import { inTransaction } from '../../base/db/transaction.ts';
+import { whyUnreachable } from '../servers.ts';
 
 export interface ReconcileOptions {
   fix: boolean;
@@ -97,8 +100,14 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
 
   const pattern = tenantNamePattern(ctx.config.dbPrefix);
 
-  // Only postgres servers are Silo's to list; a neon project or an external database is one company's.
+  // Only postgres servers are Silo's to list; a neon project or an external database is one
+  // company's. A neon server is still probed: its companies can neither be served nor deleted
+  // while its API cannot be reached.
   for (const server of await listServers(ctx)) {
+    if (server.provider === 'neon') {
+      const why = await whyUnreachable(ctx, server);
+      if (why) findings.push({ kind: 'unreachable_server', serverId: server.id, name: server.name, fixed: false, error: why });
+    }
     if (server.provider !== 'postgres') continue;
     let admin: Sql;
     try {

@@ -8,7 +8,7 @@ import type { SiloContext } from '../../context.ts';
 import type { ManagementDb } from '../../control-plane/db.ts';
 import { companies, databaseLeftovers } from '../../control-plane/schema.ts';
 import { describeError } from '../../base/errors.ts';
-import { dropTenantDatabase } from '../provisioning/tenant-database.ts';
+import { dropTenantDatabase, removeCompanyDatabase } from '../provisioning/tenant-database.ts';
 import { inTransaction } from '../../base/db/transaction.ts';
 
 export type Leftover = typeof databaseLeftovers.$inferSelect;
@@ -88,10 +88,16 @@ export async function removeLeftover(ctx: SiloContext, leftover: Leftover): Prom
         await close();
         return 'live';
       }
-      await dropTenantDatabase(await ctx.servers.admin(leftover.serverId, tx), {
-        database: leftover.databaseName,
-        role: leftover.roleName,
-      });
+      if (company?.provider === 'neon') {
+        // A neon company's leftover (a forced delete while the API could not be reached) is its
+        // project: deleted by id, or by Silo's name when no id was recorded.
+        await removeCompanyDatabase(ctx, { ...company, serverId: leftover.serverId });
+      } else {
+        await dropTenantDatabase(await ctx.servers.admin(leftover.serverId, tx), {
+          database: leftover.databaseName,
+          role: leftover.roleName,
+        });
+      }
       await close();
       return 'removed';
     });

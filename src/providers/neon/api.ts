@@ -262,7 +262,7 @@ export function neonError(error: unknown, options: { registering?: boolean } = {
       ? new SiloError('validation_failed', 'the Neon API refused the API key')
       : new SiloError(
           'conflict',
-          `the Neon API refused this server's API key (${error.status}): revoked, or scoped to one project? register the server again with an organization key`,
+          `the Neon API refused this server's API key (${error.status}): revoked, or scoped to one project? give the server an organization key (silo servers update --api-key-env)`,
         );
   }
   return new SiloError(options.registering ? 'validation_failed' : 'conflict', error.message);

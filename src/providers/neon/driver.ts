@@ -64,6 +64,11 @@ async function load() {
     // An idle connection that breaks is reported here; without a listener it would end the process.
     // The next query on the pool opens a new connection (or fails, and that request says so).
     pool.on('error', () => {});
+    // A client lent out (a transaction between two statements) has no pool listener: an error that
+    // arrives while no query runs on it (57P01 when a compute suspends, the socket's end) is an
+    // 'error' event that would end the process too. Listened for here, it fails the client's next
+    // query instead, and the pool drops the client when it comes back (it is no longer queryable).
+    pool.on('connect', (client: { on(event: 'error', listener: () => void): unknown }) => client.on('error', () => {}));
     // pg's end() waits for every client to come back; a client never released must not hold the
     // pool (and its budget slot) for ever: give up after a few seconds, as postgres.js's end does.
     const end = () => Promise.race([pool.end(), new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]);

@@ -100,6 +100,8 @@ export function registerServerRoutes(app: App, ctx: SiloContext) {
       path: '/api/servers',
       operationId: 'createServer',
       summary: 'Register a database server (its template is prepared before this answers)',
+      description:
+        'A cluster already registered is refused (409): for postgres the same host:port, whatever the database; for neon the same API host, organization and region.',
       request: { body: jsonBody(AddServerBody) },
       responses: { 201: json(ServerSchema, 'The server'), 409: errors[409] },
     }),
@@ -114,7 +116,7 @@ export function registerServerRoutes(app: App, ctx: SiloContext) {
       operationId: 'updateServer',
       summary: 'Change a server: status, capacity, placement, or its URL or API key (checked first)',
       request: { params: z.object({ id: z.uuid() }), body: jsonBody(UpdateServerBody) },
-      responses: { 200: json(ServerSchema, 'The server'), 503: errors[503] },
+      responses: { 200: json(ServerSchema, 'The server'), 409: errors[409], 503: errors[503] },
     }),
     async (c) => c.json(await changeServer(ctx, c.req.valid('param').id, c.req.valid('json')), 200),
   );
