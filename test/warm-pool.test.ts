@@ -2,11 +2,15 @@
 // claim hands over (a company like any other), concurrent sign-ups never sharing one, a template
 // change never handing out a stale one, reconcile cleaning what a crashed refill leaves, the
 // refiller stopping cleanly, and a pool of 0 changing nothing.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import postgres from 'postgres';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseServers, warmDatabases } from '../src/control-plane/schema.ts';
 import { quoteIdent } from '../src/base/names.ts';
+import { freePort, startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
 import { sealedAt } from '../src/base/crypto/credentials.ts';
 import { refillServer, newWarmName, cloneWarmDatabase } from '../src/operations/provisioning/warm-pool.ts';
 import { startWarmRefiller } from '../src/operations/provisioning/warm-refiller.ts';
@@ -311,14 +315,27 @@ describe('the background refiller', () => {
 
 describe('removing a server', () => {
   it('drops its warm databases first: they never keep a server', async () => {
-    const second = await addServer(t.ctx, { name: 'warm-second', url: serverUrl() });
-    expect(await refillServer(t.ctx, second.id)).toMatchObject({ cloned: 3 });
-    const names = (await t.ctx.db.select().from(warmDatabases).where(eq(warmDatabases.serverId, second.id))).map((r) => r.name);
-    expect(names).toHaveLength(3);
-    await removeServer(t.ctx, second.id);
-    expect(await t.ctx.db.select().from(warmDatabases).where(eq(warmDatabases.serverId, second.id))).toEqual([]);
-    expect(await t.admin`select 1 from pg_database where datname in ${t.admin(names)}`).toHaveLength(0);
-    expect(await t.admin`select 1 from pg_roles where rolname in ${t.admin(names)}`).toHaveLength(0);
+    // A cluster of its own: one cluster is registered once, and the suite's is the default server.
+    const dir = mkdtempSync(join(tmpdir(), 'silo-warm-second-'));
+    const cluster = await startEmbeddedPostgres(dir, { port: await freePort() });
+    try {
+      const second = await addServer(t.ctx, { name: 'warm-second', url: cluster.url });
+      expect(await refillServer(t.ctx, second.id)).toMatchObject({ cloned: 3 });
+      const names = (await t.ctx.db.select().from(warmDatabases).where(eq(warmDatabases.serverId, second.id))).map((r) => r.name);
+      expect(names).toHaveLength(3);
+      await removeServer(t.ctx, second.id);
+      expect(await t.ctx.db.select().from(warmDatabases).where(eq(warmDatabases.serverId, second.id))).toEqual([]);
+      const admin = postgres(cluster.url, { max: 1, onnotice: () => {} });
+      try {
+        expect(await admin`select 1 from pg_database where datname in ${admin(names)}`).toHaveLength(0);
+        expect(await admin`select 1 from pg_roles where rolname in ${admin(names)}`).toHaveLength(0);
+      } finally {
+        await admin.end();
+      }
+    } finally {
+      await cluster.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
