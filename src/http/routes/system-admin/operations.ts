@@ -8,7 +8,14 @@ import { errors, json } from '../../schemas.ts';
 const Index = z
   .object({
     service: z.literal('silo'),
-    links: z.object({ docs: z.string(), openapi: z.string(), health: z.string(), ready: z.string(), metrics: z.string() }),
+    links: z.object({
+      console: z.string(),
+      docs: z.string(),
+      openapi: z.string(),
+      health: z.string(),
+      ready: z.string(),
+      metrics: z.string(),
+    }),
   })
   .openapi('Index');
 
@@ -28,7 +35,7 @@ export function registerOperationRoutes(app: App, ctx: SiloContext) {
       c.json(
         {
           service: 'silo' as const,
-          links: { docs: '/docs', openapi: '/openapi.json', health: '/health', ready: '/ready', metrics: '/metrics' },
+          links: { console: '/console', docs: '/docs', openapi: '/openapi.json', health: '/health', ready: '/ready', metrics: '/metrics' },
         },
         200,
       ),
