@@ -4,21 +4,13 @@
 // file's id, whatever crashes meanwhile; a failed write removes its temporary file.
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { notFound } from '../../base/errors.ts';
 import { type ByteRange, checkedId, type FileStorage } from './file-storage.ts';
-
-async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
+import { fsyncPath } from '../../base/fsync.ts';
 
 const READ_CHUNK_BYTES = 1024 * 1024;
 

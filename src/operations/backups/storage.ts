@@ -3,11 +3,12 @@
 // renamed into place, so that a reader never finds half an archive under a backup's name, whatever
 // crashes meanwhile. An S3-compatible bucket would be a second implementation of the same interface.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { notFound } from '../../base/errors.ts';
+import { fsyncPath } from '../../base/fsync.ts';
 
 export interface BackupStorage {
   /** Stores the stream under `key` as a whole or not at all; answers its size in bytes. */
@@ -25,15 +26,6 @@ export function backupKey(companyId: string, backupId: string): string {
   const key = `${companyId}/${backupId}.silo`;
   if (!KEY.test(key)) throw new Error('a backup key is made of two ids');
   return key;
-}
-
-async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /**
