@@ -10,16 +10,14 @@
 //   BENCH_DATABASE_URL=postgres://...        an existing server (admin login) instead of an embedded one
 //
 // Results and their reading: docs/migrations.md.
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { and, eq } from 'drizzle-orm';
-import { Command } from 'commander';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { migrationsFolder, openSilo, type Silo } from '../src/bootstrap.ts';
-import { registerMigrateCommands } from '../src/cli/commands/migrate.ts';
 import { loadConfig } from '../src/base/config/config.ts';
 import type { SiloContext } from '../src/context.ts';
 import { companies, type CompanyRow } from '../src/control-plane/schema.ts';
@@ -29,17 +27,7 @@ import { loadMigrationSet } from '../src/base/db/migration-set.ts';
 import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
 import { formatTable, intOption, machineInfo, median, ms, option, serverInfo, silentLog, withDatabase } from './support.ts';
 import { sealedAt } from '../src/base/crypto/credentials.ts';
-
-/** What `silo migrate apply` uses without --concurrency, read from the command's own definition. */
-function cliDefaultConcurrency(): number {
-  const program = new Command();
-  const unused = () => Promise.reject(new Error('not for running'));
-  registerMigrateCommands(program, { stdout: process.stdout, stderr: process.stderr, env: {}, stdin: process.stdin, withSilo: unused });
-  const apply = program.commands.find((c) => c.name() === 'migrate')?.commands.find((c) => c.name() === 'apply');
-  const value: unknown = apply?.options.find((o) => o.long === '--concurrency')?.defaultValue;
-  if (typeof value !== 'number') throw new Error('could not read the default of `silo migrate apply --concurrency`');
-  return value;
-}
+import { appendMigration, cliDefaultConcurrency } from './migration-support.ts';
 
 const PROVISION_CONCURRENCY = 4;
 const VERIFY_CONCURRENCY = 8;
@@ -129,15 +117,6 @@ function randomPrefix(index: number): string {
   const letters = 'abcdefghijklmnopqrstuvwxyz0123456789';
   const tail = Array.from({ length: 6 }, () => letters[Math.floor(Math.random() * letters.length)]).join('');
   return `bm${tail}${index}`;
-}
-
-/** Appends a migration to the copied journal, as `drizzle-kit generate --custom` would. */
-function appendMigration(folder: string, tag: string, text: string): void {
-  const journalPath = join(folder, 'meta', '_journal.json');
-  const journal = JSON.parse(readFileSync(journalPath, 'utf8'));
-  journal.entries.push({ idx: journal.entries.length, version: '7', when: journal.entries.at(-1).when + 1000, tag, breakpoints: true });
-  writeFileSync(join(folder, `${tag}.sql`), text);
-  writeFileSync(journalPath, JSON.stringify(journal, null, 2));
 }
 
 async function activeCompanies(ctx: SiloContext): Promise<CompanyRow[]> {

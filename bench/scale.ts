@@ -2,14 +2,19 @@
 // 100, 500 companies by default) and at each size the same figures are taken, the smallest size
 // being the baseline of the run: the status and the companies list (first page, and a search) as
 // the API answers them, a start-up (openSilo with the templates prepared, then close), this
-// process's RSS and heap, the heap one open tenant pool costs, and the management database's size.
+// process's RSS and heap, the heap one open tenant pool costs, the management database's size;
+// then sign-ups by cloning and from the warm pool, tenant reads at random over all companies, and
+// one new migration over the whole fleet (bench/scale-measures.ts).
 //
-//   npm run bench:scale [-- --sizes 10,100,500]    (or BENCH_SIZES)
+//   npm run bench:scale [-- --sizes 100,1000,3000]    (or BENCH_SIZES)
 //   BENCH_DATABASE_URL=postgres://...             an existing server instead of an embedded one
 //
 // Results and their reading: docs/scale.md.
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
-import { openSilo } from '../src/bootstrap.ts';
+import { migrationsFolder, type OpenOptions, openSilo } from '../src/bootstrap.ts';
 import { loadConfig } from '../src/base/config/config.ts';
 import type { SiloContext } from '../src/context.ts';
 import { listCompanies } from '../src/operations/companies.ts';
@@ -27,6 +32,8 @@ import {
   silentLog,
   startBenchServer,
 } from './support.ts';
+import { cliDefaultConcurrency } from './migration-support.ts';
+import { fleetMigration, type Migration, randomReads, type Reads, SIGNUPS, type SignUps, signUps } from './scale-measures.ts';
 
 const SAMPLES = 30;
 /** Pools opened to measure one pool's heap: bounded by the server's connections. */
@@ -66,9 +73,7 @@ async function growTo(ctx: SiloContext, from: number, size: number): Promise<voi
 async function heapPerPool(env: Record<string, string>): Promise<number> {
   const silo = await openSilo(
     loadConfig({ ...env, SILO_POOL_PER_COMPANY: '1', SILO_POOL_SERVER_BUDGET: '60', SILO_POOL_MAX_POOLS: '60' }),
-    {
-      log: silentLog,
-    },
+    { ...openOptions, log: silentLog },
   );
   try {
     const rows = (await silo.ctx.db.query.companies.findMany({ where: (c, { eq }) => eq(c.status, 'active'), limit: POOLS })) ?? [];
@@ -92,6 +97,9 @@ interface Row {
   heap: number;
   perPool: number;
   managementBytes: number;
+  signUps: SignUps;
+  reads: Reads;
+  migration: Migration;
 }
 
 async function measure(ctx: SiloContext, env: Record<string, string>, size: number): Promise<Row> {
@@ -99,15 +107,38 @@ async function measure(ctx: SiloContext, env: Record<string, string>, size: numb
   const list = await timed(() => listCompanies(ctx, { limit: 50 }));
   const search = await timed(() => listCompanies(ctx, { limit: 50, q: '0042' }));
   const startup = await timed(async () => {
-    const silo = await openSilo(loadConfig(env), { prepareTemplates: true, log: silentLog });
+    const silo = await openSilo(loadConfig(env), { ...openOptions, prepareTemplates: true, log: silentLog });
     await silo.close();
   }, 3);
   const perPool = await heapPerPool(env);
   collect();
   const memory = process.memoryUsage();
   const [db] = await ctx.sql<{ bytes: number }[]>`select pg_database_size(current_database())::float8 as bytes`;
-  return { size, status, list, search, startup, rss: memory.rss, heap: memory.heapUsed, perPool, managementBytes: db!.bytes };
+  const [server] = await ctx.sql<{ id: string }[]>`select id from database_servers`;
+  const reads = await randomReads(ctx);
+  const migration = await fleetMigration(ctx, openOptions.tenantMigrationsFolder!, size, cliDefaultConcurrency());
+  const made = await signUps(ctx, size, server!.id);
+  return {
+    size,
+    status,
+    list,
+    search,
+    startup,
+    rss: memory.rss,
+    heap: memory.heapUsed,
+    perPool,
+    managementBytes: db!.bytes,
+    signUps: made,
+    reads,
+    migration,
+  };
 }
+
+/** The run's own copy of the tenant migrations, to which each size's new migration is added. */
+const migrations = mkdtempSync(join(os.tmpdir(), 'silo-bench-scale-migrations-'));
+process.once('exit', () => rmSync(migrations, { recursive: true, force: true }));
+cpSync(migrationsFolder('tenant'), migrations, { recursive: true });
+const openOptions: OpenOptions = { tenantMigrationsFolder: migrations };
 
 const server = await startBenchServer();
 let failed = false;
@@ -117,22 +148,23 @@ try {
     throw new Error('--sizes / BENCH_SIZES: a comma-separated list of positive integers');
   sizes.sort((a, b) => a - b);
   // No warm pool: the fleet grows by cloning, and no refiller runs beside the measurements.
-  const bench = await openBenchSilo(server.url, { SILO_WARM_POOL: '0' });
+  const bench = await openBenchSilo(server.url, { SILO_WARM_POOL: '0' }, openOptions);
   try {
     const ctx = bench.silo.ctx;
-    await ctx.sql`update database_servers set capacity = ${sizes.at(-1)! + 10}`;
+    await ctx.sql`update database_servers set capacity = ${sizes.at(-1)! + 2 * SIGNUPS * sizes.length + 10}`;
     console.log('Silo scale benchmark: how its own costs grow with the fleet (one server)');
     console.log(`  postgres:   ${await serverInfo(ctx.sql)} (${server.embedded ? 'embedded' : 'BENCH_DATABASE_URL'})`);
     console.log(`  machine:    ${machineInfo()}`);
     console.log(`  per size:   status, list and search ${SAMPLES} times each; start-up 3 times; heap of ${POOLS} open pools\n`);
     const rows: Row[] = [];
-    let have = 0;
+    const count = async () => (await ctx.sql<{ n: number }[]>`select count(*)::int as n from companies`)[0]!.n;
     for (const size of sizes) {
       const started = performance.now();
-      await growTo(ctx, have, size);
-      process.stderr.write(`  ${size} companies (${((performance.now() - started) / 1000).toFixed(0)} s to grow); measuring\n`);
-      have = size;
-      rows.push(await measure(ctx, bench.env, size));
+      // The sign-ups of the size before count towards this one.
+      await growTo(ctx, await count(), size);
+      const have = await count();
+      process.stderr.write(`  ${have} companies (${((performance.now() - started) / 1000).toFixed(0)} s to grow); measuring\n`);
+      rows.push(await measure(ctx, bench.env, have));
     }
     const p = (values: number[]) => `${ms(median(values))} / ${ms(percentile(values, 99))}`;
     console.log(
@@ -161,13 +193,36 @@ try {
         ]),
       ),
     );
+    console.log(
+      `\nSign-ups (${SIGNUPS} per path, one at a time, the admin's bcrypt hash included), tenant reads at random over ` +
+        'all active companies (a page of documents, 8 at once, the default pool bounds), and one new migration ' +
+        `(a column and an index) over the fleet at \`silo migrate apply\`'s default concurrency`,
+    );
+    console.log(
+      formatTable(
+        ['companies', 'sign-up clone p50/p99 ms', 'sign-up warm p50/p99 ms', 'read p50/p99 ms', 'pool hits', 'migrated', 'companies/s'],
+        rows.map((r) => [
+          String(r.size),
+          p(r.signUps.clone),
+          p(r.signUps.warm),
+          p(r.reads.times),
+          `${(r.reads.hitRate * 100).toFixed(0)}% (${r.reads.openPools} open)`,
+          String(r.migration.companies),
+          (r.migration.companies / r.migration.seconds).toFixed(1),
+        ]),
+      ),
+    );
     const [first, last] = [rows[0]!, rows.at(-1)!];
     const grow = (a: number, b: number) => `${(b / a).toFixed(2)}x`;
     console.log(
       `\n${last.size} against ${first.size} companies (${(last.size / first.size).toFixed(0)}x the fleet): ` +
         `status ${grow(median(first.status), median(last.status))}, list ${grow(median(first.list), median(last.list))}, ` +
         `search ${grow(median(first.search), median(last.search))}, start-up ${grow(median(first.startup), median(last.startup))}, ` +
-        `RSS ${grow(first.rss, last.rss)}, management DB ${grow(first.managementBytes, last.managementBytes)}`,
+        `RSS ${grow(first.rss, last.rss)}, management DB ${grow(first.managementBytes, last.managementBytes)}, ` +
+        `clone sign-up ${grow(median(first.signUps.clone), median(last.signUps.clone))}, ` +
+        `warm sign-up ${grow(median(first.signUps.warm), median(last.signUps.warm))}, ` +
+        `read ${grow(median(first.reads.times), median(last.reads.times))}, ` +
+        `migration companies/s ${grow(first.migration.companies / first.migration.seconds, last.migration.companies / last.migration.seconds)}`,
     );
     const perCompany = (last.managementBytes - first.managementBytes) / (last.size - first.size);
     console.log(`management database per company: ${(perCompany / 1024).toFixed(1)} KB (audit rows included)`);

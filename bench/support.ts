@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { openSilo, type Silo } from '../src/bootstrap.ts';
+import { type OpenOptions, openSilo, type Silo } from '../src/bootstrap.ts';
 import { loadConfig } from '../src/base/config/config.ts';
 import { startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
 import { createLogger } from '../src/base/logger.ts';
@@ -96,9 +96,10 @@ async function dropByPrefix(serverUrl: string, prefix: string): Promise<void> {
 
 /**
  * A Silo with its own management database on `serverUrl`, a unique prefix and the templates
- * prepared, as the server starts one. `env` adds to (or overrides) the configuration.
+ * prepared, as the server starts one. `env` adds to (or overrides) the configuration; `open` to the
+ * options of openSilo (a tenant migrations folder of the run's own, for example).
  */
-export async function openBenchSilo(serverUrl: string, env: Record<string, string> = {}): Promise<BenchSilo> {
+export async function openBenchSilo(serverUrl: string, env: Record<string, string> = {}, open: OpenOptions = {}): Promise<BenchSilo> {
   const prefix = `bench${[...randomBytes(6)].map((b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('')}`;
   const managementDb = `${prefix}_management`;
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
@@ -119,7 +120,7 @@ export async function openBenchSilo(serverUrl: string, env: Record<string, strin
   };
   let silo: Silo;
   try {
-    silo = await openSilo(loadConfig(fullEnv), { prepareTemplates: true, log: silentLog });
+    silo = await openSilo(loadConfig(fullEnv), { prepareTemplates: true, log: silentLog, ...open });
   } catch (error) {
     await dropByPrefix(serverUrl, prefix).catch(() => {});
     throw error;
