@@ -141,6 +141,33 @@ describe('the fleet query in the console', () => {
     w.expected(/failed: POST .*\/console\/fleet\/query\/csv net::ERR_ABORTED/);
     w.clean();
   }, 60_000);
+
+  it('answers 16 queries at once, each page whole, every name and value escaped', async () => {
+    const session = (await page.context().cookies()).find((c) => c.name === 'silo_console')!.value;
+    const sql = `select '<script>alert(1)</script>' as "<i>odd</i>", count(*)::int as documents from documents`;
+    const run = async () => {
+      const answer = await fetch(`${base}/console/fleet/query`, {
+        method: 'POST',
+        headers: { cookie: `silo_console=${session}`, origin: base, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ sql, exclude: 'initech' }),
+      });
+      return { status: answer.status, headers: answer.headers, html: await answer.text() };
+    };
+    const pages = await Promise.all(Array.from({ length: 16 }, run));
+    for (const { status, headers, html } of pages) {
+      expect(status).toBe(200);
+      // A streamed page is still a console page: its policy, and kept by no cache.
+      expect(headers.get('content-security-policy')).toContain("script-src 'self'");
+      expect(headers.get('cache-control')).toBe('no-store');
+      expect(html).toMatch(/3 companies: 2 succeeded, 0 failed, 1 skipped/);
+      expect(html).toMatch(/<th scope="row">acme<\/th><td>[^<]+<\/td><td>1<\/td>/);
+      expect(html).toMatch(/<th scope="row">globex<\/th><td>[^<]+<\/td><td>2<\/td>/);
+      expect(html).toContain('<th scope="col">&lt;i&gt;odd&lt;/i&gt;</th>');
+      expect(html).toContain('<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>');
+      expect(html).not.toContain('<script>alert');
+      expect(html.trimEnd().endsWith('</html>')).toBe(true);
+    }
+  }, 60_000);
 });
 
 describe('servers and company moves in the console', () => {
