@@ -77,7 +77,12 @@ function CompanyRows({ line, width }: { line: CompanyLine; width: number }) {
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 function SummaryLine({ summary }: { summary: Summary | undefined }) {
-  if (!summary) return <p class="error">The query stopped before every company answered; the rows above are those that did.</p>;
+  if (!summary)
+    return (
+      <p class="error" role="alert">
+        The query stopped before every company answered; the rows above are those that did.
+      </p>
+    );
   const { companies, succeeded, failed, skipped, ms } = summary;
   return (
     <p id="summary" class={failed > 0 ? 'error' : 'notice'} role="status">
