@@ -4,10 +4,10 @@
 // Exit status 0 only when no queried company failed (skipped ones are listed on stderr).
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { stringify } from 'csv-stringify/sync';
 import { type FleetLine, fleetQuery, DEFAULT_FLEET_CONCURRENCY } from '../../operations/querying/fleet-query.ts';
+import { type FleetSuccess, fleetCsv, mergeFleetRows } from '../../operations/querying/fleet-rows.ts';
 import { parsePositiveInt, parseSlug } from '../arguments.ts';
-import { type Cell, printLine, printTable } from '../output.ts';
+import { printLine, printTable } from '../output.ts';
 import { CliError, EXIT, type CliRuntime, usageError } from '../runtime.ts';
 
 const collectSlugs = (value: string, previous: string[] = []) => [...previous, ...value.split(',').map((s) => parseSlug(s.trim()))];
@@ -20,26 +20,6 @@ interface QueryOptions {
   maxRows?: number;
   json?: boolean;
   csv?: boolean;
-}
-
-type Succeeded = Extract<FleetLine, { ok: true }>;
-
-/** Every company's rows under one header: `company`, then each column name in the order first seen. */
-function mergeRows(results: Succeeded[]): { headers: string[]; rows: unknown[][] } {
-  const names: string[] = [];
-  for (const result of results) for (const column of result.columns) if (!names.includes(column.name)) names.push(column.name);
-  const rows = results.flatMap((result) => {
-    const at = names.map((name) => result.columns.findIndex((c) => c.name === name));
-    return result.rows.map((row) => [result.company.slug, ...at.map((i) => (i === -1 ? null : row[i]))]);
-  });
-  return { headers: ['company', ...names], rows };
-}
-
-/** A value as one table cell or CSV field: JSON for objects and arrays, ISO for dates. */
-function flat(value: unknown): Cell {
-  if (value instanceof Date) return value.toISOString();
-  if (value !== null && typeof value === 'object') return JSON.stringify(value);
-  return value as Cell;
 }
 
 export function registerFleetCommands(program: Command, cli: CliRuntime): void {
@@ -69,7 +49,7 @@ export function registerFleetCommands(program: Command, cli: CliRuntime): void {
       if (options.json && options.csv) throw usageError('--json and --csv cannot be used together');
       const live = !options.json && !options.csv && (cli.stderr as { isTTY?: boolean }).isTTY === true;
       const bar = live ? new SingleBar({ format: 'querying [{bar}] {value}/{total} companies | failed {failed}' }) : undefined;
-      const succeeded: Succeeded[] = [];
+      const succeeded: FleetSuccess[] = [];
       const problems: string[] = [];
       let summary: Extract<FleetLine, { summary: unknown }>['summary'] | undefined;
       try {
@@ -93,14 +73,11 @@ export function registerFleetCommands(program: Command, cli: CliRuntime): void {
         bar?.stop();
       }
       if (!options.json) {
-        const { headers, rows } = mergeRows(succeeded);
-        if (options.csv) cli.stdout.write(stringify([headers, ...rows.map((row) => row.map(flat))]));
-        else
-          printTable(
-            cli.stdout,
-            headers,
-            rows.map((row) => row.map(flat)),
-          );
+        if (options.csv) cli.stdout.write(fleetCsv(succeeded));
+        else {
+          const { headers, rows } = mergeFleetRows(succeeded);
+          printTable(cli.stdout, headers, rows);
+        }
         for (const problem of problems) printLine(cli.stderr, problem);
       }
       if (summary && summary.failed > 0) {

@@ -19,6 +19,7 @@ import { registerCompanyPage } from './pages/company.tsx';
 import { registerCompaniesPage } from './pages/companies.tsx';
 import { registerCreateCompanyPages } from './pages/company-new.tsx';
 import { registerFleetPage } from './pages/fleet.tsx';
+import { registerFleetQueryPages } from './pages/fleet-query.tsx';
 import { registerLoginPages } from './pages/login.tsx';
 import { registerMigrationPages } from './pages/migrations.tsx';
 import { registerServerPages } from './pages/servers.tsx';
@@ -76,6 +77,7 @@ export function registerConsole(app: App, ctx: SiloContext, guards: LoginGuardsF
   web.use('/servers/*', session);
   web.use('/migrations', session);
   web.use('/migrations/*', session);
+  web.use('/fleet/*', session);
   registerFleetPage(web, ctx);
   registerCompaniesPage(web, ctx);
   registerCreateCompanyPages(web, ctx);
@@ -84,6 +86,7 @@ export function registerConsole(app: App, ctx: SiloContext, guards: LoginGuardsF
   registerBackupPages(web, ctx);
   registerServerPages(web, ctx);
   registerMigrationPages(web, ctx);
+  registerFleetQueryPages(web, ctx);
   web.all('*', () => {
     throw new SiloError('not_found', 'there is no such console page');
   });

@@ -11,7 +11,7 @@ import { bearer, errors, jsonBody, text } from '../../schemas.ts';
 
 const companyName = text(100).openapi({ description: 'A company id or slug' });
 
-const FleetQueryBody = z
+export const FleetQueryBody = z
   .object({
     sql: text(100_000, { trim: false }),
     params: z
