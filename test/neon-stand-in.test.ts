@@ -7,7 +7,7 @@ import { createApiClient, type Api, type Operation } from '@neondatabase/api-cli
 import { neonConfig, Pool } from '@neondatabase/serverless';
 import postgres from 'postgres';
 import ws from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { failure } from './support/api-failure.ts';
 import { startNeonStandIn, type NeonStandIn } from './support/neon-stand-in.ts';
 import { randomName, serverUrl } from './support/test-silo.ts';
@@ -71,6 +71,9 @@ describe('Neon API stand-in with the real api-client, databases through the ws p
   it('creates a project asynchronously; its database is reachable through the proxy once the operations finish', async () => {
     const databaseName = `db_${randomName()}`;
     const roleName = `r_${randomName()}`;
+    // Held until the checks of "still under way" below are done, however slow the machine is.
+    const release = neon.holdOperations();
+    onTestFinished(release);
     const created = await api.createProject({
       project: {
         name: 'acme',
@@ -123,6 +126,7 @@ describe('Neon API stand-in with the real api-client, databases through the ws p
     // ...and that failure was the compute not being up yet: the operations are still under way.
     expect(['scheduling', 'running']).toContain((await api.getProjectOperation(projectId, body.operations[1]!.id)).data.operation.status);
 
+    release();
     const finished = await waitForOperations(projectId, body.operations);
     expect(finished.map((o) => o.status)).toEqual(['finished', 'finished']);
     expect(finished[0]!.total_duration_ms).toBeGreaterThanOrEqual(1200);

@@ -77,6 +77,12 @@ export interface NeonStandIn {
   failOperations(count: number, outcome: 'retried' | 'error'): void;
   /** The next `count` listings name every matching project in `unavailable_project_ids` instead. */
   partialListings(count: number): void;
+  /**
+   * Until the returned function is called, operations that reach the end of their time stay
+   * `running` (nothing is created on the server): so that a test can look at an operation under
+   * way however slow the machine is.
+   */
+  holdOperations(): () => void;
   close(): Promise<void>; // stops the servers and drops every database/role it created
 }
 
@@ -146,6 +152,9 @@ export async function startNeonStandIn(options: StandInOptions): Promise<NeonSta
   const pendingWork = new Set<Promise<void>>();
   const created = { databases: new Set<string>(), roles: new Set<string>() }; // exist on the server now
   let closed = false;
+  /** Awaited before an operation finishes; replaced by holdOperations(), released by close() too. */
+  let hold: Promise<void> = Promise.resolve();
+  let releaseHold = () => {};
 
   const passwords = () => [...state.projects.values()].map((p) => p.role.password);
   /** Error texts never carry a password or an API key, whatever a lower layer put in them. */
@@ -201,6 +210,7 @@ export async function startNeonStandIn(options: StandInOptions): Promise<NeonSta
         setOperations(p, 'running', {}, startedAt);
         await sleep(operationMs / 2);
       }
+      await hold;
       let error: string | undefined;
       try {
         await materialize(p);
@@ -328,12 +338,19 @@ export async function startNeonStandIn(options: StandInOptions): Promise<NeonSta
     partialListings(count) {
       state.partial.count += count;
     },
+    holdOperations() {
+      hold = new Promise<void>((resolve) => {
+        releaseHold = resolve;
+      });
+      return () => releaseHold();
+    },
     async close() {
       if (closed) return;
       closed = true;
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       // Operations still running finish their work first, so nothing is created after the sweep.
+      releaseHold();
       await Promise.allSettled([...pendingWork]);
       for (const compute of state.computes.values()) await compute.close();
       for (const p of state.projects.values()) if (!p.deleted) await dropFromServer(p.database.name, p.role.name);
