@@ -22,6 +22,16 @@ describe('loadConfig', () => {
     [{ HOST: 'http://0.0.0.0' }, 'HOST'],
     [{ SILO_MIGRATE_ON_START: 'yes' }, 'SILO_MIGRATE_ON_START'],
     [{ SILO_NEON_WS_PROXY: 'ws://proxy.example:8080/v1' }, 'SILO_NEON_WS_PROXY'],
+    [
+      {
+        SILO_SQL_ASSISTANT_URL: 'https://user:hunter2-secret@llm.example/v1/chat',
+        SILO_SQL_ASSISTANT_KEY: 'sk-key-of-the-assistant',
+        SILO_SQL_ASSISTANT_MODEL: 'model-of-the-assistant',
+      },
+      'SILO_SQL_ASSISTANT_URL',
+    ],
+    [{ SILO_SQL_ASSISTANT_URL: 'https://llm.example/v1/chat/completions' }, 'SILO_SQL_ASSISTANT_URL'],
+    [{ SILO_SQL_ASSISTANT_KEY: 'sk-secret-assistant-key' }, 'SILO_SQL_ASSISTANT_URL'],
   ])('refuses %j naming %s, without echoing the value', (env, variable) => {
     let error: unknown;
     try {
@@ -32,6 +42,16 @@ describe('loadConfig', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toContain(variable);
     for (const value of Object.values(env)) expect((error as Error).message).not.toContain(value);
+  });
+
+  it('configures the SQL assistant only with its URL, key and model together', () => {
+    expect(loadConfig({}).sqlAssistant).toBeUndefined();
+    const env = {
+      SILO_SQL_ASSISTANT_URL: 'http://127.0.0.1:8080/v1/chat/completions',
+      SILO_SQL_ASSISTANT_KEY: 'sk-1',
+      SILO_SQL_ASSISTANT_MODEL: 'm',
+    };
+    expect(loadConfig(env).sqlAssistant).toEqual({ url: env.SILO_SQL_ASSISTANT_URL, key: 'sk-1', model: 'm', timeoutMs: 30_000 });
   });
 
   it('takes HOST as a name or an address; unset listens on every interface', () => {

@@ -331,6 +331,9 @@ describe('every operation answers as the document says', () => {
     await call('saveSqlQuery', 400, { ...admin, body: { question: '' } });
     await call('listSavedSqlQueries', 200, { ...admin, query: 'q=many' });
     await call('listSavedSqlQueries', 400, { ...admin, query: 'limit=0' });
+    await call('askSql', 200, { ...admin, body: { question: 'how many', run: true } });
+    await call('askSql', 404, { ...admin, body: { question: 'zebras per continent' } });
+    await call('askSql', 400, { ...admin, body: {} });
     await call('deleteSavedSqlQuery', 204, { ...admin, params: { id: saved.id } });
     await call('deleteSavedSqlQuery', 404, { ...admin, params: { id: saved.id } });
 

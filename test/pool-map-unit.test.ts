@@ -55,6 +55,33 @@ describe('the pool map, with an injected opener', () => {
     expect(pools.stats()).toMatchObject({ openPools: 3, evictions: 1 });
   });
 
+  it('counts a slot lent without a pool against its server, and waits for lent slots when no pool is left to evict', async () => {
+    const fake = fakeOpener();
+    const pools = new PoolMap(options, fake.openers); // 2 pools per server
+    for (const id of ['a', 'b']) await pools.run(target(id), async () => {});
+    const first = deferred();
+    const second = deferred();
+    const slots = [pools.withSlot('s1', () => first.promise), pools.withSlot('s1', () => second.promise)];
+    await settle();
+    // The server was full: its two pools made room for the two slots.
+    expect(fake.ended).toEqual(['a', 'b']);
+    expect(pools.stats()).toMatchObject({ openPools: 0 });
+    // Nothing left to evict: a new pool on s1 waits until a slot is given back.
+    let opened = false;
+    const open = pools.run(target('c'), async () => {
+      opened = true;
+    });
+    await settle();
+    expect(opened).toBe(false);
+    // Another server is not held up.
+    await pools.run(target('x', 's2'), async () => {});
+    first.resolve();
+    await open;
+    expect(opened).toBe(true);
+    second.resolve();
+    await Promise.all(slots);
+  });
+
   it("keeps a server within its connection budget, and waits for an evicted pool's work before opening", async () => {
     const fake = fakeOpener();
     const pools = new PoolMap(options, fake.openers); // 4 connections / 2 per pool: 2 pools per server

@@ -1,9 +1,12 @@
 // The read-only executor on real companies: every way of changing something is refused by
 // PostgreSQL (each refusal's SQLSTATE is asserted), limits hold, nothing of a run outlives it on
 // the pooled connection, and many concurrent runs over several companies see only their own data.
+// All of it twice: through the company's pool, and on a connection opened for the run alone (what
+// a fleet query does for a company whose pool is not open, with BEGIN sent along with the query).
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ReadOnlyLimits, type ReadOnlyResult, runReadOnly, SqlRefused } from '../src/data-plane/read-only-sql.ts';
+import { runCompanySql } from '../src/operations/querying/company-sql.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
 
 let t: TestSilo;
@@ -11,9 +14,14 @@ const ids: Record<string, string> = {};
 const SLUGS = ['ro-a', 'ro-b', 'ro-c', 'ro-d'];
 const LIMITS: ReadOnlyLimits = { statementTimeoutMs: 2_000, idleInTransactionTimeoutMs: 5_000, maxRows: 100 };
 
+type Mode = 'through the pool' | 'on a connection of its own';
+let mode: Mode = 'through the pool';
+
 async function run(slug: string, text: string, params: unknown[] = [], limits: Partial<ReadOnlyLimits> = {}): Promise<ReadOnlyResult> {
-  const company = await t.ctx.tenants.company(ids[slug]!);
-  return t.ctx.tenants.run(company!, (db) => runReadOnly(db, text, params, { ...LIMITS, ...limits }));
+  const company = (await t.ctx.tenants.company(ids[slug]!))!;
+  if (mode === 'on a connection of its own')
+    return runCompanySql(t.ctx, company, 'fleet', text, params, { ...LIMITS, ...limits }, 'own connection');
+  return t.ctx.tenants.run(company, (db) => runReadOnly(db, text, params, { ...LIMITS, ...limits }));
 }
 
 /** The SQLSTATE a run was refused with (fails the test when the run succeeded). */
@@ -49,7 +57,11 @@ afterAll(async () => {
   await t?.close();
 });
 
-describe('the read-only executor', () => {
+describe.each<Mode>(['through the pool', 'on a connection of its own'])('the read-only executor, %s', (runMode) => {
+  beforeAll(() => {
+    mode = runMode;
+  });
+
   it('answers columns with type names, rows as arrays, and binds parameters as values', async () => {
     const result = await run('ro-a', 'select $1::text as said, 42::int8 as n, now() as at, $2::int as two', [
       "'; drop table documents; --",
@@ -70,6 +82,19 @@ describe('the read-only executor', () => {
   it('names types it has no fixed name for by asking the database', async () => {
     const result = await run('ro-a', "select '1 day'::interval as span, 'a'::name as n, 1::int2 as small");
     expect(result.columns.map((c) => c.type)).toEqual(['interval', 'name', 'smallint']);
+  });
+
+  it('answers arrays of built-in types as arrays, run after run', async () => {
+    for (let i = 0; i < 3; i++) {
+      const result = await run('ro-a', "select array[1, 2] as ints, array['a', 'b'] as texts");
+      expect(result.columns.map((c) => c.type)).toEqual(['integer[]', 'text[]']);
+      expect(result.rows).toEqual([
+        [
+          [1, 2],
+          ['a', 'b'],
+        ],
+      ]);
+    }
   });
 
   it('answers a query with no rows with its columns', async () => {

@@ -39,6 +39,14 @@ export function hasDatabase(company: CompanyRow): boolean {
 }
 
 /**
+ * Whose connection budget in the pool map the company's connections count against: its database
+ * server, or for a company on a host of its own (a neon compute, an external server Silo knows
+ * nothing about, two of which may share one) a budget of its own.
+ */
+export const budgetKeyOf = (company: CompanyRow): string =>
+  company.provider === 'postgres' ? (company.serverId ?? '') : `${company.provider}:${company.id}`;
+
+/**
  * What the pool map needs to open the company's pool. `login`, for a postgres company, gives the
  * password of every new connection instead of the one in the URL (credentials can be rotated under
  * an open pool).
@@ -48,9 +56,8 @@ export function companyPoolTarget(deps: Deps, company: CompanyRow, login?: Rotat
   return {
     ...(company.provider === 'postgres' && login ? { login } : {}),
     companyId: company.id,
-    // A neon company has a compute of its own; an external one a server Silo knows nothing about
-    // (two may share one): each counts against a budget of its own, and all against maxPools.
-    serverId: company.provider === 'postgres' ? company.serverId : `${company.provider}:${company.id}`,
+    // All count against maxPools too.
+    serverId: budgetKeyOf(company),
     driver: company.provider === 'neon' ? 'neon' : 'postgres',
     url: () => companyDatabaseUrl(deps, company),
   };

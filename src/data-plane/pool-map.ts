@@ -75,6 +75,8 @@ export class PoolMap {
   private readonly opening = new Map<string, { entry: Promise<Entry>; claims: number }>();
   /** Pools being ended, per server: they still hold connections. */
   private readonly draining = new Map<string, Set<Promise<void>>>();
+  /** Slots lent without a pool (withSlot()), per server: each settles when its work is done. */
+  private readonly lent = new Map<string, Set<Promise<unknown>>>();
   private hits = 0;
   private misses = 0;
   private evictions = 0;
@@ -93,6 +95,11 @@ export class PoolMap {
   /** Pools a server may hold at once (open or still draining). */
   get poolsPerServer(): number {
     return Math.floor(this.options.serverBudget / this.options.perCompany);
+  }
+
+  /** Whether the company has an open pool (or one opening). */
+  isOpen(companyId: string): boolean {
+    return this.entries.has(companyId) || this.opening.has(companyId);
   }
 
   /** Runs `work` with the company's pool; the pool is not ended while work runs. */
@@ -160,8 +167,36 @@ export class PoolMap {
     return entry;
   }
 
+  /**
+   * Runs `work` holding one pool's slot of a server's budget, without a pool: for a connection the
+   * caller opens and closes itself (the fleet query's one-run connections). It waits for room as
+   * opening a pool does, evicting the least recently used pool when the server is full, and counts
+   * as a whole pool (perCompany connections) until `work` settles.
+   */
+  async withSlot<T>(serverId: string, work: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new Error('pool map is closed');
+    for (let wait = this.makeRoom(serverId); wait; wait = this.makeRoom(serverId)) await wait;
+    let set = this.lent.get(serverId);
+    if (!set) {
+      set = new Set();
+      this.lent.set(serverId, set);
+    }
+    const running = work();
+    const settled = running.then(
+      () => {},
+      () => {},
+    );
+    set.add(settled);
+    try {
+      return await running;
+    } finally {
+      set.delete(settled);
+      if (set.size === 0 && this.lent.get(serverId) === set) this.lent.delete(serverId);
+    }
+  }
+
   private slotsUsed(serverId: string): number {
-    let used = this.draining.get(serverId)?.size ?? 0;
+    let used = (this.draining.get(serverId)?.size ?? 0) + (this.lent.get(serverId)?.size ?? 0);
     for (const entry of this.entries.values()) if (entry.serverId === serverId) used++;
     return used;
   }
@@ -174,12 +209,10 @@ export class PoolMap {
     while (this.entries.size >= this.options.maxPools) this.evictLeastRecent();
     if (this.slotsUsed(serverId) < this.poolsPerServer) return null;
     // A pool already draining on this server frees a slot soon: wait for it rather than evict more.
-    let draining = this.draining.get(serverId);
-    if (!draining || draining.size === 0) {
-      this.evictLeastRecent(serverId);
-      draining = this.draining.get(serverId);
-    }
-    return draining && draining.size > 0 ? Promise.race(draining) : null;
+    if ((this.draining.get(serverId)?.size ?? 0) === 0) this.evictLeastRecent(serverId);
+    // So does a lent slot (withSlot()): its work is bounded by a statement timeout.
+    const freeing = [...(this.draining.get(serverId) ?? []), ...(this.lent.get(serverId) ?? [])];
+    return freeing.length > 0 ? Promise.race(freeing) : null;
   }
 
   /** Ends the least recently used pool (on `serverId`, when given). False when there is none. */

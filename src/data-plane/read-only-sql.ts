@@ -12,7 +12,7 @@
 // The settings are made with set_config() in a SELECT, which takes the transaction's snapshot: from
 // then on even SET TRANSACTION READ WRITE is refused.
 import type { Sql } from 'postgres';
-import { inReadOnlyPgTransaction, inReadOnlySqlTransaction, type PgPoolLike } from '../base/db/transaction.ts';
+import { inReadOnlyPgTransaction, inReadOnlySqlRun, inReadOnlySqlTransaction, type PgPoolLike } from '../base/db/transaction.ts';
 import { driverError, isConnectionError, pgCode, SiloError } from '../base/errors.ts';
 import type { TenantDb } from './tenant-db.ts';
 
@@ -72,24 +72,52 @@ interface RawResult {
   rows: unknown[][];
 }
 
+/** The run's settings, for its transaction only. */
+const settingsOf = (limits: ReadOnlyLimits) => ({
+  statement_timeout: `${Math.floor(limits.statementTimeoutMs)}ms`,
+  idle_in_transaction_session_timeout: `${Math.floor(limits.idleInTransactionTimeoutMs)}ms`,
+});
+
 /** Runs one statement read-only on the company's database (`db` from the pool map). */
 export async function runReadOnly(db: TenantDb, text: string, params: unknown[], limits: ReadOnlyLimits): Promise<ReadOnlyResult> {
   const started = performance.now();
-  const settings = {
-    statement_timeout: `${Math.floor(limits.statementTimeoutMs)}ms`,
-    idle_in_transaction_session_timeout: `${Math.floor(limits.idleInTransactionTimeoutMs)}ms`,
-  };
   const client = (db as { $client?: unknown }).$client;
-  try {
-    const raw = isPostgresJs(client)
-      ? await inReadOnlySqlTransaction(client, settings, async (conn) => {
-          const result = await postgresJsRows(conn, client.CLOSE, text, params, limits.maxRows + 1);
-          return { ...result, types: await typeNames((q, p) => conn.unsafe(q, p as never[]), result.columns) };
-        })
-      : await inReadOnlyPgTransaction(client as PgPoolLike, settings, async (pg) => {
+  return answer(started, limits, async () =>
+    isPostgresJs(client)
+      ? await inReadOnlySqlTransaction(client, settingsOf(limits), (conn) => postgresJsRun(conn, client.CLOSE, text, params, limits))
+      : await inReadOnlyPgTransaction(client as PgPoolLike, settingsOf(limits), async (pg) => {
           const result = await pgRows(pg, text, params, limits.maxRows + 1);
           return { ...result, types: await typeNames(async (q, p) => (await pg.query(q, p)).rows, result.columns) };
-        });
+        }),
+  );
+}
+
+/**
+ * runReadOnly() on a postgres.js client of one connection, opened as the company's role for this
+ * run alone; the caller closes it after. Its BEGIN goes out with the query (one round trip less)
+ * and closing the connection takes the place of the rollback (src/base/db/transaction.ts,
+ * inReadOnlySqlRun): what a fleet query does for a company whose pool is not open.
+ */
+export async function runReadOnlyOnce(sql: Sql, text: string, params: unknown[], limits: ReadOnlyLimits): Promise<ReadOnlyResult> {
+  const started = performance.now();
+  return answer(started, limits, () =>
+    inReadOnlySqlRun(sql, settingsOf(limits), (conn) => postgresJsRun(conn, sql.CLOSE, text, params, limits)),
+  );
+}
+
+async function postgresJsRun(conn: Sql, close: unknown, text: string, params: unknown[], limits: ReadOnlyLimits) {
+  const result = await postgresJsRows(conn, close, text, params, limits.maxRows + 1);
+  return { ...result, types: await typeNames((q, p) => conn.unsafe(q, p as never[]), result.columns) };
+}
+
+/** The caller's answer from a run's raw rows, or its refusal. */
+async function answer(
+  started: number,
+  limits: ReadOnlyLimits,
+  run: () => Promise<RawResult & { types: Map<number, string> }>,
+): Promise<ReadOnlyResult> {
+  try {
+    const raw = await run();
     const truncated = raw.rows.length > limits.maxRows;
     const rows = (truncated ? raw.rows.slice(0, limits.maxRows) : raw.rows).map((row) => row.map(jsonValue));
     return {
@@ -174,8 +202,10 @@ async function typeNames(
   const oids = [...new Set(columns.map((c) => c.typeOid))].filter((oid) => !BUILT_IN_TYPES.has(oid));
   if (oids.length === 0) return BUILT_IN_TYPES;
   const found = (await query(
-    'select oid::int as oid, pg_catalog.format_type(oid, null) as name from pg_catalog.pg_type where oid = any($1::oid[])',
-    [oids],
+    // The OIDs as one text: an array parameter needs the driver to know array types, which a
+    // connection without prepared statements (one-run connections) infers without.
+    "select oid::int as oid, pg_catalog.format_type(oid, null) as name from pg_catalog.pg_type where oid = any(string_to_array($1, ',')::oid[])",
+    [oids.join(',')],
   )) as { oid: number; name: string }[];
   return new Map([...BUILT_IN_TYPES, ...found.map((t) => [t.oid, t.name] as const)]);
 }

@@ -100,6 +100,16 @@ const envSchema = z
     SILO_SQL_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
     SILO_SQL_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
     SILO_SQL_MAX_ROWS: z.coerce.number().int().min(1).max(100_000).default(1_000),
+    // An OpenAI-compatible chat-completions endpoint for POST /api/sql/ask (docs/querying.md), its
+    // key (sent as a Bearer token, a secret) and model. Credentials in the URL itself are refused:
+    // the URL may appear where a key must not.
+    SILO_SQL_ASSISTANT_URL: z
+      .url({ protocol: /^https?$/ })
+      .refine((v) => !new URL(v).username && !new URL(v).password, 'must not carry credentials: put the key in SILO_SQL_ASSISTANT_KEY')
+      .optional(),
+    SILO_SQL_ASSISTANT_KEY: z.string().min(1).optional(),
+    SILO_SQL_ASSISTANT_MODEL: z.string().min(1).max(200).optional(),
+    SILO_SQL_ASSISTANT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
     // Where document files are kept (docs/files.md), a folder per company; unset: <SILO_DATA_DIR>/files.
     SILO_FILES_DIR: z.string().optional(),
     // The largest file one upload may carry (the body limit does not apply to uploads).
@@ -146,6 +156,15 @@ const envSchema = z
     message: 'SILO_FILES_S3_ACCESS_KEY_ID and SILO_FILES_S3_SECRET_ACCESS_KEY must be set together',
     path: ['SILO_FILES_S3_SECRET_ACCESS_KEY'],
   })
+  .refine(
+    (v) =>
+      (v.SILO_SQL_ASSISTANT_URL === undefined) === (v.SILO_SQL_ASSISTANT_KEY === undefined) &&
+      (v.SILO_SQL_ASSISTANT_URL === undefined) === (v.SILO_SQL_ASSISTANT_MODEL === undefined),
+    {
+      message: 'SILO_SQL_ASSISTANT_URL, SILO_SQL_ASSISTANT_KEY and SILO_SQL_ASSISTANT_MODEL must be set together',
+      path: ['SILO_SQL_ASSISTANT_URL'],
+    },
+  )
   .refine((v) => v.SILO_POOL_SERVER_BUDGET >= v.SILO_POOL_PER_COMPANY, {
     message: 'must be at least SILO_POOL_PER_COMPANY, or no company could be served',
     path: ['SILO_POOL_SERVER_BUDGET'],
@@ -196,7 +215,16 @@ export interface Config {
   backups: { dir: string; concurrencyPerServer: number; importMaxBytes: number };
   /** Bounds of SQL run through the read-only executor (the SQL console, fleet queries). */
   sql: { statementTimeoutMs: number; idleInTransactionTimeoutMs: number; maxRows: number };
+  /** The assistant POST /api/sql/ask asks when no saved query matches; undefined: none. The key is a secret. */
+  sqlAssistant: SqlAssistantConfig | undefined;
   files: { dir: string; maxBytes: number; s3: S3FilesConfig | undefined };
+}
+
+export interface SqlAssistantConfig {
+  url: string;
+  key: string;
+  model: string;
+  timeoutMs: number;
 }
 
 export interface S3FilesConfig {
@@ -290,6 +318,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       idleInTransactionTimeoutMs: e.SILO_SQL_IDLE_TIMEOUT_MS,
       maxRows: e.SILO_SQL_MAX_ROWS,
     },
+    sqlAssistant:
+      e.SILO_SQL_ASSISTANT_URL && e.SILO_SQL_ASSISTANT_KEY && e.SILO_SQL_ASSISTANT_MODEL
+        ? {
+            url: e.SILO_SQL_ASSISTANT_URL,
+            key: e.SILO_SQL_ASSISTANT_KEY,
+            model: e.SILO_SQL_ASSISTANT_MODEL,
+            timeoutMs: e.SILO_SQL_ASSISTANT_TIMEOUT_MS,
+          }
+        : undefined,
     files: {
       dir: e.SILO_FILES_DIR ?? join(e.SILO_DATA_DIR, 'files'),
       maxBytes: e.SILO_FILE_MAX_BYTES,

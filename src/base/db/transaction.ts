@@ -154,6 +154,23 @@ export async function inReadOnlySqlTransaction<T>(sql: Sql, settings: Transactio
   });
 }
 
+/**
+ * inReadOnlySqlTransaction() on a client of one connection that the caller opened for this work
+ * alone and closes right after (the fleet query's one-run connections). BEGIN READ ONLY with its
+ * settings goes out in the same write as `work`'s first query (postgres.js pipelines them on the
+ * connection), saving a round trip; should BEGIN or a setting fail, the server refuses that query
+ * too, as the transaction is aborted. No ROLLBACK: closing the connection ends the transaction,
+ * and with it every setting and advisory lock the SQL took.
+ */
+export async function inReadOnlySqlRun<T>(sql: Sql, settings: TransactionSettings, work: (conn: Sql) => Promise<T>): Promise<T> {
+  if (sql.options.max !== 1) throw new Error('a read-only run needs a client of one connection, closed after it');
+  const begun = sql.unsafe(beginReadOnly(settings)).execute();
+  const [begin, result] = await Promise.allSettled([begun, work(sql)]);
+  if (begin.status === 'rejected') throw begin.reason;
+  if (result.status === 'rejected') throw result.reason;
+  return result.value;
+}
+
 /** The little of node-postgres' Pool (Neon's driver) that a read-only transaction needs. */
 export interface PgPoolLike {
   connect(): Promise<PgClientLike>;

@@ -8,7 +8,7 @@ import { and, asc, ne } from 'drizzle-orm';
 import { invalid, SiloError } from '../../base/errors.ts';
 import type { SiloContext } from '../../context.ts';
 import { companies, type CompanyRow } from '../../control-plane/schema.ts';
-import { hasDatabase } from '../../data-plane/company-database.ts';
+import { budgetKeyOf, hasDatabase } from '../../data-plane/company-database.ts';
 import { SqlRefused } from '../../data-plane/read-only-sql.ts';
 import { limitsFor, runCompanySql } from './company-sql.ts';
 
@@ -51,10 +51,6 @@ function skipReason(company: CompanyRow): string | null {
   if (!hasDatabase(company)) return 'the company has no database';
   return null;
 }
-
-/** The pool map's budget key: a postgres server, or the company's own host (neon, external). */
-const budgetKey = (company: CompanyRow) =>
-  company.provider === 'postgres' ? (company.serverId ?? '') : `${company.provider}:${company.id}`;
 
 /** The companies asked for, live ones only; every name in `only` and `exclude` must be one. */
 async function selectCompanies(ctx: SiloContext, input: FleetQueryInput): Promise<CompanyRow[]> {
@@ -119,7 +115,11 @@ async function* runFleetQuery(ctx: SiloContext, input: FleetQueryInput, selected
   const runOne = async (company: CompanyRow) => {
     const companyStarted = performance.now();
     try {
-      const result = await runCompanySql(ctx, company, 'fleet', input.sql, input.params ?? [], limits);
+      // A company whose pool is open is queried through it; any other on a connection of its own
+      // for this run, so a fan-out over more companies than the pool map holds neither opens a
+      // pool per company nor evicts the pools of the companies being served meanwhile.
+      const via = ctx.tenants.pools.isOpen(company.id) || company.provider === 'neon' ? 'pool' : 'own connection';
+      const result = await runCompanySql(ctx, company, 'fleet', input.sql, input.params ?? [], limits, via);
       counts.succeeded++;
       // The company's whole time, its pool's opening included, as the error lines' is.
       finished.push({ company: ref(company), ok: true, ...result, ms: Math.round((performance.now() - companyStarted) * 10) / 10 });
@@ -131,10 +131,10 @@ async function* runFleetQuery(ctx: SiloContext, input: FleetQueryInput, selected
 
   const schedule = () => {
     while (running < concurrency && queue.length > 0) {
-      const index = queue.findIndex((c) => (runningPerServer.get(budgetKey(c)) ?? 0) < perServer);
+      const index = queue.findIndex((c) => (runningPerServer.get(budgetKeyOf(c)) ?? 0) < perServer);
       if (index === -1) return;
       const [company] = queue.splice(index, 1) as [CompanyRow];
-      const key = budgetKey(company);
+      const key = budgetKeyOf(company);
       runningPerServer.set(key, (runningPerServer.get(key) ?? 0) + 1);
       running++;
       void runOne(company).finally(() => {

@@ -3,9 +3,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
 import { deleteSaved, describeSchema, listHistory, listSaved, saveQuery } from '../../../data-plane/company-plane/sql-console.ts';
+import { askSql } from '../../../operations/querying/ask.ts';
 import { runConsoleSql } from '../../../operations/querying/console.ts';
 import type { App } from '../../env.ts';
-import { json, jsonBody, PageQuery, pageOf, text } from '../../schemas.ts';
+import { errors, json, jsonBody, PageQuery, pageOf, text } from '../../schemas.ts';
 import { companyRoute, IdParam } from './common.ts';
 
 // SQL and the saved question are kept as written.
@@ -71,6 +72,22 @@ const SavedQuerySchema = z
 
 const SaveQueryBody = z.object({ question: text(2000), sql: sqlText }).openapi('SaveQueryRequest');
 
+const AskBody = z
+  .object({
+    question: text(2000),
+    run: z.boolean().optional().openapi({ description: 'Also run the SQL (read-only) and include its result' }),
+  })
+  .openapi('AskSqlRequest');
+
+const AskAnswerSchema = z
+  .object({
+    sql: z.string(),
+    source: z.enum(['saved', 'assistant']).openapi({ description: 'A saved query of the company, or the SQL assistant' }),
+    savedId: z.uuid().optional().openapi({ description: 'The saved query, when source is saved' }),
+    result: SqlResultSchema.optional().openapi({ description: 'With run: the result' }),
+  })
+  .openapi('AskSqlAnswer');
+
 const SavedQuery = PageQuery.extend({
   q: text(1000, { empty: true }).optional().openapi({ description: 'Full-text search in the questions' }),
 });
@@ -91,6 +108,25 @@ export function registerSqlRoutes(app: App, ctx: SiloContext) {
       responses: { 200: json(SqlResultSchema, 'The result') },
     }),
     async (c) => c.json(await runConsoleSql(ctx, c.get('tenant'), c.get('auth').sub, c.req.valid('json')), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      ...common,
+      method: 'post',
+      path: '/api/sql/ask',
+      operationId: 'askSql',
+      summary: 'SQL for a question: a saved query that matches it well, or the SQL assistant',
+      description:
+        "The company's saved query whose question matches best by full-text search, when every word of the question is in it; otherwise, when an SQL assistant is configured, its answer, asked with this company's tables and nearest saved queries only. " +
+        'No match and no assistant: 404. The assistant unreachable, too slow or answering no SQL: 503. With run, the SQL runs as POST /api/sql does (a refusal answers 400 with details.sqlState).',
+      request: { body: jsonBody(AskBody) },
+      responses: {
+        200: json(AskAnswerSchema, 'The SQL, where it came from, and with run its result'),
+        404: errors[404],
+      },
+    }),
+    async (c) => c.json(await askSql(ctx, c.get('tenant'), c.get('auth').sub, c.req.valid('json')), 200),
   );
 
   app.openapi(
