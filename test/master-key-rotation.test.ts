@@ -151,6 +151,9 @@ describe('silo secrets rotate-master-key', () => {
       await commandWaitingOnRow();
       expect((await underNewKey()).opened).toBe(1);
       interrupted.child.kill('SIGINT');
+      // The row is let go only once the command has heard the signal: otherwise, on a slow
+      // machine, the batch under way could end before the signal is handled.
+      for (let i = 0; i < 600 && !interrupted.output().includes('stopping after the batch under way'); i++) await sleep(50);
     });
     expect(await interrupted.exit, interrupted.output()).toBe(1);
     expect(interrupted.output()).toContain('interrupted after re-sealing 2; run it again to finish');

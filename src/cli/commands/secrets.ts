@@ -29,7 +29,11 @@ export function registerSecretsCommands(program: Command, cli: CliRuntime): void
         throw usageError('set SILO_MASTER_KEY to the new key and SILO_MASTER_KEY_PREVIOUS to the one being replaced');
       }
       const interrupt = new AbortController();
-      const onSignal = () => interrupt.abort();
+      const onSignal = () => {
+        // Said at once, so that the operator (and a test) knows the signal was heard.
+        printLine(cli.stderr, 'stopping after the batch under way');
+        interrupt.abort();
+      };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
