@@ -55,6 +55,9 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
       throw new SiloError('payload_too_large', `the body is over the limit of ${ctx.config.bodyLimitBytes} bytes`);
     },
   });
+  // The access line's fields are fixed (request id, method, path, status, milliseconds) and none
+  // is one the redaction looks for, so it skips that pass, which costs more than the rest of the line.
+  const accessLog = ctx.log.child({}, { redact: [] });
   // What every request gets, in one middleware rather than three (request id, latency metric,
   // access log), timed once for both the metric and the log line.
   app.use('*', async (c, next) => {
@@ -72,8 +75,8 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
       metrics.observe(c, (performance.now() - started) / 1000);
     }
     // The level is checked first so that no log object is built per request when info is off.
-    if (ctx.log.isLevelEnabled('info')) {
-      ctx.log.info(
+    if (accessLog.isLevelEnabled('info')) {
+      accessLog.info(
         {
           requestId: id,
           method: c.req.method,
