@@ -9,8 +9,8 @@ import { neonPoolOpener } from '../providers/neon/driver.ts';
 
 /**
  * Without drizzle's relational `db.query` API: company-plane code builds its queries, and leaving
- * the schema out spares every new pool drizzle's walk over it (about as much CPU and short-lived
- * memory as the postgres.js client itself, for each of a busy server's many cold opens).
+ * the schema out spares every new pool drizzle's walk over it (its relational config), which a
+ * busy server with many more companies than pools pays on each of its many cold opens.
  */
 export type TenantDb = PgDatabase<PgQueryResultHKT>;
 export type TenantDriver = 'postgres' | 'neon';

@@ -9,8 +9,8 @@ import { FolderFileStorage } from './folder-storage.ts';
 import type { S3FileStorage } from './s3-storage.ts';
 
 /**
- * S3 storage whose module, and with it the AWS SDK (some 16 MB of memory in every process that
- * loads it), is imported on first use: a Silo without S3 never loads it.
+ * S3 storage whose module, and with it the AWS SDK (about 3.4 MB of heap in a Silo process), is
+ * imported on first use: a Silo without S3 never loads it.
  */
 export class LazyS3FileStorage implements FileStorage {
   readonly kind = 's3' as const;
