@@ -10,7 +10,7 @@
 //          naive pattern: a client created, queried and ended per request, logged in as the same role.
 //
 // It tells the parent { type: 'ready', port } once listening, answers { type: 'stats' } with its
-// RSS and (silo) the pool map's figures, sends { type: 'rss' } every 250 ms, and shuts down
+// RSS, its CPU time and (silo) the pool map's figures, sends { type: 'rss' } every 250 ms, and shuts down
 // cleanly on SIGTERM.
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -23,7 +23,7 @@ import { tenantPipelineOption } from '../src/data-plane/tenant-db.ts';
 export type ServerMessage =
   | { type: 'ready'; port: number }
   | { type: 'rss'; rss: number; heapUsed: number }
-  | { type: 'stats'; rss: number; pools: Record<string, number> | null };
+  | { type: 'stats'; rss: number; cpuMicros: number; pools: Record<string, number> | null };
 
 const send = (message: ServerMessage) => process.send?.(message);
 
@@ -104,7 +104,12 @@ async function main() {
     send({ type: 'rss', rss, heapUsed });
   }, 250);
   process.on('message', (message: { type?: string }) => {
-    if (message?.type === 'stats') send({ type: 'stats', rss: process.memoryUsage().rss, pools: target.pools() });
+    if (message?.type !== 'stats') return;
+    // CPU time (user + system) of this process since it started: the parent takes the difference
+    // over a phase to get the server's CPU per request, a figure the machine's load disturbs far
+    // less than requests per second.
+    const { user, system } = process.cpuUsage();
+    send({ type: 'stats', rss: process.memoryUsage().rss, cpuMicros: user + system, pools: target.pools() });
   });
 
   let stopping = false;

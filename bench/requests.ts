@@ -12,8 +12,9 @@
 //       as the tenant role
 //   (d) 1,000 companies hit at random, GET /api/users/:id, with the pool map bounded to 50 pools
 //
-// (a), (a-warn), (b) and (c) run in rounds that alternate them, so background noise falls on all three; the
-// figures quoted are the medians over the rounds.
+// (a), (a-warn), (b) and (c) run in rounds that alternate them, so background noise falls on all four; the
+// figures quoted are the medians over the rounds. Beside requests per second, each phase reports the
+// server process's CPU time per request, which other work on the machine disturbs far less.
 //
 //   npm run bench:requests [-- --seconds 10 --rounds 2 --companies 1000 --connections 16]
 //   ... -- --profile DIR      also write CPU profiles of the servers into DIR/silo-abc (info), DIR/silo-warn, DIR/bare and DIR/silo-d
@@ -189,21 +190,26 @@ async function companyWithToken(ctx: SiloContext, slug: string) {
 type Phase = 'a' | 'w' | 'b' | 'c';
 const PHASES: readonly Phase[] = ['a', 'w', 'b', 'c'];
 
+/** One round of a phase: the load generator's figures and the server's CPU time per request. */
+type PhaseRun = LoadResult & { cpuPerRequest: number };
+
 interface PhaseFigures {
   perSecond: number;
   p50: number;
   p99: number;
+  cpuPerRequest: number;
   errors: number;
 }
 
 const failures = (r: LoadResult) => r.errors + r.timeouts + r.non2xx;
 const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
 
-function medianFigures(runs: LoadResult[]): PhaseFigures {
+function medianFigures(runs: PhaseRun[]): PhaseFigures {
   return {
     perSecond: median(runs.map((r) => r.perSecond)),
     p50: median(runs.map((r) => r.p50)),
     p99: median(runs.map((r) => r.p99)),
+    cpuPerRequest: median(runs.map((r) => r.cpuPerRequest)),
     errors: runs.reduce((sum, r) => sum + failures(r), 0),
   };
 }
@@ -277,30 +283,36 @@ async function main() {
     children.push(bare);
 
     const documentTarget = { path: `/api/documents/${doc!.id}`, headers: { authorization: `Bearer ${warm.token}` } };
-    const phases: Record<Phase, { label: string; url: string; target: LoadTarget }> = {
-      a: { label: '(a) Silo GET /api/documents/:id, log level info (default)', url: siloInfo.url, target: documentTarget },
-      w: { label: '(a-warn) the same, SILO_LOG_LEVEL=warn', url: silo.url, target: documentTarget },
-      b: { label: '(b) bare Hono + postgres.js, same select', url: bare.url, target: { path: `/documents/${doc!.id}` } },
-      c: { label: '(c) naive: a connection per request', url: bare.url, target: { path: `/naive/documents/${doc!.id}` } },
+    const phases: Record<Phase, { label: string; server: ServerChild; target: LoadTarget }> = {
+      a: { label: '(a) Silo GET /api/documents/:id, log level info (default)', server: siloInfo, target: documentTarget },
+      w: { label: '(a-warn) the same, SILO_LOG_LEVEL=warn', server: silo, target: documentTarget },
+      b: { label: '(b) bare Hono + postgres.js, same select', server: bare, target: { path: `/documents/${doc!.id}` } },
+      c: { label: '(c) naive: a connection per request', server: bare, target: { path: `/naive/documents/${doc!.id}` } },
     };
     // The four answer the same JSON.
     const bodies = await Promise.all(
-      Object.values(phases).map(async ({ url, target }) => {
-        const res = await fetch(url + target.path, { headers: target.headers ?? {} });
-        if (res.status !== 200) throw new Error(`${url}${target.path} answered ${res.status}: ${await res.text()}`);
+      Object.values(phases).map(async ({ server, target }) => {
+        const res = await fetch(server.url + target.path, { headers: target.headers ?? {} });
+        if (res.status !== 200) throw new Error(`${server.url}${target.path} answered ${res.status}: ${await res.text()}`);
         return res.text();
       }),
     );
     if (new Set(bodies).size !== 1) throw new Error(`the routes answer different bodies:\n${bodies.join('\n')}`);
 
-    const runs: Record<Phase, LoadResult[]> = { a: [], w: [], b: [], c: [] };
+    const runs: Record<Phase, PhaseRun[]> = { a: [], w: [], b: [], c: [] };
     for (let round = 1; round <= ROUNDS; round++) {
       for (const key of PHASES) {
-        const { url, target, label } = phases[key];
-        const result = await load({ url, connections: CONNECTIONS, warmupSeconds: WARMUP_SECONDS, seconds: SECONDS, targets: [target] });
-        runs[key].push(result);
+        const { server, target, label } = phases[key];
+        const job = { url: server.url, connections: CONNECTIONS, warmupSeconds: 0, targets: [target] };
+        await load({ ...job, seconds: WARMUP_SECONDS });
+        // The server's CPU time over the measured part only (the warm-up ran in a load of its own).
+        const cpuBefore = (await server.stats()).cpuMicros;
+        const result = await load({ ...job, seconds: SECONDS });
+        const cpuPerRequest = ((await server.stats()).cpuMicros - cpuBefore) / result.requests;
+        runs[key].push({ ...result, cpuPerRequest });
         console.log(
-          `  round ${round} ${label}: ${result.perSecond.toFixed(0)} req/s, p50 ${ms(result.p50)} ms, p99 ${ms(result.p99)} ms, ${failures(result)} errors`,
+          `  round ${round} ${label}: ${result.perSecond.toFixed(0)} req/s, p50 ${ms(result.p50)} ms, p99 ${ms(result.p99)} ms, ` +
+            `server CPU ${cpuPerRequest.toFixed(0)} µs/request, ${failures(result)} errors`,
         );
       }
     }
@@ -369,12 +381,13 @@ async function main() {
     console.log(`(a) wrote ${accessLines} access lines for ${measuredInfo} measured requests (and the warm-up's)`);
     console.log(
       formatTable(
-        ['phase', 'req/s', 'p50 ms', 'p99 ms', 'errors'],
+        ['phase', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'errors'],
         PHASES.map((k) => [
           phases[k].label,
           figures[k].perSecond.toFixed(0),
           ms(figures[k].p50),
           ms(figures[k].p99),
+          figures[k].cpuPerRequest.toFixed(0),
           String(figures[k].errors),
         ]),
       ),
@@ -386,6 +399,7 @@ async function main() {
         [
           ['a/b (Silo at the default level / physical limit)', ab.toFixed(2), '>= 0.85', verdict(ab, 0.85, true)],
           ['a-warn/b (Silo at warn / physical limit)', wb.toFixed(2), '', ''],
+          ['server CPU per request, a/b', (figures.a.cpuPerRequest / figures.b.cpuPerRequest).toFixed(2), '', ''],
           ['a/c (Silo / connection per request)', ac.toFixed(1), '>= 10', verdict(ac, 10, true)],
         ],
       ),

@@ -5,7 +5,7 @@
 import { DeleteBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileStorage } from '../src/data-plane/files/index.ts';
-import type { S3FileStorage } from '../src/data-plane/files/s3-storage.ts';
+import type { LazyS3FileStorage } from '../src/data-plane/files/index.ts';
 import { companyToken } from './support/company-login.ts';
 import { digestOf, fileBytes, streamOf } from './support/file-bytes.ts';
 import { type S3StandIn, startS3StandIn } from './support/s3-stand-in.ts';
@@ -115,7 +115,7 @@ describe('a bucket per company', () => {
 
   it('is made on the first upload of a company that has none (made before S3 was configured)', async () => {
     const old = await createCompany(t, 's3-old');
-    const storage = fileStorage(t.config) as S3FileStorage;
+    const storage = await (fileStorage(t.config) as LazyS3FileStorage).loaded();
     await storage.client.send(new DeleteBucketCommand({ Bucket: `${PREFIX}-${old.id}` }));
     const file = await upload(t, old, 500);
     expect(await s3.objects(`${PREFIX}-${old.id}`)).toEqual([file.id]);
@@ -125,7 +125,7 @@ describe('a bucket per company', () => {
 describe('one bucket with a prefix per company', () => {
   it('keeps each company under its id, and removes only its keys with it', async () => {
     const shared = 'silo-shared-files';
-    const storage = fileStorage(t.config) as S3FileStorage;
+    const storage = await (fileStorage(t.config) as LazyS3FileStorage).loaded();
     const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
     await storage.client.send(new CreateBucketCommand({ Bucket: shared }));
     const other = await createTestSilo({ env: s3Env({ SILO_FILES_S3_BUCKET: shared }) });

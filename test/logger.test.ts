@@ -18,7 +18,28 @@ async function runLogging(body: string): Promise<{ code: number | null; lines: s
   return { code, lines: out.split('\n').filter((line) => line !== '') };
 }
 
+/** Starts a Node process that logs one line and then stays up; answers how long the line took to reach its stdout. */
+async function msUntilFirstLine(): Promise<number> {
+  const script = `import { createLogger } from './src/base/logger.ts'; const log = createLogger('info');
+    log.info({ requestId: 'lone' }, 'request'); setTimeout(() => {}, 20_000);`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const started = performance.now();
+    return await new Promise<number>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => String(chunk).includes('"lone"') && resolve(performance.now() - started));
+      child.once('exit', () => reject(new Error('the process exited before its line came out')));
+    });
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
 describe('the log on stdout', () => {
+  it('writes a quiet process line out while it runs, without waiting for a batch to fill or for the exit', async () => {
+    // The line waits at most the flush interval (200 ms); the start of the process is counted too.
+    expect(await msUntilFirstLine()).toBeLessThan(15_000);
+  });
+
   it('writes every line whole and in order, even those logged right before process.exit', async () => {
     const { code, lines } = await runLogging(`
       for (let i = 0; i < 5000; i++) log.info({ requestId: 'r' + i, method: 'GET', path: '/api/users/x', status: 200, ms: 1.2 }, 'request');

@@ -25,7 +25,7 @@ beforeAll(async () => {
   admin = postgres(serverUrl(), { max: 1, onnotice: () => {} });
   configureNeonDriver({ wsProxy: proxy.wsProxy, connectTimeoutSeconds: 5 });
   const open = await neonPoolOpener();
-  pool = open(serverUrl(), { max: 2, idleTimeoutSeconds: 30, connectTimeoutSeconds: 5 }, {});
+  pool = open(serverUrl(), { max: 2, idleTimeoutSeconds: 30, connectTimeoutSeconds: 5 });
 });
 
 afterAll(async () => {

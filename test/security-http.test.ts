@@ -93,6 +93,27 @@ describe('headers', () => {
     expect((await t.call('GET', '/no-such-route', { token: null })).headers.get('x-content-type-options')).toBe('nosniff');
   });
 
+  it('sends nosniff and the request id over a real socket too, where they are set on the Node response', async () => {
+    const server = serve({ fetch: createApp(t.ctx).fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+    try {
+      await new Promise((resolve) => server.once('listening', resolve));
+      const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+      const me = await fetch(`${base}/api/auth/me`, {
+        headers: { authorization: `Bearer ${companyToken}`, 'x-request-id': 'caller-id-1' },
+      });
+      expect(me.status).toBe(200);
+      expect(me.headers.get('content-type')).toContain('application/json');
+      expect(me.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(me.headers.get('x-request-id')).toBe('caller-id-1');
+      const missing = await fetch(`${base}/no-such-route`);
+      expect(missing.status).toBe(404);
+      expect(missing.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(missing.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    } finally {
+      server.close();
+    }
+  });
+
   it('gives /docs a CSP that forbids framing and allows exactly its own inline script', async () => {
     const res = await t.app.request('/docs');
     const csp = res.headers.get('content-security-policy') ?? '';

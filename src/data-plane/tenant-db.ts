@@ -6,9 +6,13 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { openPostgres } from '../base/db/postgres-client.ts';
 import { type RotatingLogin, retryRefusedLogins } from './rotating-login.ts';
 import { neonPoolOpener } from '../providers/neon/driver.ts';
-import * as tenantSchema from './schema.ts';
 
-export type TenantDb = PgDatabase<PgQueryResultHKT, typeof tenantSchema>;
+/**
+ * Without drizzle's relational `db.query` API: company-plane code builds its queries, and leaving
+ * the schema out spares every new pool drizzle's walk over it (its relational config), which a
+ * busy server with many more companies than pools pays on each of its many cold opens.
+ */
+export type TenantDb = PgDatabase<PgQueryResultHKT>;
 export type TenantDriver = 'postgres' | 'neon';
 
 export interface TenantHandle {
@@ -51,7 +55,7 @@ function openPostgresPool(url: string, options: TenantPoolOptions): TenantHandle
     connection: { application_name: 'silo-tenant' },
   });
   const client = options.login ? retryRefusedLogins(sql, options.login) : sql;
-  return { db: drizzlePostgres(client, { schema: tenantSchema }), end: () => sql.end({ timeout: 5 }) };
+  return { db: drizzlePostgres(client), end: () => sql.end({ timeout: 5 }) };
 }
 
 export type TenantPoolOpener = (url: string, options: TenantPoolOptions) => TenantHandle;
@@ -64,7 +68,7 @@ export type TenantPoolOpener = (url: string, options: TenantPoolOptions) => Tena
 export async function tenantPoolOpener(driver: TenantDriver): Promise<TenantPoolOpener> {
   if (driver === 'postgres') return openPostgresPool;
   const openNeonPool = await neonPoolOpener();
-  return (url, options) => openNeonPool(url, options, tenantSchema);
+  return (url, options) => openNeonPool(url, options);
 }
 
 /** The rows of `db.execute()`: postgres.js answers an array, the Neon (pg) driver a result object. */

@@ -53,7 +53,7 @@ async function load() {
     neonConfig.pipelineConnect = false;
   }
 
-  return function openNeonPool<S extends Record<string, unknown>>(url: string, options: PoolOptions, schema: S) {
+  return function openNeonPool(url: string, options: PoolOptions) {
     const pool = new Pool({
       connectionString: url,
       max: options.max,
@@ -72,7 +72,8 @@ async function load() {
     // pg's end() waits for every client to come back; a client never released must not hold the
     // pool (and its budget slot) for ever: give up after a few seconds, as postgres.js's end does.
     const end = () => Promise.race([pool.end(), new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref())]);
-    return { db: drizzle(pool, { schema }), end };
+    // No schema: Silo does not use drizzle's relational db.query API on company databases.
+    return { db: drizzle(pool), end };
   };
 }
 
