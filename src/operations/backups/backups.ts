@@ -10,7 +10,8 @@ import { recordAudit } from '../../control-plane/audit.ts';
 import { getCompany } from '../../control-plane/company-records.ts';
 import type { CompanyRow } from '../../control-plane/schema.ts';
 import { keyset, type Page, type PageRequest, toPage } from '../../base/pagination.ts';
-import { backupKey, type BackupStorage, FolderStorage } from './storage.ts';
+import { backupKey, type BackupStorage } from './storage.ts';
+import { backupStorageOf } from './storage-of.ts';
 import { refuseBackup, takeSnapshot } from './snapshot.ts';
 import type { Manifest } from './archive-format.ts';
 import type { OnProgress } from './progress.ts';
@@ -46,9 +47,9 @@ export function toBackupView(row: BackupRow): BackupView {
   };
 }
 
-/** The storage backups go to: a folder (SILO_BACKUP_DIR). */
+/** The storage backups go to: a folder (SILO_BACKUP_DIR) or an S3 bucket (SILO_BACKUP_S3_BUCKET). */
 export function backupStorage(ctx: SiloContext): BackupStorage {
-  return new FolderStorage(ctx.config.backups.dir);
+  return backupStorageOf(ctx.config);
 }
 
 /** Backups running at once per database server in this instance, each waiting its turn. */
