@@ -3,10 +3,13 @@
 // (nothing in the backup folder); it restores in place exactly and downloads as stored; retention
 // and DELETE remove the objects; a corrupted object is refused with 400 and changes nothing; an
 // archive larger than one part goes up in several and restores, and an upload that fails mid-way
-// leaves a failed backup, no object and no open upload.
+// leaves a failed backup, no object and no open upload; a backup marked failed while it ran (its
+// Silo paused past the heartbeat's lapse) leaves no object when it ends.
 import { existsSync, readdirSync } from 'node:fs';
 import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
+import { companyBackups } from '../src/control-plane/schema.ts';
 import { takeBackup } from '../src/operations/backups/backups.ts';
 import { applyRetention } from '../src/operations/backups/schedule.ts';
 import { companyToken } from './support/company-login.ts';
@@ -182,5 +185,28 @@ describe('backups in S3', () => {
     const restored = await t.call('POST', `/api/companies/${company.slug}/restore`, { token: t.adminToken, body: { backupId: backup.id } });
     expect(restored.status, restored.text).toBe(202);
     await restoredIn(company.slug);
+  });
+
+  it('leaves no archive when the backup was marked failed while it ran (a Silo paused past its heartbeat)', async () => {
+    const company = await createCompany('s3-paused');
+    await seed(company.slug);
+    // What another instance's scheduler does once the heartbeat has lapsed (stale.ts), done here
+    // while the archive's upload is held: the upload then completes, and must not count as taken.
+    const reason = 'interrupted: the Silo taking it stopped before it completed';
+    let release!: () => void;
+    s3.holdPuts(new Promise<void>((resolve) => (release = resolve)));
+    const seen = s3.requests.length;
+    const taking = takeBackup(t.ctx, company.slug, 'test');
+    taking.catch(() => {});
+    while (!s3.requests.slice(seen).some((r) => r.startsWith(`PUT /${BUCKET}/${PREFIX}${company.id}/`))) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await t.ctx.db.update(companyBackups).set({ status: 'failed', error: reason }).where(eq(companyBackups.companyId, company.id));
+    release();
+    await expect(taking).rejects.toThrow(/marked failed while it ran/);
+    const [row] = await t.ctx.db.select().from(companyBackups).where(eq(companyBackups.companyId, company.id));
+    expect(row).toMatchObject({ status: 'failed', error: reason });
+    expect(await archiveKeys(company.id)).toEqual([]);
+    expect(s3.openUploads()).toEqual([]);
   });
 });

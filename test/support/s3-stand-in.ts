@@ -25,6 +25,8 @@ export interface S3StandIn {
   openUploads(): string[];
   /** Fails the next `count` part uploads with a 500 (a store that breaks mid-upload). */
   failParts(count: number): void;
+  /** Holds every object and part PUT (logged in `requests` first) until `until` settles. */
+  holdPuts(until: Promise<void>): void;
   close(): Promise<void>;
 }
 
@@ -45,6 +47,7 @@ export async function startS3StandIn(): Promise<S3StandIn> {
   /** Multipart uploads under way by id: where they go and their parts' files. */
   const uploads = new Map<string, { bucket: string; key: string; parts: Map<number, string> }>();
   let partsToFail = 0;
+  let putsHeld: Promise<void> = Promise.resolve();
   const bucketDir = (bucket: string) => join(root, bucket);
   const exists = (path: string) =>
     stat(path).then(
@@ -56,6 +59,7 @@ export async function startS3StandIn(): Promise<S3StandIn> {
     const url = new URL(req.url!, 'http://stand-in');
     requests.push(`${req.method} ${url.pathname}`);
     if (!req.headers.authorization) return error(res, 403, 'AccessDenied');
+    if (req.method === 'PUT') await putsHeld;
     const [, bucket = '', ...rest] = url.pathname.split('/');
     const key = decodeURIComponent(rest.join('/'));
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) return error(res, 400, 'InvalidBucketName');
@@ -198,6 +202,9 @@ export async function startS3StandIn(): Promise<S3StandIn> {
     openUploads: () => [...uploads.values()].map((u) => `${u.bucket}/${u.key}`),
     failParts(count) {
       partsToFail = count;
+    },
+    holdPuts(until) {
+      putsHeld = until;
     },
     async buckets() {
       return (await readdir(root)).sort();

@@ -145,7 +145,8 @@ async function runBackup(ctx: SiloContext, company: CompanyRow, backup: BackupRo
     await ctx.db
       .update(companyBackups)
       .set({ status: 'failed', error: reason, completedAt: dsql`now()` })
-      .where(eq(companyBackups.id, backup.id))
+      // One failed meanwhile (stale.ts) keeps the reason it was failed with.
+      .where(and(eq(companyBackups.id, backup.id), eq(companyBackups.status, 'running')))
       .catch(() => {});
     await recordAudit(ctx.db, [
       {
@@ -171,8 +172,11 @@ async function finishBackup(ctx: SiloContext, company: CompanyRow, backup: Backu
   const [done] = await ctx.db
     .update(companyBackups)
     .set({ status: 'completed', sizeBytes, schemaVersion: manifest.schemaVersion, tables, completedAt: dsql`now()` })
-    .where(eq(companyBackups.id, backup.id))
+    // Still running: a Silo paused past the heartbeat's lapse finds its backup marked failed (stale.ts) when it resumes.
+    .where(and(eq(companyBackups.id, backup.id), eq(companyBackups.status, 'running')))
     .returning();
+  // The caller removes the archive it wrote; the row keeps the reason it was failed with.
+  if (!done) throw conflict('the backup was marked failed while it ran (its heartbeat had lapsed: was this Silo paused?)');
   await recordAudit(ctx.db, [
     {
       companyId: company.id,
