@@ -27,6 +27,7 @@ import { listServers, registerDefaultServer } from './control-plane/server-recor
 import { ensureFirstSystemAdmin } from './control-plane/system-users.ts';
 import { Tenants } from './data-plane/tenants.ts';
 import { closeFileStorage } from './data-plane/files/index.ts';
+import { closeBackupStorage } from './operations/backups/storage-of.ts';
 import { listenForServerChanges } from './operations/server-changes.ts';
 
 export const migrationsFolder = (set: 'management' | 'tenant') => fileURLToPath(new URL(`../migrations/${set}`, import.meta.url));
@@ -181,6 +182,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
       await refiller?.stop();
       await tenants.close();
       await closeFileStorage(config);
+      await closeBackupStorage(config);
       await ctx.servers.close();
       await management.sql.end({ timeout: 5 });
       await management.locks.end({ timeout: 5 });

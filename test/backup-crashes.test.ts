@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eq, isNotNull, sql as dsql } from 'drizzle-orm';
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { companies, companyBackups } from '../src/control-plane/schema.ts';
 import { archiveCompany, unarchiveCompany } from '../src/operations/backups/archive-company.ts';
@@ -15,7 +15,8 @@ import { restoreNames } from '../src/operations/backups/restore-in-place.ts';
 import { reconcile } from '../src/operations/reconcile/reconcile.ts';
 import { cliFor } from './support/cli.ts';
 import { killChildAt } from './support/kill-child.ts';
-import { cliEnvOf, createTestSilo, namesOf, serverUrl, type TestSilo } from './support/test-silo.ts';
+import { withTenantDb as withDb } from './support/tenant-db.ts';
+import { cliEnvOf, createTestSilo, namesOf, type TestSilo } from './support/test-silo.ts';
 
 let t: TestSilo;
 let cli: ReturnType<typeof cliFor>;
@@ -29,14 +30,7 @@ async function createTenant(slug: string) {
   return created.body.id as string;
 }
 
-async function withTenantDb<T>(slug: string, run: (sql: postgres.Sql) => Promise<T>): Promise<T> {
-  const sql = postgres(serverUrl((await namesOf(t, slug)).database), { max: 1, onnotice: () => {} });
-  try {
-    return await run(sql);
-  } finally {
-    await sql.end({ timeout: 2 });
-  }
-}
+const withTenantDb = <T>(slug: string, run: (sql: postgres.Sql) => Promise<T>) => withDb(t, slug, run);
 
 /** The documents' titles, sorted: what the company serves. */
 const titles = (slug: string) =>

@@ -1,7 +1,10 @@
-// A local stand-in for S3, for the tests of document files in S3: the few calls Silo makes
-// (CreateBucket, DeleteBucket, ListObjectsV2, PutObject, GetObject with Range, DeleteObject),
-// path-style, over plain HTTP on 127.0.0.1, objects kept in a temporary folder. Signatures are not
-// checked (an Authorization header is required); nothing reaches the internet.
+// A local stand-in for S3, for the tests of document files and backups in S3: the few calls Silo
+// makes (CreateBucket, DeleteBucket, ListObjectsV2, PutObject, GetObject with Range, DeleteObject,
+// and multipart uploads: create, upload a part, complete, abort, list), path-style, over plain HTTP
+// on 127.0.0.1, objects kept in a temporary folder. As in S3, an object appears only when its
+// upload completes. Signatures are not checked (an Authorization header is required); nothing
+// reaches the internet.
+import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -18,6 +21,12 @@ export interface S3StandIn {
   objects(bucket: string): Promise<string[] | null>;
   /** Requests seen, as "METHOD /path". */
   requests: string[];
+  /** Multipart uploads begun and neither completed nor aborted, as "bucket/key". */
+  openUploads(): string[];
+  /** Fails the next `count` part uploads with a 500 (a store that breaks mid-upload). */
+  failParts(count: number): void;
+  /** Holds every object and part PUT (logged in `requests` first) until `until` settles. */
+  holdPuts(until: Promise<void>): void;
   close(): Promise<void>;
 }
 
@@ -35,6 +44,10 @@ const keyOf = (name: string) => Buffer.from(name, 'hex').toString();
 export async function startS3StandIn(): Promise<S3StandIn> {
   const root = mkdtempSync(join(tmpdir(), 'silo-s3-'));
   const requests: string[] = [];
+  /** Multipart uploads under way by id: where they go and their parts' files. */
+  const uploads = new Map<string, { bucket: string; key: string; parts: Map<number, string> }>();
+  let partsToFail = 0;
+  let putsHeld: Promise<void> = Promise.resolve();
   const bucketDir = (bucket: string) => join(root, bucket);
   const exists = (path: string) =>
     stat(path).then(
@@ -46,11 +59,16 @@ export async function startS3StandIn(): Promise<S3StandIn> {
     const url = new URL(req.url!, 'http://stand-in');
     requests.push(`${req.method} ${url.pathname}`);
     if (!req.headers.authorization) return error(res, 403, 'AccessDenied');
+    if (req.method === 'PUT') await putsHeld;
     const [, bucket = '', ...rest] = url.pathname.split('/');
     const key = decodeURIComponent(rest.join('/'));
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) return error(res, 400, 'InvalidBucketName');
     const dir = bucketDir(bucket);
     if (!key) {
+      if (req.method === 'GET' && url.searchParams.has('uploads')) {
+        if (!(await exists(dir))) return error(res, 404, 'NoSuchBucket');
+        return multipart(req, res, url, bucket, key, '');
+      }
       if (req.method === 'PUT') {
         if (await exists(dir)) return error(res, 409, 'BucketAlreadyOwnedByYou');
         await mkdir(dir);
@@ -83,6 +101,7 @@ export async function startS3StandIn(): Promise<S3StandIn> {
     }
     if (!(await exists(dir))) return error(res, 404, 'NoSuchBucket');
     const path = join(dir, fileName(key));
+    if (url.searchParams.has('uploads') || url.searchParams.has('uploadId')) return multipart(req, res, url, bucket, key, path);
     if (req.method === 'PUT') {
       const temporary = `${path}.part`;
       await pipeline(req, createWriteStream(temporary));
@@ -113,6 +132,63 @@ export async function startS3StandIn(): Promise<S3StandIn> {
     return error(res, 405, 'MethodNotAllowed');
   }
 
+  // Parts are kept beside the objects, under names no object has (a key's hex has no dot).
+  async function multipart(req: IncomingMessage, res: ServerResponse, url: URL, bucket: string, key: string, path: string) {
+    if (req.method === 'POST' && url.searchParams.has('uploads')) {
+      const id = randomUUID();
+      uploads.set(id, { bucket, key, parts: new Map() });
+      return xml(
+        res,
+        200,
+        `<InitiateMultipartUploadResult><Bucket>${bucket}</Bucket><Key>${key}</Key><UploadId>${id}</UploadId></InitiateMultipartUploadResult>`,
+      );
+    }
+    if (req.method === 'GET' && url.searchParams.has('uploads')) {
+      const prefix = url.searchParams.get('prefix') ?? '';
+      const open = [...uploads].filter(([, u]) => u.bucket === bucket && u.key.startsWith(prefix));
+      const items = open.map(([id, u]) => `<Upload><Key>${u.key}</Key><UploadId>${id}</UploadId></Upload>`).join('');
+      return xml(
+        res,
+        200,
+        `<ListMultipartUploadsResult><Bucket>${bucket}</Bucket><IsTruncated>false</IsTruncated>${items}</ListMultipartUploadsResult>`,
+      );
+    }
+    const id = url.searchParams.get('uploadId') ?? '';
+    const upload = uploads.get(id);
+    if (!upload || upload.bucket !== bucket || upload.key !== key) return error(res, 404, 'NoSuchUpload');
+    if (req.method === 'PUT') {
+      if (partsToFail > 0) {
+        partsToFail--;
+        req.resume();
+        return error(res, 500, 'InternalError');
+      }
+      const number = Number(url.searchParams.get('partNumber'));
+      const part = `${path}.${id}.${number}`;
+      await pipeline(req, createWriteStream(part));
+      upload.parts.set(number, part);
+      res.writeHead(200, { etag: `"part-${number}"` }).end();
+      return;
+    }
+    const parts = [...upload.parts].sort(([a], [b]) => a - b);
+    if (req.method === 'POST') {
+      const temporary = `${path}.part`;
+      for (const [i, [, part]] of parts.entries())
+        await pipeline(createReadStream(part), createWriteStream(temporary, { flags: i ? 'a' : 'w' }));
+      await rename(temporary, path);
+    }
+    if (req.method === 'POST' || req.method === 'DELETE') {
+      for (const [, part] of parts) await rm(part, { force: true });
+      uploads.delete(id);
+      if (req.method === 'DELETE') return void res.writeHead(204).end();
+      return xml(
+        res,
+        200,
+        `<CompleteMultipartUploadResult><Bucket>${bucket}</Bucket><Key>${key}</Key><ETag>"stand-in"</ETag></CompleteMultipartUploadResult>`,
+      );
+    }
+    return error(res, 405, 'MethodNotAllowed');
+  }
+
   const server: Server = createServer((req, res) => {
     handle(req, res).catch(() => {
       if (!res.headersSent) error(res, 500, 'InternalError');
@@ -123,13 +199,20 @@ export async function startS3StandIn(): Promise<S3StandIn> {
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
+    openUploads: () => [...uploads.values()].map((u) => `${u.bucket}/${u.key}`),
+    failParts(count) {
+      partsToFail = count;
+    },
+    holdPuts(until) {
+      putsHeld = until;
+    },
     async buckets() {
       return (await readdir(root)).sort();
     },
     async objects(bucket) {
       if (!(await exists(bucketDir(bucket)))) return null;
       return (await readdir(bucketDir(bucket)))
-        .filter((n) => !n.endsWith('.part'))
+        .filter((n) => !n.includes('.'))
         .map(keyOf)
         .sort();
     },

@@ -90,6 +90,26 @@ const envSchema = z
     SILO_BACKUP_DIR: z.string().optional(),
     // Backups running at once per database server in one instance (scheduled and asked for alike).
     SILO_BACKUP_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+    // How archives are compressed: brotli (quality 0, the fastest) or gzip (level 1: a few percent
+    // smaller archives, several times the CPU). Either is read whatever this says (docs/backups.md).
+    SILO_BACKUP_COMPRESSION: z.enum(['brotli', 'gzip']).default('brotli'),
+    // Backup archives in an S3 or S3-compatible bucket (made by you) instead of SILO_BACKUP_DIR
+    // (docs/backups.md), under keys <SILO_BACKUP_S3_PREFIX><company id>/<backup id>.silo. The other
+    // variables are as for document files; without keys, the AWS SDK's own chain applies.
+    SILO_BACKUP_S3_BUCKET: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')
+      .optional(),
+    SILO_BACKUP_S3_PREFIX: z
+      .string()
+      .regex(/^([A-Za-z0-9._-]+\/)*$/, 'must be folder names each ending with "/" (letters, digits, ".", "_", "-"), or empty')
+      .max(200)
+      .default(''),
+    SILO_BACKUP_S3_ENDPOINT: z.url().optional(),
+    SILO_BACKUP_S3_REGION: z.string().min(1).default('us-east-1'),
+    SILO_BACKUP_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+    SILO_BACKUP_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+    SILO_BACKUP_S3_FORCE_PATH_STYLE: booleanFlag,
     // The largest archive POST /api/companies/import takes (the body limit does not apply to it).
     SILO_IMPORT_MAX_BYTES: z.coerce
       .number()
@@ -165,6 +185,10 @@ const envSchema = z
       path: ['SILO_SQL_ASSISTANT_URL'],
     },
   )
+  .refine((v) => (v.SILO_BACKUP_S3_ACCESS_KEY_ID === undefined) === (v.SILO_BACKUP_S3_SECRET_ACCESS_KEY === undefined), {
+    message: 'SILO_BACKUP_S3_ACCESS_KEY_ID and SILO_BACKUP_S3_SECRET_ACCESS_KEY must be set together',
+    path: ['SILO_BACKUP_S3_SECRET_ACCESS_KEY'],
+  })
   .refine((v) => v.SILO_POOL_SERVER_BUDGET >= v.SILO_POOL_PER_COMPANY, {
     message: 'must be at least SILO_POOL_PER_COMPANY, or no company could be served',
     path: ['SILO_POOL_SERVER_BUDGET'],
@@ -212,7 +236,13 @@ export interface Config {
   neonConnectTimeoutSeconds: number;
   dbCaFile: string | undefined;
   dbSslMode: SslMode | undefined;
-  backups: { dir: string; concurrencyPerServer: number; importMaxBytes: number };
+  backups: {
+    dir: string;
+    concurrencyPerServer: number;
+    importMaxBytes: number;
+    compression: 'brotli' | 'gzip';
+    s3: S3BackupsConfig | undefined;
+  };
   /** Bounds of SQL run through the read-only executor (the SQL console, fleet queries). */
   sql: { statementTimeoutMs: number; idleInTransactionTimeoutMs: number; maxRows: number };
   /** The assistant POST /api/sql/ask asks when no saved query matches; undefined: none. The key is a secret. */
@@ -227,14 +257,24 @@ export interface SqlAssistantConfig {
   timeoutMs: number;
 }
 
-export interface S3FilesConfig {
-  /** A bucket per company, named `<bucketPrefix>-<company id>`; or `bucket` with a prefix per company. */
-  bucketPrefix: string | undefined;
-  bucket: string | undefined;
+/** How to reach an S3 or S3-compatible store. */
+export interface S3Connection {
   endpoint: string | undefined;
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
   forcePathStyle: boolean;
+}
+
+export interface S3FilesConfig extends S3Connection {
+  /** A bucket per company, named `<bucketPrefix>-<company id>`; or `bucket` with a prefix per company. */
+  bucketPrefix: string | undefined;
+  bucket: string | undefined;
+}
+
+export interface S3BackupsConfig extends S3Connection {
+  bucket: string;
+  /** Before every key: "" or folder names each ending with "/". */
+  prefix: string;
 }
 
 /**
@@ -311,6 +351,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     backups: {
       dir: e.SILO_BACKUP_DIR ?? join(e.SILO_DATA_DIR, 'backups'),
       concurrencyPerServer: e.SILO_BACKUP_CONCURRENCY,
+      compression: e.SILO_BACKUP_COMPRESSION,
+      s3: e.SILO_BACKUP_S3_BUCKET
+        ? { bucket: e.SILO_BACKUP_S3_BUCKET, prefix: e.SILO_BACKUP_S3_PREFIX, ...s3Connection(e, 'SILO_BACKUP_S3') }
+        : undefined,
       importMaxBytes: e.SILO_IMPORT_MAX_BYTES,
     },
     sql: {
@@ -332,18 +376,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBytes: e.SILO_FILE_MAX_BYTES,
       s3:
         e.SILO_FILES_S3_BUCKET || e.SILO_FILES_S3_BUCKET_PREFIX
-          ? {
-              bucketPrefix: e.SILO_FILES_S3_BUCKET_PREFIX,
-              bucket: e.SILO_FILES_S3_BUCKET,
-              endpoint: e.SILO_FILES_S3_ENDPOINT,
-              region: e.SILO_FILES_S3_REGION,
-              credentials:
-                e.SILO_FILES_S3_ACCESS_KEY_ID && e.SILO_FILES_S3_SECRET_ACCESS_KEY
-                  ? { accessKeyId: e.SILO_FILES_S3_ACCESS_KEY_ID, secretAccessKey: e.SILO_FILES_S3_SECRET_ACCESS_KEY }
-                  : undefined,
-              forcePathStyle: e.SILO_FILES_S3_FORCE_PATH_STYLE,
-            }
+          ? { bucketPrefix: e.SILO_FILES_S3_BUCKET_PREFIX, bucket: e.SILO_FILES_S3_BUCKET, ...s3Connection(e, 'SILO_FILES_S3') }
           : undefined,
     },
+  };
+}
+
+/** The endpoint, region, keys and path style of the S3 variables named `<prefix>_*`. */
+function s3Connection(e: z.infer<typeof envSchema>, prefix: 'SILO_FILES_S3' | 'SILO_BACKUP_S3'): S3Connection {
+  const accessKeyId = e[`${prefix}_ACCESS_KEY_ID`];
+  const secretAccessKey = e[`${prefix}_SECRET_ACCESS_KEY`];
+  return {
+    endpoint: e[`${prefix}_ENDPOINT`],
+    region: e[`${prefix}_REGION`],
+    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined,
+    forcePathStyle: e[`${prefix}_FORCE_PATH_STYLE`],
   };
 }

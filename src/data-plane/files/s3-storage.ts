@@ -19,11 +19,9 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import type { S3FilesConfig } from '../../base/config/config.ts';
+import { s3ClientConfig, s3ErrorCode as codeOf } from '../../base/s3-client-config.ts';
 import { notFound } from '../../base/errors.ts';
 import { type ByteRange, checkedId, type FileStorage } from './file-storage.ts';
-
-/** The S3 error's code (`NoSuchKey`, `NoSuchBucket`, ...), whatever the SDK wrapped it in. */
-const codeOf = (error: unknown) => (error as { name?: string; Code?: string })?.Code ?? (error as { name?: string })?.name;
 
 export class S3FileStorage implements FileStorage {
   readonly kind = 's3' as const;
@@ -34,16 +32,7 @@ export class S3FileStorage implements FileStorage {
     /** Where uploads are spooled before they are put. */
     private readonly spoolDir: string,
   ) {
-    this.client = new S3Client({
-      region: config.region,
-      ...(config.endpoint ? { endpoint: config.endpoint } : {}),
-      ...(config.credentials ? { credentials: config.credentials } : {}),
-      forcePathStyle: config.forcePathStyle,
-      // Checksums only where S3 requires them: an upload's SHA-256 is Silo's own, and S3-compatible
-      // stores differ in which of the SDK's newer checksum headers they take.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    this.client = new S3Client(s3ClientConfig(config));
   }
 
   /** The company's bucket and the prefix of its keys in it. */

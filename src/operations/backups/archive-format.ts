@@ -1,27 +1,27 @@
-// Silo's backup archive: one gzip stream holding, in order (format 2),
-//   "SILO-BACKUP 2\n", the manifest (4-byte length + JSON), then each table of the manifest in its
-//   order as COPY text split in frames (4-byte length + bytes, a zero length ends the data) followed
-//   by the table's figures (4-byte length + JSON { rows, checksum }), then each document file of the
-//   manifest's `files` (absent when the company had none, and in format 1) in frames likewise, and a
-//   trailer "END\n" + the SHA-256 of every byte before it.
+// Silo's backup archive (format 3): a plain head "SILO-BACKUP 3 <codec>\n", then the content in
+// compressed blocks (archive-codec.ts). The content: the manifest (4-byte length + JSON), then each
+// table of the manifest in its order as COPY text split in frames (4-byte length + bytes, a zero
+// length ends the data) followed by the table's figures (4-byte length + JSON { rows, checksum }),
+// then each document file of the manifest's `files` in frames likewise, and a trailer "END\n" + the
+// SHA-256 of every content byte before it but the tables' COPY text, which their figures' checksums cover.
 // Written and read in one pass, with no temporary file: a table's row count and checksum are taken
-// from its COPY text as it streams (copy-digest.ts), so they follow its rows. Format 1 archives (the
-// figures in the manifest, taken by a pass of their own before the rows) are still read; a format
-// newer than this Silo knows is refused with 409. The trailer makes a truncated or altered archive
-// fail its read (gzip's own CRC catches most of it first). The layout and the choices: docs/backups.md.
+// from its COPY text as it streams (copy-digest.ts), so they follow its rows, and a reader checks
+// them at the table's end. Formats 1 and 2 (one gzip stream holding "SILO-BACKUP <n>\n" and the same
+// layout, the trailer over every byte; format 1 with the figures in the manifest) are still read; a
+// format newer than this Silo knows is refused with 409. The layout and the choices: docs/backups.md.
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { z } from 'zod';
-import { conflict, invalid } from '../../base/errors.ts';
+import { conflict } from '../../base/errors.ts';
 import type { TableShape } from '../scale-out/table-copy.ts';
+import { type Codec, compressBlocks, decompressBlocks, isCodec } from './archive-codec.ts';
+import { ByteReader, damaged } from './byte-reader.ts';
 import { CopyDigest, type TableFigures } from './copy-digest.ts';
-import { parallelGzip } from './parallel-gzip.ts';
 import { countRows } from './progress.ts';
 
 /** The format this Silo writes; it reads this one and every older one. */
-export const FORMAT_VERSION = 2;
-const magic = (version: number) => Buffer.from(`SILO-BACKUP ${version}\n`);
+export const FORMAT_VERSION = 3;
 const MAGIC_PREFIX = Buffer.from('SILO-BACKUP ');
 const TRAILER = Buffer.from('END\n');
 /** A manifest larger than this is not one Silo wrote (a company's tables and sequences fit in a few kB). */
@@ -67,14 +67,14 @@ const common = {
 };
 /** Format 1: the figures in the manifest. */
 const manifestV1 = z.object({ ...common, formatVersion: z.literal(1), tables: z.array(tableShape.merge(figuresSchema)) });
-/** Format 2: the tables' shapes in the manifest, their figures after their data. */
-const manifestV2 = z.object({ ...common, formatVersion: z.literal(2), tables: z.array(tableShape) });
+/** Formats 2 and 3: the tables' shapes in the manifest, their figures after their data. */
+const manifestV2 = z.object({ ...common, formatVersion: z.union([z.literal(2), z.literal(3)]), tables: z.array(tableShape) });
 
-/** The manifest at the head of a format 2 archive, as written. */
+/** The manifest at the head of an archive's content, as written. */
 export type ManifestHead = z.infer<typeof manifestV2>;
 /** A manifest with every table's figures, whatever the format it was read from. */
 export type Manifest = Omit<ManifestHead, 'formatVersion' | 'tables'> & {
-  formatVersion: 1 | 2;
+  formatVersion: 1 | 2 | 3;
   tables: (TableShape & TableFigures)[];
 };
 export type ManifestTable = Manifest['tables'][number];
@@ -88,36 +88,45 @@ function lengthOf(bytes: Buffer): Buffer {
 }
 
 export interface ArchiveStream {
-  /** The compressed archive; read it to its end (or destroy it). */
+  /** The archive's bytes; read it to its end (or destroy it). */
   archive: Readable;
   /** The manifest with every table's figures, once the archive has been read to its end. */
   manifest: Promise<Manifest>;
 }
 
+export interface WriteOptions {
+  /** Told of the rows of each chunk of COPY text as it passes (a progress bar). */
+  onRows?: (rows: number) => void;
+  /** The bytes of each file the manifest names. */
+  fileData?: (file: ManifestFile) => Promise<Bytes>;
+  /** The compression of the content (archive-codec.ts); brotli unless told. */
+  codec?: Codec;
+}
+
 /**
- * The archive as a compressed stream. `tableData(table)` gives each table's COPY text in turn; it is
- * asked for the next table only once the previous one is done (one COPY at a time on a connection).
- * Gzip at its fastest level, on several threads (parallel-gzip.ts): a backup's time is then the
- * database's, not the compressor's (the figures are in docs/backups.md).
+ * The archive as a stream. `tableData(table)` gives each table's COPY text in turn; it is asked for
+ * the next table only once the previous one is done (one COPY at a time on a connection). The
+ * content is compressed in blocks on several threads (archive-codec.ts), so that a backup's time is
+ * the database's rather than the compressor's (the figures are in docs/backups.md).
  */
 export function writeArchive(
   head: ManifestHead,
   tableData: (table: TableShape) => Promise<AsyncIterable<Buffer>>,
-  onRows?: (rows: number) => void,
-  fileData: (file: ManifestFile) => Promise<Bytes> = async () => {
-    throw new Error('the manifest names files and no reader of them was given');
-  },
+  { onRows, fileData = noFiles, codec = 'brotli' }: WriteOptions = {},
 ): ArchiveStream {
   let finished!: (manifest: Manifest) => void;
   const manifest = new Promise<Manifest>((resolve) => (finished = resolve));
-  async function* bytes(): AsyncGenerator<Buffer> {
+  const plainHead = Buffer.from(`SILO-BACKUP ${FORMAT_VERSION} ${codec}\n`);
+  async function* content(): AsyncGenerator<Buffer> {
+    // The trailer covers every byte of the content but the COPY text, which its table's checksum
+    // covers (one hash of it, not two); not the head, so that the content's check holds whatever its codec.
     const hash = createHash('sha256');
     const out = (chunk: Buffer) => {
       hash.update(chunk);
       return chunk;
     };
-    const json = Buffer.from(JSON.stringify(head));
-    yield out(Buffer.concat([magic(FORMAT_VERSION), lengthOf(json), json]));
+    const json = Buffer.from(JSON.stringify({ ...head, formatVersion: FORMAT_VERSION }));
+    yield out(Buffer.concat([lengthOf(json), json]));
     const tables: Manifest['tables'] = [];
     for (const table of head.tables) {
       const digest = new CopyDigest();
@@ -126,7 +135,7 @@ export function writeArchive(
         digest.update(chunk);
         onRows?.(countRows(chunk));
         yield out(lengthOf(chunk));
-        yield out(chunk);
+        yield chunk;
       }
       const figures = digest.figures();
       tables.push({ ...table, ...figures });
@@ -143,73 +152,23 @@ export function writeArchive(
       yield out(lengthOf(Buffer.alloc(0)));
     }
     yield Buffer.concat([TRAILER, hash.digest()]);
-    finished({ ...head, tables });
+    finished({ ...head, formatVersion: FORMAT_VERSION, tables });
   }
-  return {
-    archive: parallelGzip(bytes()),
-    manifest,
-  };
+  async function* bytes(): AsyncGenerator<Buffer> {
+    yield plainHead;
+    yield* compressBlocks(content(), codec);
+  }
+  return { archive: Readable.from(bytes(), { objectMode: false }), manifest };
 }
 
-const damaged = (why: string) => invalid(`the archive is damaged or not a Silo backup (${why})`, [{ path: 'archive', message: why }]);
-
-/** Reads exact byte counts from a stream of chunks, hashing what it hands out. */
-class ByteReader {
-  private chunks: Buffer[] = [];
-  private size = 0;
-  readonly hash = createHash('sha256');
-
-  constructor(private readonly source: AsyncIterator<Buffer>) {}
-
-  async take(n: number, hashed = true): Promise<Buffer> {
-    if (n === 0) return Buffer.alloc(0);
-    while (this.size < n) {
-      let next: IteratorResult<Buffer>;
-      try {
-        next = await this.source.next();
-      } catch (error) {
-        throw damaged(`not a complete gzip stream: ${(error as Error).message}`);
-      }
-      if (next.done) throw damaged('it ends too early');
-      this.chunks.push(next.value);
-      this.size += next.value.length;
-    }
-    // Gunzip hands out 64 kB chunks: most takes are served from the first one, with no copy.
-    const all = this.chunks[0]!.length >= n ? this.chunks.shift()! : Buffer.concat(this.chunks.splice(0), this.size);
-    const restSize = this.size - all.length;
-    const taken = all.subarray(0, n);
-    const rest = all.subarray(n);
-    if (rest.length > 0) this.chunks.unshift(rest);
-    this.size = restSize + rest.length;
-    if (hashed) this.hash.update(taken);
-    return taken;
-  }
-
-  async length(max: number): Promise<number> {
-    const n = (await this.take(4)).readUInt32BE(0);
-    if (n > max) throw damaged('a length is out of range');
-    return n;
-  }
-
-  async atEnd(): Promise<boolean> {
-    if (this.size > 0) return false;
-    try {
-      const next = await this.source.next();
-      if (next.done) return true;
-      this.chunks.push(next.value);
-      this.size += next.value.length;
-      return false;
-    } catch (error) {
-      throw damaged(`not a complete gzip stream: ${(error as Error).message}`);
-    }
-  }
+async function noFiles(): Promise<Bytes> {
+  throw new Error('the manifest names files and no reader of them was given');
 }
 
-/** The format version named at the head of the archive ("SILO-BACKUP <n>\n"). */
-async function readFormatVersion(reader: ByteReader): Promise<number> {
-  if (!(await reader.take(MAGIC_PREFIX.length)).equals(MAGIC_PREFIX)) throw damaged('it does not start as one');
+/** A format number of the head: ASCII digits up to `end`. */
+async function readNumber(reader: ByteReader, end: number): Promise<number> {
   let digits = '';
-  for (let byte = (await reader.take(1))[0]; byte !== 0x0a; byte = (await reader.take(1))[0]) {
+  for (let byte = (await reader.take(1))[0]; byte !== end; byte = (await reader.take(1))[0]) {
     if (byte === undefined || byte < 0x30 || byte > 0x39 || digits.length >= 6) throw damaged('it does not start as one');
     digits += String.fromCharCode(byte);
   }
@@ -222,6 +181,41 @@ async function readFormatVersion(reader: ByteReader): Promise<number> {
     );
   }
   return version;
+}
+
+/**
+ * The archive's content as a reader, and its format. Format 3 and later name their codec in a plain
+ * head; formats 1 and 2 are one gzip stream with the head inside.
+ */
+async function openContent(raw: ByteReader): Promise<{ content: ByteReader; version: number; close: () => void }> {
+  if ((await raw.peek(MAGIC_PREFIX.length)).equals(MAGIC_PREFIX)) {
+    await raw.take(MAGIC_PREFIX.length);
+    const version = await readNumber(raw, 0x20);
+    let codec = '';
+    for (let byte = (await raw.take(1))[0]!; byte !== 0x0a; byte = (await raw.take(1))[0]!) {
+      if (codec.length >= 16) break;
+      codec += String.fromCharCode(byte);
+    }
+    if (version < 3 || !isCodec(codec)) throw damaged('it does not start as one');
+    const content = new ByteReader(decompressBlocks(raw, codec)[Symbol.asyncIterator](), `${codec} block`);
+    return { content, version, close: () => {} };
+  }
+  const gunzip = createGunzip({ chunkSize: 64 * 1024 });
+  const source = Readable.from(raw.rest());
+  source.on('error', (error) => gunzip.destroy(error));
+  const content = new ByteReader(source.pipe(gunzip)[Symbol.asyncIterator](), 'gzip stream');
+  if (!(await content.take(MAGIC_PREFIX.length)).equals(MAGIC_PREFIX)) throw damaged('it does not start as one');
+  const version = await readNumber(content, 0x0a);
+  if (version > 2) throw damaged('it does not start as one');
+  return {
+    content,
+    version,
+    close: () => {
+      source.unpipe(gunzip);
+      source.destroy();
+      gunzip.destroy();
+    },
+  };
 }
 
 async function readJson<T>(reader: ByteReader, schema: z.ZodType<T>, what: string): Promise<T> {
@@ -249,21 +243,25 @@ export async function readArchive(
   onTable: (table: TableShape, data: AsyncIterable<Buffer>) => Promise<void> = drain,
   onFile: (file: ManifestFile, data: AsyncIterable<Buffer>) => Promise<void> = drain,
 ): Promise<Manifest> {
-  const gunzip = createGunzip({ chunkSize: 64 * 1024 });
-  input.on('error', (error) => gunzip.destroy(error));
-  const reader = new ByteReader(input.pipe(gunzip)[Symbol.asyncIterator]());
+  const raw = new ByteReader(input[Symbol.asyncIterator](), 'file');
+  let close = () => {};
   try {
-    const version = await readFormatVersion(reader);
+    const opened = await openContent(raw);
+    const { content: reader, version } = opened;
+    close = opened.close;
     const head = await readJson<z.infer<typeof manifestV1> | ManifestHead>(reader, version === 1 ? manifestV1 : manifestV2, 'manifest');
     if (head.formatVersion !== version) throw damaged('its manifest is of another format');
     // One section's frames, up to the zero length that ends it; the reader must take them all.
-    const section = async (what: string, read: (data: AsyncIterable<Buffer>) => Promise<void>) => {
+    // `digest`: the COPY text of a table in format 3, kept out of the trailer's hash and checked against its figures.
+    const section = async (what: string, read: (data: AsyncIterable<Buffer>) => Promise<void>, digest?: CopyDigest) => {
       let ended = false;
       async function* frames(): AsyncGenerator<Buffer> {
         for (;;) {
           const n = await reader.length(MAX_FRAME_BYTES);
           if (n === 0) break;
-          yield await reader.take(n);
+          const frame = await reader.take(n, !digest);
+          digest?.update(frame);
+          yield frame;
         }
         ended = true;
       }
@@ -273,8 +271,18 @@ export async function readArchive(
     const tables: Manifest['tables'] = [];
     for (const table of head.tables) {
       const shape = { name: table.name, columns: table.columns };
-      await section(`table ${table.name}`, (data) => onTable(shape, data));
-      tables.push('rows' in table ? table : { ...shape, ...(await readJson(reader, figuresSchema, `figures of ${table.name}`)) });
+      const digest = version >= 3 ? new CopyDigest() : undefined;
+      await section(`table ${table.name}`, (data) => onTable(shape, data), digest);
+      if ('rows' in table) {
+        tables.push(table);
+        continue;
+      }
+      const figures = await readJson(reader, figuresSchema, `figures of ${table.name}`);
+      const read = digest?.figures();
+      if (read && (read.rows !== figures.rows || read.checksum !== figures.checksum)) {
+        throw damaged(`the rows of table ${table.name} do not match its checksum`);
+      }
+      tables.push({ ...shape, ...figures });
     }
     for (const file of head.files ?? []) await section(`file ${file.id}`, (data) => onFile(file, data));
     const expected = reader.hash.digest();
@@ -283,8 +291,7 @@ export async function readArchive(
     if (!(await reader.atEnd())) throw damaged('there are bytes after its end');
     return { ...head, tables };
   } finally {
-    input.unpipe(gunzip);
-    gunzip.destroy();
+    close();
     if (!input.readableEnded) input.destroy();
   }
 }

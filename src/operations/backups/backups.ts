@@ -10,7 +10,8 @@ import { recordAudit } from '../../control-plane/audit.ts';
 import { getCompany } from '../../control-plane/company-records.ts';
 import type { CompanyRow } from '../../control-plane/schema.ts';
 import { keyset, type Page, type PageRequest, toPage } from '../../base/pagination.ts';
-import { backupKey, type BackupStorage, FolderStorage } from './storage.ts';
+import { backupKey, type BackupStorage } from './storage.ts';
+import { backupStorageOf } from './storage-of.ts';
 import { refuseBackup, takeSnapshot } from './snapshot.ts';
 import type { Manifest } from './archive-format.ts';
 import type { OnProgress } from './progress.ts';
@@ -46,9 +47,9 @@ export function toBackupView(row: BackupRow): BackupView {
   };
 }
 
-/** The storage backups go to: a folder (SILO_BACKUP_DIR). */
+/** The storage backups go to: a folder (SILO_BACKUP_DIR) or an S3 bucket (SILO_BACKUP_S3_BUCKET). */
 export function backupStorage(ctx: SiloContext): BackupStorage {
-  return new FolderStorage(ctx.config.backups.dir);
+  return backupStorageOf(ctx.config);
 }
 
 /** Backups running at once per database server in this instance, each waiting its turn. */
@@ -144,7 +145,8 @@ async function runBackup(ctx: SiloContext, company: CompanyRow, backup: BackupRo
     await ctx.db
       .update(companyBackups)
       .set({ status: 'failed', error: reason, completedAt: dsql`now()` })
-      .where(eq(companyBackups.id, backup.id))
+      // One failed meanwhile (stale.ts) keeps the reason it was failed with.
+      .where(and(eq(companyBackups.id, backup.id), eq(companyBackups.status, 'running')))
       .catch(() => {});
     await recordAudit(ctx.db, [
       {
@@ -170,8 +172,11 @@ async function finishBackup(ctx: SiloContext, company: CompanyRow, backup: Backu
   const [done] = await ctx.db
     .update(companyBackups)
     .set({ status: 'completed', sizeBytes, schemaVersion: manifest.schemaVersion, tables, completedAt: dsql`now()` })
-    .where(eq(companyBackups.id, backup.id))
+    // Still running: a Silo paused past the heartbeat's lapse finds its backup marked failed (stale.ts) when it resumes.
+    .where(and(eq(companyBackups.id, backup.id), eq(companyBackups.status, 'running')))
     .returning();
+  // The caller removes the archive it wrote; the row keeps the reason it was failed with.
+  if (!done) throw conflict('the backup was marked failed while it ran (its heartbeat had lapsed: was this Silo paused?)');
   await recordAudit(ctx.db, [
     {
       companyId: company.id,

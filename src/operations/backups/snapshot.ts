@@ -78,12 +78,16 @@ export async function takeSnapshot(ctx: SiloContext, company: CompanyRow, onProg
         ...(files ? { files } : {}),
       },
       (table) => copyOut(sql, table),
-      onProgress &&
-        ((rows) => {
-          done += rows;
-          onProgress({ stage: 'backup', done, total: Math.max(total, done), unit: 'rows' });
-        }),
-      fileReader(ctx, company.id),
+      {
+        onRows:
+          onProgress &&
+          ((rows) => {
+            done += rows;
+            onProgress({ stage: 'backup', done, total: Math.max(total, done), unit: 'rows' });
+          }),
+        fileData: fileReader(ctx, company.id),
+        codec: ctx.config.backups.compression,
+      },
     );
     archive = written.archive;
     const end = () => void sql.end({ timeout: 1 }).catch(() => {});

@@ -1,7 +1,8 @@
 // Where backup archives are kept: one small interface, and a folder behind it (SILO_BACKUP_DIR,
-// default <data dir>/backups). An archive is written to a temporary file, flushed to disk, then
-// renamed into place, so that a reader never finds half an archive under a backup's name, whatever
-// crashes meanwhile. An S3-compatible bucket would be a second implementation of the same interface.
+// default <data dir>/backups) or an S3 bucket (s3-storage.ts, when SILO_BACKUP_S3_BUCKET is set).
+// In the folder, an archive is written to a temporary file, flushed to disk, then renamed into
+// place, so that a reader never finds half an archive under a backup's name, whatever crashes
+// meanwhile.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -17,6 +18,8 @@ export interface BackupStorage {
   read(key: string): Promise<Readable>;
   /** Removes it, and what an interrupted write left of it; nothing when it is not there. */
   remove(key: string): Promise<void>;
+  /** Ends its clients (S3's connections). */
+  close?(): Promise<void>;
 }
 
 /** Keys are `<company id>/<backup id>.silo`: nothing from a client reaches a path. */
@@ -25,6 +28,11 @@ const KEY = /^[0-9a-f-]{36}\/[0-9a-f-]{36}\.silo$/;
 export function backupKey(companyId: string, backupId: string): string {
   const key = `${companyId}/${backupId}.silo`;
   if (!KEY.test(key)) throw new Error('a backup key is made of two ids');
+  return key;
+}
+
+export function checkedKey(key: string): string {
+  if (!KEY.test(key)) throw new Error('not a backup key');
   return key;
 }
 
@@ -40,8 +48,7 @@ export class FolderStorage implements BackupStorage {
   constructor(readonly root: string) {}
 
   private path(key: string): string {
-    if (!KEY.test(key)) throw new Error('not a backup key');
-    return join(this.root, key);
+    return join(this.root, checkedKey(key));
   }
 
   async write(key: string, data: Readable): Promise<number> {
