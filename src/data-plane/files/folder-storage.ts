@@ -1,16 +1,14 @@
 // Document files in a folder per company under SILO_FILES_DIR: `<dir>/<company id>/<file id>`
-// (files 0600, folders 0700). A file is written as a temporary file beside its final name, flushed
-// (fsync), renamed into place and the folder flushed, so a reader never finds half a file under a
-// file's id, whatever crashes meanwhile; a failed write removes its temporary file.
+// (files 0600, folders 0700). A file is written atomically (src/base/atomic-write.ts): a reader never
+// finds half a file under a file's id, whatever crashes meanwhile; a failed write leaves nothing.
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { notFound } from '../../base/errors.ts';
 import { type ByteRange, checkedId, type FileStorage } from './file-storage.ts';
-import { fsyncPath } from '../../base/fsync.ts';
+import { writeFileAtomically } from '../../base/atomic-write.ts';
 
 const READ_CHUNK_BYTES = 1024 * 1024;
 
@@ -41,19 +39,7 @@ export class FolderFileStorage implements FileStorage {
     // A company made before files existed has no folder yet.
     await mkdir(folder, { recursive: true, mode: 0o700 });
     // A leading dot: never a file id; left behind only by a crash.
-    const temporary = join(folder, `.${randomUUID()}.tmp`);
-    const out = createWriteStream(temporary, { mode: 0o600 });
-    try {
-      await pipeline(Readable.from(data), out);
-      await fsyncPath(temporary);
-      await rename(temporary, path);
-      await fsyncPath(folder);
-    } catch (error) {
-      // The stream may still open the file after a failure at once: remove it once it is closed.
-      if (!out.closed) await new Promise<void>((closed) => out.once('close', () => closed()));
-      await rm(temporary, { force: true });
-      throw error;
-    }
+    await writeFileAtomically(path, join(folder, `.${randomUUID()}.tmp`), data);
   }
 
   async read(companyId: string, fileId: string, range?: ByteRange): Promise<Readable> {
