@@ -1,9 +1,9 @@
 // A local stand-in for S3, for the tests of document files in S3: the few calls Silo makes
-// (CreateBucket, DeleteBucket, ListObjectsV2, PutObject, GetObject with Range, DeleteObject),
+// (CreateBucket, DeleteBucket, ListObjectsV2 with LastModified, PutObject, GetObject with Range, DeleteObject),
 // path-style, over plain HTTP on 127.0.0.1, objects kept in a temporary folder. Signatures are not
 // checked (an Authorization header is required); nothing reaches the internet.
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,8 @@ export interface S3StandIn {
   buckets(): Promise<string[]>;
   /** The keys in a bucket, sorted; null when there is no such bucket. */
   objects(bucket: string): Promise<string[] | null>;
+  /** Makes an object look last written at `when` (its LastModified in a listing). */
+  age(bucket: string, key: string, when: Date): Promise<void>;
   /** Requests seen, as "METHOD /path". */
   requests: string[];
   close(): Promise<void>;
@@ -71,7 +73,10 @@ export async function startS3StandIn(): Promise<S3StandIn> {
           .filter((k) => k.startsWith(prefix))
           .sort();
         const contents = await Promise.all(
-          keys.map(async (k) => `<Contents><Key>${k}</Key><Size>${(await stat(join(dir, fileName(k)))).size}</Size></Contents>`),
+          keys.map(async (k) => {
+            const info = await stat(join(dir, fileName(k)));
+            return `<Contents><Key>${k}</Key><LastModified>${info.mtime.toISOString()}</LastModified><Size>${info.size}</Size></Contents>`;
+          }),
         );
         return xml(
           res,
@@ -132,6 +137,9 @@ export async function startS3StandIn(): Promise<S3StandIn> {
         .filter((n) => !n.endsWith('.part'))
         .map(keyOf)
         .sort();
+    },
+    async age(bucket, key, when) {
+      await utimes(join(bucketDir(bucket), fileName(key)), when, when);
     },
     async close() {
       server.closeAllConnections();

@@ -3,11 +3,11 @@
 // finds half a file under a file's id, whatever crashes meanwhile; a failed write leaves nothing.
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { notFound } from '../../base/errors.ts';
-import { type ByteRange, checkedId, type FileStorage } from './file-storage.ts';
+import { type ByteRange, checkedId, type FileStorage, isFileId, type StoredFile } from './file-storage.ts';
 import { writeFileAtomically } from '../../base/atomic-write.ts';
 
 const READ_CHUNK_BYTES = 1024 * 1024;
@@ -52,6 +52,21 @@ export class FolderFileStorage implements FileStorage {
     // Reads of 1 MB rather than 64 kB: a download passes each chunk through web streams and HTTP,
     // whose cost is per chunk (docs/files.md, "Performance").
     return createReadStream(path, { highWaterMark: READ_CHUNK_BYTES, ...(range ? { start: range.start, end: range.end } : {}) });
+  }
+
+  async list(companyId: string): Promise<StoredFile[]> {
+    const folder = this.folderOf(companyId);
+    const names = await readdir(folder).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw error;
+    });
+    const found: StoredFile[] = [];
+    for (const name of names.filter(isFileId)) {
+      // Removed meanwhile: not there any more.
+      const info = await stat(join(folder, name)).catch(() => undefined);
+      if (info) found.push({ id: name, modifiedAt: info.mtime });
+    }
+    return found;
   }
 
   async remove(companyId: string, fileId: string): Promise<void> {

@@ -20,7 +20,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { S3FilesConfig } from '../../base/config/config.ts';
 import { notFound } from '../../base/errors.ts';
-import { type ByteRange, checkedId, type FileStorage } from './file-storage.ts';
+import { type ByteRange, checkedId, type FileStorage, isFileId, type StoredFile } from './file-storage.ts';
 
 /** The S3 error's code (`NoSuchKey`, `NoSuchBucket`, ...), whatever the SDK wrapped it in. */
 const codeOf = (error: unknown) => (error as { name?: string; Code?: string })?.Code ?? (error as { name?: string })?.name;
@@ -113,6 +113,25 @@ export class S3FileStorage implements FileStorage {
       if (codeOf(error) === 'NoSuchKey' || codeOf(error) === 'NoSuchBucket') throw notFound('file');
       throw error;
     }
+  }
+
+  async list(companyId: string): Promise<StoredFile[]> {
+    const { bucket, prefix } = this.placeOf(companyId);
+    const found: StoredFile[] = [];
+    try {
+      let token: string | undefined;
+      do {
+        const page = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        for (const object of page.Contents ?? []) {
+          const id = object.Key!.slice(prefix.length);
+          if (isFileId(id)) found.push({ id, modifiedAt: object.LastModified ?? new Date() });
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    } catch (error) {
+      if (codeOf(error) !== 'NoSuchBucket') throw error;
+    }
+    return found;
   }
 
   async remove(companyId: string, fileId: string): Promise<void> {
