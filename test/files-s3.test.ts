@@ -5,6 +5,7 @@
 // row names removed by reconcile.
 import { DeleteBucketCommand } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileStorage } from '../src/data-plane/files/index.ts';
 import type { S3FileStorage } from '../src/data-plane/files/s3-storage.ts';
@@ -163,5 +164,21 @@ describe('files no row names', () => {
     expect(findings).toEqual([expect.objectContaining({ kind: 'unreferenced_files', name: 's3-sweep: 1 file', fixed: true })]);
     expect(await s3.objects(bucket)).toEqual([named.id, recent].sort());
     expect((await download(t, who, named.id)).status).toBe(200);
+  });
+});
+
+describe('files kept on detach', () => {
+  it('are copied by the store into another company’s bucket for a re-attach, the first left as it was', async () => {
+    const storage = fileStorage(t.config);
+    const [from, to, fileId] = [randomUUID(), randomUUID(), randomUUID()];
+    const { chunks, sha256 } = fileBytes(70_000);
+    await storage.write(from, fileId, chunks());
+    expect(await storage.copy(from, to, fileId)).toBe(true);
+    expect(await s3.objects(`${PREFIX}-${to}`)).toEqual([fileId]);
+    expect(await s3.objects(`${PREFIX}-${from}`)).toEqual([fileId]);
+    expect((await digestOf(Readable.toWeb(await storage.read(to, fileId)) as ReadableStream<Uint8Array>)).sha256).toBe(sha256);
+    expect(await storage.copy(from, to, randomUUID())).toBe(false);
+    await storage.removeCompany(from);
+    await storage.removeCompany(to);
   });
 });

@@ -1,9 +1,10 @@
 // A local stand-in for S3, for the tests of document files in S3: the few calls Silo makes
-// (CreateBucket, DeleteBucket, ListObjectsV2 with LastModified, PutObject, GetObject with Range, DeleteObject),
-// path-style, over plain HTTP on 127.0.0.1, objects kept in a temporary folder. Signatures are not
-// checked (an Authorization header is required); nothing reaches the internet.
+// (CreateBucket, DeleteBucket, ListObjectsV2 with LastModified, PutObject, CopyObject, GetObject
+// with Range, DeleteObject), path-style, over plain HTTP on 127.0.0.1, objects kept in a temporary
+// folder. Signatures are not checked (an Authorization header is required); nothing reaches the
+// internet.
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -88,6 +89,15 @@ export async function startS3StandIn(): Promise<S3StandIn> {
     }
     if (!(await exists(dir))) return error(res, 404, 'NoSuchBucket');
     const path = join(dir, fileName(key));
+    const copySource = req.headers['x-amz-copy-source'];
+    if (req.method === 'PUT' && typeof copySource === 'string') {
+      const [fromBucket = '', ...fromKey] = decodeURIComponent(copySource).replace(/^\//, '').split('/');
+      const from = join(bucketDir(fromBucket), fileName(fromKey.join('/')));
+      if (!(await exists(from))) return error(res, 404, 'NoSuchKey');
+      await copyFile(from, `${path}.part`);
+      await rename(`${path}.part`, path);
+      return xml(res, 200, '<CopyObjectResult><ETag>"stand-in"</ETag></CopyObjectResult>');
+    }
     if (req.method === 'PUT') {
       const temporary = `${path}.part`;
       await pipeline(req, createWriteStream(temporary));

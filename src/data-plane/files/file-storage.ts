@@ -34,6 +34,11 @@ export interface FileStorage {
    * was last written; none when the company has no place yet.
    */
   list(companyId: string): Promise<StoredFile[]>;
+  /**
+   * Puts a file of one company under the same id in another's place, leaving the first where it is
+   * (folder: a hard link, S3: a copy made by the store); false when there is no such file.
+   */
+  copy(fromCompanyId: string, toCompanyId: string, fileId: string): Promise<boolean>;
   /** Removes one file; nothing when it is not there. */
   remove(companyId: string, fileId: string): Promise<void>;
   /** Ends what it holds open (clients). */

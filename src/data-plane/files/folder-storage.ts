@@ -3,12 +3,13 @@
 // finds half a file under a file's id, whatever crashes meanwhile; a failed write leaves nothing.
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { link, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { notFound } from '../../base/errors.ts';
 import { type ByteRange, checkedId, type FileStorage, isFileId, type StoredFile } from './file-storage.ts';
 import { writeFileAtomically } from '../../base/atomic-write.ts';
+import { fsyncPath } from '../../base/fsync.ts';
 
 const READ_CHUNK_BYTES = 1024 * 1024;
 
@@ -67,6 +68,20 @@ export class FolderFileStorage implements FileStorage {
       if (info) found.push({ id: name, modifiedAt: info.mtime });
     }
     return found;
+  }
+
+  async copy(fromCompanyId: string, toCompanyId: string, fileId: string): Promise<boolean> {
+    await this.createCompany(toCompanyId);
+    try {
+      // Both folders are under one root: a link shares the bytes, and it is whole or not there.
+      await link(this.pathOf(fromCompanyId, fileId), this.pathOf(toCompanyId, fileId));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return false;
+      if (code !== 'EEXIST') throw error;
+    }
+    await fsyncPath(this.folderOf(toCompanyId));
+    return true;
   }
 
   async remove(companyId: string, fileId: string): Promise<void> {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
+  CopyObjectCommand,
   CreateBucketCommand,
   DeleteBucketCommand,
   DeleteObjectCommand,
@@ -132,6 +133,18 @@ export class S3FileStorage implements FileStorage {
       if (codeOf(error) !== 'NoSuchBucket') throw error;
     }
     return found;
+  }
+
+  async copy(fromCompanyId: string, toCompanyId: string, fileId: string): Promise<boolean> {
+    const from = this.keyOf(fromCompanyId, fileId);
+    await this.createCompany(toCompanyId);
+    try {
+      await this.client.send(new CopyObjectCommand({ ...this.keyOf(toCompanyId, fileId), CopySource: `${from.Bucket}/${from.Key}` }));
+      return true;
+    } catch (error) {
+      if (codeOf(error) === 'NoSuchKey' || codeOf(error) === 'NoSuchBucket') return false;
+      throw error;
+    }
   }
 
   async remove(companyId: string, fileId: string): Promise<void> {
