@@ -1,5 +1,5 @@
 // The fleet's document files on GET /api/system/status, against real PostgreSQL and a real folder:
-// the bytes and files of every company with a database, summed.
+// the bytes and files the storage holds for every company, summed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { companyToken } from './support/company-login.ts';
 import { fileBytes, streamOf } from './support/file-bytes.ts';
@@ -32,7 +32,7 @@ async function companyWithFiles(slug: string, sizes: number[]) {
 }
 
 describe('storage used across the fleet', () => {
-  it('sums the files of every company with a database on the status, for system admins only', async () => {
+  it('sums the stored files of every company on the status, for system admins only', async () => {
     await companyWithFiles('fleet-files-a', [1000, 2000]);
     await companyWithFiles('fleet-files-b', [30_000]);
     await companyWithFiles('fleet-files-c', []);

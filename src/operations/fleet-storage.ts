@@ -1,19 +1,20 @@
 // The document files of the whole fleet for /api/system/status (docs/files.md): bytes and files
-// summed over every company with a database, as its quota counts them (its `document_files` rows),
-// read through the pool map a few companies at a time. A company whose database does not answer is
-// counted apart, not guessed. The sum is kept for a minute, so that a status page polled often does
-// not reach every company's database each time.
+// summed over every company that has files (not deleted: archived ones keep theirs), as the file
+// storage lists them, a few companies at a time. Read from the storage, not from each company's
+// database: a status call never takes a company's pool or connections. A company whose storage
+// cannot be listed is counted apart, not guessed. The sum is kept for a minute, so that a status
+// page polled often does not list every company's files each time.
 import { inArray } from 'drizzle-orm';
 import type { SiloContext } from '../context.ts';
 import { companies } from '../control-plane/schema.ts';
-import { storedBytes } from '../data-plane/company-plane/file-quota.ts';
+import { fileStorage } from '../data-plane/files/index.ts';
 
 export interface FleetStorage {
   bytes: number;
   files: number;
   /** Companies counted. */
   companies: number;
-  /** Companies whose database could not be read (not counted). */
+  /** Companies whose storage could not be listed (not counted). */
   unreadable: number;
   measuredAt: string;
 }
@@ -36,17 +37,18 @@ async function measure(ctx: SiloContext): Promise<FleetStorage> {
   const rows = await ctx.db
     .select()
     .from(companies)
-    .where(inArray(companies.status, ['active', 'suspended']));
+    .where(inArray(companies.status, ['active', 'suspended', 'archived']));
   const total: FleetStorage = { bytes: 0, files: 0, companies: 0, unreadable: 0, measuredAt: new Date().toISOString() };
   for (let at = 0; at < rows.length; at += AT_ONCE) {
-    const results = await Promise.allSettled(rows.slice(at, at + AT_ONCE).map((company) => ctx.tenants.run(company, storedBytes)));
+    const storage = fileStorage(ctx.config);
+    const results = await Promise.allSettled(rows.slice(at, at + AT_ONCE).map((company) => storage.list(company.id)));
     for (const result of results) {
       if (result.status === 'rejected') {
         total.unreadable++;
         continue;
       }
-      total.bytes += result.value.bytes;
-      total.files += result.value.files;
+      for (const file of result.value) total.bytes += file.size;
+      total.files += result.value.length;
       total.companies++;
     }
   }

@@ -12,6 +12,7 @@ export interface ByteRange {
 
 export interface StoredFile {
   id: string;
+  size: number;
   modifiedAt: Date;
 }
 

@@ -65,7 +65,7 @@ export class FolderFileStorage implements FileStorage {
     for (const name of names.filter(isFileId)) {
       // Removed meanwhile: not there any more.
       const info = await stat(join(folder, name)).catch(() => undefined);
-      if (info) found.push({ id: name, modifiedAt: info.mtime });
+      if (info) found.push({ id: name, size: info.size, modifiedAt: info.mtime });
     }
     return found;
   }

@@ -125,7 +125,7 @@ export class S3FileStorage implements FileStorage {
         const page = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
         for (const object of page.Contents ?? []) {
           const id = object.Key!.slice(prefix.length);
-          if (isFileId(id)) found.push({ id, modifiedAt: object.LastModified ?? new Date() });
+          if (isFileId(id)) found.push({ id, size: object.Size ?? 0, modifiedAt: object.LastModified ?? new Date() });
         }
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);

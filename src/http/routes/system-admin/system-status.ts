@@ -40,10 +40,10 @@ const StatusSchema = z
           bytes: z.number(),
           files: z.number(),
           companies: z.number(),
-          unreadable: z.number().openapi({ description: 'Companies whose database could not be read (not counted)' }),
+          unreadable: z.number().openapi({ description: 'Companies whose storage could not be listed (not counted)' }),
           measuredAt: z.string(),
         })
-        .openapi({ description: 'Document files of every company with a database, summed at most once a minute' }),
+        .openapi({ description: 'Document files of every company, as the storage lists them, summed at most once a minute' }),
     }),
     tenantSchema: z.object({
       latest: z.string().nullable(),
