@@ -6,40 +6,46 @@
 //
 // Silo's path: an HTTP upload (POST with a Content-Length, body streamed) to a Silo on 127.0.0.1,
 // which hashes it, writes it to a temporary file, fsyncs and renames it, and records the row; and
-// an HTTP download of it. The baseline: the same bytes from the same generator written to a file
-// with fsync and rename (the durability Silo gives), and that file read back, with no HTTP, hash or
-// database. RSS is sampled every 10 ms during each 50 MB transfer (client and server share this
-// process). Results and their reading: docs/files.md.
-import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+// an HTTP download of it; the client is a process of its own (files-client.ts), as a user's is.
+// The baseline: the same bytes from the same generator written with the same atomic write Silo uses
+// (src/base/atomic-write.ts: fsync of the file, rename, fsync of the folder), and that file read
+// back, with no HTTP, hash or database. RSS of the Silo process is sampled every 10 ms during each
+// transfer. Results and their reading: docs/files.md.
+import { fork } from 'node:child_process';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
+import { writeFileAtomically } from '../src/base/atomic-write.ts';
 import { createSystemAdmin } from '../src/control-plane/system-users.ts';
 import { createApp } from '../src/http/app.ts';
-import { fileBytes, streamOf } from '../test/support/file-bytes.ts';
+import { fileBytes } from '../test/support/file-bytes.ts';
+import type { FilesJob, FilesJobResult } from './files-client.ts';
 import { formatTable, intOption, machineInfo, median, openBenchSilo, startBenchServer } from './support.ts';
 
 const MB = 1024 * 1024;
 
-/** Runs `work` while sampling RSS; answers its time in ms and the most RSS grew above its start. */
-async function measured(work: () => Promise<void>): Promise<{ ms: number; rssGrowth: number }> {
-  const start = process.memoryUsage().rss;
+/**
+ * Runs `work` while sampling this process's RSS (Silo's, not the client's); answers its time in ms
+ * (the client's own measure when `work` answers one) and the most RSS grew above its start.
+ */
+async function measured(work: () => Promise<number | undefined>): Promise<{ ms: number; rssGrowth: number }> {
+  const start = process.memoryUsage.rss();
   let peak = start;
   const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
+    peak = Math.max(peak, process.memoryUsage.rss());
   }, 10);
   const began = performance.now();
+  let timed: number | undefined;
   try {
-    await work();
+    timed = await work();
   } finally {
     clearInterval(timer);
   }
-  const ms = performance.now() - began;
-  peak = Math.max(peak, process.memoryUsage().rss);
+  const ms = timed ?? performance.now() - began;
+  peak = Math.max(peak, process.memoryUsage.rss());
   return { ms, rssGrowth: peak - start };
 }
 
@@ -49,12 +55,31 @@ async function drain(body: AsyncIterable<Uint8Array> | null): Promise<number> {
   return n;
 }
 
+/** The client process (files-client.ts): one job at a time. */
+function startClient() {
+  const child = fork(fileURLToPath(new URL('./files-client.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'] });
+  return {
+    run: (job: FilesJob) =>
+      new Promise<FilesJobResult>((resolve, reject) => {
+        const failed = (code: number | null) => reject(new Error(`the client exited (${code})`));
+        child.once('exit', failed);
+        child.once('message', (result) => {
+          child.off('exit', failed);
+          resolve(result as FilesJobResult);
+        });
+        child.send(job);
+      }),
+    stop: () => child.kill(),
+  };
+}
+
 async function main() {
   const runsLarge = intOption('runs', 'BENCH_RUNS', 5);
   const server = await startBenchServer();
   const work = mkdtempSync(join(tmpdir(), 'silo-bench-files-'));
   const bench = await openBenchSilo(server.url, { SILO_FILES_DIR: join(work, 'files'), SILO_FILE_MAX_BYTES: String(200 * MB) });
   let http: ReturnType<typeof serve> | undefined;
+  const client = startClient();
   try {
     http = await new Promise<ReturnType<typeof serve>>((resolve) => {
       const started = serve({ fetch: createApp(bench.silo.ctx).fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(started));
@@ -92,39 +117,34 @@ async function main() {
         console.error(`${size / MB} MB, run ${run}`);
         const path = join(work, `direct-${run}`);
         let fileId = '';
-        const steps: [keyof typeof times, () => Promise<void>][] = [
-          [
-            'directWrite',
-            async () => {
-              await pipeline(Readable.from(chunks()), createWriteStream(`${path}.tmp`));
-              const handle = await open(`${path}.tmp`, 'r');
-              await handle.sync();
-              await handle.close();
-              await rename(`${path}.tmp`, path);
-            },
-          ],
+        const steps: [keyof typeof times, () => Promise<number | undefined>][] = [
+          ['directWrite', async () => void (await writeFileAtomically(path, `${path}.tmp`, chunks()))],
           ['directRead', async () => void (await drain(createReadStream(path)))],
           [
             'upload',
             async () => {
-              const res = await fetch(`${base}/api/documents/${document}/files?name=bench.bin`, {
-                method: 'POST',
-                headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'content-length': String(size) },
-                body: streamOf(chunks()),
-                duplex: 'half',
-              } as RequestInit);
-              const file = await res.json();
-              if (res.status !== 201) throw new Error(`upload answered ${res.status}: ${JSON.stringify(file)}`);
-              fileId = file.id;
+              const { ms, answer } = await client.run({
+                kind: 'upload',
+                url: `${base}/api/documents/${document}/files?name=bench.bin`,
+                token,
+                size,
+              });
+              if (!('status' in answer) || answer.status !== 201) throw new Error(`upload answered ${JSON.stringify(answer)}`);
+              fileId = JSON.parse(answer.body).id;
+              return ms;
             },
           ],
           [
             'download',
             async () => {
-              const res = await fetch(`${base}/api/documents/${document}/files/${fileId}`, {
-                headers: { authorization: `Bearer ${token}` },
+              const { ms, answer } = await client.run({
+                kind: 'download',
+                url: `${base}/api/documents/${document}/files/${fileId}`,
+                token,
+                size,
               });
-              if ((await drain(res.body as AsyncIterable<Uint8Array> | null)) !== size) throw new Error('short download');
+              if (!('bytes' in answer) || answer.bytes !== size) throw new Error('short download');
+              return ms;
             },
           ],
         ];
@@ -166,6 +186,7 @@ async function main() {
     }
     console.log(formatTable(['size', 'path', 'median ms', 'throughput', 'Silo / direct', 'max RSS growth'], rows));
   } finally {
+    client.stop();
     await new Promise((resolve) => (http ? http.close(resolve) : resolve(undefined)));
     await bench.close();
     await server.stop();

@@ -15,6 +15,7 @@ export type ProvisionStep =
   | 'files'
   | 'project'
   | 'connect'
+  | 'relink_files'
   | 'claim'
   | 'role'
   | 'database'

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { companies } from '../src/control-plane/schema.ts';
 import { migrateFleet } from '../src/operations/migrations/fleet.ts';
 import { drainServer } from '../src/operations/scale-out/drain-server.ts';
+import { digestOf, fileBytes, streamOf } from './support/file-bytes.ts';
 import { copyTenantMigrations, type MigrationFolder } from './support/migration-folder.ts';
 import { createTestSilo, randomName, serverUrl, type TestSilo } from './support/test-silo.ts';
 
@@ -220,11 +221,26 @@ describe('external databases (bring your own)', () => {
     }
   });
 
-  it('survives the company being deleted (detached), can be attached again, and is dropped only when asked', async () => {
+  it('survives the company being deleted (detached) with its files, can be attached again with them, and is dropped only when asked', async () => {
     const db = await someoneElsesDatabase();
     expect((await register('byo-keep', db.url)).status).toBe(201);
     const token = await logIn('byo-keep');
-    expect((await t.call('POST', '/api/documents', { token, body: { title: 'Kept', content: 'still here' } })).status).toBe(201);
+    const document = await t.call('POST', '/api/documents', { token, body: { title: 'Kept', content: 'still here' } });
+    expect(document.status).toBe(201);
+    const { chunks, sha256 } = fileBytes(300_000);
+    const uploaded = await t.app.request(`/api/documents/${document.body.id}/files?name=deed.pdf`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/pdf' },
+      body: streamOf(chunks()),
+      duplex: 'half',
+    } as RequestInit);
+    expect(uploaded.status).toBe(201);
+    const fileId = (await uploaded.json()).id as string;
+    /** The kept file, as the company logged in with `as` downloads it. */
+    const keptFile = async (as: string) => {
+      const res = await t.app.request(`/api/documents/${document.body.id}/files/${fileId}`, { headers: { authorization: `Bearer ${as}` } });
+      return { status: res.status, sha256: res.status === 200 ? (await digestOf(res.body)).sha256 : null };
+    };
 
     // Someone else's database is not Silo's to move, nor its server's to drain.
     const servers = (await t.call('GET', '/api/servers', { token: t.adminToken })).body.items as { id: string; provider: string }[];
@@ -251,6 +267,10 @@ describe('external databases (bring your own)', () => {
     const secondToken = await logIn('byo-again', 'second@byo-again.test');
     const docs = await t.call('GET', '/api/documents', { token: secondToken });
     expect(docs.body.items.map((d: { title: string }) => d.title)).toEqual(['Kept']);
+    // Its files too: put under the new company's id, and the old company's folder gone.
+    expect(await keptFile(secondToken)).toEqual({ status: 200, sha256 });
+    expect(existsSync(join(t.config.files.dir, again.body.id, fileId))).toBe(true);
+    expect(existsSync(join(t.config.files.dir, deleted.body.id))).toBe(false);
     // The admin's email already being there is a conflict, not a crash.
     await t.call('DELETE', '/api/companies/byo-again', { token: t.adminToken, headers: { 'x-confirm': 'byo-again' } });
     const clash = await register('byo-clash', db.url, 'second@byo-again.test');
@@ -258,6 +278,8 @@ describe('external databases (bring your own)', () => {
 
     const third = await register('byo-drop', db.url, 'third@byo-drop.test');
     expect(third.status).toBe(201);
+    // The attach that failed in between lost nothing: the files follow to the next company.
+    expect(await keptFile(await logIn('byo-drop', 'third@byo-drop.test'))).toEqual({ status: 200, sha256 });
     const dropped = await t.call('DELETE', '/api/companies/byo-drop?dropDatabase=true', {
       token: t.adminToken,
       headers: { 'x-confirm': 'byo-drop' },

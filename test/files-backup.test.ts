@@ -1,7 +1,8 @@
 // Document files in backups, against real PostgreSQL and a real folder: a backup holds the files
 // of its snapshot (listed in its manifest with their SHA-256); a restore in place, an import of the
 // exported archive as a new company, and archive then unarchive all put them back with the same
-// bytes; an archive written before files existed (no `files` in its manifest) is still read.
+// bytes (a restore in place also removes the bytes of files added after the backup); an archive
+// written before files existed (no `files` in its manifest) is still read.
 import { Readable } from 'node:stream';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readArchive, writeArchive, type ManifestHead } from '../src/operations/backups/archive-format.ts';
 import { openBackupArchive, takeBackup } from '../src/operations/backups/backups.ts';
 import { restoreCompany } from '../src/operations/backups/restore-in-place.ts';
+import { fileStorage } from '../src/data-plane/files/index.ts';
 import { companyToken } from './support/company-login.ts';
 import { digestOf, fileBytes, streamOf } from './support/file-bytes.ts';
 import { createTestSilo, type TestSilo } from './support/test-silo.ts';
@@ -75,11 +77,15 @@ describe('files in backups', () => {
 
     const before = await filesOf(who);
     await t.call('DELETE', `/api/documents/${who.document}/files/${gone.id}`, { token: who.token });
-    await upload(who, 10);
+    const added = await upload(who, 10);
     await restoreCompany(t.ctx, who.slug, backup.id, 'test');
     const after = await filesOf(who);
     expect(after).toEqual(before);
     for (const file of after) expect(file.downloaded).toBe(file.sha256);
+    // The file added after the backup has no row any more: its bytes are swept with the restore.
+    const stored = (await fileStorage(t.config).list(who.id)).map((f) => f.id).sort();
+    expect(stored).toEqual([kept.id, gone.id].sort());
+    expect(stored).not.toContain(added.id);
   });
 
   it('go with an exported archive into an imported company, in its own storage', async () => {

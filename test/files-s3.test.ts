@@ -1,11 +1,15 @@
 // Document files in S3, against a local S3 stand-in (test/support/s3-stand-in.ts) and real
 // PostgreSQL: a bucket per company made by the provisioning saga and removed by its undo, a round
 // trip of 50 MB with the same SHA-256, ranges, isolation between companies' buckets, the bucket
-// emptied and removed with the company, and one shared bucket with a prefix per company.
+// emptied and removed with the company, one shared bucket with a prefix per company, and files no
+// row names removed by reconcile.
 import { DeleteBucketCommand } from '@aws-sdk/client-s3';
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileStorage } from '../src/data-plane/files/index.ts';
 import type { LazyS3FileStorage } from '../src/data-plane/files/index.ts';
+import { reconcile } from '../src/operations/reconcile/reconcile.ts';
 import { companyToken } from './support/company-login.ts';
 import { digestOf, fileBytes, streamOf } from './support/file-bytes.ts';
 import { type S3StandIn, startS3StandIn } from './support/s3-stand-in.ts';
@@ -142,5 +146,39 @@ describe('one bucket with a prefix per company', () => {
     } finally {
       await other.close();
     }
+  });
+});
+
+describe('files no row names', () => {
+  it('are removed from the company’s bucket by reconcile with fix, once past the grace period', async () => {
+    const who = await createCompany(t, 's3-sweep');
+    const named = await upload(t, who, 3000);
+    const storage = fileStorage(t.config);
+    const bucket = `${PREFIX}-${who.id}`;
+    const stray = randomUUID();
+    const recent = randomUUID();
+    for (const id of [stray, recent]) await storage.write(who.id, id, fileBytes(50).chunks());
+    for (const id of [named.id, stray]) await s3.age(bucket, id, new Date(Date.now() - 60 * 60_000));
+
+    const findings = (await reconcile(t.ctx, { fix: true, actor: 'test' })).filter((f) => f.companyId === who.id);
+    expect(findings).toEqual([expect.objectContaining({ kind: 'unreferenced_files', name: 's3-sweep: 1 file', fixed: true })]);
+    expect(await s3.objects(bucket)).toEqual([named.id, recent].sort());
+    expect((await download(t, who, named.id)).status).toBe(200);
+  });
+});
+
+describe('files kept on detach', () => {
+  it('are copied by the store into another company’s bucket for a re-attach, the first left as it was', async () => {
+    const storage = fileStorage(t.config);
+    const [from, to, fileId] = [randomUUID(), randomUUID(), randomUUID()];
+    const { chunks, sha256 } = fileBytes(70_000);
+    await storage.write(from, fileId, chunks());
+    expect(await storage.copy(from, to, fileId)).toBe(true);
+    expect(await s3.objects(`${PREFIX}-${to}`)).toEqual([fileId]);
+    expect(await s3.objects(`${PREFIX}-${from}`)).toEqual([fileId]);
+    expect((await digestOf(Readable.toWeb(await storage.read(to, fileId)) as ReadableStream<Uint8Array>)).sha256).toBe(sha256);
+    expect(await storage.copy(from, to, randomUUID())).toBe(false);
+    await storage.removeCompany(from);
+    await storage.removeCompany(to);
   });
 });

@@ -5,13 +5,15 @@ import { fleetStatus } from './migrations/fleet.ts';
 import { listServers } from '../control-plane/server-records.ts';
 import { warmPoolFigures } from './provisioning/warm-pool.ts';
 import { fileStorage } from '../data-plane/files/index.ts';
+import { fleetStorage } from './fleet-storage.ts';
 
 export async function systemStatus(ctx: SiloContext) {
-  const [byStatus, fleet, servers, warm] = await Promise.all([
+  const [byStatus, fleet, servers, warm, used] = await Promise.all([
     ctx.db.execute<{ status: string; n: number }>(dsql`select status, count(*)::int as n from companies group by status order by status`),
     fleetStatus(ctx),
     listServers(ctx),
     warmPoolFigures(ctx),
+    fleetStorage(ctx),
   ]);
   const warmOf = new Map(warm.map(({ serverId, ...figures }) => [serverId, figures]));
   return {
@@ -27,8 +29,8 @@ export async function systemStatus(ctx: SiloContext) {
       warmPool: warmOf.get(s.id) ?? null,
     })),
     pools: ctx.tenants.pools.stats(),
-    // Each company's use of it is in its /stats.
-    files: { storage: fileStorage(ctx.config).kind, maxFileBytes: ctx.config.files.maxBytes },
+    // Each company's use of it is in its /stats; the fleet's is summed here (fleet-storage.ts).
+    files: { storage: fileStorage(ctx.config).kind, maxFileBytes: ctx.config.files.maxBytes, used },
     tenantSchema: fleet,
   };
 }

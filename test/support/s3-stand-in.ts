@@ -1,12 +1,12 @@
 // A local stand-in for S3, for the tests of document files and backups in S3: the few calls Silo
-// makes (CreateBucket, DeleteBucket, ListObjectsV2, PutObject, GetObject with Range, DeleteObject,
-// and multipart uploads: create, upload a part, complete, abort, list), path-style, over plain HTTP
-// on 127.0.0.1, objects kept in a temporary folder. As in S3, an object appears only when its
-// upload completes. Signatures are not checked (an Authorization header is required); nothing
-// reaches the internet.
+// makes (CreateBucket, DeleteBucket, ListObjectsV2 with LastModified, PutObject, CopyObject,
+// GetObject with Range, DeleteObject, and multipart uploads: create, upload a part, complete,
+// abort, list), path-style, over plain HTTP on 127.0.0.1, objects kept in a temporary folder. As
+// in S3, an object appears only when its upload completes. Signatures are not checked (an
+// Authorization header is required); nothing reaches the internet.
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,8 @@ export interface S3StandIn {
   buckets(): Promise<string[]>;
   /** The keys in a bucket, sorted; null when there is no such bucket. */
   objects(bucket: string): Promise<string[] | null>;
+  /** Makes an object look last written at `when` (its LastModified in a listing). */
+  age(bucket: string, key: string, when: Date): Promise<void>;
   /** Requests seen, as "METHOD /path". */
   requests: string[];
   /** Multipart uploads begun and neither completed nor aborted, as "bucket/key". */
@@ -89,7 +91,10 @@ export async function startS3StandIn(): Promise<S3StandIn> {
           .filter((k) => k.startsWith(prefix))
           .sort();
         const contents = await Promise.all(
-          keys.map(async (k) => `<Contents><Key>${k}</Key><Size>${(await stat(join(dir, fileName(k)))).size}</Size></Contents>`),
+          keys.map(async (k) => {
+            const info = await stat(join(dir, fileName(k)));
+            return `<Contents><Key>${k}</Key><LastModified>${info.mtime.toISOString()}</LastModified><Size>${info.size}</Size></Contents>`;
+          }),
         );
         return xml(
           res,
@@ -101,6 +106,15 @@ export async function startS3StandIn(): Promise<S3StandIn> {
     }
     if (!(await exists(dir))) return error(res, 404, 'NoSuchBucket');
     const path = join(dir, fileName(key));
+    const copySource = req.headers['x-amz-copy-source'];
+    if (req.method === 'PUT' && typeof copySource === 'string') {
+      const [fromBucket = '', ...fromKey] = decodeURIComponent(copySource).replace(/^\//, '').split('/');
+      const from = join(bucketDir(fromBucket), fileName(fromKey.join('/')));
+      if (!(await exists(from))) return error(res, 404, 'NoSuchKey');
+      await copyFile(from, `${path}.part`);
+      await rename(`${path}.part`, path);
+      return xml(res, 200, '<CopyObjectResult><ETag>"stand-in"</ETag></CopyObjectResult>');
+    }
     if (url.searchParams.has('uploads') || url.searchParams.has('uploadId')) return multipart(req, res, url, bucket, key, path);
     if (req.method === 'PUT') {
       const temporary = `${path}.part`;
@@ -215,6 +229,9 @@ export async function startS3StandIn(): Promise<S3StandIn> {
         .filter((n) => !n.includes('.'))
         .map(keyOf)
         .sort();
+    },
+    async age(bucket, key, when) {
+      await utimes(join(bucketDir(bucket), fileName(key)), when, when);
     },
     async close() {
       server.closeAllConnections();

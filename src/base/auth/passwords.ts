@@ -24,10 +24,10 @@ class BcryptWorkers {
     const size = Math.max(1, Math.min(4, availableParallelism() - 1));
     if (this.workers.length < size) {
       const worker = new Worker(new URL('./bcrypt-worker.mjs', import.meta.url));
-      // Idle workers must not keep a CLI or a test process alive.
-      worker.unref();
       worker.on('message', (reply: Reply) => {
-        this.busy.set(worker, (this.busy.get(worker) ?? 1) - 1);
+        const left = (this.busy.get(worker) ?? 1) - 1;
+        this.busy.set(worker, left);
+        if (left === 0) worker.unref();
         const pending = this.waiting.get(reply.id);
         this.waiting.delete(reply.id);
         if (reply.error !== undefined) pending?.reject(new Error(`bcrypt: ${reply.error}`));
@@ -41,6 +41,10 @@ class BcryptWorkers {
           pending.reject(error);
         }
       });
+      // An idle worker must not keep a CLI, a test or a bench process alive, a busy one must (its
+      // answer is awaited): ref'd while it has jobs (run()), unref'd once they are answered. After
+      // the listeners, as adding a 'message' listener refs the worker's port again.
+      worker.unref();
       this.workers.push(worker);
       this.busy.set(worker, 0);
       return worker;
@@ -52,6 +56,7 @@ class BcryptWorkers {
     const id = this.nextId++;
     const worker = this.worker();
     this.busy.set(worker, (this.busy.get(worker) ?? 0) + 1);
+    worker.ref();
     return new Promise<T>((resolve, reject) => {
       this.waiting.set(id, { resolve: resolve as (value: never) => void, reject });
       worker.postMessage({ id, ...job });

@@ -16,9 +16,9 @@ export function registerReconcileCommand(program: Command, cli: CliRuntime): voi
   program
     .command('reconcile')
     .description(
-      'find companies stuck in provisioning, databases or roles no company owns, servers (postgres or neon) that cannot be reached, and what failed or interrupted moves, restores and forced deletes left; with --fix, undo and drop them',
+      'find companies stuck in provisioning, databases or roles no company owns, servers (postgres or neon) that cannot be reached, stored files no row names, and what failed or interrupted moves, restores and forced deletes left; with --fix, undo and drop them',
     )
-    .option('--fix', 'repair what is found: stuck companies are undone and marked failed, orphans are dropped')
+    .option('--fix', 'repair what is found: stuck companies are undone and marked failed, orphans are dropped, unreferenced files removed')
     .option('--stuck-after-minutes <n>', 'a company provisioning for longer than this is stuck', parsePositiveInt(100_000), 10)
     .option('--json', 'print one JSON document: { fix, findings, unfixed }')
     .addHelpText(

@@ -10,6 +10,12 @@ export interface ByteRange {
   end: number;
 }
 
+export interface StoredFile {
+  id: string;
+  size: number;
+  modifiedAt: Date;
+}
+
 export interface FileStorage {
   /** What backs it, for logs and the audit trail. */
   readonly kind: 'folder' | 's3';
@@ -24,6 +30,16 @@ export interface FileStorage {
   write(companyId: string, fileId: string, data: AsyncIterable<Uint8Array>): Promise<void>;
   /** The stored bytes, or a part of them; 404 when there are none. */
   read(companyId: string, fileId: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * The files stored for the company (not the temporary ones of uploads in progress), with when each
+   * was last written; none when the company has no place yet.
+   */
+  list(companyId: string): Promise<StoredFile[]>;
+  /**
+   * Puts a file of one company under the same id in another's place, leaving the first where it is
+   * (folder: a hard link, S3: a copy made by the store); false when there is no such file.
+   */
+  copy(fromCompanyId: string, toCompanyId: string, fileId: string): Promise<boolean>;
   /** Removes one file; nothing when it is not there. */
   remove(companyId: string, fileId: string): Promise<void>;
   /** Ends what it holds open (clients). */
@@ -31,6 +47,9 @@ export interface FileStorage {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Whether a name in a company's place is a file's id (and not, say, an upload's temporary file). */
+export const isFileId = (name: string) => UUID.test(name);
 
 /** Refuses anything but a lowercase UUID: the one check that keeps keys out of a client's hands. */
 export function checkedId(id: string): string {

@@ -1,15 +1,14 @@
 // Document files in a folder per company under SILO_FILES_DIR: `<dir>/<company id>/<file id>`
-// (files 0600, folders 0700). A file is written as a temporary file beside its final name, flushed
-// (fsync), renamed into place and the folder flushed, so a reader never finds half a file under a
-// file's id, whatever crashes meanwhile; a failed write removes its temporary file.
+// (files 0600, folders 0700). A file is written atomically (src/base/atomic-write.ts): a reader never
+// finds half a file under a file's id, whatever crashes meanwhile; a failed write leaves nothing.
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { link, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { notFound } from '../../base/errors.ts';
-import { type ByteRange, checkedId, type FileStorage } from './file-storage.ts';
+import { type ByteRange, checkedId, type FileStorage, isFileId, type StoredFile } from './file-storage.ts';
+import { writeFileAtomically } from '../../base/atomic-write.ts';
 import { fsyncPath } from '../../base/fsync.ts';
 
 const READ_CHUNK_BYTES = 1024 * 1024;
@@ -41,19 +40,7 @@ export class FolderFileStorage implements FileStorage {
     // A company made before files existed has no folder yet.
     await mkdir(folder, { recursive: true, mode: 0o700 });
     // A leading dot: never a file id; left behind only by a crash.
-    const temporary = join(folder, `.${randomUUID()}.tmp`);
-    const out = createWriteStream(temporary, { mode: 0o600 });
-    try {
-      await pipeline(Readable.from(data), out);
-      await fsyncPath(temporary);
-      await rename(temporary, path);
-      await fsyncPath(folder);
-    } catch (error) {
-      // The stream may still open the file after a failure at once: remove it once it is closed.
-      if (!out.closed) await new Promise<void>((closed) => out.once('close', () => closed()));
-      await rm(temporary, { force: true });
-      throw error;
-    }
+    await writeFileAtomically(path, join(folder, `.${randomUUID()}.tmp`), data);
   }
 
   async read(companyId: string, fileId: string, range?: ByteRange): Promise<Readable> {
@@ -66,6 +53,35 @@ export class FolderFileStorage implements FileStorage {
     // Reads of 1 MB rather than 64 kB: a download passes each chunk through web streams and HTTP,
     // whose cost is per chunk (docs/files.md, "Performance").
     return createReadStream(path, { highWaterMark: READ_CHUNK_BYTES, ...(range ? { start: range.start, end: range.end } : {}) });
+  }
+
+  async list(companyId: string): Promise<StoredFile[]> {
+    const folder = this.folderOf(companyId);
+    const names = await readdir(folder).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw error;
+    });
+    const found: StoredFile[] = [];
+    for (const name of names.filter(isFileId)) {
+      // Removed meanwhile: not there any more.
+      const info = await stat(join(folder, name)).catch(() => undefined);
+      if (info) found.push({ id: name, size: info.size, modifiedAt: info.mtime });
+    }
+    return found;
+  }
+
+  async copy(fromCompanyId: string, toCompanyId: string, fileId: string): Promise<boolean> {
+    await this.createCompany(toCompanyId);
+    try {
+      // Both folders are under one root: a link shares the bytes, and it is whole or not there.
+      await link(this.pathOf(fromCompanyId, fileId), this.pathOf(toCompanyId, fileId));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return false;
+      if (code !== 'EEXIST') throw error;
+    }
+    await fsyncPath(this.folderOf(toCompanyId));
+    return true;
   }
 
   async remove(companyId: string, fileId: string): Promise<void> {

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Config, S3FilesConfig } from '../../base/config/config.ts';
-import type { ByteRange, FileStorage } from './file-storage.ts';
+import type { ByteRange, FileStorage, StoredFile } from './file-storage.ts';
 import { FolderFileStorage } from './folder-storage.ts';
 import type { S3FileStorage } from './s3-storage.ts';
 
@@ -41,6 +41,14 @@ export class LazyS3FileStorage implements FileStorage {
 
   async read(companyId: string, fileId: string, range?: ByteRange): Promise<Readable> {
     return (await this.loaded()).read(companyId, fileId, range);
+  }
+
+  async list(companyId: string): Promise<StoredFile[]> {
+    return (await this.loaded()).list(companyId);
+  }
+
+  async copy(fromCompanyId: string, toCompanyId: string, fileId: string): Promise<boolean> {
+    return (await this.loaded()).copy(fromCompanyId, toCompanyId, fileId);
   }
 
   async remove(companyId: string, fileId: string): Promise<void> {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
+  CopyObjectCommand,
   CreateBucketCommand,
   DeleteBucketCommand,
   DeleteObjectCommand,
@@ -21,7 +22,7 @@ import {
 import type { S3FilesConfig } from '../../base/config/config.ts';
 import { s3ClientConfig, s3ErrorCode as codeOf } from '../../base/s3-client-config.ts';
 import { notFound } from '../../base/errors.ts';
-import { type ByteRange, checkedId, type FileStorage } from './file-storage.ts';
+import { type ByteRange, checkedId, type FileStorage, isFileId, type StoredFile } from './file-storage.ts';
 
 export class S3FileStorage implements FileStorage {
   readonly kind = 's3' as const;
@@ -100,6 +101,37 @@ export class S3FileStorage implements FileStorage {
       return answer.Body as Readable;
     } catch (error) {
       if (codeOf(error) === 'NoSuchKey' || codeOf(error) === 'NoSuchBucket') throw notFound('file');
+      throw error;
+    }
+  }
+
+  async list(companyId: string): Promise<StoredFile[]> {
+    const { bucket, prefix } = this.placeOf(companyId);
+    const found: StoredFile[] = [];
+    try {
+      let token: string | undefined;
+      do {
+        const page = await this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        for (const object of page.Contents ?? []) {
+          const id = object.Key!.slice(prefix.length);
+          if (isFileId(id)) found.push({ id, size: object.Size ?? 0, modifiedAt: object.LastModified ?? new Date() });
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    } catch (error) {
+      if (codeOf(error) !== 'NoSuchBucket') throw error;
+    }
+    return found;
+  }
+
+  async copy(fromCompanyId: string, toCompanyId: string, fileId: string): Promise<boolean> {
+    const from = this.keyOf(fromCompanyId, fileId);
+    await this.createCompany(toCompanyId);
+    try {
+      await this.client.send(new CopyObjectCommand({ ...this.keyOf(toCompanyId, fileId), CopySource: `${from.Bucket}/${from.Key}` }));
+      return true;
+    } catch (error) {
+      if (codeOf(error) === 'NoSuchKey' || codeOf(error) === 'NoSuchBucket') return false;
       throw error;
     }
   }

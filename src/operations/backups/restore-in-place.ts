@@ -13,7 +13,8 @@ import type { SiloContext } from '../../context.ts';
 import { companies, databaseLeftovers } from '../../control-plane/schema.ts';
 import { sealedAt } from '../../base/crypto/credentials.ts';
 import { inTransaction } from '../../base/db/transaction.ts';
-import { conflict } from '../../base/errors.ts';
+import { conflict, describeError } from '../../base/errors.ts';
+import { sweepUnreferencedFiles } from '../file-sweep.ts';
 import { letAdminActAs } from '../provisioning/admin-role.ts';
 import { quoteIdent } from '../../base/names.ts';
 import { LEASE_SECONDS, type MoveClaim, MoveLease } from '../scale-out/move-claim.ts';
@@ -85,6 +86,7 @@ export async function runRestore(ctx: SiloContext, prepared: PreparedRestore, ac
   const { company: found, backup } = prepared;
   const storage = backupStorage(ctx);
   const started = performance.now();
+  const restoreBegan = new Date();
   const audit: AuditEntry[] = [];
   let current: RestoreStep = 'verify_archive';
   let lease: MoveLease | undefined;
@@ -153,6 +155,12 @@ export async function runRestore(ctx: SiloContext, prepared: PreparedRestore, ac
   await ctx.tenants.companyChanged(company.id);
   const writesHeldMs = Math.round(performance.now() - heldAt);
   const oldDropped = await dropOld(ctx, company, admin, names.old, actor);
+  // The files added after the backup: no row of the restored database names them (file-sweep.ts).
+  // Written before the restore began, so that an upload that reaches the new database is spared.
+  const filesSwept = await sweepUnreferencedFiles(ctx, company, restoreBegan).catch((error: unknown) => {
+    ctx.log.warn({ companyId: company.id, error: describeError(error) }, 'files no row names could not be removed after a restore');
+    return `not removed: ${describeError(error)}`;
+  });
   const durationMs = Math.round(performance.now() - started);
   const tables = Object.fromEntries(manifest.tables.map((t) => [t.name, t.rows]));
   await recordAudit(ctx.db, [
@@ -170,6 +178,7 @@ export async function runRestore(ctx: SiloContext, prepared: PreparedRestore, ac
         tables,
         writesHeldMs,
         oldDatabaseDropped: oldDropped,
+        filesSwept,
       },
     },
   ]);

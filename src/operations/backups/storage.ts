@@ -3,13 +3,12 @@
 // In the folder, an archive is written to a temporary file, flushed to disk, then renamed into
 // place, so that a reader never finds half an archive under a backup's name, whatever crashes
 // meanwhile.
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { notFound } from '../../base/errors.ts';
-import { fsyncPath } from '../../base/fsync.ts';
+import { writeFileAtomically } from '../../base/atomic-write.ts';
 
 export interface BackupStorage {
   /** Stores the stream under `key` as a whole or not at all; answers its size in bytes. */
@@ -54,21 +53,7 @@ export class FolderStorage implements BackupStorage {
   async write(key: string, data: Readable): Promise<number> {
     const path = this.path(key);
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    const temporary = temporaryPath(path);
-    const out = createWriteStream(temporary, { mode: 0o600 });
-    try {
-      await pipeline(data, out);
-      await fsyncPath(temporary);
-      await rename(temporary, path);
-      // The rename itself is durable once the folder is flushed.
-      await fsyncPath(dirname(path));
-    } catch (error) {
-      // A source that fails at once can beat the file's open: the stream, destroyed, still opens
-      // (creating the file) and then closes. Remove the file only once it is closed.
-      if (!out.closed) await new Promise<void>((closed) => out.once('close', () => closed()));
-      await rm(temporary, { force: true });
-      throw error;
-    }
+    await writeFileAtomically(path, temporaryPath(path), data);
     return (await stat(path)).size;
   }
 

@@ -24,6 +24,8 @@ export interface BuiltDatabase {
   /** How it was made, for the audit trail: template, migrations, neon, external. */
   via: string;
   location: DatabaseLocation;
+  /** What to tidy once the company is active (a failure is logged, not raised). */
+  afterActivate?: () => Promise<void>;
 }
 
 export interface DatabaseBuilder {

@@ -212,6 +212,9 @@ export async function provisionCompany(
       await recordAudit(tx, audit);
       return updated!;
     });
+    await built.afterActivate?.().catch((error: unknown) => {
+      ctx.log.warn({ companyId: row.id, error: describeError(error) }, 'tidying up after provisioning failed');
+    });
     ctx.log.info({ companyId: row.id, slug, serverId, via: built.via }, 'company provisioned');
     // Only now, so that the clone replacing the warm database does not compete with this sign-up.
     if (built.via === 'warm') ctx.warmPool?.kick();

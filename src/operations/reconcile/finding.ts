@@ -13,7 +13,9 @@ export interface ReconcileFinding {
     /** A warm pool database a refill left half-made, or whose row or database is gone. */
     | 'broken_warm_database'
     | 'legacy_names'
-    | 'interrupted_backup';
+    | 'interrupted_backup'
+    /** Stored files of a company that no row of its database names (docs/files.md). */
+    | 'unreferenced_files';
   serverId: string | null;
   name: string;
   companyId?: string;

@@ -1,11 +1,11 @@
 // `silo reconcile`: what a crash or a lost server can leave behind. Companies stuck in
 // `provisioning` past a grace period, failed Neon creates that could not delete their project,
 // databases or roles on a server, named with this installation's prefix, that no live company
-// owns, broken warm pool databases (warm.ts), and servers (postgres or neon) that cannot be
+// owns, broken warm pool databases (warm.ts), stored files no row names (file-sweep.ts), and servers (postgres or neon) that cannot be
 // reached. Reports them; with `fix`, repairs what it can: stuck companies are undone and marked
 // failed (a create with the same slug retries), orphans are dropped; an unreachable server stays a
 // finding.
-import { and, eq, isNotNull, lt, ne, sql as dsql } from 'drizzle-orm';
+import { and, eq, inArray, isNotNull, lt, ne, sql as dsql } from 'drizzle-orm';
 import type { Sql } from 'postgres';
 import type { SiloContext } from '../../context.ts';
 import { companies, type CompanyRow } from '../../control-plane/schema.ts';
@@ -22,6 +22,7 @@ import { tenantNamePattern } from '../../base/names.ts';
 import { dropTenantDatabase, removeCompanyDatabase } from '../provisioning/tenant-database.ts';
 import { inTransaction } from '../../base/db/transaction.ts';
 import { whyUnreachable } from '../servers.ts';
+import { removeStoredFiles, UNREFERENCED_GRACE_MS, unreferencedFiles } from '../file-sweep.ts';
 
 export interface ReconcileOptions {
   fix: boolean;
@@ -166,10 +167,48 @@ export async function reconcile(ctx: SiloContext, options: ReconcileOptions): Pr
   findings.push(...(await reconcileWarmPool(ctx, options)));
   // Names that still carry a company's slug (names.ts).
   findings.push(...(await reconcileNames(ctx, options)));
+  findings.push(...(await reconcileFiles(ctx, options)));
   // Backups whose Silo stopped while taking them.
   for (const backup of await failStaleBackups(ctx, options)) {
     const { backupId, ...rest } = backup;
     findings.push({ kind: 'interrupted_backup', serverId: null, name: backupId, ...rest });
+  }
+  return findings;
+}
+
+/**
+ * Per company with a database: stored files no row names, written long enough ago that no upload
+ * is about to name them (file-sweep.ts). One finding per company, its name saying how many; with
+ * `fix`, they are removed. A company whose database or storage cannot be read is left for the next run.
+ */
+async function reconcileFiles(ctx: SiloContext, options: ReconcileOptions): Promise<ReconcileFinding[]> {
+  const findings: ReconcileFinding[] = [];
+  const writtenBefore = new Date(Date.now() - UNREFERENCED_GRACE_MS);
+  const live = await ctx.db
+    .select()
+    .from(companies)
+    .where(inArray(companies.status, ['active', 'suspended']));
+  for (const company of live) {
+    const ids = await unreferencedFiles(ctx, company, writtenBefore).catch((error: unknown) => {
+      ctx.log.warn({ companyId: company.id, error: describeError(error) }, 'reconcile could not compare the files of a company');
+      return [];
+    });
+    if (ids.length === 0) continue;
+    const finding: ReconcileFinding = {
+      kind: 'unreferenced_files',
+      serverId: company.serverId,
+      name: `${company.slug}: ${ids.length} file${ids.length === 1 ? '' : 's'}`,
+      companyId: company.id,
+      fixed: false,
+    };
+    findings.push(finding);
+    if (!options.fix) continue;
+    try {
+      await removeStoredFiles(ctx, company.id, ids);
+      finding.fixed = true;
+    } catch (error) {
+      finding.error = describeError(error);
+    }
   }
   return findings;
 }

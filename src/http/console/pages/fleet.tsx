@@ -152,6 +152,16 @@ const Pools = ({ pools }: { pools: Status['pools'] }) => (
   </section>
 );
 
+const Files = ({ files }: { files: Status['files'] }) => (
+  <section class="panel" aria-labelledby="files-heading">
+    <h2 id="files-heading">Document files ({files.storage})</h2>
+    <p>
+      {(files.used.bytes / 2 ** 20).toFixed(1)} MB in {files.used.files} files of {files.used.companies} companies
+      {files.used.unreadable > 0 ? `; ${files.used.unreadable} companies could not be read` : ''} (summed at most once a minute)
+    </p>
+  </section>
+);
+
 export function registerFleetPage(web: Web, ctx: SiloContext) {
   web.get('/', async (c) => {
     const [status, servers] = await Promise.all([systemStatus(ctx), listServersProbed(ctx)]);
@@ -164,6 +174,7 @@ export function registerFleetPage(web: Web, ctx: SiloContext) {
         </section>
         <Schema schema={status.tenantSchema} />
         <Pools pools={status.pools} />
+        <Files files={status.files} />
       </Page>,
     );
   });

@@ -32,7 +32,19 @@ const StatusSchema = z
       evictions: z.number(),
       opensInFlight: z.number(),
     }),
-    files: z.object({ storage: z.enum(['folder', 's3']), maxFileBytes: z.number() }),
+    files: z.object({
+      storage: z.enum(['folder', 's3']),
+      maxFileBytes: z.number(),
+      used: z
+        .object({
+          bytes: z.number(),
+          files: z.number(),
+          companies: z.number(),
+          unreadable: z.number().openapi({ description: 'Companies whose storage could not be listed (not counted)' }),
+          measuredAt: z.string(),
+        })
+        .openapi({ description: 'Document files of every company, as the storage lists them, summed at most once a minute' }),
+    }),
     tenantSchema: z.object({
       latest: z.string().nullable(),
       versions: z.array(z.object({ version: z.string().nullable(), companies: z.number() })),
