@@ -16,6 +16,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { templateColumns } from '../control-plane/shared-schema.ts';
 
 const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
 
@@ -175,3 +176,7 @@ export const fileReservations = pgTable('file_reservations', {
   bytes: bigint('bytes', { mode: 'number' }).notNull(),
   renewedAt: timestamp('renewed_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
 });
+
+// The company's own document templates (GET /api/templates merges them with the shared ones; one
+// with a shared template's key overrides it for this company only).
+export const templates = pgTable('templates', templateColumns());
