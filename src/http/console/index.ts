@@ -22,6 +22,7 @@ import { registerFleetPage } from './pages/fleet.tsx';
 import { registerLoginPages } from './pages/login.tsx';
 import { registerMigrationPages } from './pages/migrations.tsx';
 import { registerServerPages } from './pages/servers.tsx';
+import { registerSharedTemplatePages } from './pages/shared-templates.tsx';
 import { requireConsoleSession } from './session.ts';
 
 // Scripts, styles and requests: Silo's own only. No page may be framed (clickjacking), and forms
@@ -76,6 +77,8 @@ export function registerConsole(app: App, ctx: SiloContext, guards: LoginGuardsF
   web.use('/servers/*', session);
   web.use('/migrations', session);
   web.use('/migrations/*', session);
+  web.use('/templates', session);
+  web.use('/templates/*', session);
   registerFleetPage(web, ctx);
   registerCompaniesPage(web, ctx);
   registerCreateCompanyPages(web, ctx);
@@ -84,6 +87,7 @@ export function registerConsole(app: App, ctx: SiloContext, guards: LoginGuardsF
   registerBackupPages(web, ctx);
   registerServerPages(web, ctx);
   registerMigrationPages(web, ctx);
+  registerSharedTemplatePages(web, ctx);
   web.all('*', () => {
     throw new SiloError('not_found', 'there is no such console page');
   });

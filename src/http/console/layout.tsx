@@ -21,13 +21,14 @@ const htmxConfig = JSON.stringify({
   ],
 });
 
-export type Section = 'fleet' | 'companies' | 'servers' | 'migrations' | 'login';
+export type Section = 'fleet' | 'companies' | 'servers' | 'migrations' | 'templates' | 'login';
 
 const sections: { id: Section; href: string; label: string }[] = [
   { id: 'fleet', href: '/console', label: 'Fleet' },
   { id: 'companies', href: '/console/companies', label: 'Companies' },
   { id: 'servers', href: '/console/servers', label: 'Servers' },
   { id: 'migrations', href: '/console/migrations', label: 'Migrations' },
+  { id: 'templates', href: '/console/templates', label: 'Templates' },
 ];
 
 export interface PageProps {

@@ -13,11 +13,11 @@ import type { App } from '../../env.ts';
 import { requireAuth } from '../../middleware/auth.ts';
 import { bearer, errors, json, jsonBody, PageQuery, pageOf, TemplateContentBody, TemplateKeyParam, TemplateSchema } from '../../schemas.ts';
 
-const CreateSharedTemplateBody = TemplateContentBody.extend({ key: TemplateKeyParam.shape.key })
+export const CreateSharedTemplateBody = TemplateContentBody.extend({ key: TemplateKeyParam.shape.key })
   .strict()
   .openapi('CreateSharedTemplateRequest');
 
-const UpdateSharedTemplateBody = z
+export const UpdateSharedTemplateBody = z
   .object({
     title: templateFieldSchemas.title.optional(),
     content: templateFieldSchemas.content.optional(),
