@@ -8,8 +8,8 @@ import { pgTable, text, timestamp } from 'drizzle-orm/pg-core';
 const createdAt = () => timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow();
 const updatedAt = () => timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow();
 
-/** A document template's columns: the same in the shared database and in every company's (its own). */
-export const templateColumns = () => ({
+/** A document template's columns (a company's own templates have the same: src/data-plane/schema.ts). */
+const templateColumns = () => ({
   key: text('key').primaryKey(),
   title: text('title').notNull(),
   content: text('content').notNull(),
