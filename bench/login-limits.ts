@@ -14,24 +14,12 @@ import { LoginLimiter } from '../src/base/auth/login-limiter.ts';
 import { SharedLoginLimiter } from '../src/control-plane/login-attempts.ts';
 import { createApp } from '../src/http/app.ts';
 import { createSystemAdmin } from '../src/control-plane/system-users.ts';
-import { formatTable, intOption, machineInfo, median, openBenchSilo, serverInfo, silentLog, startBenchServer } from './support.ts';
+import { formatTable, intOption, machineInfo, median, openBenchSilo, serverInfo, silentLog, startBenchServer, timed } from './support.ts';
 
 const ATTEMPTS = intOption('attempts', 'BENCH_ATTEMPTS', 400);
 const ROUNDS = intOption('rounds', 'BENCH_ROUNDS', 3);
 const CONCURRENCY = 16;
 const ADMIN = { email: 'bench@silo.test', password: 'bench-password-1' };
-
-/** Runs `attempt(i)` for i < count, `concurrency` at a time; answers µs per attempt (wall clock / count). */
-async function timed(count: number, concurrency: number, attempt: (i: number) => Promise<void>): Promise<number> {
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) await attempt(next++);
-    }),
-  );
-  return ((performance.now() - started) * 1000) / count;
-}
 
 const server = await startBenchServer();
 // 16 right passwords at once are 16 attempts in progress, each counted before its check.

@@ -207,3 +207,15 @@ export async function serverInfo(sql: postgres.Sql): Promise<string> {
   if (!row) return 'unknown';
   return `${row.version}; fsync=${row.fsync}, synchronous_commit=${row.sync}, full_page_writes=${row.fpw}, shared_buffers=${row.buffers}`;
 }
+
+/** Runs `attempt(i)` for i < count, `concurrency` at a time; answers µs per attempt (wall clock / count). */
+export async function timed(count: number, concurrency: number, attempt: (i: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) await attempt(next++);
+    }),
+  );
+  return ((performance.now() - started) * 1000) / count;
+}

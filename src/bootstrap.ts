@@ -9,10 +9,12 @@ import { resolveSecrets } from './base/config/secrets.ts';
 import type { SiloContext } from './context.ts';
 import { closeToPublic, EMBEDDED_MAINTENANCE_DATABASES } from './control-plane/connect-privileges.ts';
 import { connectManagement } from './control-plane/db.ts';
+import { openSharedDatabase, type SharedConnection } from './control-plane/shared-db.ts';
 import { createCredentialBox } from './base/crypto/credentials.ts';
 import { checkMasterKey } from './control-plane/master-key-check.ts';
 import { resealStored } from './base/crypto/reseal.ts';
 import { openPostgres } from './base/db/postgres-client.ts';
+import { ensureDatabase } from './base/db/ensure-database.ts';
 import { configureDatabaseTls } from './base/db/tls.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from './base/embedded/embedded-postgres.ts';
 import { createLogger, type Logger } from './base/logger.ts';
@@ -30,7 +32,8 @@ import { closeFileStorage } from './data-plane/files/index.ts';
 import { closeBackupStorage } from './operations/backups/storage-of.ts';
 import { listenForServerChanges } from './operations/server-changes.ts';
 
-export const migrationsFolder = (set: 'management' | 'tenant') => fileURLToPath(new URL(`../migrations/${set}`, import.meta.url));
+export const migrationsFolder = (set: 'management' | 'tenant' | 'shared') =>
+  fileURLToPath(new URL(`../migrations/${set}`, import.meta.url));
 
 const EMBEDDED_MANAGEMENT_DATABASE = 'silo';
 
@@ -67,20 +70,6 @@ export interface OpenOptions {
   warmPool?: boolean;
 }
 
-/** The management database on an embedded server: created on first start. */
-async function ensureDatabase(serverUrl: string, database: string): Promise<string> {
-  const admin = openPostgres(serverUrl, { max: 1 });
-  try {
-    const [exists] = await admin`select 1 from pg_database where datname = ${database}`;
-    if (!exists) await admin`create database ${admin(database)}`.catch((e) => (e.code === '42P04' ? undefined : Promise.reject(e)));
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
 export async function openSilo(config: Config, options: OpenOptions = {}): Promise<Silo> {
   const log = options.log ?? createLogger(config.logLevel, options.logDestination);
   const secrets = resolveSecrets(config);
@@ -109,6 +98,13 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
   } finally {
     await migrator.end({ timeout: 5 });
   }
+  let shared: SharedConnection;
+  try {
+    shared = await openSharedDatabase(managementUrl!, config.dbPrefix, loadMigrationSet(migrationsFolder('shared')), log);
+  } catch (error) {
+    await embedded?.stop();
+    throw error;
+  }
   const management = connectManagement(managementUrl!);
 
   const box = createCredentialBox(secrets.masterKey, config.masterKeyPrevious);
@@ -120,6 +116,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
     db: management.db,
     sql: management.sql,
     locks: management.locks,
+    shared: shared.db,
     box,
     tokens: createTokenService(
       new SigningKeys({ db: management.db, sql: management.sql, box, log }, secrets.jwtSecret, config.tokenTtlSeconds),
@@ -159,6 +156,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
     await servers.close();
     await management.sql.end({ timeout: 5 });
     await management.locks.end({ timeout: 5 });
+    await shared.sql.end({ timeout: 5 });
     await embedded?.stop();
     throw error;
   }
@@ -186,6 +184,7 @@ export async function openSilo(config: Config, options: OpenOptions = {}): Promi
       await ctx.servers.close();
       await management.sql.end({ timeout: 5 });
       await management.locks.end({ timeout: 5 });
+      await shared.sql.end({ timeout: 5 });
       await embedded?.stop();
     },
   };

@@ -7,6 +7,7 @@ import type { ManagementDb } from './control-plane/db.ts';
 import type { CredentialBox } from './base/crypto/credentials.ts';
 import type { Logger } from './base/logger.ts';
 import type { MigrationSet } from './base/db/migration-set.ts';
+import type { SharedDb } from './control-plane/shared-db.ts';
 import type { ServerConnections } from './control-plane/server-connections.ts';
 import type { Tenants } from './data-plane/tenants.ts';
 
@@ -46,6 +47,8 @@ export interface SiloContext {
   sql: Sql;
   /** A small pool of the management database's that only holds advisory locks (src/base/db/advisory-lock.ts). */
   locks: Sql;
+  /** The shared reference database (docs/shared-data.md): read by every company's API, written by system admins. */
+  shared: SharedDb;
   box: CredentialBox;
   tokens: TokenService;
   servers: ServerConnections;

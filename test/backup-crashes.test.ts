@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eq, isNotNull, sql as dsql } from 'drizzle-orm';
 import type postgres from 'postgres';
+import { sharedDatabaseName } from '../src/base/names.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { companies, companyBackups } from '../src/control-plane/schema.ts';
 import { archiveCompany, unarchiveCompany } from '../src/operations/backups/archive-company.ts';
@@ -46,7 +47,8 @@ async function seed(slug: string, label: string, n: number) {
 /** Databases beside the companies' own: a restore's new and old ones. */
 async function restoreDatabases(): Promise<string[]> {
   const rows = await t.admin<{ datname: string }[]>`select datname from pg_database where datname like ${`${t.config.dbPrefix}\\_\\_%`}`;
-  return rows.map((r) => r.datname).filter((n) => !n.endsWith('__template'));
+  // The template and the shared reference database are the installation's own, not a restore's.
+  return rows.map((r) => r.datname).filter((n) => !n.endsWith('__template') && n !== sharedDatabaseName(t.config.dbPrefix));
 }
 
 /** Runs a restore in test/support/crash-child.ts and kills it with SIGKILL once it prints `step <at>`. */

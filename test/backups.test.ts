@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
+import { sharedDatabaseName } from '../src/base/names.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli/main.ts';
 import { cliEnvOf } from './support/test-silo.ts';
@@ -101,7 +102,8 @@ async function login(slug: string) {
 
 async function restoreDatabases(): Promise<string[]> {
   const rows = await t.admin<{ datname: string }[]>`select datname from pg_database where datname like ${`${t.config.dbPrefix}\\_\\_%`}`;
-  return rows.map((r) => r.datname).filter((n) => !n.endsWith('__template'));
+  // The template and the shared reference database are the installation's own, not a restore's.
+  return rows.map((r) => r.datname).filter((n) => !n.endsWith('__template') && n !== sharedDatabaseName(t.config.dbPrefix));
 }
 
 async function waitFor<T>(what: () => Promise<T | undefined>, ms = 30_000): Promise<T> {

@@ -337,6 +337,25 @@ describe('every operation answers as the document says', () => {
     await call('deleteSavedSqlQuery', 204, { ...admin, params: { id: saved.id } });
     await call('deleteSavedSqlQuery', 404, { ...admin, params: { id: saved.id } });
 
+    const shared = { key: 'contract-shared', title: 'Shared', content: 'shared text', tags: ['s'] };
+    await call('createSharedTemplate', 201, { body: shared });
+    await call('createSharedTemplate', 409, { body: shared });
+    await call('listSharedTemplates', 200, { query: 'limit=1' });
+    await call('listSharedTemplates', 400, { query: 'cursor=not-a-cursor' });
+    await call('updateSharedTemplate', 200, { params: { key: shared.key }, body: { title: 'Shared too' } });
+    await call('updateSharedTemplate', 404, { params: { key: 'no-such-template' }, body: { title: 'x' } });
+    await call('putTemplate', 201, { ...admin, params: { key: shared.key }, body: { title: 'Own', content: 'own text' } });
+    await call('putTemplate', 200, { ...admin, params: { key: shared.key }, body: { title: 'Own', content: 'own text 2' } });
+    await call('putTemplate', 400, { ...admin, params: { key: 'Not A Key' }, body: { title: 'x', content: 'y' } });
+    await call('listTemplates', 200, other);
+    await call('listTemplates', 400, { ...admin, query: 'limit=0' });
+    await call('createDocument', 201, { ...other, body: { fromTemplate: shared.key } });
+    await call('createDocument', 404, { ...other, body: { fromTemplate: 'no-such-template' } });
+    await call('deleteTemplate', 204, { ...admin, params: { key: shared.key } });
+    await call('deleteTemplate', 404, { ...admin, params: { key: shared.key } });
+    await call('deleteSharedTemplate', 204, { params: { key: shared.key } });
+    await call('deleteSharedTemplate', 404, { params: { key: shared.key } });
+
     await call('fleetQuery', 200, { body: { sql: 'select count(*)::int as n from documents', only: ['contract-a', 'contract-b'] } });
     await call('fleetQuery', 400, { body: { sql: 'select 1', only: ['no-such-company'] } });
 

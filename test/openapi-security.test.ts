@@ -30,12 +30,14 @@ const audience: Record<string, 'system_admin' | 'company_user' | 'anyone_signed_
   backups: 'system_admin',
   system: 'system_admin',
   fleet: 'system_admin',
+  shared: 'system_admin',
   users: 'company_user',
   documents: 'company_user',
   chat: 'company_user',
   health: 'company_user',
   invitations: 'company_user',
   sql: 'company_user',
+  templates: 'company_user',
   auth: 'anyone_signed_in',
 };
 

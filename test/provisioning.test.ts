@@ -70,7 +70,7 @@ describe('a created company', () => {
 
     // Its role reaches it and sees the migrated tables, owned by itself.
     const [seen] = await connectAs(alpha.database, alpha.role, alphaPassword);
-    expect(seen).toEqual({ user: alpha.role, tables: 9 });
+    expect(seen).toEqual({ user: alpha.role, tables: 10 });
 
     // Postgres itself refuses another company's role.
     await expect(connectAs(alpha.database, beta.role, betaPassword)).rejects.toMatchObject({ code: '42501' });

@@ -79,6 +79,14 @@ export function templateNames(prefix: string) {
   return { database: `${prefix}__template`, owner: `${prefix}__template_owner` };
 }
 
+/**
+ * The shared reference database (docs/shared-data.md): a double underscore like the template's, so
+ * that nothing which looks for tenant databases (reconcile, connection limits) takes it for one.
+ */
+export function sharedDatabaseName(prefix: string): string {
+  return `${prefix}__shared`;
+}
+
 /** LIKE patterns that match this installation's tenant names but not its template's. */
 export function tenantNamePattern(prefix: string): { like: string; notLike: string } {
   return { like: `${prefix}\\_%`, notLike: `${prefix}\\_\\_%` };

@@ -96,3 +96,22 @@ export function serialKeyset(id: PgColumn, page: PageRequest) {
 export function toSerialPage<R extends { id: number }, V>(rows: R[], limit: number, view: (row: R) => V): Page<V> {
   return pageOf(rows, limit, view, (row) => encodeSerialCursor(row.id));
 }
+
+/** A cursor over a text key in ascending order (document templates): the last key shown. */
+export function encodeKeyCursor(key: string): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+/** The key inside a cursor of encodeKeyCursor; it must also match `pattern`, the keys' own rule. */
+export function decodeKeyCursor(cursor: string, pattern: RegExp): string {
+  try {
+    const key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (typeof key === 'string' && pattern.test(key)) return key;
+  } catch {}
+  throw invalid('invalid cursor', [{ path: 'cursor', message: 'is not a cursor this API returned' }]);
+}
+
+/** The page from rows read in key order, one over the limit. */
+export function toKeyPage<R extends { key: string }, V>(rows: R[], limit: number, view: (row: R) => V): Page<V> {
+  return pageOf(rows, limit, view, (row) => encodeKeyCursor(row.key));
+}

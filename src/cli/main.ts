@@ -17,6 +17,7 @@ import { registerFleetCommands } from './commands/fleet.ts';
 import { registerReconcileCommand } from './commands/reconcile.ts';
 import { registerSecretsCommands } from './commands/secrets.ts';
 import { registerServerCommands } from './commands/servers.ts';
+import { registerSharedCommands } from './commands/shared.ts';
 import { CliError, createRuntime, EXIT, type CliIo } from './runtime.ts';
 
 const EXIT_HELP = `
@@ -47,6 +48,7 @@ function buildProgram(io: CliIo): Command {
   registerReconcileCommand(program, cli);
   registerMigrateCommands(program, cli);
   registerFleetCommands(program, cli);
+  registerSharedCommands(program, cli);
   registerSecretsCommands(program, cli);
   registerEmbeddedCommands(program, cli);
   registerDemoCommand(program, cli);

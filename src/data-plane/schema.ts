@@ -175,3 +175,16 @@ export const fileReservations = pgTable('file_reservations', {
   bytes: bigint('bytes', { mode: 'number' }).notNull(),
   renewedAt: timestamp('renewed_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
 });
+
+// The company's own document templates (GET /api/templates merges them with the shared ones; one
+// with a shared template's key overrides it for this company only).
+// The same columns as the shared database's shared_templates (src/control-plane/shared-schema.ts),
+// written out again: this file must stand alone (drizzle-kit, and copies of it, read it by itself).
+export const templates = pgTable('templates', {
+  key: text('key').primaryKey(),
+  title: text('title').notNull(),
+  content: text('content').notNull(),
+  tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});

@@ -32,6 +32,8 @@ import { FILE_UPLOAD_PATH, registerFileRoutes } from './routes/company-plane/fil
 import { registerOperationRoutes } from './routes/system-admin/operations.ts';
 import { registerServerRoutes } from './routes/system-admin/servers.ts';
 import { registerSystemStatus } from './routes/system-admin/system-status.ts';
+import { registerSharedTemplateRoutes } from './routes/system-admin/shared-templates.ts';
+import { registerTemplateRoutes } from './routes/company-plane/templates.ts';
 import { registerBackupRoutes } from './routes/system-admin/backups.ts';
 import { IMPORT_PATH, registerImportCompany } from './routes/system-admin/import-company.ts';
 
@@ -138,11 +140,13 @@ export function createApp(ctx: SiloContext): OpenAPIHono<AppEnv> {
   registerBackupRoutes(app, ctx);
   registerServerRoutes(app, ctx);
   registerFleetQuery(app, ctx);
+  registerSharedTemplateRoutes(app, ctx);
   // The company plane: a company user's token, routed to that company's database.
   registerTenantHealthRoutes(app, ctx);
   registerUserRoutes(app, ctx);
   registerInvitationRoutes(app, ctx);
   registerDocumentRoutes(app, ctx);
+  registerTemplateRoutes(app, ctx);
   registerChatRoutes(app, ctx);
   registerSqlRoutes(app, ctx);
   registerFileRoutes(app, ctx);

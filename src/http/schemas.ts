@@ -2,6 +2,7 @@
 import { z } from '@hono/zod-openapi';
 import { companyStatuses, providers, serverPlacements, serverStatuses } from '../control-plane/schema.ts';
 import { type ErrorCode, errorStatus } from '../base/errors.ts';
+import { templateContentSchema, templateKeySchema } from '../base/template-rules.ts';
 
 export const ErrorSchema = z
   .object({
@@ -165,3 +166,23 @@ export const ServerSchema = z
   .openapi('DatabaseServer');
 
 export const bearer = [{ bearer: [] }];
+
+/** `:key` of a document template, shared or a company's (src/base/template-rules.ts). */
+export const TemplateKeyParam = z.object({
+  // A copy made here carries .openapi(): base/ schemas are made before @hono/zod-openapi extends zod.
+  key: templateKeySchema.clone().openapi({ param: { name: 'key', in: 'path' }, example: 'meeting-notes' }),
+});
+
+/** A whole template's fields, as a system admin creates a shared one or a company admin puts its own. */
+export const TemplateContentBody = templateContentSchema.clone().openapi('TemplateContent');
+
+export const TemplateSchema = z
+  .object({
+    key: z.string(),
+    title: z.string(),
+    content: z.string(),
+    tags: z.array(z.string()),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('Template');

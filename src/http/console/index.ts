@@ -23,6 +23,7 @@ import { registerFleetQueryPages } from './pages/fleet-query.tsx';
 import { registerLoginPages } from './pages/login.tsx';
 import { registerMigrationPages } from './pages/migrations.tsx';
 import { registerServerPages } from './pages/servers.tsx';
+import { registerSharedTemplatePages } from './pages/shared-templates.tsx';
 import { requireConsoleSession } from './session.ts';
 
 // Scripts, styles and requests: Silo's own only. No page may be framed (clickjacking), and forms
@@ -78,6 +79,8 @@ export function registerConsole(app: App, ctx: SiloContext, guards: LoginGuardsF
   web.use('/migrations', session);
   web.use('/migrations/*', session);
   web.use('/fleet/*', session);
+  web.use('/templates', session);
+  web.use('/templates/*', session);
   registerFleetPage(web, ctx);
   registerCompaniesPage(web, ctx);
   registerCreateCompanyPages(web, ctx);
@@ -87,6 +90,7 @@ export function registerConsole(app: App, ctx: SiloContext, guards: LoginGuardsF
   registerServerPages(web, ctx);
   registerMigrationPages(web, ctx);
   registerFleetQueryPages(web, ctx);
+  registerSharedTemplatePages(web, ctx);
   web.all('*', () => {
     throw new SiloError('not_found', 'there is no such console page');
   });

@@ -21,7 +21,7 @@ const htmxConfig = JSON.stringify({
   ],
 });
 
-export type Section = 'fleet' | 'companies' | 'servers' | 'migrations' | 'query' | 'login';
+export type Section = 'fleet' | 'companies' | 'servers' | 'migrations' | 'query' | 'templates' | 'login';
 
 const sections: { id: Section; href: string; label: string }[] = [
   { id: 'fleet', href: '/console', label: 'Fleet' },
@@ -29,6 +29,7 @@ const sections: { id: Section; href: string; label: string }[] = [
   { id: 'servers', href: '/console/servers', label: 'Servers' },
   { id: 'migrations', href: '/console/migrations', label: 'Migrations' },
   { id: 'query', href: '/console/fleet/query', label: 'Fleet query' },
+  { id: 'templates', href: '/console/templates', label: 'Templates' },
 ];
 
 export interface PageProps {

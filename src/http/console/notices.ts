@@ -15,6 +15,9 @@ const notices = {
   'server-changed': 'The server was changed.',
   'server-draining': 'The server is draining: new companies go elsewhere and its companies are being moved.',
   'server-removed': 'The server was removed.',
+  'template-added': 'The template was added: every company sees it now.',
+  'template-changed': 'The template was changed.',
+  'template-deleted': 'The template was deleted.',
 } as const;
 
 export type NoticeKey = keyof typeof notices;

@@ -6,7 +6,9 @@ import { createDocument, getDocument, listDocuments, updateDocument } from '../.
 import { deleteDocumentWithFiles } from '../../../data-plane/company-plane/files.ts';
 import { fileStorage } from '../../../data-plane/files/index.ts';
 import type { App } from '../../env.ts';
-import { json, jsonBody, jsonObject, PageQuery, text, pageOf } from '../../schemas.ts';
+import { errors, json, jsonBody, jsonObject, PageQuery, text, pageOf } from '../../schemas.ts';
+import { templateKeySchema } from '../../../base/template-rules.ts';
+import { createDocumentFromTemplate } from '../../../data-plane/company-plane/templates.ts';
 import { companyRoute, IdParam } from './common.ts';
 
 const title = text(500);
@@ -28,8 +30,28 @@ const DocumentSchema = z
   })
   .openapi('Document');
 
+// Either the document itself, or `fromTemplate` (and perhaps a title of its own): the template's
+// content and tags, and its title unless one is given.
 const CreateDocumentBody = z
-  .object({ title, content, tags: tags.optional(), metadata: metadata.optional() })
+  .object({
+    title: title.optional().openapi({ description: 'Required unless fromTemplate is given' }),
+    content: content.optional().openapi({ description: 'Required unless fromTemplate is given' }),
+    tags: tags.optional(),
+    metadata: metadata.optional(),
+    fromTemplate: templateKeySchema
+      .optional()
+      .openapi({ description: 'The key of a template the company sees (GET /api/templates): its own, else the shared one' }),
+  })
+  .superRefine((body, check) => {
+    const problem = (path: string, message: string) => check.addIssue({ code: 'custom', path: [path], message });
+    if (body.fromTemplate !== undefined) {
+      for (const field of ['content', 'tags', 'metadata'] as const)
+        if (body[field] !== undefined) problem(field, 'comes from the template: give only fromTemplate and perhaps a title');
+      return;
+    }
+    if (body.title === undefined) problem('title', 'required (or give fromTemplate)');
+    if (body.content === undefined) problem('content', 'required (or give fromTemplate)');
+  })
   .openapi('CreateDocumentRequest');
 
 const UpdateDocumentBody = z
@@ -66,11 +88,21 @@ export function registerDocumentRoutes(app: App, ctx: SiloContext) {
       method: 'post',
       path: '/api/documents',
       operationId: 'createDocument',
-      summary: 'Add a document',
+      summary: 'Add a document, or make one from a template',
       request: { body: jsonBody(CreateDocumentBody) },
-      responses: { 201: json(DocumentSchema, 'The document') },
+      responses: { 201: json(DocumentSchema, 'The document'), 404: errors[404] },
     }),
-    async (c) => c.json(await createDocument(c.get('tenant').db, c.get('auth').sub, c.req.valid('json')), 201),
+    async (c) => {
+      const { db } = c.get('tenant');
+      const { title, content, tags, metadata, fromTemplate } = c.req.valid('json');
+      const author = c.get('auth').sub;
+      const document =
+        fromTemplate !== undefined
+          ? await createDocumentFromTemplate(db, ctx.shared, author, { fromTemplate, title })
+          : // The schema's refinement made sure of both.
+            await createDocument(db, author, { title: title!, content: content!, tags, metadata });
+      return c.json(document, 201);
+    },
   );
 
   app.openapi(
