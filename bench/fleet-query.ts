@@ -10,13 +10,26 @@
 //
 // Results and their reading: docs/querying.md.
 import postgres from 'postgres';
+import os from 'node:os';
 import { companyDatabaseUrl } from '../src/data-plane/company-database.ts';
 import type { SiloContext } from '../src/context.ts';
 import type { CompanyRow } from '../src/control-plane/schema.ts';
 import { companies } from '../src/control-plane/schema.ts';
 import { DEFAULT_FLEET_CONCURRENCY, fleetQuery } from '../src/operations/querying/fleet-query.ts';
 import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
-import { formatTable, intOption, machineInfo, median, ms, openBenchSilo, percentile, serverInfo, startBenchServer } from './support.ts';
+import {
+  busyShare,
+  formatTable,
+  intOption,
+  machineInfo,
+  machineTicks,
+  median,
+  ms,
+  openBenchSilo,
+  percentile,
+  serverInfo,
+  startBenchServer,
+} from './support.ts';
 
 const SQL = 'select count(*) from documents';
 const PROVISION_CONCURRENCY = 4;
@@ -76,16 +89,17 @@ async function main() {
     });
     const fleet = await ctx.db.select().from(companies);
 
-    const runs: Record<Runner, { seconds: number[]; perCompany: number[] }> = {
-      'silo fan-out': { seconds: [], perCompany: [] },
-      'loop, sequential': { seconds: [], perCompany: [] },
-      'loop, concurrent': { seconds: [], perCompany: [] },
+    const runs: Record<Runner, { seconds: number[]; perCompany: number[]; busy: number[] }> = {
+      'silo fan-out': { seconds: [], perCompany: [], busy: [] },
+      'loop, sequential': { seconds: [], perCompany: [], busy: [] },
+      'loop, concurrent': { seconds: [], perCompany: [], busy: [] },
     };
     const order: Runner[] = ['silo fan-out', 'loop, sequential', 'loop, concurrent'];
     for (let round = 0; round < repeat; round++) {
       for (let i = 0; i < order.length; i++) {
         const runner = order[(i + round) % order.length]!;
         process.stderr.write(`round ${round + 1}/${repeat}: ${runner}...\n`);
+        const ticks = machineTicks();
         const started = performance.now();
         const perCompany =
           runner === 'silo fan-out'
@@ -93,13 +107,14 @@ async function main() {
             : await handLoop(ctx, fleet, runner === 'loop, sequential' ? 1 : concurrency);
         runs[runner].seconds.push((performance.now() - started) / 1000);
         runs[runner].perCompany.push(...perCompany);
+        runs[runner].busy.push(busyShare(ticks, machineTicks()));
       }
     }
 
     const sequential = median(runs['loop, sequential'].seconds);
     const concurrent = median(runs['loop, concurrent'].seconds);
     const rows = order.map((runner) => {
-      const { seconds, perCompany } = runs[runner];
+      const { seconds, perCompany, busy } = runs[runner];
       const total = median(seconds);
       return [
         runner,
@@ -110,15 +125,29 @@ async function main() {
         ms(percentile(perCompany, 99)),
         `${(sequential / total).toFixed(2)}x`,
         `${(concurrent / total).toFixed(2)}x`,
+        `${(median(busy) * 100).toFixed(0)}%`,
       ];
     });
     process.stdout.write(`\`${SQL}\` over ${count} companies, median of ${repeat} rounds\n`);
     process.stdout.write(`${machineInfo()}; ${await serverInfo(ctx.sql)}\n\n`);
     process.stdout.write(
       formatTable(
-        ['runner', 'at once', 'seconds', 'companies/s', 'p50 ms/company', 'p99 ms/company', 'vs sequential', 'vs concurrent loop'],
+        [
+          'runner',
+          'at once',
+          'seconds',
+          'companies/s',
+          'p50 ms/company',
+          'p99 ms/company',
+          'vs sequential',
+          'vs concurrent loop',
+          'machine busy',
+        ],
         rows,
       ),
+    );
+    process.stdout.write(
+      `\nmachine busy: the share of all ${os.cpus().length} cores' time that was busy during the run, whoever used it\n`,
     );
   } finally {
     await bench.close();

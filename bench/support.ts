@@ -2,7 +2,7 @@
 // Silo on it under a unique name prefix, cleanup that drops everything the run created, command-line
 // options, statistics and plain-text tables. Benchmarks print numbers; they assert nothing.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
@@ -219,3 +219,14 @@ export async function timed(count: number, concurrency: number, attempt: (i: num
   );
   return ((performance.now() - started) * 1000) / count;
 }
+
+/** The machine's CPU ticks so far, all cores (Linux /proc/stat): busy ones and all of them. */
+export function machineTicks(): { busy: number; total: number } {
+  const ticks = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = ticks.reduce((a, b) => a + b, 0);
+  return { busy: total - ticks[3]! - ticks[4]!, total };
+}
+
+/** The share of the machine's CPU time that was busy between two machineTicks(), whoever used it. */
+export const busyShare = (before: { busy: number; total: number }, after: { busy: number; total: number }) =>
+  (after.busy - before.busy) / (after.total - before.total);
