@@ -30,7 +30,7 @@ import { COPY_SESSION, copyInto, fingerprint, readTables, type TableShape } from
 import { digestTable } from '../src/operations/backups/copy-digest.ts';
 import { listServers } from '../src/control-plane/server-records.ts';
 import { fill } from './company-data.ts';
-import { formatTable, intOption, machineInfo, median, ms, openBenchSilo, serverInfo, startBenchServer } from './support.ts';
+import { formatTable, intOption, machineInfo, median, ms, openBenchSilo, runBench, serverInfo, startBenchServer } from './support.ts';
 
 const copyOptions = { connection: { ...COPY_SESSION }, idle_timeout: 0, max_lifetime: 0 };
 
@@ -234,11 +234,4 @@ async function main() {
   }
 }
 
-// Exit once done: a handle left open somewhere (not found yet) kept the process alive after the table.
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

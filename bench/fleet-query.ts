@@ -27,6 +27,7 @@ import {
   ms,
   openBenchSilo,
   percentile,
+  runBench,
   serverInfo,
   startBenchServer,
 } from './support.ts';
@@ -155,11 +156,4 @@ async function main() {
   }
 }
 
-// Exits when done, as the other benches do: a handle left by a closed Silo must not keep it running.
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
-  },
-);
+runBench(main);

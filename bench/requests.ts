@@ -45,9 +45,10 @@ import {
   ms,
   openBenchSilo,
   option,
+  runBench,
   serverInfo,
-  withDatabase,
   type BenchSilo,
+  withDatabase,
 } from './support.ts';
 import { sealedAt } from '../src/base/crypto/credentials.ts';
 
@@ -436,11 +437,4 @@ async function main() {
   }
 }
 
-// Explicitly, with the run's status: handles left by the loader would otherwise keep the process alive.
-main().then(
-  () => process.exit(0),
-  (error: Error) => {
-    console.error(error.stack ?? error.message);
-    process.exit(1);
-  },
-);
+runBench(main);

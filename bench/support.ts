@@ -230,3 +230,17 @@ export function machineTicks(): { busy: number; total: number } {
 /** The share of the machine's CPU time that was busy between two machineTicks(), whoever used it. */
 export const busyShare = (before: { busy: number; total: number }, after: { busy: number; total: number }) =>
   (after.busy - before.busy) / (after.total - before.total);
+
+/**
+ * Runs a bench's `main` and exits with its status once it is done: a handle left open (a closed
+ * Silo's, the loader's) must not keep a finished bench alive after its table.
+ */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -14,7 +14,7 @@ import { createSystemAdmin } from '../src/control-plane/system-users.ts';
 import { createSharedTemplate } from '../src/control-plane/shared-templates.ts';
 import { createApp } from '../src/http/app.ts';
 import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
-import { formatTable, intOption, machineInfo, median, openBenchSilo, serverInfo, startBenchServer, timed } from './support.ts';
+import { formatTable, intOption, machineInfo, median, openBenchSilo, runBench, serverInfo, startBenchServer, timed } from './support.ts';
 
 const REQUESTS = intOption('requests', 'BENCH_REQUESTS', 400);
 const ROUNDS = intOption('rounds', 'BENCH_ROUNDS', 3);
@@ -111,11 +111,4 @@ async function main() {
   }
 }
 
-// Exits when done, as the other benches do: a handle left by a closed Silo must not keep it running.
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-    process.exit(1);
-  },
-);
+runBench(main);
