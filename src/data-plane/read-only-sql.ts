@@ -12,7 +12,13 @@
 // The settings are made with set_config() in a SELECT, which takes the transaction's snapshot: from
 // then on even SET TRANSACTION READ WRITE is refused.
 import type { Sql } from 'postgres';
-import { inReadOnlyPgTransaction, inReadOnlySqlRun, inReadOnlySqlTransaction, type PgPoolLike } from '../base/db/transaction.ts';
+import {
+  inReadOnlyPgTransaction,
+  inReadOnlySqlRun,
+  inReadOnlySqlTransaction,
+  type PgClientLike,
+  type PgPoolLike,
+} from '../base/db/transaction.ts';
 import { driverError, isConnectionError, pgCode, SiloError } from '../base/errors.ts';
 import type { TenantDb } from './tenant-db.ts';
 
@@ -159,17 +165,27 @@ async function postgresJsRows(conn: Sql, close: unknown, text: string, params: u
  * node-postgres (Neon's driver): `rows` makes it use the extended protocol (one statement only).
  * It fetches the portal to its end in batches of `rows`; the statement timeout bounds that.
  */
-async function pgRows(
-  pg: { query(config: unknown): Promise<unknown> },
-  text: string,
-  params: unknown[],
-  limit: number,
-): Promise<RawResult> {
-  const result = (await pg.query({ text, values: params, rows: limit, rowMode: 'array' })) as {
-    rows: unknown[][];
-    fields: { name: string; dataTypeID: number }[];
-  };
+async function pgRows(pg: PgClientLike, text: string, params: unknown[], limit: number): Promise<RawResult> {
+  let result: { rows: unknown[][]; fields: { name: string; dataTypeID: number }[] };
+  try {
+    result = await pg.query({ text, values: params, rows: limit, rowMode: 'array' });
+  } catch (error) {
+    if (pgCode(error)) syncAfterRefusal(pg);
+    throw error;
+  }
   return { columns: result.fields.map((f) => ({ name: f.name, typeOid: f.dataTypeID })), rows: result.rows.slice(0, limit) };
+}
+
+/**
+ * With `rows`, node-postgres asks for the portal's rows with Flush instead of Sync, and when the
+ * server refuses the statement it does not send the Sync either (node-postgres issue 3707, open):
+ * the server then waits for a Sync and the client for a ReadyForQuery, and the client's next query
+ * (the transaction's ROLLBACK) waits for ever. The Sync sent here ends that exchange; the ROLLBACK
+ * queued behind it then runs.
+ */
+function syncAfterRefusal(pg: PgClientLike): void {
+  const connection = (pg as { connection?: { sync?: () => void } }).connection;
+  connection?.sync?.();
 }
 
 /** Built-in types' names as format_type() spells them (their OIDs are fixed), to save asking. */
