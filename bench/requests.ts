@@ -17,14 +17,16 @@
 // server process's CPU time per request, which other work on the machine disturbs far less.
 //
 //   npm run bench:requests [-- --seconds 10 --rounds 2 --companies 1000 --connections 16]
-//   ... -- --profile DIR      also write CPU profiles of the servers into DIR/silo-abc (info), DIR/silo-warn, DIR/bare and DIR/silo-d
-//                             (each process writes two: its main thread's, the larger, and tsx's loader thread's)
+//   ... -- --only abc         (a) to (c) only, no (d) (no 1,000 companies to provision)
+//   ... -- --profile DIR      also profile each server (V8's CPU profiler, from when it listens) into
+//                             DIR/{silo-info,silo-warn,bare,naive,silo-d}.cpuprofile, and print the
+//                             breakdown by component in µs per request (bench/requests-profile.ts)
 //   BENCH_DATABASE_URL=postgres://...  an existing server (max_connections >= 400) instead of an embedded one
 //
 // Results and their reading: docs/pool-map.md.
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -37,6 +39,7 @@ import { listServers, updateServer } from '../src/control-plane/server-records.t
 import { documents } from '../src/data-plane/schema.ts';
 import type { ServerMessage } from './request-server.ts';
 import type { LoadJob, LoadResult, LoadTarget } from './requests-load.ts';
+import { printBreakdowns } from './requests-profile.ts';
 import {
   formatTable,
   intOption,
@@ -57,6 +60,7 @@ const ROUNDS = intOption('rounds', 'BENCH_ROUNDS', 2);
 const COMPANIES = intOption('companies', 'BENCH_COMPANIES', 1000);
 const CONNECTIONS = intOption('connections', 'BENCH_CONNECTIONS', 16);
 const PROFILE_DIR = option('profile', 'BENCH_PROFILE');
+const ONLY_ABC = option('only', 'BENCH_ONLY') === 'abc';
 const WARMUP_SECONDS = 2;
 // (d): maxPools binds, not the budget (300 / 3 per company = 100 pools per server, open or draining).
 const D_MAX_POOLS = 50;
@@ -99,10 +103,11 @@ interface ServerChild {
 async function startServer(
   mode: 'silo' | 'bare',
   env: Record<string, string>,
-  nodeArgs: string[] = [],
+  profileName: string,
   stdout: 'inherit' | number = 'inherit',
 ): Promise<ServerChild> {
-  const child = forkTs('./request-server.ts', { ...env, BENCH_MODE: mode }, nodeArgs, stdout);
+  const profile: Record<string, string> = PROFILE_DIR ? { BENCH_PROFILE_OUT: join(PROFILE_DIR, profileName) } : {};
+  const child = forkTs('./request-server.ts', { ...env, ...profile, BENCH_MODE: mode }, [], stdout);
   const port = await new Promise<number>((resolve, reject) => {
     child.on('message', (m: ServerMessage) => m.type === 'ready' && resolve(m.port));
     child.once('exit', (code) => reject(new Error(`the ${mode} server exited (code ${code}) before listening`)));
@@ -264,31 +269,31 @@ async function main() {
     });
 
     const sharedEnv = { ...bench.env, SILO_LOG_LEVEL: 'warn' };
-    const profileArgs = (name: string) => (PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, name)}`] : []);
+    if (PROFILE_DIR) mkdirSync(PROFILE_DIR, { recursive: true });
     // (a) at the default level writes its log lines to a file, as a deployment's stdout goes to a
     // file or a pipe; the file shows that every request got its line.
     const logDir = mkdtempSync(join(os.tmpdir(), 'silo-bench-log-'));
     process.once('exit', () => rmSync(logDir, { recursive: true, force: true }));
     const logFile = join(logDir, 'silo.log');
     const logFd = openSync(logFile, 'w');
-    const siloInfo = await startServer('silo', { ...bench.env, SILO_LOG_LEVEL: 'info' }, profileArgs('silo-abc'), logFd);
+    const siloInfo = await startServer('silo', { ...bench.env, SILO_LOG_LEVEL: 'info' }, 'silo-info', logFd);
     closeSync(logFd);
     children.push(siloInfo);
-    const silo = await startServer('silo', sharedEnv, profileArgs('silo-warn'));
+    const silo = await startServer('silo', sharedEnv, 'silo-warn');
     children.push(silo);
-    const bare = await startServer(
-      'bare',
-      { BENCH_TENANT_URL: tenantUrl, BENCH_POOL_SIZE: String(ctx.config.pools.perCompany) },
-      profileArgs('bare'),
-    );
+    // (b) and (c) on two processes of the same code, so that each profile holds one pattern.
+    const bareEnv = { BENCH_TENANT_URL: tenantUrl, BENCH_POOL_SIZE: String(ctx.config.pools.perCompany) };
+    const bare = await startServer('bare', bareEnv, 'bare');
     children.push(bare);
+    const naive = await startServer('bare', bareEnv, 'naive');
+    children.push(naive);
 
     const documentTarget = { path: `/api/documents/${doc!.id}`, headers: { authorization: `Bearer ${warm.token}` } };
     const phases: Record<Phase, { label: string; server: ServerChild; target: LoadTarget }> = {
       a: { label: '(a) Silo GET /api/documents/:id, log level info (default)', server: siloInfo, target: documentTarget },
       w: { label: '(a-warn) the same, SILO_LOG_LEVEL=warn', server: silo, target: documentTarget },
       b: { label: '(b) bare Hono + postgres.js, same select', server: bare, target: { path: `/documents/${doc!.id}` } },
-      c: { label: '(c) naive: a connection per request', server: bare, target: { path: `/naive/documents/${doc!.id}` } },
+      c: { label: '(c) naive: a connection per request', server: naive, target: { path: `/naive/documents/${doc!.id}` } },
     };
     // The four answer the same JSON.
     const bodies = await Promise.all(
@@ -321,6 +326,7 @@ async function main() {
     await siloInfo.stop();
     await silo.stop();
     await bare.stop();
+    await naive.stop();
     children.length = 0;
     const accessLines = readFileSync(logFile, 'utf8')
       .split('\n')
@@ -332,48 +338,6 @@ async function main() {
     const wb = figures.w.perSecond / figures.b.perSecond;
     const ac = figures.a.perSecond / figures.c.perSecond;
 
-    // (d): many companies, few pools.
-    console.log(`  [${elapsed()}] provisioning ${COMPANIES} companies...`);
-    const provisionStarted = performance.now();
-    const many: Awaited<ReturnType<typeof companyWithToken>>[] = [];
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        while (next < COMPANIES) {
-          const i = next++;
-          many.push(await companyWithToken(ctx, `load-${String(i).padStart(4, '0')}`));
-          if (many.length % 100 === 0) console.log(`    ${many.length} companies`);
-        }
-      }),
-    );
-    const provisionSeconds = (performance.now() - provisionStarted) / 1000;
-    // The parent's own pools (from setup) are not part of the measurement.
-    await ctx.tenants.close();
-
-    console.log(`  [${elapsed()}] (d)`);
-    const siloD = await startServer(
-      'silo',
-      { ...sharedEnv, SILO_POOL_MAX_POOLS: String(D_MAX_POOLS), SILO_POOL_SERVER_BUDGET: String(D_BUDGET) },
-      profileArgs('silo-d'),
-    );
-    children.push(siloD);
-    const targets = many.map((m) => ({ path: `/api/users/${m.adminId}`, headers: { authorization: `Bearer ${m.token}` } }));
-    const connectionsD = CONNECTIONS * 2;
-    await load({ url: siloD.url, connections: connectionsD, warmupSeconds: 0, seconds: WARMUP_SECONDS, targets });
-    const before = (await siloD.stats()).pools!;
-    siloD.startRecording();
-    const d = await load({ url: siloD.url, connections: connectionsD, warmupSeconds: 0, seconds: SECONDS * 2, targets });
-    const memory = siloD.stopRecording();
-    const rss = memory.map((m) => m.rss);
-    const after = await siloD.stats();
-    await siloD.stop();
-    children.length = 0;
-    const pools = after.pools!;
-    const served = pools.hits! + pools.misses! - (before.hits! + before.misses!);
-    const coldShare = (pools.misses! - before.misses!) / served;
-    const rssMax = Math.max(...rss, after.rss);
-
-    console.log(`  [${elapsed()}] (d) done`);
     // Report.
     console.log('');
     console.log(
@@ -406,6 +370,52 @@ async function main() {
       ),
     );
     console.log('');
+    if (PROFILE_DIR) printBreakdowns(PROFILE_DIR, ['silo-info', 'silo-warn', 'bare']);
+    if (ONLY_ABC) return;
+
+    // (d): many companies, few pools.
+    console.log(`  [${elapsed()}] provisioning ${COMPANIES} companies...`);
+    const provisionStarted = performance.now();
+    const many: Awaited<ReturnType<typeof companyWithToken>>[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < COMPANIES) {
+          const i = next++;
+          many.push(await companyWithToken(ctx, `load-${String(i).padStart(4, '0')}`));
+          if (many.length % 100 === 0) console.log(`    ${many.length} companies`);
+        }
+      }),
+    );
+    const provisionSeconds = (performance.now() - provisionStarted) / 1000;
+    // The parent's own pools (from setup) are not part of the measurement.
+    await ctx.tenants.close();
+
+    console.log(`  [${elapsed()}] (d)`);
+    const siloD = await startServer(
+      'silo',
+      { ...sharedEnv, SILO_POOL_MAX_POOLS: String(D_MAX_POOLS), SILO_POOL_SERVER_BUDGET: String(D_BUDGET) },
+      'silo-d',
+    );
+    children.push(siloD);
+    const targets = many.map((m) => ({ path: `/api/users/${m.adminId}`, headers: { authorization: `Bearer ${m.token}` } }));
+    const connectionsD = CONNECTIONS * 2;
+    await load({ url: siloD.url, connections: connectionsD, warmupSeconds: 0, seconds: WARMUP_SECONDS, targets });
+    const before = (await siloD.stats()).pools!;
+    siloD.startRecording();
+    const d = await load({ url: siloD.url, connections: connectionsD, warmupSeconds: 0, seconds: SECONDS * 2, targets });
+    const memory = siloD.stopRecording();
+    const rss = memory.map((m) => m.rss);
+    const after = await siloD.stats();
+    await siloD.stop();
+    children.length = 0;
+    const pools = after.pools!;
+    const served = pools.hits! + pools.misses! - (before.hits! + before.misses!);
+    const coldShare = (pools.misses! - before.misses!) / served;
+    const rssMax = Math.max(...rss, after.rss);
+
+    console.log(`  [${elapsed()}] (d) done`);
+    console.log('');
     console.log(
       `(d) ${COMPANIES} companies at random (GET /api/users/:id), maxPools ${D_MAX_POOLS}, budget ${D_BUDGET} per server, ` +
         `${connectionsD} connections, ${SECONDS * 2} s (provisioning took ${provisionSeconds.toFixed(0)} s)`,
@@ -427,6 +437,7 @@ async function main() {
         ],
       ),
     );
+    if (PROFILE_DIR) printBreakdowns(PROFILE_DIR, ['silo-d']);
     if (failures(d) > 0) console.log(`(d) statuses: ${JSON.stringify(d.statuses)}, connection errors ${d.errors}, timeouts ${d.timeouts}`);
   } finally {
     for (const child of children) await child.stop().catch(() => {});
