@@ -18,6 +18,9 @@
 //
 //   npm run bench:requests [-- --seconds 10 --rounds 2 --companies 1000 --connections 16]
 //   ... -- --only abc         (a) to (c) only, no (d) (no 1,000 companies to provision)
+//   ... -- --against DIR      also (a0): (a) served by another checkout of Silo in DIR (its own
+//                             bench/request-server.ts; node_modules may be a link to this one's), in
+//                             the same rounds: a change measured against the code before it, in one run
 //   ... -- --profile DIR      also profile each server (V8's CPU profiler, from when it listens) into
 //                             DIR/{silo-info,silo-warn,bare,naive,silo-d}.cpuprofile, and print the
 //                             breakdown by component in µs per request (bench/requests-profile.ts)
@@ -61,6 +64,7 @@ const COMPANIES = intOption('companies', 'BENCH_COMPANIES', 1000);
 const CONNECTIONS = intOption('connections', 'BENCH_CONNECTIONS', 16);
 const PROFILE_DIR = option('profile', 'BENCH_PROFILE');
 const ONLY_ABC = option('only', 'BENCH_ONLY') === 'abc';
+const AGAINST = option('against', 'BENCH_AGAINST');
 const WARMUP_SECONDS = 2;
 // (d): maxPools binds, not the budget (300 / 3 per company = 100 pools per server, open or draining).
 const D_MAX_POOLS = 50;
@@ -75,8 +79,11 @@ function forkTs(
   env: Record<string, string>,
   nodeArgs: string[] = [],
   stdout: 'inherit' | number = 'inherit',
+  checkout?: string,
 ): ChildProcess {
-  return fork(fileURLToPath(new URL(script, import.meta.url)), [], {
+  const path = checkout ? join(checkout, 'bench', script) : fileURLToPath(new URL(script, import.meta.url));
+  return fork(path, [], {
+    ...(checkout ? { cwd: checkout } : {}),
     execArgv: ['--import', 'tsx', ...nodeArgs],
     env: { ...process.env, ...env },
     stdio: ['ignore', stdout, 'inherit', 'ipc'],
@@ -105,9 +112,10 @@ async function startServer(
   env: Record<string, string>,
   profileName: string,
   stdout: 'inherit' | number = 'inherit',
+  checkout?: string,
 ): Promise<ServerChild> {
   const profile: Record<string, string> = PROFILE_DIR ? { BENCH_PROFILE_OUT: join(PROFILE_DIR, profileName) } : {};
-  const child = forkTs('./request-server.ts', { ...env, ...profile, BENCH_MODE: mode }, [], stdout);
+  const child = forkTs('./request-server.ts', { ...env, ...profile, BENCH_MODE: mode }, [], stdout, checkout);
   const port = await new Promise<number>((resolve, reject) => {
     child.on('message', (m: ServerMessage) => m.type === 'ready' && resolve(m.port));
     child.once('exit', (code) => reject(new Error(`the ${mode} server exited (code ${code}) before listening`)));
@@ -192,9 +200,9 @@ async function companyWithToken(ctx: SiloContext, slug: string) {
 // ---------------------------------------------------------------------------------------------
 // Reporting
 
-/** a: Silo at the default log level, w: Silo at warn, b: bare, c: naive. */
-type Phase = 'a' | 'w' | 'b' | 'c';
-const PHASES: readonly Phase[] = ['a', 'w', 'b', 'c'];
+/** a: Silo at the default log level, a0: the same from --against's checkout, w: Silo at warn, b: bare, c: naive. */
+type Phase = 'a' | 'a0' | 'w' | 'b' | 'c';
+const PHASES: readonly Phase[] = AGAINST ? ['a', 'a0', 'w', 'b', 'c'] : ['a', 'w', 'b', 'c'];
 
 /** One round of a phase: the load generator's figures and the server's CPU time per request. */
 type PhaseRun = LoadResult & { cpuPerRequest: number };
@@ -289,7 +297,13 @@ async function main() {
     children.push(naive);
 
     const documentTarget = { path: `/api/documents/${doc!.id}`, headers: { authorization: `Bearer ${warm.token}` } };
-    const phases: Record<Phase, { label: string; server: ServerChild; target: LoadTarget }> = {
+    // (a0): the other checkout, at the default level too; its log lines are not counted.
+    const against = AGAINST
+      ? await startServer('silo', { ...bench.env, SILO_LOG_LEVEL: 'info' }, 'against-info', openSync('/dev/null', 'w'), AGAINST)
+      : undefined;
+    if (against) children.push(against);
+    const phases: Partial<Record<Phase, { label: string; server: ServerChild; target: LoadTarget }>> = {
+      ...(against ? { a0: { label: `(a0) the same from ${AGAINST}, info`, server: against, target: documentTarget } } : {}),
       a: { label: '(a) Silo GET /api/documents/:id, log level info (default)', server: siloInfo, target: documentTarget },
       w: { label: '(a-warn) the same, SILO_LOG_LEVEL=warn', server: silo, target: documentTarget },
       b: { label: '(b) bare Hono + postgres.js, same select', server: bare, target: { path: `/documents/${doc!.id}` } },
@@ -305,10 +319,10 @@ async function main() {
     );
     if (new Set(bodies).size !== 1) throw new Error(`the routes answer different bodies:\n${bodies.join('\n')}`);
 
-    const runs: Record<Phase, PhaseRun[]> = { a: [], w: [], b: [], c: [] };
+    const runs: Record<Phase, PhaseRun[]> = { a: [], a0: [], w: [], b: [], c: [] };
     for (let round = 1; round <= ROUNDS; round++) {
       for (const key of PHASES) {
-        const { server, target, label } = phases[key];
+        const { server, target, label } = phases[key]!;
         const job = { url: server.url, connections: CONNECTIONS, warmupSeconds: 0, targets: [target] };
         await load({ ...job, seconds: WARMUP_SECONDS });
         // The server's CPU time over the measured part only (the warm-up ran in a load of its own).
@@ -327,13 +341,14 @@ async function main() {
     await silo.stop();
     await bare.stop();
     await naive.stop();
+    await against?.stop();
     children.length = 0;
     const accessLines = readFileSync(logFile, 'utf8')
       .split('\n')
       .filter((line) => line.includes('"msg":"request"')).length;
     const measuredInfo = runs.a.reduce((sum, r) => sum + r.requests, 0);
 
-    const figures = { a: medianFigures(runs.a), w: medianFigures(runs.w), b: medianFigures(runs.b), c: medianFigures(runs.c) };
+    const figures = Object.fromEntries(PHASES.map((k) => [k, medianFigures(runs[k])])) as Record<Phase, PhaseFigures>;
     const ab = figures.a.perSecond / figures.b.perSecond;
     const wb = figures.w.perSecond / figures.b.perSecond;
     const ac = figures.a.perSecond / figures.c.perSecond;
@@ -348,7 +363,7 @@ async function main() {
       formatTable(
         ['phase', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'errors'],
         PHASES.map((k) => [
-          phases[k].label,
+          phases[k]!.label,
           figures[k].perSecond.toFixed(0),
           ms(figures[k].p50),
           ms(figures[k].p99),
@@ -366,11 +381,18 @@ async function main() {
           ['a-warn/b (Silo at warn / physical limit)', wb.toFixed(2), '', ''],
           ['server CPU per request, a/b', (figures.a.cpuPerRequest / figures.b.cpuPerRequest).toFixed(2), '', ''],
           ['a/c (Silo / connection per request)', ac.toFixed(1), '>= 10', verdict(ac, 10, true)],
+          ...(AGAINST
+            ? [
+                ['a0/b (the --against checkout / physical limit)', (figures.a0.perSecond / figures.b.perSecond).toFixed(2), '', ''],
+                ['server CPU per request, a0/b', (figures.a0.cpuPerRequest / figures.b.cpuPerRequest).toFixed(2), '', ''],
+                ['server CPU per request, a/a0', (figures.a.cpuPerRequest / figures.a0.cpuPerRequest).toFixed(2), '', ''],
+              ]
+            : []),
         ],
       ),
     );
     console.log('');
-    if (PROFILE_DIR) printBreakdowns(PROFILE_DIR, ['silo-info', 'silo-warn', 'bare']);
+    if (PROFILE_DIR) printBreakdowns(PROFILE_DIR, ['against-info', 'silo-info', 'silo-warn', 'bare']);
     if (ONLY_ABC) return;
 
     // (d): many companies, few pools.
