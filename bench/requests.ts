@@ -26,22 +26,18 @@
 //                             breakdown by component in µs per request (bench/requests-profile.ts)
 //   BENCH_DATABASE_URL=postgres://...  an existing server (max_connections >= 400) instead of an embedded one
 //
-// Results and their reading: docs/pool-map.md.
-import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+// Results and their reading: docs/pool-map.md and docs/request-path.md.
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import type { SiloContext } from '../src/context.ts';
 import { startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
 import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
 import { listServers, updateServer } from '../src/control-plane/server-records.ts';
 import { documents } from '../src/data-plane/schema.ts';
-import type { ServerMessage } from './request-server.ts';
-import type { LoadJob, LoadResult, LoadTarget } from './requests-load.ts';
+import type { LoadResult, LoadTarget } from './requests-load.ts';
+import { load, type ServerChild, startServer } from './request-children.ts';
 import { printBreakdowns } from './requests-profile.ts';
 import {
   formatTable,
@@ -70,98 +66,6 @@ const WARMUP_SECONDS = 2;
 const D_MAX_POOLS = 50;
 const D_BUDGET = 300;
 const MAX_CONNECTIONS = 400;
-
-// ---------------------------------------------------------------------------------------------
-// Child processes
-
-function forkTs(
-  script: string,
-  env: Record<string, string>,
-  nodeArgs: string[] = [],
-  stdout: 'inherit' | number = 'inherit',
-  checkout?: string,
-): ChildProcess {
-  const path = checkout ? join(checkout, 'bench', script) : fileURLToPath(new URL(script, import.meta.url));
-  return fork(path, [], {
-    ...(checkout ? { cwd: checkout } : {}),
-    execArgv: ['--import', 'tsx', ...nodeArgs],
-    env: { ...process.env, ...env },
-    stdio: ['ignore', stdout, 'inherit', 'ipc'],
-  });
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  await Promise.race([exited, sleep(20_000)]);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-}
-
-interface ServerChild {
-  url: string;
-  stats(): Promise<Extract<ServerMessage, { type: 'stats' }>>;
-  /** Memory samples (every 250 ms) from now until stopRecording(). */
-  startRecording(): void;
-  stopRecording(): { rss: number; heapUsed: number }[];
-  stop(): Promise<void>;
-}
-
-async function startServer(
-  mode: 'silo' | 'bare',
-  env: Record<string, string>,
-  profileName: string,
-  stdout: 'inherit' | number = 'inherit',
-  checkout?: string,
-): Promise<ServerChild> {
-  const profile: Record<string, string> = PROFILE_DIR ? { BENCH_PROFILE_OUT: join(PROFILE_DIR, profileName) } : {};
-  const child = forkTs('./request-server.ts', { ...env, ...profile, BENCH_MODE: mode }, [], stdout, checkout);
-  const port = await new Promise<number>((resolve, reject) => {
-    child.on('message', (m: ServerMessage) => m.type === 'ready' && resolve(m.port));
-    child.once('exit', (code) => reject(new Error(`the ${mode} server exited (code ${code}) before listening`)));
-  });
-  let recording: { rss: number; heapUsed: number }[] | null = null;
-  child.on('message', (m: ServerMessage) => {
-    if (m.type === 'rss') recording?.push({ rss: m.rss, heapUsed: m.heapUsed });
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    stats: () =>
-      new Promise((resolve) => {
-        const onMessage = (m: ServerMessage) => {
-          if (m.type !== 'stats') return;
-          child.off('message', onMessage);
-          resolve(m);
-        };
-        child.on('message', onMessage);
-        child.send({ type: 'stats' });
-      }),
-    startRecording: () => {
-      recording = [];
-    },
-    stopRecording: () => {
-      const samples = recording ?? [];
-      recording = null;
-      return samples;
-    },
-    stop: () => stopChild(child),
-  };
-}
-
-/** One autocannon run in a child process of its own. */
-async function load(job: LoadJob): Promise<LoadResult> {
-  const child = forkTs('./requests-load.ts', {});
-  try {
-    const result = new Promise<LoadResult>((resolve, reject) => {
-      child.once('message', (m: LoadResult) => resolve(m));
-      child.once('exit', (code) => reject(new Error(`the load generator exited (code ${code}) without a result`)));
-    });
-    child.send(job);
-    return await result;
-  } finally {
-    await stopChild(child);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Setup
@@ -284,22 +188,28 @@ async function main() {
     process.once('exit', () => rmSync(logDir, { recursive: true, force: true }));
     const logFile = join(logDir, 'silo.log');
     const logFd = openSync(logFile, 'w');
-    const siloInfo = await startServer('silo', { ...bench.env, SILO_LOG_LEVEL: 'info' }, 'silo-info', logFd);
+    const siloInfo = await startServer('silo', { ...bench.env, SILO_LOG_LEVEL: 'info' }, { dir: PROFILE_DIR, name: 'silo-info' }, logFd);
     closeSync(logFd);
     children.push(siloInfo);
-    const silo = await startServer('silo', sharedEnv, 'silo-warn');
+    const silo = await startServer('silo', sharedEnv, { dir: PROFILE_DIR, name: 'silo-warn' });
     children.push(silo);
     // (b) and (c) on two processes of the same code, so that each profile holds one pattern.
     const bareEnv = { BENCH_TENANT_URL: tenantUrl, BENCH_POOL_SIZE: String(ctx.config.pools.perCompany) };
-    const bare = await startServer('bare', bareEnv, 'bare');
+    const bare = await startServer('bare', bareEnv, { dir: PROFILE_DIR, name: 'bare' });
     children.push(bare);
-    const naive = await startServer('bare', bareEnv, 'naive');
+    const naive = await startServer('bare', bareEnv, { dir: PROFILE_DIR, name: 'naive' });
     children.push(naive);
 
     const documentTarget = { path: `/api/documents/${doc!.id}`, headers: { authorization: `Bearer ${warm.token}` } };
     // (a0): the other checkout, at the default level too; its log lines are not counted.
     const against = AGAINST
-      ? await startServer('silo', { ...bench.env, SILO_LOG_LEVEL: 'info' }, 'against-info', openSync('/dev/null', 'w'), AGAINST)
+      ? await startServer(
+          'silo',
+          { ...bench.env, SILO_LOG_LEVEL: 'info' },
+          { dir: PROFILE_DIR, name: 'against-info' },
+          openSync('/dev/null', 'w'),
+          AGAINST,
+        )
       : undefined;
     if (against) children.push(against);
     const phases: Partial<Record<Phase, { label: string; server: ServerChild; target: LoadTarget }>> = {
@@ -417,7 +327,7 @@ async function main() {
     const siloD = await startServer(
       'silo',
       { ...sharedEnv, SILO_POOL_MAX_POOLS: String(D_MAX_POOLS), SILO_POOL_SERVER_BUDGET: String(D_BUDGET) },
-      'silo-d',
+      { dir: PROFILE_DIR, name: 'silo-d' },
     );
     children.push(siloD);
     const targets = many.map((m) => ({ path: `/api/users/${m.adminId}`, headers: { authorization: `Bearer ${m.token}` } }));
