@@ -12,6 +12,13 @@
 // It tells the parent { type: 'ready', port } once listening, answers { type: 'stats' } with its
 // RSS, its CPU time and (silo) the pool map's figures, sends { type: 'rss' } every 250 ms, and shuts down
 // cleanly on SIGTERM.
+//
+// With BENCH_PROFILE_OUT=<path>, V8's CPU profiler (what `node --cpu-prof` runs) samples the process
+// from the moment it listens, so start-up is left out, and on SIGTERM it writes <path>.cpuprofile
+// beside <path>.requests (the requests answered and the CPU time used while profiled), which
+// bench/requests-profile.ts turns into microseconds per request by component.
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import postgres from 'postgres';
@@ -96,9 +103,13 @@ async function main() {
         : null;
   if (!target) throw new Error('BENCH_MODE must be silo or bare');
 
+  const profileOut = process.env.BENCH_PROFILE_OUT;
+  const profiler = profileOut ? await startProfiler(Number(process.env.BENCH_PROFILE_INTERVAL_US ?? 250)) : null;
   const server: ServerType = serve({ fetch: target.fetch, port: 0, hostname: '127.0.0.1' }, (info) =>
     send({ type: 'ready', port: info.port }),
   );
+  let answered = 0;
+  if (profiler) server.on('request', () => answered++);
   const sampler = setInterval(() => {
     const { rss, heapUsed } = process.memoryUsage();
     send({ type: 'rss', rss, heapUsed });
@@ -118,11 +129,33 @@ async function main() {
     stopping = true;
     clearInterval(sampler);
     server.close();
-    target
-      .close()
+    (profiler && profileOut ? profiler.stop(profileOut, answered) : Promise.resolve())
+      .then(() => target.close())
       .catch((error: Error) => console.error(`request-server: ${error.message}`))
       .finally(() => process.exit(0));
   });
+}
+
+/** V8's sampling CPU profiler on this process, every `intervalMicros`. */
+async function startProfiler(intervalMicros: number) {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: intervalMicros });
+  await session.post('Profiler.start');
+  const started = process.cpuUsage();
+  return {
+    async stop(path: string, requests: number) {
+      const { profile } = await session.post('Profiler.stop');
+      // The process's CPU time while profiled: the profiler samples wall time, and a process that
+      // the kernel has set aside (two cores shared with PostgreSQL and the load generator) keeps
+      // the frame it was in, so the breakdown is scaled to this.
+      const { user, system } = process.cpuUsage(started);
+      writeFileSync(`${path}.cpuprofile`, JSON.stringify(profile));
+      writeFileSync(`${path}.requests`, `${JSON.stringify({ requests, cpuMicros: user + system })}\n`);
+      session.disconnect();
+    },
+  };
 }
 
 main().catch((error: Error) => {

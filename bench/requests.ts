@@ -17,26 +17,28 @@
 // server process's CPU time per request, which other work on the machine disturbs far less.
 //
 //   npm run bench:requests [-- --seconds 10 --rounds 2 --companies 1000 --connections 16]
-//   ... -- --profile DIR      also write CPU profiles of the servers into DIR/silo-abc (info), DIR/silo-warn, DIR/bare and DIR/silo-d
-//                             (each process writes two: its main thread's, the larger, and tsx's loader thread's)
+//   ... -- --only abc         (a) to (c) only, no (d) (no 1,000 companies to provision)
+//   ... -- --against DIR      also (a0): (a) served by another checkout of Silo in DIR (its own
+//                             bench/request-server.ts; node_modules may be a link to this one's), in
+//                             the same rounds: a change measured against the code before it, in one run
+//   ... -- --profile DIR      also profile each server (V8's CPU profiler, from when it listens) into
+//                             DIR/{silo-info,silo-warn,bare,naive,silo-d}.cpuprofile, and print the
+//                             breakdown by component in µs per request (bench/requests-profile.ts)
 //   BENCH_DATABASE_URL=postgres://...  an existing server (max_connections >= 400) instead of an embedded one
 //
-// Results and their reading: docs/pool-map.md.
-import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+// Results and their reading: docs/pool-map.md and docs/request-path.md.
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import type { SiloContext } from '../src/context.ts';
 import { startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
 import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
 import { listServers, updateServer } from '../src/control-plane/server-records.ts';
 import { documents } from '../src/data-plane/schema.ts';
-import type { ServerMessage } from './request-server.ts';
-import type { LoadJob, LoadResult, LoadTarget } from './requests-load.ts';
+import type { LoadResult, LoadTarget } from './requests-load.ts';
+import { load, type ServerChild, startServer } from './request-children.ts';
+import { printBreakdowns } from './requests-profile.ts';
 import {
   formatTable,
   intOption,
@@ -57,98 +59,13 @@ const ROUNDS = intOption('rounds', 'BENCH_ROUNDS', 2);
 const COMPANIES = intOption('companies', 'BENCH_COMPANIES', 1000);
 const CONNECTIONS = intOption('connections', 'BENCH_CONNECTIONS', 16);
 const PROFILE_DIR = option('profile', 'BENCH_PROFILE');
+const ONLY_ABC = option('only', 'BENCH_ONLY') === 'abc';
+const AGAINST = option('against', 'BENCH_AGAINST');
 const WARMUP_SECONDS = 2;
 // (d): maxPools binds, not the budget (300 / 3 per company = 100 pools per server, open or draining).
 const D_MAX_POOLS = 50;
 const D_BUDGET = 300;
 const MAX_CONNECTIONS = 400;
-
-// ---------------------------------------------------------------------------------------------
-// Child processes
-
-function forkTs(
-  script: string,
-  env: Record<string, string>,
-  nodeArgs: string[] = [],
-  stdout: 'inherit' | number = 'inherit',
-): ChildProcess {
-  return fork(fileURLToPath(new URL(script, import.meta.url)), [], {
-    execArgv: ['--import', 'tsx', ...nodeArgs],
-    env: { ...process.env, ...env },
-    stdio: ['ignore', stdout, 'inherit', 'ipc'],
-  });
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  await Promise.race([exited, sleep(20_000)]);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-}
-
-interface ServerChild {
-  url: string;
-  stats(): Promise<Extract<ServerMessage, { type: 'stats' }>>;
-  /** Memory samples (every 250 ms) from now until stopRecording(). */
-  startRecording(): void;
-  stopRecording(): { rss: number; heapUsed: number }[];
-  stop(): Promise<void>;
-}
-
-async function startServer(
-  mode: 'silo' | 'bare',
-  env: Record<string, string>,
-  nodeArgs: string[] = [],
-  stdout: 'inherit' | number = 'inherit',
-): Promise<ServerChild> {
-  const child = forkTs('./request-server.ts', { ...env, BENCH_MODE: mode }, nodeArgs, stdout);
-  const port = await new Promise<number>((resolve, reject) => {
-    child.on('message', (m: ServerMessage) => m.type === 'ready' && resolve(m.port));
-    child.once('exit', (code) => reject(new Error(`the ${mode} server exited (code ${code}) before listening`)));
-  });
-  let recording: { rss: number; heapUsed: number }[] | null = null;
-  child.on('message', (m: ServerMessage) => {
-    if (m.type === 'rss') recording?.push({ rss: m.rss, heapUsed: m.heapUsed });
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    stats: () =>
-      new Promise((resolve) => {
-        const onMessage = (m: ServerMessage) => {
-          if (m.type !== 'stats') return;
-          child.off('message', onMessage);
-          resolve(m);
-        };
-        child.on('message', onMessage);
-        child.send({ type: 'stats' });
-      }),
-    startRecording: () => {
-      recording = [];
-    },
-    stopRecording: () => {
-      const samples = recording ?? [];
-      recording = null;
-      return samples;
-    },
-    stop: () => stopChild(child),
-  };
-}
-
-/** One autocannon run in a child process of its own. */
-async function load(job: LoadJob): Promise<LoadResult> {
-  const child = forkTs('./requests-load.ts', {});
-  try {
-    const result = new Promise<LoadResult>((resolve, reject) => {
-      child.once('message', (m: LoadResult) => resolve(m));
-      child.once('exit', (code) => reject(new Error(`the load generator exited (code ${code}) without a result`)));
-    });
-    child.send(job);
-    return await result;
-  } finally {
-    await stopChild(child);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Setup
@@ -187,9 +104,9 @@ async function companyWithToken(ctx: SiloContext, slug: string) {
 // ---------------------------------------------------------------------------------------------
 // Reporting
 
-/** a: Silo at the default log level, w: Silo at warn, b: bare, c: naive. */
-type Phase = 'a' | 'w' | 'b' | 'c';
-const PHASES: readonly Phase[] = ['a', 'w', 'b', 'c'];
+/** a: Silo at the default log level, a0: the same from --against's checkout, w: Silo at warn, b: bare, c: naive. */
+type Phase = 'a' | 'a0' | 'w' | 'b' | 'c';
+const PHASES: readonly Phase[] = AGAINST ? ['a', 'a0', 'w', 'b', 'c'] : ['a', 'w', 'b', 'c'];
 
 /** One round of a phase: the load generator's figures and the server's CPU time per request. */
 type PhaseRun = LoadResult & { cpuPerRequest: number };
@@ -213,6 +130,14 @@ function medianFigures(runs: PhaseRun[]): PhaseFigures {
     cpuPerRequest: median(runs.map((r) => r.cpuPerRequest)),
     errors: runs.reduce((sum, r) => sum + failures(r), 0),
   };
+}
+
+/**
+ * The median over the rounds of x/y within each round: phases of one round ran a few seconds
+ * apart, so this follows the background load less than the ratio of the two medians does.
+ */
+function pairedRatio(x: PhaseRun[], y: PhaseRun[], field: 'perSecond' | 'cpuPerRequest'): number {
+  return median(x.map((run, i) => run[field] / y[i]![field]));
 }
 
 function verdict(value: number, target: number, atLeast: boolean): string {
@@ -264,31 +189,43 @@ async function main() {
     });
 
     const sharedEnv = { ...bench.env, SILO_LOG_LEVEL: 'warn' };
-    const profileArgs = (name: string) => (PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, name)}`] : []);
+    if (PROFILE_DIR) mkdirSync(PROFILE_DIR, { recursive: true });
     // (a) at the default level writes its log lines to a file, as a deployment's stdout goes to a
     // file or a pipe; the file shows that every request got its line.
     const logDir = mkdtempSync(join(os.tmpdir(), 'silo-bench-log-'));
     process.once('exit', () => rmSync(logDir, { recursive: true, force: true }));
     const logFile = join(logDir, 'silo.log');
     const logFd = openSync(logFile, 'w');
-    const siloInfo = await startServer('silo', { ...bench.env, SILO_LOG_LEVEL: 'info' }, profileArgs('silo-abc'), logFd);
+    const siloInfo = await startServer('silo', { ...bench.env, SILO_LOG_LEVEL: 'info' }, { dir: PROFILE_DIR, name: 'silo-info' }, logFd);
     closeSync(logFd);
     children.push(siloInfo);
-    const silo = await startServer('silo', sharedEnv, profileArgs('silo-warn'));
+    const silo = await startServer('silo', sharedEnv, { dir: PROFILE_DIR, name: 'silo-warn' });
     children.push(silo);
-    const bare = await startServer(
-      'bare',
-      { BENCH_TENANT_URL: tenantUrl, BENCH_POOL_SIZE: String(ctx.config.pools.perCompany) },
-      profileArgs('bare'),
-    );
+    // (b) and (c) on two processes of the same code, so that each profile holds one pattern.
+    const bareEnv = { BENCH_TENANT_URL: tenantUrl, BENCH_POOL_SIZE: String(ctx.config.pools.perCompany) };
+    const bare = await startServer('bare', bareEnv, { dir: PROFILE_DIR, name: 'bare' });
     children.push(bare);
+    const naive = await startServer('bare', bareEnv, { dir: PROFILE_DIR, name: 'naive' });
+    children.push(naive);
 
     const documentTarget = { path: `/api/documents/${doc!.id}`, headers: { authorization: `Bearer ${warm.token}` } };
-    const phases: Record<Phase, { label: string; server: ServerChild; target: LoadTarget }> = {
+    // (a0): the other checkout, at the default level too; its log lines are not counted.
+    const against = AGAINST
+      ? await startServer(
+          'silo',
+          { ...bench.env, SILO_LOG_LEVEL: 'info' },
+          { dir: PROFILE_DIR, name: 'against-info' },
+          openSync('/dev/null', 'w'),
+          AGAINST,
+        )
+      : undefined;
+    if (against) children.push(against);
+    const phases: Partial<Record<Phase, { label: string; server: ServerChild; target: LoadTarget }>> = {
+      ...(against ? { a0: { label: `(a0) the same from ${AGAINST}, info`, server: against, target: documentTarget } } : {}),
       a: { label: '(a) Silo GET /api/documents/:id, log level info (default)', server: siloInfo, target: documentTarget },
       w: { label: '(a-warn) the same, SILO_LOG_LEVEL=warn', server: silo, target: documentTarget },
       b: { label: '(b) bare Hono + postgres.js, same select', server: bare, target: { path: `/documents/${doc!.id}` } },
-      c: { label: '(c) naive: a connection per request', server: bare, target: { path: `/naive/documents/${doc!.id}` } },
+      c: { label: '(c) naive: a connection per request', server: naive, target: { path: `/naive/documents/${doc!.id}` } },
     };
     // The four answer the same JSON.
     const bodies = await Promise.all(
@@ -300,10 +237,10 @@ async function main() {
     );
     if (new Set(bodies).size !== 1) throw new Error(`the routes answer different bodies:\n${bodies.join('\n')}`);
 
-    const runs: Record<Phase, PhaseRun[]> = { a: [], w: [], b: [], c: [] };
+    const runs: Record<Phase, PhaseRun[]> = { a: [], a0: [], w: [], b: [], c: [] };
     for (let round = 1; round <= ROUNDS; round++) {
       for (const key of PHASES) {
-        const { server, target, label } = phases[key];
+        const { server, target, label } = phases[key]!;
         const job = { url: server.url, connections: CONNECTIONS, warmupSeconds: 0, targets: [target] };
         await load({ ...job, seconds: WARMUP_SECONDS });
         // The server's CPU time over the measured part only (the warm-up ran in a load of its own).
@@ -321,16 +258,62 @@ async function main() {
     await siloInfo.stop();
     await silo.stop();
     await bare.stop();
+    await naive.stop();
+    await against?.stop();
     children.length = 0;
     const accessLines = readFileSync(logFile, 'utf8')
       .split('\n')
       .filter((line) => line.includes('"msg":"request"')).length;
     const measuredInfo = runs.a.reduce((sum, r) => sum + r.requests, 0);
 
-    const figures = { a: medianFigures(runs.a), w: medianFigures(runs.w), b: medianFigures(runs.b), c: medianFigures(runs.c) };
+    const figures = Object.fromEntries(PHASES.map((k) => [k, medianFigures(runs[k])])) as Record<Phase, PhaseFigures>;
     const ab = figures.a.perSecond / figures.b.perSecond;
     const wb = figures.w.perSecond / figures.b.perSecond;
     const ac = figures.a.perSecond / figures.c.perSecond;
+
+    // Report.
+    console.log('');
+    console.log(
+      `(a), (a-warn), (b), (c): medians of ${ROUNDS} rounds of ${SECONDS} s, ${CONNECTIONS} connections; Silo's RSS after them ${mb(siloRss)} MB`,
+    );
+    console.log(`(a) wrote ${accessLines} access lines for ${measuredInfo} measured requests (and the warm-up's)`);
+    console.log(
+      formatTable(
+        ['phase', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'errors'],
+        PHASES.map((k) => [
+          phases[k]!.label,
+          figures[k].perSecond.toFixed(0),
+          ms(figures[k].p50),
+          ms(figures[k].p99),
+          figures[k].cpuPerRequest.toFixed(0),
+          String(figures[k].errors),
+        ]),
+      ),
+    );
+    console.log('');
+    console.log(
+      formatTable(
+        ['ratio', 'value', 'target', ''],
+        [
+          ['a/b (Silo at the default level / physical limit)', ab.toFixed(2), '>= 0.85', verdict(ab, 0.85, true)],
+          ['a-warn/b (Silo at warn / physical limit)', wb.toFixed(2), '', ''],
+          ['server CPU per request, a/b', (figures.a.cpuPerRequest / figures.b.cpuPerRequest).toFixed(2), '', ''],
+          ['a/c (Silo / connection per request)', ac.toFixed(1), '>= 10', verdict(ac, 10, true)],
+          ["a/b, median of the rounds' own ratios", pairedRatio(runs.a, runs.b, 'perSecond').toFixed(2), '', ''],
+          ...(AGAINST
+            ? [
+                ['a0/b (the --against checkout / physical limit)', (figures.a0.perSecond / figures.b.perSecond).toFixed(2), '', ''],
+                ['server CPU per request, a0/b', (figures.a0.cpuPerRequest / figures.b.cpuPerRequest).toFixed(2), '', ''],
+                ['server CPU per request, a/a0', (figures.a.cpuPerRequest / figures.a0.cpuPerRequest).toFixed(2), '', ''],
+                ["the same, median of the rounds' own ratios", pairedRatio(runs.a, runs.a0, 'cpuPerRequest').toFixed(2), '', ''],
+              ]
+            : []),
+        ],
+      ),
+    );
+    console.log('');
+    if (PROFILE_DIR) printBreakdowns(PROFILE_DIR, ['against-info', 'silo-info', 'silo-warn', 'bare']);
+    if (ONLY_ABC) return;
 
     // (d): many companies, few pools.
     console.log(`  [${elapsed()}] provisioning ${COMPANIES} companies...`);
@@ -354,7 +337,7 @@ async function main() {
     const siloD = await startServer(
       'silo',
       { ...sharedEnv, SILO_POOL_MAX_POOLS: String(D_MAX_POOLS), SILO_POOL_SERVER_BUDGET: String(D_BUDGET) },
-      profileArgs('silo-d'),
+      { dir: PROFILE_DIR, name: 'silo-d' },
     );
     children.push(siloD);
     const targets = many.map((m) => ({ path: `/api/users/${m.adminId}`, headers: { authorization: `Bearer ${m.token}` } }));
@@ -374,37 +357,6 @@ async function main() {
     const rssMax = Math.max(...rss, after.rss);
 
     console.log(`  [${elapsed()}] (d) done`);
-    // Report.
-    console.log('');
-    console.log(
-      `(a), (a-warn), (b), (c): medians of ${ROUNDS} rounds of ${SECONDS} s, ${CONNECTIONS} connections; Silo's RSS after them ${mb(siloRss)} MB`,
-    );
-    console.log(`(a) wrote ${accessLines} access lines for ${measuredInfo} measured requests (and the warm-up's)`);
-    console.log(
-      formatTable(
-        ['phase', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'errors'],
-        PHASES.map((k) => [
-          phases[k].label,
-          figures[k].perSecond.toFixed(0),
-          ms(figures[k].p50),
-          ms(figures[k].p99),
-          figures[k].cpuPerRequest.toFixed(0),
-          String(figures[k].errors),
-        ]),
-      ),
-    );
-    console.log('');
-    console.log(
-      formatTable(
-        ['ratio', 'value', 'target', ''],
-        [
-          ['a/b (Silo at the default level / physical limit)', ab.toFixed(2), '>= 0.85', verdict(ab, 0.85, true)],
-          ['a-warn/b (Silo at warn / physical limit)', wb.toFixed(2), '', ''],
-          ['server CPU per request, a/b', (figures.a.cpuPerRequest / figures.b.cpuPerRequest).toFixed(2), '', ''],
-          ['a/c (Silo / connection per request)', ac.toFixed(1), '>= 10', verdict(ac, 10, true)],
-        ],
-      ),
-    );
     console.log('');
     console.log(
       `(d) ${COMPANIES} companies at random (GET /api/users/:id), maxPools ${D_MAX_POOLS}, budget ${D_BUDGET} per server, ` +
@@ -427,6 +379,7 @@ async function main() {
         ],
       ),
     );
+    if (PROFILE_DIR) printBreakdowns(PROFILE_DIR, ['silo-d']);
     if (failures(d) > 0) console.log(`(d) statuses: ${JSON.stringify(d.statuses)}, connection errors ${d.errors}, timeouts ${d.timeouts}`);
   } finally {
     for (const child of children) await child.stop().catch(() => {});

@@ -43,21 +43,43 @@ function retryingRefusedLogins<T>(login: RotatingLogin, attempt: () => Promise<T
 }
 
 /**
+ * One query of `unsafe()`, sent again after a refused login. A class rather than closures made per
+ * query: every tenant query passes through here, and the server runs under tsx, which names each
+ * function it creates (esbuild's keepNames: one Object.defineProperty per closure), three per query.
+ */
+class RetriedQuery {
+  constructor(
+    private readonly sql: Sql,
+    private readonly login: RotatingLogin,
+    private readonly args: Parameters<Sql['unsafe']>,
+  ) {}
+
+  // postgres.js queries are lazy: each attempt is a new query, sent when awaited.
+  private send(): ReturnType<Sql['unsafe']> {
+    return this.sql.unsafe(...this.args);
+  }
+
+  // biome-ignore lint/suspicious/noThenProperty: awaited as a query is
+  then(onSent?: (rows: unknown) => unknown, onFailed?: (error: unknown) => unknown): Promise<unknown> {
+    return retryingRefusedLogins(this.login, this.send.bind(this)).then(onSent, onFailed);
+  }
+
+  values(): Promise<unknown> {
+    return retryingRefusedLogins(this.login, this.sendValues.bind(this));
+  }
+
+  private sendValues(): Promise<unknown> {
+    return this.send().values();
+  }
+}
+
+/**
  * `sql` as drizzle and src/base/db/transaction.ts use it, with queries (`unsafe()`, and `.values()` on
  * them) and reservations (`reserve()`) sent again after a refused login. Everything else is
  * `sql`'s own; tagged-template queries are not retried (Silo sends tenant queries through drizzle).
  */
 export function retryRefusedLogins(sql: Sql, login: RotatingLogin): Sql {
-  const unsafe = (...args: Parameters<Sql['unsafe']>) => {
-    const send = () => sql.unsafe(...args);
-    // postgres.js queries are lazy: each attempt is a new query, sent when awaited.
-    return {
-      // biome-ignore lint/suspicious/noThenProperty: awaited as a query is
-      then: (onSent?: (rows: unknown) => unknown, onFailed?: (error: unknown) => unknown) =>
-        retryingRefusedLogins(login, send).then(onSent, onFailed),
-      values: () => retryingRefusedLogins(login, () => send().values()),
-    };
-  };
+  const unsafe = (...args: Parameters<Sql['unsafe']>) => new RetriedQuery(sql, login, args);
   const reserve = () => retryingRefusedLogins(login, () => sql.reserve());
   return new Proxy(sql, {
     get(target, property, receiver) {

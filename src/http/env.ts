@@ -8,7 +8,7 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     auth: TokenClaims;
-    /** Set by requireTenant: the caller's company and its database, as its own role. */
+    /** Set by requireCompanyUser: the caller's company and its database, as its own role. */
     tenant: { company: CompanyRow; db: TenantDb };
   };
 }

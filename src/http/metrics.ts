@@ -4,11 +4,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { SiloContext } from '../context.ts';
 import { warmPoolFigures, type WarmPoolFigures } from '../operations/provisioning/warm-pool.ts';
 import type { AppEnv } from './env.ts';
 import { requireAuth } from './middleware/auth.ts';
+import { RouteLatency } from './route-latency.ts';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
@@ -34,13 +35,12 @@ export function createMetrics(ctx: SiloContext) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'silo_process_' });
 
-  const requestSeconds = new Histogram({
-    name: 'silo_http_request_duration_seconds',
-    help: 'HTTP request latency by method, route pattern and status',
-    labelNames: ['method', 'route', 'status'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
-  });
+  const requestSeconds = new RouteLatency(
+    'silo_http_request_duration_seconds',
+    'HTTP request latency by method, route pattern and status',
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registry,
+  );
 
   const poolFigures: [string, string, keyof ReturnType<SiloContext['tenants']['pools']['stats']>][] = [
     ['silo_pool_open_pools', 'Tenant pools open in the pool map', 'openPools'],
@@ -105,7 +105,7 @@ export function createMetrics(ctx: SiloContext) {
     // The route pattern, not the path: ids would make a label per resource. A request that
     // matched only wildcard middleware found no route.
     const route = routePath(c, -1);
-    requestSeconds.observe({ method: c.req.method, route: route.endsWith('*') ? 'unmatched' : route, status: c.res.status }, seconds);
+    requestSeconds.observe(c.req.method, route.endsWith('*') ? 'unmatched' : route, c.res.status, seconds);
   };
 
   return { registry, observe };

@@ -5,7 +5,7 @@ import { and, eq, sql, type SQL } from 'drizzle-orm';
 import { notFound, pgCode, SiloError } from '../../base/errors.ts';
 import { keyset, toPage, type Page, type PageRequest } from '../../base/pagination.ts';
 import type { TenantDb } from '../pool-map.ts';
-import { preparedPerTenant } from '../prepared.ts';
+import { preparedSelect } from '../prepared.ts';
 import { documents } from '../schema.ts';
 
 export interface DocumentView {
@@ -94,7 +94,7 @@ export async function createDocument(db: TenantDb, createdBy: string, input: Doc
   }
 }
 
-const documentById = preparedPerTenant((db) =>
+const documentById = preparedSelect(columns, (db) =>
   db
     .select(columns)
     .from(documents)
@@ -103,7 +103,7 @@ const documentById = preparedPerTenant((db) =>
 );
 
 export async function getDocument(db: TenantDb, id: string): Promise<DocumentView> {
-  const [row] = await documentById(db).execute({ id });
+  const [row] = await documentById(db, { id });
   if (!row) throw notFound('document');
   return toDocumentView(row);
 }

@@ -5,7 +5,7 @@ import { hashPassword } from '../../base/auth/passwords.ts';
 import { conflict, notFound, pgCode, SiloError } from '../../base/errors.ts';
 import { keyset, toPage, type Page } from '../../base/pagination.ts';
 import type { TenantDb } from '../pool-map.ts';
-import { preparedPerTenant } from '../prepared.ts';
+import { preparedSelect } from '../prepared.ts';
 import { users } from '../schema.ts';
 import { inTransaction } from '../../base/db/transaction.ts';
 import type { CompanyRole } from '../../base/auth/tokens.ts';
@@ -96,7 +96,7 @@ export async function listUsers(db: TenantDb, query: { limit: number; cursor?: s
   return toPage(rows, query.limit, toUserView);
 }
 
-const userById = preparedPerTenant((db) =>
+const userById = preparedSelect(columns, (db) =>
   db
     .select(columns)
     .from(users)
@@ -106,7 +106,7 @@ const userById = preparedPerTenant((db) =>
 
 /** A user's role, or null when there is no such user: whether a token still stands. */
 export async function findUserRole(db: TenantDb, id: string): Promise<CompanyRole | null> {
-  const [row] = await userById(db).execute({ id });
+  const [row] = await userById(db, { id });
   return row?.role ?? null;
 }
 
@@ -120,7 +120,7 @@ export async function findUserRowByEmail(db: TenantDb, email: string) {
 }
 
 export async function findUser(db: TenantDb, id: string): Promise<UserView | undefined> {
-  const [row] = await userById(db).execute({ id });
+  const [row] = await userById(db, { id });
   return row ? toUserView(row) : undefined;
 }
 

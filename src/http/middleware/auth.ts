@@ -1,6 +1,6 @@
 // Bearer-token authentication as a factory: `requireAuth(ctx, ['system_admin'])`. The check itself
 // (`authenticate`) is shared with the console, which carries the same token in a cookie.
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { tokenSubjects } from '../../control-plane/token-subjects.ts';
 import type { Role, TokenClaims } from '../../base/auth/tokens.ts';
 import type { SiloContext } from '../../context.ts';
@@ -19,13 +19,20 @@ export async function authenticate(ctx: SiloContext, token: string, allowed?: re
   return claims;
 }
 
+/** The request's bearer token, verified (401/403 as `authenticate`); its claims are also set as `auth`. */
+export async function authenticateRequest(ctx: SiloContext, c: Context<AppEnv>, allowed?: readonly Role[]): Promise<TokenClaims> {
+  const header = c.req.header('Authorization');
+  const match = header?.match(/^Bearer\s+(\S+)$/i);
+  if (!match) throw new SiloError('unauthorized', 'a Bearer token is required');
+  const claims = await authenticate(ctx, match[1]!, allowed);
+  c.set('auth', claims);
+  return claims;
+}
+
 export function requireAuth(ctx: SiloContext, allowed?: readonly Role[]): MiddlewareHandler<AppEnv> {
   if (allowed && allowed.length === 0) throw new Error('requireAuth: allowed roles must not be empty');
   return async (c, next) => {
-    const header = c.req.header('Authorization');
-    const match = header?.match(/^Bearer\s+(\S+)$/i);
-    if (!match) throw new SiloError('unauthorized', 'a Bearer token is required');
-    c.set('auth', await authenticate(ctx, match[1]!, allowed));
+    await authenticateRequest(ctx, c, allowed);
     await next();
   };
 }

@@ -1,8 +1,7 @@
-// What every company-plane route shares: a company user's token, then the tenant middleware.
+// What every company-plane route shares: a company user's token and its company's database (requireCompanyUser).
 import { z } from '@hono/zod-openapi';
 import type { SiloContext } from '../../../context.ts';
-import { requireAuth } from '../../middleware/auth.ts';
-import { requireTenant } from '../../middleware/tenant.ts';
+import { requireCompanyUser } from '../../middleware/tenant.ts';
 import { bearer } from '../../schemas.ts';
 import type { MiddlewareHandler } from 'hono';
 import { SiloError } from '../../../base/errors.ts';
@@ -10,7 +9,7 @@ import type { AppEnv } from '../../env.ts';
 
 /** A company-plane route's common parts; `{ adminOnly: true }` for routes that need company_admin. */
 export function companyRoute(ctx: SiloContext, tag: string, options: { adminOnly?: boolean } = {}) {
-  const middleware: MiddlewareHandler<AppEnv>[] = [requireAuth(ctx, ['company_admin', 'member']), requireTenant(ctx)];
+  const middleware: MiddlewareHandler<AppEnv>[] = [requireCompanyUser(ctx)];
   if (options.adminOnly) middleware.push(adminOnly);
   return { tags: [tag], security: bearer, middleware };
 }
