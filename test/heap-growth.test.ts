@@ -26,9 +26,10 @@ it('keeps the heap near its live objects under a churn of promoted garbage, unle
     // A factor on node's command line wins over the server's.
     largestHeapMb(['--heap-growing-percent=300'], true),
   ]);
-  // About 90 MB stay reachable (the live set and the ring): V8's default lets the heap grow to
-  // several times that, the fixed factor to about 1.5 times plus the young generation.
-  expect(limited).toBeLessThan(unlimited * 0.6);
+  // About 90 MB stay reachable (the live set and the ring): V8's default let the heap grow to
+  // 427-454 MB on the development machine, the fixed factor to about 206 MB (1.5 times, plus the
+  // young generation). The ratios leave room for V8's default to grow less on a busier machine.
   expect(limited).toBeLessThan(260);
-  expect(overridden).toBeGreaterThan(limited * 1.5);
+  expect(limited).toBeLessThan(unlimited * 0.75);
+  expect(overridden).toBeGreaterThan(limited * 1.3);
 }, 150_000);
