@@ -6,8 +6,8 @@
 // per-connection type tables), so the old generation fills with dead pools until a full
 // collection, and the process's RSS followed: 40 MB live, up to 200 MB of heap, over 300 MB of RSS
 // with 1,000 companies served through 50 pools. With the factor fixed at 1.5 the same load peaks
-// at about 120 MB of heap and 210 MB of RSS, for more (and shorter) full collections that the
-// measurements did not show in the CPU per request (docs/pool-map.md, "Memory").
+// at about 120 MB of heap and 210 MB of RSS, for more (and smaller) full collections: about 5-10%
+// more CPU on a cold request (docs/pool-map.md, "Memory").
 import v8 from 'node:v8';
 
 /** Growth allowed past the live heap before the next full collection, in percent. */
