@@ -38,7 +38,7 @@ export interface ServerChild {
   stats(): Promise<Extract<ServerMessage, { type: 'stats' }>>;
   /** Memory samples (every 250 ms) from now until stopRecording(). */
   startRecording(): void;
-  stopRecording(): { rss: number; heapUsed: number }[];
+  stopRecording(): { rss: number; heapUsed: number; heapTotal: number }[];
   stop(): Promise<void>;
 }
 
@@ -56,9 +56,9 @@ export async function startServer(
     child.on('message', (m: ServerMessage) => m.type === 'ready' && resolve(m.port));
     child.once('exit', (code) => reject(new Error(`the ${mode} server exited (code ${code}) before listening`)));
   });
-  let recording: { rss: number; heapUsed: number }[] | null = null;
+  let recording: { rss: number; heapUsed: number; heapTotal: number }[] | null = null;
   child.on('message', (m: ServerMessage) => {
-    if (m.type === 'rss') recording?.push({ rss: m.rss, heapUsed: m.heapUsed });
+    if (m.type === 'rss') recording?.push({ rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal });
   });
   return {
     url: `http://127.0.0.1:${port}`,

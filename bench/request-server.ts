@@ -2,8 +2,9 @@
 // an IPC channel) so that it shares its event loop with neither the load generator nor the other
 // server. BENCH_MODE picks what it serves, on 127.0.0.1 and a free port:
 //
-//   silo   Silo as `npm start` builds it (openSilo + createApp + serve), configured by the
-//          environment (SILO_*, DATABASE_URL).
+//   silo   Silo as `npm start` builds it (limitHeapGrowth + openSilo + createApp + serve),
+//          configured by the environment (SILO_*, DATABASE_URL); BENCH_V8_HEAP_GROWTH=1 leaves
+//          V8's default heap growth (the baseline of (d)'s memory).
 //   bare   the physical limit of this stack: Hono on @hono/node-server with no auth, reading one
 //          document by primary key on a postgres.js client opened before the first request
 //          (BENCH_TENANT_URL, the tenant role's URL; pipelined like Silo's tenant pools), plus the
@@ -26,10 +27,11 @@ import { openSilo, type Silo } from '../src/bootstrap.ts';
 import { loadConfig } from '../src/base/config/config.ts';
 import { createApp } from '../src/http/app.ts';
 import { tenantPipelineOption } from '../src/data-plane/tenant-db.ts';
+import { limitHeapGrowth } from '../src/base/heap-growth.ts';
 
 export type ServerMessage =
   | { type: 'ready'; port: number }
-  | { type: 'rss'; rss: number; heapUsed: number }
+  | { type: 'rss'; rss: number; heapUsed: number; heapTotal: number }
   | { type: 'stats'; rss: number; cpuMicros: number; pools: Record<string, number> | null };
 
 const send = (message: ServerMessage) => process.send?.(message);
@@ -84,6 +86,8 @@ async function bareApp(tenantUrl: string, poolSize: number) {
 }
 
 async function siloApp() {
+  // As src/main.ts does first thing; BENCH_V8_HEAP_GROWTH=1 leaves V8's default, (d)'s baseline.
+  if (process.env.BENCH_V8_HEAP_GROWTH !== '1') limitHeapGrowth();
   const silo: Silo = await openSilo(loadConfig(process.env), { prepareTemplates: true, listen: true });
   const app = createApp(silo.ctx);
   return {
@@ -111,8 +115,8 @@ async function main() {
   let answered = 0;
   if (profiler) server.on('request', () => answered++);
   const sampler = setInterval(() => {
-    const { rss, heapUsed } = process.memoryUsage();
-    send({ type: 'rss', rss, heapUsed });
+    const { rss, heapUsed, heapTotal } = process.memoryUsage();
+    send({ type: 'rss', rss, heapUsed, heapTotal });
   }, 250);
   process.on('message', (message: { type?: string }) => {
     if (message?.type !== 'stats') return;

@@ -10,7 +10,9 @@
 //       no auth: the most this stack can do (bench/request-server.ts)
 //   (c) the naive pattern: a postgres.js client created, queried and ended per request, logged in
 //       as the tenant role
-//   (d) 1,000 companies hit at random, GET /api/users/:id, with the pool map bounded to 50 pools
+//   (d) 1,000 companies hit at random, GET /api/users/:id, with the pool map bounded to 50 pools,
+//       against Silo as it starts and, as the baseline of its memory figures, against the same
+//       server with V8's default heap growth (src/base/heap-growth.ts)
 //
 // (a), (a-warn), (b) and (c) run in rounds that alternate them, so background noise falls on all four; the
 // figures quoted are the medians over the rounds. Beside requests per second, each phase reports the
@@ -143,6 +145,55 @@ function pairedRatio(x: PhaseRun[], y: PhaseRun[], field: 'perSecond' | 'cpuPerR
 function verdict(value: number, target: number, atLeast: boolean): string {
   const met = atLeast ? value >= target : value < target;
   return met ? 'met' : 'MISSED';
+}
+
+// ---------------------------------------------------------------------------------------------
+// (d): many companies, few pools
+
+const D_CONNECTIONS = CONNECTIONS * 2;
+const D_SECONDS = SECONDS * 2;
+
+interface DRun {
+  label: string;
+  load: LoadResult;
+  cpuPerRequest: number;
+  coldShare: number;
+  evictions: number;
+  memory: { rss: number; heapUsed: number; heapTotal: number }[];
+  rssMax: number;
+}
+
+/** (d) against a Silo server of its own, started with `env`: warm-up, then the measured load with memory sampled. */
+async function runD(label: string, env: Record<string, string>, targets: LoadTarget[], children: ServerChild[]): Promise<DRun> {
+  const server = await startServer(
+    'silo',
+    { ...env, SILO_POOL_MAX_POOLS: String(D_MAX_POOLS), SILO_POOL_SERVER_BUDGET: String(D_BUDGET) },
+    { dir: PROFILE_DIR, name: label === 'Silo' ? 'silo-d' : 'silo-d-baseline' },
+  );
+  children.push(server);
+  try {
+    const job = { url: server.url, connections: D_CONNECTIONS, warmupSeconds: 0, targets };
+    await load({ ...job, seconds: WARMUP_SECONDS });
+    const before = await server.stats();
+    server.startRecording();
+    const result = await load({ ...job, seconds: D_SECONDS });
+    const memory = server.stopRecording();
+    const after = await server.stats();
+    const [b, a] = [before.pools!, after.pools!];
+    const served = a.hits! + a.misses! - (b.hits! + b.misses!);
+    return {
+      label,
+      load: result,
+      cpuPerRequest: (after.cpuMicros - before.cpuMicros) / result.requests,
+      coldShare: (a.misses! - b.misses!) / served,
+      evictions: a.evictions! - b.evictions!,
+      memory,
+      rssMax: Math.max(...memory.map((m) => m.rss), after.rss),
+    };
+  } finally {
+    await server.stop();
+    children.splice(children.indexOf(server), 1);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -333,54 +384,69 @@ async function main() {
     // The parent's own pools (from setup) are not part of the measurement.
     await ctx.tenants.close();
 
-    console.log(`  [${elapsed()}] (d)`);
-    const siloD = await startServer(
-      'silo',
-      { ...sharedEnv, SILO_POOL_MAX_POOLS: String(D_MAX_POOLS), SILO_POOL_SERVER_BUDGET: String(D_BUDGET) },
-      { dir: PROFILE_DIR, name: 'silo-d' },
-    );
-    children.push(siloD);
     const targets = many.map((m) => ({ path: `/api/users/${m.adminId}`, headers: { authorization: `Bearer ${m.token}` } }));
-    const connectionsD = CONNECTIONS * 2;
-    await load({ url: siloD.url, connections: connectionsD, warmupSeconds: 0, seconds: WARMUP_SECONDS, targets });
-    const before = (await siloD.stats()).pools!;
-    siloD.startRecording();
-    const d = await load({ url: siloD.url, connections: connectionsD, warmupSeconds: 0, seconds: SECONDS * 2, targets });
-    const memory = siloD.stopRecording();
-    const rss = memory.map((m) => m.rss);
-    const after = await siloD.stats();
-    await siloD.stop();
-    children.length = 0;
-    const pools = after.pools!;
-    const served = pools.hits! + pools.misses! - (before.hits! + before.misses!);
-    const coldShare = (pools.misses! - before.misses!) / served;
-    const rssMax = Math.max(...rss, after.rss);
-
+    // Silo as it starts (heap growth fixed, src/base/heap-growth.ts), then the same server code
+    // with V8's default heap growth: the baseline of the memory figures, in the same run.
+    const dRuns: DRun[] = [];
+    for (const [label, v8Default] of [
+      ['Silo', false],
+      ["V8's default heap growth (baseline)", true],
+    ] as const) {
+      console.log(`  [${elapsed()}] (d) ${label}`);
+      dRuns.push(await runD(label, { ...sharedEnv, ...(v8Default ? { BENCH_V8_HEAP_GROWTH: '1' } : {}) }, targets, children));
+    }
+    const [d, baseline] = dRuns as [DRun, DRun];
     console.log(`  [${elapsed()}] (d) done`);
     console.log('');
     console.log(
       `(d) ${COMPANIES} companies at random (GET /api/users/:id), maxPools ${D_MAX_POOLS}, budget ${D_BUDGET} per server, ` +
-        `${connectionsD} connections, ${SECONDS * 2} s (provisioning took ${provisionSeconds.toFixed(0)} s)`,
+        `${D_CONNECTIONS} connections, ${D_SECONDS} s each (provisioning took ${provisionSeconds.toFixed(0)} s)`,
     );
+    const dFigure = (r: DRun) => [
+      r.load.perSecond.toFixed(0),
+      `${ms(r.load.p50)} / ${ms(r.load.p99)}`,
+      r.cpuPerRequest.toFixed(0),
+      `${(r.coldShare * 100).toFixed(1)}%`,
+      String(failures(r.load)),
+      mb(r.rssMax),
+      mb(median(r.memory.map((m) => m.rss))),
+      mb(Math.max(...r.memory.map((m) => m.heapTotal))),
+      mb(Math.max(...r.memory.map((m) => m.heapUsed))),
+      String(r.evictions),
+    ];
+    const dHeaders = [
+      'req/s',
+      'p50 / p99 ms',
+      'CPU µs/req',
+      'cold opens',
+      'errors',
+      'RSS max MB',
+      'RSS median MB',
+      'heap max MB',
+      'heap used max MB',
+      'evictions',
+    ];
     console.log(
       formatTable(
-        ['figure', 'value', 'target', ''],
+        ['server', ...dHeaders],
         [
-          ['req/s', d.perSecond.toFixed(0), '', ''],
-          ['p50 ms', ms(d.p50), '', ''],
-          ['p99 ms', ms(d.p99), '', ''],
-          ['cold opens (misses / requests)', `${(coldShare * 100).toFixed(1)}%`, '', ''],
-          ['errors', String(failures(d)), '0', failures(d) === 0 ? 'met' : 'MISSED'],
-          ['RSS max MB', mb(rssMax), '< 300', verdict(rssMax / 2 ** 20, 300, false)],
-          ['RSS median MB', mb(median(rss)), '', ''],
-          ['JS heap used max MB', mb(Math.max(...memory.map((m) => m.heapUsed))), '', ''],
-          ['open / draining pools at the end', `${pools.openPools} / ${pools.drainingPools}`, '', ''],
-          ['evictions', String(pools.evictions! - before.evictions!), '', ''],
+          [d.label, ...dFigure(d)],
+          [baseline.label, ...dFigure(baseline)],
         ],
       ),
     );
     if (PROFILE_DIR) printBreakdowns(PROFILE_DIR, ['silo-d']);
-    if (failures(d) > 0) console.log(`(d) statuses: ${JSON.stringify(d.statuses)}, connection errors ${d.errors}, timeouts ${d.timeouts}`);
+    console.log(
+      `(d) RSS max ${mb(d.rssMax)} MB, target < 300: ${verdict(d.rssMax / 2 ** 20, 300, false)} ` +
+        `(baseline ${mb(baseline.rssMax)} MB); errors ${failures(d.load)}, target 0: ${failures(d.load) === 0 ? 'met' : 'MISSED'}`,
+    );
+    for (const r of dRuns) {
+      if (failures(r.load) > 0) {
+        console.log(
+          `(d) ${r.label} statuses: ${JSON.stringify(r.load.statuses)}, connection errors ${r.load.errors}, timeouts ${r.load.timeouts}`,
+        );
+      }
+    }
   } finally {
     for (const child of children) await child.stop().catch(() => {});
     // An embedded server goes away with its directory; on a given server, drop what the run made.

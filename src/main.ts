@@ -9,11 +9,14 @@ import { fleetStatus, migrateFleet } from './operations/migrations/fleet.ts';
 import { startBackupScheduler } from './operations/backups/schedule.ts';
 import { demoLoginLines, ensureDemoCompanies } from './operations/demo/demo.ts';
 import { logStartupSummary } from './startup-summary.ts';
+import { limitHeapGrowth } from './base/heap-growth.ts';
 
 /** How long requests under way may take to finish on shutdown before their connections are cut. */
 const DRAIN_MS = 10_000;
 
 async function main() {
+  // A long-running server: keep dead tenant pools from piling up in the heap (heap-growth.ts).
+  limitHeapGrowth();
   const config = loadConfig();
   const silo = await openSilo(config, { prepareTemplates: true, listen: true, warmPool: true });
   const { log } = silo.ctx;

@@ -207,6 +207,60 @@ describe('a failure part-way through the saga', () => {
   });
 });
 
+describe('the activation', () => {
+  it('makes the company active only together with its audit rows, and is undone with the rest', async () => {
+    // The activation is one statement (the update and the audit insert): a refused audit row must
+    // leave the company inactive, and the saga then undoes everything as for any other step.
+    const refuse = async (id: string) => {
+      await t.ctx.sql.unsafe(`
+        create or replace function test_refuse_created() returns trigger language plpgsql as $$
+        begin
+          if new.company_id = '${id}' and new.action = 'created' and new.status = 'ok' then
+            raise exception 'audit row refused by the test';
+          end if;
+          return new;
+        end $$;
+        create trigger test_refuse_created before insert on company_database_logs
+          for each row execute function test_refuse_created()`);
+    };
+    t.ctx.beforeProvisionStep = async (step) => {
+      if (step !== 'activate') return;
+      const [row] = await t.ctx.sql<{ id: string }[]>`select id from companies where slug = 'unaudited'`;
+      await refuse(row!.id);
+    };
+    let res: Awaited<ReturnType<typeof t.call>>;
+    try {
+      res = await t.call('POST', '/api/companies', {
+        token: t.adminToken,
+        body: { name: 'Unaudited', slug: 'unaudited', admin: { email: 'u@u.test', password: 'unaudited-password' } },
+      });
+    } finally {
+      t.ctx.beforeProvisionStep = undefined;
+      await t.ctx.sql.unsafe(
+        'drop trigger if exists test_refuse_created on company_database_logs; drop function if exists test_refuse_created()',
+      );
+    }
+    expect(res.status).toBe(500);
+    expect(res.body.error.details).toMatchObject({ step: 'activate' });
+    const company = await t.call('GET', '/api/companies/unaudited', { token: t.adminToken });
+    expect(company.body.status).toBe('failed');
+    expect(company.body.lastError).toMatch(/^activate: .*audit row refused by the test/);
+    const names = await namesOf(t, 'unaudited');
+    expect(await databaseExists(names.database)).toBe(false);
+    expect(await roleExists(names.role)).toBe(false);
+    const logs = await t.call('GET', '/api/companies/unaudited/logs', { token: t.adminToken });
+    const created = logs.body.items.filter((l: { action: string }) => l.action === 'created');
+    expect(created).toEqual([expect.objectContaining({ status: 'failed' })]);
+
+    const retry = await t.call('POST', '/api/companies', {
+      token: t.adminToken,
+      body: { name: 'Unaudited', slug: 'unaudited', admin: { email: 'u@u.test', password: 'unaudited-password' } },
+    });
+    expect(retry.status).toBe(201);
+    expect(retry.body.status).toBe('active');
+  });
+});
+
 describe('provisioning without a current template', () => {
   it('creates an empty database and applies every migration instead', async () => {
     const { company } = await provisionCompany(

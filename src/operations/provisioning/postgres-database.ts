@@ -137,7 +137,10 @@ async function claimWarm(
 ): Promise<NewTenantDatabase | null> {
   const schemaVersion = await step('claim', () => claimWarmDatabase(ctx, serverId, names, verifier, created));
   if (schemaVersion === null) return null;
-  const client = await ctx.servers.open(serverId, names.database);
+  // Without postgres.js's array-type query on connect: the saga only inserts the first admin (no
+  // array column), and on a fresh backend that catalog query costs the server CPU the password
+  // hash, running at the same time, needs.
+  const client = await ctx.servers.open(serverId, names.database, undefined, { fetch_types: false });
   client`select 1`.catch(() => {});
   return { client, schemaVersion };
 }

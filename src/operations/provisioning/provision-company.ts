@@ -8,11 +8,11 @@ import { drizzle } from 'drizzle-orm/postgres-js';
 import type { Sql } from 'postgres';
 import { generatePassword, hashPassword } from '../../base/auth/passwords.ts';
 import type { ProvisionStep, SiloContext } from '../../context.ts';
-import { companies, type Provider, type CompanyRow } from '../../control-plane/schema.ts';
+import { companies, companyDatabaseLogs, type Provider, type CompanyRow } from '../../control-plane/schema.ts';
 import { conflict, describeError, invalid, isConnectionError, pgCode, SiloError } from '../../base/errors.ts';
 import { applyMigrations } from '../../base/db/migration-runner.ts';
 import { neonError } from '../../providers/neon/api.ts';
-import { recordAudit, SagaSteps } from '../../control-plane/audit.ts';
+import { type AuditEntry, recordAudit, SagaSteps } from '../../control-plane/audit.ts';
 import { findLiveCompanyBySlug } from '../../control-plane/company-records.ts';
 import { users } from '../../data-plane/schema.ts';
 import type { DatabaseBuilder } from './database-builder.ts';
@@ -194,24 +194,16 @@ export async function provisionCompany(
     client = undefined;
 
     await steps.enter('activate');
-    const activated = await inTransaction(ctx.db, async (tx) => {
-      const [updated] = await tx
-        .update(companies)
-        .set({ status: 'active', ...built.location, schemaVersion, lastError: null, updatedAt: dsql`now()` })
-        .where(eq(companies.id, row.id))
-        .returning();
-      audit.push({
-        companyId: row.id,
-        serverId,
-        action: 'created',
-        status: 'ok',
-        actor,
-        durationMs: Math.round(performance.now() - sagaStarted),
-        details: { via: built.via, schemaVersion },
-      });
-      await recordAudit(tx, audit);
-      return updated!;
-    });
+    const created: AuditEntry = {
+      companyId: row.id,
+      serverId,
+      action: 'created',
+      status: 'ok',
+      actor,
+      durationMs: Math.round(performance.now() - sagaStarted),
+      details: { via: built.via, schemaVersion },
+    };
+    const activated = await activateWithAudit(ctx, row.id, { ...built.location, schemaVersion }, [...audit, created]);
     await built.afterActivate?.().catch((error: unknown) => {
       ctx.log.warn({ companyId: row.id, error: describeError(error) }, 'tidying up after provisioning failed');
     });
@@ -261,6 +253,28 @@ export async function provisionCompany(
       { companyId: row.id, step: current },
     );
   }
+}
+
+/**
+ * The company becomes active and its audit rows are written in ONE statement (the insert as a
+ * data-modifying CTE of the update): Postgres runs a statement as one transaction, so the company
+ * is never active without its audit trail, and the sign-up pays one round trip and one commit after
+ * the password hash instead of a reserved connection's BEGIN, update, insert and COMMIT.
+ */
+async function activateWithAudit(
+  ctx: SiloContext,
+  companyId: string,
+  location: Partial<typeof companies.$inferInsert>,
+  audit: AuditEntry[],
+): Promise<CompanyRow> {
+  const written = ctx.db.$with('written').as(ctx.db.insert(companyDatabaseLogs).values(audit).returning({ id: companyDatabaseLogs.id }));
+  const [updated] = await ctx.db
+    .with(written)
+    .update(companies)
+    .set({ status: 'active', ...location, lastError: null, updatedAt: dsql`now()` })
+    .where(eq(companies.id, companyId))
+    .returning();
+  return updated!;
 }
 
 function databaseBuilder(
