@@ -120,6 +120,23 @@ describe('upload and download', () => {
     expect(readdirSync(folderOf(companies['files-a']!.id)).length).toBe(before);
   });
 
+  it('answers 413 over HTTP to a chunked body that passes SILO_FILE_MAX_BYTES mid-way, and stores nothing', async () => {
+    // Served by a real server, the body is Node's request itself: the refusal must leave the
+    // connection open for its answer (not reset it), and nothing behind.
+    const { id, token, document } = companies['files-a']!;
+    const before = readdirSync(folderOf(id)).sort();
+    const res = await fetch(`${base}/api/documents/${document}/files?name=over.bin`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+      // The limit is passed with 4 MB still to come.
+      body: streamOf(fileBytes(MAX_FILE + 4 * 1024 * 1024).chunks()),
+      duplex: 'half',
+    } as RequestInit);
+    expect(res.status).toBe(413);
+    expect((await res.json()).error.code).toBe('payload_too_large');
+    expect(readdirSync(folderOf(id)).sort()).toEqual(before);
+  }, 60_000);
+
   it('refuses a bad name or content type with 400, and an unknown document with 404', async () => {
     const { token, document } = companies['files-a']!;
     const bad = await t.call('POST', `/api/documents/${document}/files?name=a%2Fb`, { token, body: 'x' });
