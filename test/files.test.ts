@@ -137,6 +137,23 @@ describe('upload and download', () => {
     expect(readdirSync(folderOf(id)).sort()).toEqual(before);
   }, 60_000);
 
+  it('answers 404 over HTTP to an upload to an unknown document, whose bytes start to arrive while it is looked up, and stores nothing', async () => {
+    const { id, token } = companies['files-a']!;
+    const before = readdirSync(folderOf(id)).sort();
+    for (const withLength of [true, false]) {
+      const size = 8 * 1024 * 1024;
+      const res = await fetch(`${base}/api/documents/${crypto.randomUUID()}/files?name=lost.bin`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, ...(withLength ? { 'content-length': String(size) } : {}) },
+        body: streamOf(fileBytes(size).chunks()),
+        duplex: 'half',
+      } as RequestInit);
+      expect(res.status).toBe(404);
+      expect((await res.json()).error.code).toBe('not_found');
+      expect(readdirSync(folderOf(id)).sort()).toEqual(before);
+    }
+  }, 60_000);
+
   it('refuses a bad name or content type with 400, and an unknown document with 404', async () => {
     const { token, document } = companies['files-a']!;
     const bad = await t.call('POST', `/api/documents/${document}/files?name=a%2Fb`, { token, body: 'x' });

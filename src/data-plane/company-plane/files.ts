@@ -115,17 +115,21 @@ export async function uploadFile(
   upload: Upload,
   body: AsyncIterable<Uint8Array>,
 ): Promise<FileView> {
-  await assertDocument(db, upload.documentId);
   if (upload.declaredBytes !== undefined && upload.declaredBytes > upload.maxBytes) throw tooLarge(upload.maxBytes);
   const id = randomUUID();
   const hold = new StorageHold(db, id, upload.maxStorageBytes);
   const meter = new UploadMeter(upload, hold);
+  // The document is looked up while the first bytes arrive rather than before them (a database
+  // round trip less in a small upload's time); a missing one stops the upload where it is.
+  const documentFound = assertDocument(db, upload.documentId);
+  documentFound.catch((error: unknown) => meter.destroy(error as Error));
   let stored = false;
   try {
     // A length said ahead is held whole: an upload that cannot fit is refused before any byte.
     if (upload.declaredBytes !== undefined) await hold.cover(upload.declaredBytes, true);
     await storage.write(company.id, id, metered(body, meter));
     stored = true;
+    await documentFound;
     // A client that stops sending early may end its body without an error.
     if (upload.declaredBytes !== undefined && meter.bytes !== upload.declaredBytes) {
       throw invalid('the body ended before its Content-Length');
@@ -150,6 +154,8 @@ export async function uploadFile(
   } catch (error) {
     if (stored) await storage.remove(company.id, id).catch(() => {});
     await hold.release().catch(() => {});
+    // A missing document answers 404, whatever else failed once it stopped the upload.
+    await documentFound;
     // The document was deleted while its file arrived.
     if (pgCode(error) === '23503') throw notFound('document');
     throw error;
