@@ -1,7 +1,8 @@
 // Document files against real PostgreSQL and a real folder: upload and download round trips with
 // the same SHA-256 (up to 50 MB, streamed through a real HTTP server), ranges, ETags, the size
-// limit, isolation between companies, an upload aborted mid-way, and the company's folder made by
-// the provisioning saga, undone with it, and removed with the company.
+// limit (also passed mid-body over HTTP, where the server reads Node's request itself), an unknown
+// document, isolation between companies, an upload aborted mid-way, and the company's folder made
+// by the provisioning saga, undone with it, and removed with the company.
 import { existsSync, readdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
