@@ -10,6 +10,8 @@ import { request } from 'node:http';
 import { serve, type ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getCompany } from '../src/control-plane/company-records.ts';
+import { sql } from 'drizzle-orm';
+import { inTransaction } from '../src/base/db/transaction.ts';
 import { fileReservations } from '../src/data-plane/schema.ts';
 import { companyToken } from './support/company-login.ts';
 import { digestOf, fileBytes, streamOf } from './support/file-bytes.ts';
@@ -173,6 +175,25 @@ describe('upload and download', () => {
     expect(badType.status).toBe(400);
     const unknown = await t.call('POST', `/api/documents/${crypto.randomUUID()}/files?name=a`, { token, body: 'x' });
     expect(unknown.status).toBe(404);
+  });
+
+  it('answers 404 when the lookup of an unknown document ends after the bytes are stored, and removes them', async () => {
+    // The lookup runs beside the write. Held back by a lock on the documents table until the bytes
+    // are in place, its late failure must reach the answer (404, the bytes removed), not the process.
+    const { id, token } = companies['files-a']!;
+    const before = readdirSync(folderOf(id)).sort();
+    const company = await getCompany(t.ctx, 'files-a');
+    // Wrapped: the upload is awaited only once the lock is let go.
+    const { upload } = await t.ctx.tenants.run(company, (db) =>
+      inTransaction(db, async (tx) => {
+        await tx.execute(sql`lock table documents in access exclusive mode`);
+        const upload = t.call('POST', `/api/documents/${crypto.randomUUID()}/files?name=late.txt`, { token, body: 'late' });
+        await expect.poll(() => readdirSync(folderOf(id)).length, { timeout: 10_000 }).toBe(before.length + 1);
+        return { upload };
+      }),
+    );
+    expect((await upload).status).toBe(404);
+    expect(readdirSync(folderOf(id)).sort()).toEqual(before);
   });
 });
 
@@ -358,6 +379,16 @@ describe('maxStorageBytes', () => {
     const refused = await uploadOver('files-quota', 11 * MB, true);
     expect(refused.status).toBe(409);
     expect(refused.body.error.code).toBe('limit_exceeded');
+    expect(existsSync(folderOf(id)) ? readdirSync(folderOf(id)) : []).toEqual([]);
+  });
+
+  it('answers 404, not 409 or a crash, to an upload to an unknown document while its room is being held', async () => {
+    // The lookup fails while the hold's transaction runs, before the body has anywhere to go.
+    const { id, token } = companies['files-quota']!;
+    for (const size of [1024, 11 * MB]) {
+      const res = await uploadOverHttp({ token, document: crypto.randomUUID() }, size, true);
+      expect(res.status).toBe(404);
+    }
     expect(existsSync(folderOf(id)) ? readdirSync(folderOf(id)) : []).toEqual([]);
   });
 

@@ -72,6 +72,10 @@ class UploadMeter extends Transform {
     private readonly hold: StorageHold,
   ) {
     super();
+    // Its errors reach the upload through the write it feeds, or through the document's lookup.
+    // The lookup can fail it before the write listens (while room is held), and an error nobody
+    // listens to would be thrown as uncaught and end the process.
+    this.on('error', () => {});
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
