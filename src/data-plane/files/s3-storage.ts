@@ -78,7 +78,7 @@ export class S3FileStorage implements FileStorage {
     const spooled = join(this.spoolDir, `${randomUUID()}.tmp`);
     const out = createWriteStream(spooled, { mode: 0o600 });
     try {
-      await pipeline(Readable.from(data), out);
+      await pipeline(data instanceof Readable ? data : Readable.from(data), out);
       const size = (await stat(spooled)).size;
       const put = () => this.client.send(new PutObjectCommand({ ...target, Body: createReadStream(spooled), ContentLength: size }));
       await put().catch(async (error: unknown) => {
