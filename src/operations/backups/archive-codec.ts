@@ -95,8 +95,9 @@ class InOrder<T> {
 
 /**
  * `source` as the framed compressed blocks of a format 3 archive's body, the end marker included.
- * The blocks being filled are reused once compressed (IN_FLIGHT + 1 of them): fresh 1 MiB buffers
- * per block made V8 run a full garbage collection every few dozen megabytes (docs/backups.md).
+ * The blocks being filled are reused once compressed (IN_FLIGHT of them, one more at most): a fresh
+ * 1 MiB buffer per block added to the buffers after which V8 runs a full garbage collection, one
+ * every few megabytes (docs/backups.md).
  */
 export async function* compressBlocks(source: AsyncIterable<Buffer>, codec: Codec): AsyncGenerator<Buffer> {
   const work = new InOrder<Buffer[]>();
