@@ -1,9 +1,12 @@
 // What a crash or a race leaves of backups and restores, and `silo reconcile` repairing it, with real
 // processes and real PostgreSQL: a restore in place killed (SIGKILL) at each of its steps, or
 // between the renames of its swap, leaves the company serving its old data, and reconcile drops what
-// the restore made; a backup whose Silo died is marked failed and its temporary file removed; an
+// the restore made; a backup whose Silo died is marked failed and its temporary file removed, and
+// one whose Silo was paused (SIGSTOP) past the lapse is marked failed by another instance and,
+// resumed, completes nothing and leaves no archive; an
 // unarchive racing a reconcile keeps the database it is building; a failed unarchive stays archived.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { eq, isNotNull, sql as dsql } from 'drizzle-orm';
 import type postgres from 'postgres';
@@ -12,10 +15,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { companies, companyBackups } from '../src/control-plane/schema.ts';
 import { archiveCompany, unarchiveCompany } from '../src/operations/backups/archive-company.ts';
 import { takeBackup } from '../src/operations/backups/backups.ts';
+import { failStaleBackups, type InterruptedBackup } from '../src/operations/backups/stale.ts';
 import { restoreNames } from '../src/operations/backups/restore-in-place.ts';
 import { reconcile } from '../src/operations/reconcile/reconcile.ts';
 import { cliFor } from './support/cli.ts';
-import { killChildAt } from './support/kill-child.ts';
+import { killChildAt, pauseChildAt } from './support/kill-child.ts';
 import { withTenantDb as withDb } from './support/tenant-db.ts';
 import { cliEnvOf, createTestSilo, namesOf, type TestSilo } from './support/test-silo.ts';
 
@@ -163,6 +167,33 @@ describe('a backup whose Silo died', () => {
     expect(existsSync(alive.partial)).toBe(true);
     const listed = await t.call('GET', `/api/companies/died-backing-up/backups/${dead.backupId}`, { token: t.adminToken });
     expect(listed.body).toMatchObject({ status: 'failed', error: expect.stringContaining('interrupted') });
+  });
+});
+
+describe('a backup whose Silo was paused', () => {
+  it('is marked failed by another instance once the lapse passed; resumed, it completes nothing and leaves no archive', async () => {
+    const slug = 'paused-backing-up';
+    const id = await createTenant(slug);
+    await seed(slug, 'row ', 20_000);
+    const lapse = 2;
+    // Another instance with the same short lapse (SILO_BACKUP_STALE_AFTER_SECONDS), as its scheduler runs it.
+    const other = { ...t.ctx, config: { ...t.config, backups: { ...t.config.backups, staleAfterSeconds: lapse } } };
+    let found: InterruptedBackup[] = [];
+    const env = { ...process.env, ...cliEnvOf(t), SILO_LOG_LEVEL: 'silent', SILO_BACKUP_STALE_AFTER_SECONDS: String(lapse) };
+    const child = await pauseChildAt('backup', ['backup', slug], env, async () => {
+      await sleep((lapse + 1) * 1000);
+      found = await failStaleBackups(other, { fix: true, actor: 'other-instance' });
+    });
+    expect(child.paused, child.output).toBe(true);
+    // (The other tests' backups left running count as interrupted too under so short a lapse.)
+    expect(found.filter((f) => f.companyId === id)).toEqual([expect.objectContaining({ fixed: true })]);
+    // Resumed, the paused Silo finds its backup failed (or its temporary file gone) and fails it.
+    expect(child.code, child.output).not.toBe(0);
+    expect(child.output).not.toContain('backed up');
+    const rows = await t.ctx.db.select().from(companyBackups).where(eq(companyBackups.companyId, id));
+    expect(rows).toEqual([expect.objectContaining({ status: 'failed', error: expect.stringContaining('interrupted') })]);
+    const folder = join(t.config.backups.dir, id);
+    expect(existsSync(folder) ? readdirSync(folder) : []).toEqual([]);
   });
 });
 

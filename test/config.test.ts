@@ -32,6 +32,8 @@ describe('loadConfig', () => {
     ],
     [{ SILO_SQL_ASSISTANT_URL: 'https://llm.example/v1/chat/completions' }, 'SILO_SQL_ASSISTANT_URL'],
     [{ SILO_SQL_ASSISTANT_KEY: 'sk-secret-assistant-key' }, 'SILO_SQL_ASSISTANT_URL'],
+    [{ SILO_BACKUP_STALE_AFTER_SECONDS: '1' }, 'SILO_BACKUP_STALE_AFTER_SECONDS'],
+    [{ SILO_BACKUP_STALE_AFTER_SECONDS: 'two-minutes' }, 'SILO_BACKUP_STALE_AFTER_SECONDS'],
   ])('refuses %j naming %s, without echoing the value', (env, variable) => {
     let error: unknown;
     try {
@@ -52,6 +54,11 @@ describe('loadConfig', () => {
       SILO_SQL_ASSISTANT_MODEL: 'm',
     };
     expect(loadConfig(env).sqlAssistant).toEqual({ url: env.SILO_SQL_ASSISTANT_URL, key: 'sk-1', model: 'm', timeoutMs: 30_000 });
+  });
+
+  it('counts a running backup as interrupted after 2 minutes without a heartbeat, unless told', () => {
+    expect(loadConfig({}).backups.staleAfterSeconds).toBe(120);
+    expect(loadConfig({ SILO_BACKUP_STALE_AFTER_SECONDS: '600' }).backups.staleAfterSeconds).toBe(600);
   });
 
   it('takes HOST as a name or an address; unset listens on every interface', () => {

@@ -90,6 +90,10 @@ const envSchema = z
     SILO_BACKUP_DIR: z.string().optional(),
     // Backups running at once per database server in one instance (scheduled and asked for alike).
     SILO_BACKUP_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+    // Seconds after which a running backup whose heartbeat was not renewed counts as interrupted, and
+    // other instances mark it failed (docs/backups.md): longer than any pause a Silo may survive
+    // (a frozen VM, a stopped process); the heartbeat is renewed every quarter of it, at most every 15 s.
+    SILO_BACKUP_STALE_AFTER_SECONDS: z.coerce.number().int().min(2).max(86_400).default(120),
     // How archives are compressed: brotli (quality 0, the fastest) or gzip (level 1: a few percent
     // smaller archives, several times the CPU). Either is read whatever this says (docs/backups.md).
     SILO_BACKUP_COMPRESSION: z.enum(['brotli', 'gzip']).default('brotli'),
@@ -239,6 +243,8 @@ export interface Config {
   backups: {
     dir: string;
     concurrencyPerServer: number;
+    /** A running backup whose heartbeat is older than this many seconds was interrupted (stale.ts). */
+    staleAfterSeconds: number;
     importMaxBytes: number;
     compression: 'brotli' | 'gzip';
     s3: S3BackupsConfig | undefined;
@@ -351,6 +357,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     backups: {
       dir: e.SILO_BACKUP_DIR ?? join(e.SILO_DATA_DIR, 'backups'),
       concurrencyPerServer: e.SILO_BACKUP_CONCURRENCY,
+      staleAfterSeconds: e.SILO_BACKUP_STALE_AFTER_SECONDS,
       compression: e.SILO_BACKUP_COMPRESSION,
       s3: e.SILO_BACKUP_S3_BUCKET
         ? { bucket: e.SILO_BACKUP_S3_BUCKET, prefix: e.SILO_BACKUP_S3_PREFIX, ...s3Connection(e, 'SILO_BACKUP_S3') }

@@ -27,34 +27,54 @@ const MAX_COMPRESSED_BYTES = BLOCK_BYTES + 64 * 1024;
 /** Blocks (de)compressed at once: the cores, at least 2, at most the thread pool's default size (4). */
 const IN_FLIGHT = Math.min(4, Math.max(2, availableParallelism()));
 
-const brotliCompress = promisify(zlib.brotliCompress);
 const brotliDecompress = promisify(zlib.brotliDecompress);
-const gzip = promisify(zlib.gzip);
 const gunzip = promisify(zlib.gunzip);
 
-const compressors: Record<Codec, (block: Buffer) => Promise<Buffer>> = {
-  brotli: (block) =>
-    brotliCompress(block, {
-      params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 0, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: block.length },
+/**
+ * Compressed output is handed out in pieces of this size as the thread pool fills them, and written
+ * as they are: a block's output is never joined into one buffer (the one-shot calls join theirs),
+ * so each compressed byte is allocated once. A brotli block of COPY text takes five or six.
+ */
+const OUTPUT_PIECE_BYTES = 64 * 1024;
+
+const engines: Record<Codec, () => zlib.BrotliCompress | zlib.Gzip> = {
+  brotli: () =>
+    zlib.createBrotliCompress({
+      chunkSize: OUTPUT_PIECE_BYTES,
+      params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 0, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: BLOCK_BYTES },
     }),
-  gzip: (block) => gzip(block, { level: zlib.constants.Z_BEST_SPEED }),
+  gzip: () => zlib.createGzip({ level: zlib.constants.Z_BEST_SPEED, chunkSize: OUTPUT_PIECE_BYTES }),
 };
+
+/** One block compressed on the thread pool: its framed output (4-byte length, then the pieces). */
+function compress(block: Buffer, codec: Codec): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const engine = engines[codec]();
+    const pieces: Buffer[] = [Buffer.alloc(4)];
+    let length = 0;
+    engine.on('data', (piece: Buffer) => {
+      pieces.push(piece);
+      length += piece.length;
+    });
+    engine.once('error', reject);
+    engine.once('end', () => {
+      pieces[0]!.writeUInt32BE(length);
+      resolve(pieces);
+    });
+    engine.end(block);
+  });
+}
+
 const decompressors: Record<Codec, (block: Buffer) => Promise<Buffer>> = {
   brotli: (block) => brotliDecompress(block, { maxOutputLength: BLOCK_BYTES }),
   gzip: (block) => gunzip(block, { maxOutputLength: BLOCK_BYTES }),
 };
 
-function framed(block: Buffer): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(block.length);
-  return Buffer.concat([length, block]);
-}
-
 /** Work started in order and answered in order, at most IN_FLIGHT at once. */
-class InOrder {
-  private readonly pending: Promise<Buffer>[] = [];
+class InOrder<T> {
+  private readonly pending: Promise<T>[] = [];
 
-  start(work: Promise<Buffer>): void {
+  start(work: Promise<T>): void {
     // Awaited in order by `next`; a failure meanwhile must not count as unhandled.
     work.catch(() => {});
     this.pending.push(work);
@@ -68,16 +88,28 @@ class InOrder {
     return this.pending.length;
   }
 
-  next(): Promise<Buffer> {
+  next(): Promise<T> {
     return this.pending.shift()!;
   }
 }
 
-/** `source` as the framed compressed blocks of a format 3 archive's body, the end marker included. */
+/**
+ * `source` as the framed compressed blocks of a format 3 archive's body, the end marker included.
+ * The blocks being filled are reused once compressed (IN_FLIGHT of them, one more at most): a fresh
+ * 1 MiB buffer per block added to the buffers after which V8 runs a full garbage collection, one
+ * every few megabytes (docs/backups.md).
+ */
 export async function* compressBlocks(source: AsyncIterable<Buffer>, codec: Codec): AsyncGenerator<Buffer> {
-  const compress = compressors[codec];
-  const work = new InOrder();
-  let block = Buffer.allocUnsafe(BLOCK_BYTES);
+  const work = new InOrder<Buffer[]>();
+  const free: Buffer[] = [];
+  const startBlock = (block: Buffer, size: number) =>
+    work.start(
+      compress(block.subarray(0, size), codec).then((framed) => {
+        free.push(block);
+        return framed;
+      }),
+    );
+  let block: Buffer = Buffer.allocUnsafe(BLOCK_BYTES);
   let size = 0;
   for await (const chunk of source) {
     for (let at = 0; at < chunk.length; ) {
@@ -85,14 +117,14 @@ export async function* compressBlocks(source: AsyncIterable<Buffer>, codec: Code
       size += copied;
       at += copied;
       if (size < BLOCK_BYTES) continue;
-      work.start(compress(block).then(framed));
-      block = Buffer.allocUnsafe(BLOCK_BYTES);
+      startBlock(block, size);
       size = 0;
-      if (work.full) yield await work.next();
+      if (work.full) yield* await work.next();
+      block = free.pop() ?? Buffer.allocUnsafe(BLOCK_BYTES);
     }
   }
-  if (size > 0) work.start(compress(block.subarray(0, size)).then(framed));
-  while (work.size > 0) yield await work.next();
+  if (size > 0) startBlock(block, size);
+  while (work.size > 0) yield* await work.next();
   yield Buffer.alloc(4);
 }
 
@@ -102,7 +134,7 @@ export async function* decompressBlocks(raw: ByteReader, codec: Codec): AsyncGen
     decompressors[codec](block).catch((error: Error) => {
       throw damaged(`a compressed block does not decompress: ${error.message}`);
     });
-  const work = new InOrder();
+  const work = new InOrder<Buffer>();
   for (let n = await raw.length(MAX_COMPRESSED_BYTES); n > 0; n = await raw.length(MAX_COMPRESSED_BYTES)) {
     // Stream chunks are fresh buffers, never reused: the thread pool reads the block while the next arrives.
     work.start(decompress(await raw.take(n, false)));

@@ -15,7 +15,7 @@ import { createGunzip } from 'node:zlib';
 import { z } from 'zod';
 import { conflict } from '../../base/errors.ts';
 import type { TableShape } from '../scale-out/table-copy.ts';
-import { type Codec, compressBlocks, decompressBlocks, isCodec } from './archive-codec.ts';
+import { BLOCK_BYTES, type Codec, compressBlocks, decompressBlocks, isCodec } from './archive-codec.ts';
 import { ByteReader, damaged } from './byte-reader.ts';
 import { CopyDigest, type TableFigures } from './copy-digest.ts';
 import { countRows } from './progress.ts';
@@ -158,7 +158,9 @@ export function writeArchive(
     yield plainHead;
     yield* compressBlocks(content(), codec);
   }
-  return { archive: Readable.from(bytes(), { objectMode: false }), manifest };
+  // Up to a block's worth of output waits to be written (rather than 16 kB), so that writing the
+  // archive does not hold back compressing the next blocks.
+  return { archive: Readable.from(bytes(), { objectMode: false, highWaterMark: BLOCK_BYTES }), manifest };
 }
 
 async function noFiles(): Promise<Bytes> {

@@ -109,20 +109,23 @@ export async function takeBackup(
   return (await startBackup(ctx, idOrSlug, actor, origin, onProgress)).done;
 }
 
-/** How often a running backup renews its heartbeat. */
+/** How often a running backup renews its heartbeat, at most: four renewals fit in the lapse (SILO_BACKUP_STALE_AFTER_SECONDS). */
 const HEARTBEAT_MS = 15_000;
-/** A running backup whose heartbeat is older than this is not running any more (stale.ts). */
-export const STALE_AFTER_SECONDS = 120;
 
-/** Renews the backup's heartbeat until stopped: a lapsed one tells other instances it was interrupted (stale.ts). */
+/**
+ * Renews the backup's heartbeat until stopped: a lapsed one tells other instances it was interrupted
+ * (stale.ts). Renewed every quarter of the lapse (at most every 15 s), so that a slow renewal or two
+ * does not make a running backup look interrupted.
+ */
 function keepAlive(ctx: SiloContext, backupId: string): () => void {
+  const every = Math.min(HEARTBEAT_MS, (ctx.config.backups.staleAfterSeconds * 1000) / 4);
   const timer = setInterval(() => {
     ctx.db
       .update(companyBackups)
       .set({ heartbeatAt: dsql`now()` })
       .where(and(eq(companyBackups.id, backupId), eq(companyBackups.status, 'running')))
       .catch((error: unknown) => ctx.log.warn({ backupId, error: describeError(error) }, 'could not renew a backup heartbeat'));
-  }, HEARTBEAT_MS);
+  }, every);
   timer.unref();
   return () => clearInterval(timer);
 }

@@ -1,13 +1,13 @@
-// Backups whose Silo stopped while taking them (a crash, a kill): their row says `running` and its
-// heartbeat, renewed while the backup runs (backups.ts), has lapsed. They are marked failed and
-// their archive, whole or partial (the temporary file), removed: by every running Silo's scheduler
-// each minute, and by `silo reconcile --fix`.
+// Backups whose Silo stopped while taking them (a crash, a kill, a pause): their row says `running`
+// and its heartbeat, renewed while the backup runs (backups.ts), is older than the lapse
+// (SILO_BACKUP_STALE_AFTER_SECONDS). They are marked failed and their archive, whole or partial (the
+// temporary file), removed: by every running Silo's scheduler each minute, and by `silo reconcile --fix`.
 import { and, eq, lt, sql as dsql } from 'drizzle-orm';
 import type { SiloContext } from '../../context.ts';
 import { recordAudit } from '../../control-plane/audit.ts';
 import { companyBackups } from '../../control-plane/schema.ts';
 import { describeError } from '../../base/errors.ts';
-import { backupStorage, STALE_AFTER_SECONDS } from './backups.ts';
+import { backupStorage } from './backups.ts';
 
 export interface InterruptedBackup {
   backupId: string;
@@ -24,7 +24,7 @@ export async function failStaleBackups(ctx: SiloContext, options: { fix: boolean
     .where(
       and(
         eq(companyBackups.status, 'running'),
-        lt(companyBackups.heartbeatAt, dsql`now() - make_interval(secs => ${STALE_AFTER_SECONDS})`),
+        lt(companyBackups.heartbeatAt, dsql`now() - make_interval(secs => ${ctx.config.backups.staleAfterSeconds})`),
       ),
     );
   const findings: InterruptedBackup[] = [];
