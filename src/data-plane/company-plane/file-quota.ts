@@ -55,6 +55,8 @@ async function usedBytes(tx: TenantDb, exceptHold: string): Promise<number> {
 /** Room held for one upload; `release()` in every outcome. */
 export class StorageHold {
   private held = 0;
+  /** The cover() under way, if any: release() waits for it, or its insert could land after the delete. */
+  private covering: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly db: TenantDb,
@@ -71,7 +73,7 @@ export class StorageHold {
   async cover(total: number, exact = false): Promise<void> {
     const max = this.maxStorageBytes;
     if (max === null || this.covers(total)) return;
-    await inTransaction(this.db, async (tx) => {
+    const covering = inTransaction(this.db, async (tx) => {
       const used = await usedBytes(tx, this.id);
       if (used + total > max) throw overLimit(max, used, total);
       const wanted = exact ? total : total + Math.min(STEP_BYTES, Math.floor((max - used - total) / 4));
@@ -80,6 +82,8 @@ export class StorageHold {
         on conflict (id) do update set bytes = excluded.bytes, renewed_at = now()`);
       this.held = wanted;
     });
+    this.covering = covering.catch(() => {});
+    await covering;
   }
 
   /**
@@ -101,6 +105,9 @@ export class StorageHold {
 
   async release(): Promise<void> {
     if (this.maxStorageBytes === null) return;
+    // A failed upload's stream can be destroyed while its meter's cover() is still in its
+    // transaction (a destroyed stream does not wait for its pending write).
+    await this.covering;
     await this.db.execute(sql`delete from file_reservations where id = ${this.id}`);
   }
 }
