@@ -221,7 +221,15 @@ describe('the activation', () => {
           return new;
         end $$;
         create trigger test_refuse_created before insert on company_database_logs
-          for each row execute function test_refuse_created()`);
+          for each row execute function test_refuse_created();
+        -- Every status the company's row takes, kept only if the statement that set it commits.
+        create table test_status_seen (company_id uuid, status text);
+        create or replace function test_see_status() returns trigger language plpgsql as $$
+        begin
+          if new.id = '${id}' then insert into test_status_seen values (new.id, new.status); end if;
+          return new;
+        end $$;
+        create trigger test_see_status after update on companies for each row execute function test_see_status()`);
     };
     t.ctx.beforeProvisionStep = async (step) => {
       if (step !== 'activate') return;
@@ -229,17 +237,23 @@ describe('the activation', () => {
       await refuse(row!.id);
     };
     let res: Awaited<ReturnType<typeof t.call>>;
+    let seen: string[];
     try {
       res = await t.call('POST', '/api/companies', {
         token: t.adminToken,
         body: { name: 'Unaudited', slug: 'unaudited', admin: { email: 'u@u.test', password: 'unaudited-password' } },
       });
+      seen = (await t.ctx.sql<{ status: string }[]>`select status from test_status_seen`).map((r) => r.status);
     } finally {
       t.ctx.beforeProvisionStep = undefined;
-      await t.ctx.sql.unsafe(
-        'drop trigger if exists test_refuse_created on company_database_logs; drop function if exists test_refuse_created()',
-      );
+      await t.ctx.sql.unsafe(`
+        drop trigger if exists test_refuse_created on company_database_logs; drop function if exists test_refuse_created();
+        drop trigger if exists test_see_status on companies; drop function if exists test_see_status();
+        drop table if exists test_status_seen`);
     }
+    // Never active, not even for a moment: the update that made it so was undone with the audit row.
+    expect(seen).toContain('failed');
+    expect(seen).not.toContain('active');
     expect(res.status).toBe(500);
     expect(res.body.error.details).toMatchObject({ step: 'activate' });
     const company = await t.call('GET', '/api/companies/unaudited', { token: t.adminToken });

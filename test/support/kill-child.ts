@@ -40,6 +40,8 @@ export async function pauseChildAt(
     if (!paused && output.includes(`step ${at}\n`)) {
       child.kill('SIGSTOP');
       paused = meanwhile().finally(() => child.kill('SIGCONT'));
+      // Awaited only once the child has closed: until then a failure would count as unhandled.
+      paused.catch(() => {});
     }
   });
   child.stderr.on('data', (chunk: Buffer) => {
