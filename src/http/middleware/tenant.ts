@@ -2,7 +2,7 @@
 // `cid` claim and nothing else: no header, path or body can choose another. Handlers read the
 // typed tenant database from the context (`c.get('tenant')`).
 import type { Context, MiddlewareHandler, Next } from 'hono';
-import { isCompanyRole, type Role, type TokenClaims } from '../../base/auth/tokens.ts';
+import { companyRoles, isCompanyRole, type TokenClaims } from '../../base/auth/tokens.ts';
 import type { SiloContext } from '../../context.ts';
 import { SiloError } from '../../base/errors.ts';
 import { findUserRole } from '../../data-plane/company-plane/users.ts';
@@ -12,15 +12,13 @@ import { assertWritesAllowed, writesHeld } from '../../data-plane/write-hold.ts'
 import type { AppEnv } from '../env.ts';
 import { authenticateRequest } from './auth.ts';
 
-const COMPANY_ROLES: readonly Role[] = ['company_admin', 'member'];
-
 /**
  * A company user's bearer token (requireAuth for the company roles), then the company's database:
  * one middleware rather than two, as every company-plane request passes both (one step of Hono's
  * chain and its promise fewer per request).
  */
 export function requireCompanyUser(ctx: SiloContext): MiddlewareHandler<AppEnv> {
-  return async (c, next) => serveTenant(ctx, c, await authenticateRequest(ctx, c, COMPANY_ROLES), next);
+  return async (c, next) => serveTenant(ctx, c, await authenticateRequest(ctx, c, companyRoles), next);
 }
 
 async function serveTenant(ctx: SiloContext, c: Context<AppEnv>, auth: TokenClaims, next: Next): Promise<void> {
