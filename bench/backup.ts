@@ -71,8 +71,8 @@ async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }
 }
 
 async function main() {
-  const mb = intOption('--mb', 'BENCH_MB', 100);
-  const runs = intOption('--runs', 'BENCH_RUNS', 3);
+  const mb = intOption('mb', 'BENCH_MB', 100);
+  const runs = intOption('runs', 'BENCH_RUNS', 3);
   const server = await startBenchServer();
   const work = mkdtempSync(join(tmpdir(), 'silo-bench-backup-'));
   const bench = await openBenchSilo(server.url, { SILO_BACKUP_DIR: join(work, 'backups') });
