@@ -1,5 +1,5 @@
-// How a format 3 archive's content is compressed. The bytes are cut in blocks of BLOCK_BYTES (the
-// last one shorter), each compressed on its own on libuv's thread pool (zlib's async calls), a few
+// How a format 3 archive's content is compressed. The bytes are cut in blocks of at most BLOCK_BYTES
+// (most of them full), each compressed on its own on libuv's thread pool (zlib's async calls), a few
 // at once, and written in order as a 4-byte length + the compressed block; a zero length ends them.
 // Blocks of their own let a backup compress on every core while the next rows arrive, let a restore
 // decompress ahead of its COPY, and bound what one block may decompress to (BLOCK_BYTES: a damaged
@@ -94,38 +94,61 @@ class InOrder<T> {
 }
 
 /**
- * `source` as the framed compressed blocks of a format 3 archive's body, the end marker included.
- * The blocks being filled are reused once compressed (IN_FLIGHT of them, one more at most): a fresh
- * 1 MiB buffer per block added to the buffers after which V8 runs a full garbage collection, one
- * every few megabytes (docs/backups.md).
+ * The content of a format 3 archive as it is written: bytes go into the block being filled
+ * (`block`, `size`: the writer fills it in place, archive-writer.ts), and each block sealed is
+ * compressed on the thread pool while the next one fills; `next()` answers their framed output in
+ * order. Blocks are reused once compressed (IN_FLIGHT of them, a few more at most): a fresh 1 MiB
+ * buffer per block added to the buffers after which V8 runs a full garbage collection, one every
+ * few megabytes (docs/backups.md).
  */
-export async function* compressBlocks(source: AsyncIterable<Buffer>, codec: Codec): AsyncGenerator<Buffer> {
-  const work = new InOrder<Buffer[]>();
-  const free: Buffer[] = [];
-  const startBlock = (block: Buffer, size: number) =>
-    work.start(
-      compress(block.subarray(0, size), codec).then((framed) => {
-        free.push(block);
+export class BlockCompressor {
+  block: Buffer = Buffer.allocUnsafe(BLOCK_BYTES);
+  /** The bytes of `block` filled so far. */
+  size = 0;
+  private readonly free: Buffer[] = [];
+  private readonly work = new InOrder<Buffer[]>();
+
+  constructor(private readonly codec: Codec) {}
+
+  get room(): number {
+    return BLOCK_BYTES - this.size;
+  }
+
+  /** Copies what fits of `bytes` from `from` on into the block; answers how many bytes it took. */
+  fill(bytes: Buffer, from = 0): number {
+    const copied = bytes.copy(this.block, this.size, from, from + Math.min(bytes.length - from, this.room));
+    this.size += copied;
+    return copied;
+  }
+
+  /** Starts compressing the block (when it holds anything) and takes an empty one to fill. */
+  seal(): void {
+    if (this.size === 0) return;
+    const block = this.block;
+    this.work.start(
+      compress(block.subarray(0, this.size), this.codec).then((framed) => {
+        this.free.push(block);
         return framed;
       }),
     );
-  let block: Buffer = Buffer.allocUnsafe(BLOCK_BYTES);
-  let size = 0;
-  for await (const chunk of source) {
-    for (let at = 0; at < chunk.length; ) {
-      const copied = chunk.copy(block, size, at);
-      size += copied;
-      at += copied;
-      if (size < BLOCK_BYTES) continue;
-      startBlock(block, size);
-      size = 0;
-      if (work.full) yield* await work.next();
-      block = free.pop() ?? Buffer.allocUnsafe(BLOCK_BYTES);
-    }
+    this.block = this.free.pop() ?? Buffer.allocUnsafe(BLOCK_BYTES);
+    this.size = 0;
   }
-  if (size > 0) startBlock(block, size);
-  while (work.size > 0) yield* await work.next();
-  yield Buffer.alloc(4);
+
+  /** As many blocks are being compressed as may be: take the oldest's output before sealing more. */
+  get busy(): boolean {
+    return this.work.full;
+  }
+
+  /** Blocks sealed whose output has not been taken yet. */
+  get pending(): number {
+    return this.work.size;
+  }
+
+  /** The oldest sealed block's output: its 4-byte length, then the compressed pieces. */
+  next(): Promise<Buffer[]> {
+    return this.work.next();
+  }
 }
 
 /** The bytes of a format 3 archive's body, read from `raw` (after the head) up to the end marker. */

@@ -4,26 +4,24 @@
 // length ends the data) followed by the table's figures (4-byte length + JSON { rows, checksum }),
 // then each document file of the manifest's `files` in frames likewise, and a trailer "END\n" + the
 // SHA-256 of every content byte before it but the tables' COPY text, which their figures' checksums cover.
-// Written and read in one pass, with no temporary file: a table's row count and checksum are taken
-// from its COPY text as it streams (copy-digest.ts), so they follow its rows, and a reader checks
-// them at the table's end. Formats 1 and 2 (one gzip stream holding "SILO-BACKUP <n>\n" and the same
+// Written (archive-writer.ts) and read (here) in one pass, with no temporary file: a table's row
+// count and checksum are taken from its COPY text as it streams, so they follow its rows, and a
+// reader checks them at the table's end. Formats 1 and 2 (one gzip stream holding "SILO-BACKUP <n>\n" and the same
 // layout, the trailer over every byte; format 1 with the figures in the manifest) are still read; a
 // format newer than this Silo knows is refused with 409. The layout and the choices: docs/backups.md.
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { z } from 'zod';
 import { conflict } from '../../base/errors.ts';
 import type { TableShape } from '../scale-out/table-copy.ts';
-import { BLOCK_BYTES, type Codec, compressBlocks, decompressBlocks, isCodec } from './archive-codec.ts';
+import { decompressBlocks, isCodec } from './archive-codec.ts';
 import { ByteReader, damaged } from './byte-reader.ts';
 import { CopyDigest, type TableFigures } from './copy-digest.ts';
-import { countRows } from './progress.ts';
 
 /** The format this Silo writes; it reads this one and every older one. */
 export const FORMAT_VERSION = 3;
 const MAGIC_PREFIX = Buffer.from('SILO-BACKUP ');
-const TRAILER = Buffer.from('END\n');
+export const TRAILER = Buffer.from('END\n');
 /** A manifest larger than this is not one Silo wrote (a company's tables and sequences fit in a few kB). */
 const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 /** Frames are what postgres.js hands over (64 kB or so); anything far larger is a damaged length. */
@@ -79,92 +77,11 @@ export type Manifest = Omit<ManifestHead, 'formatVersion' | 'tables'> & {
 };
 export type ManifestTable = Manifest['tables'][number];
 export type ManifestFile = NonNullable<Manifest['files']>[number];
-type Bytes = AsyncIterable<Buffer | Uint8Array>;
 
-function lengthOf(bytes: Buffer): Buffer {
+export function lengthOf(bytes: Buffer): Buffer {
   const length = Buffer.alloc(4);
   length.writeUInt32BE(bytes.length);
   return length;
-}
-
-export interface ArchiveStream {
-  /** The archive's bytes; read it to its end (or destroy it). */
-  archive: Readable;
-  /** The manifest with every table's figures, once the archive has been read to its end. */
-  manifest: Promise<Manifest>;
-}
-
-export interface WriteOptions {
-  /** Told of the rows of each chunk of COPY text as it passes (a progress bar). */
-  onRows?: (rows: number) => void;
-  /** The bytes of each file the manifest names. */
-  fileData?: (file: ManifestFile) => Promise<Bytes>;
-  /** The compression of the content (archive-codec.ts); brotli unless told. */
-  codec?: Codec;
-}
-
-/**
- * The archive as a stream. `tableData(table)` gives each table's COPY text in turn; it is asked for
- * the next table only once the previous one is done (one COPY at a time on a connection). The
- * content is compressed in blocks on several threads (archive-codec.ts), so that a backup's time is
- * the database's rather than the compressor's (the figures are in docs/backups.md).
- */
-export function writeArchive(
-  head: ManifestHead,
-  tableData: (table: TableShape) => Promise<AsyncIterable<Buffer>>,
-  { onRows, fileData = noFiles, codec = 'brotli' }: WriteOptions = {},
-): ArchiveStream {
-  let finished!: (manifest: Manifest) => void;
-  const manifest = new Promise<Manifest>((resolve) => (finished = resolve));
-  const plainHead = Buffer.from(`SILO-BACKUP ${FORMAT_VERSION} ${codec}\n`);
-  async function* content(): AsyncGenerator<Buffer> {
-    // The trailer covers every byte of the content but the COPY text, which its table's checksum
-    // covers (one hash of it, not two); not the head, so that the content's check holds whatever its codec.
-    const hash = createHash('sha256');
-    const out = (chunk: Buffer) => {
-      hash.update(chunk);
-      return chunk;
-    };
-    const json = Buffer.from(JSON.stringify({ ...head, formatVersion: FORMAT_VERSION }));
-    yield out(Buffer.concat([lengthOf(json), json]));
-    const tables: Manifest['tables'] = [];
-    for (const table of head.tables) {
-      const digest = new CopyDigest();
-      for await (const chunk of await tableData(table)) {
-        if (chunk.length === 0) continue;
-        digest.update(chunk);
-        onRows?.(countRows(chunk));
-        yield out(lengthOf(chunk));
-        yield chunk;
-      }
-      const figures = digest.figures();
-      tables.push({ ...table, ...figures });
-      const footer = Buffer.from(JSON.stringify(figures));
-      yield out(Buffer.concat([lengthOf(Buffer.alloc(0)), lengthOf(footer), footer]));
-    }
-    for (const file of head.files ?? []) {
-      for await (const data of await fileData(file)) {
-        if (data.length === 0) continue;
-        const chunk = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-        yield out(lengthOf(chunk));
-        yield out(chunk);
-      }
-      yield out(lengthOf(Buffer.alloc(0)));
-    }
-    yield Buffer.concat([TRAILER, hash.digest()]);
-    finished({ ...head, formatVersion: FORMAT_VERSION, tables });
-  }
-  async function* bytes(): AsyncGenerator<Buffer> {
-    yield plainHead;
-    yield* compressBlocks(content(), codec);
-  }
-  // Up to a block's worth of output waits to be written (rather than 16 kB), so that writing the
-  // archive does not hold back compressing the next blocks.
-  return { archive: Readable.from(bytes(), { objectMode: false, highWaterMark: BLOCK_BYTES }), manifest };
-}
-
-async function noFiles(): Promise<Bytes> {
-  throw new Error('the manifest names files and no reader of them was given');
 }
 
 /** A format number of the head: ASCII digits up to `end`. */

@@ -31,16 +31,27 @@ export class CopyDigest {
 }
 
 /**
- * One table's rows as COPY text from `sql` (a one-connection client). The caller consumes the answer
- * to its end (one COPY at a time on a connection).
+ * One table's rows as COPY text from `sql` (a one-connection client): postgres.js's own stream, a
+ * chunk per row. The caller consumes it to its end (one COPY at a time on a connection).
  */
-export async function copyOut(sql: Sql, table: TableShape): Promise<AsyncIterable<Buffer>> {
+export async function copyOutStream(sql: Sql, table: TableShape): Promise<Readable> {
   const reader: Readable = await sql`copy ${sql(table.name)} (${sql(table.columns)}) to stdout`.readable();
+  // postgres.js destroys the stream with an error when its connection goes, maybe after its
+  // reader has stopped listening: an 'error' nobody listens to would end the process.
+  reader.on('error', () => {});
+  // postgres.js may leave the socket paused after a COPY TO (table-copy.ts says more); its read hook resumes it.
+  reader.once('end', () => reader._read(0));
+  return reader;
+}
+
+/** One table's rows as COPY text from `sql`, in chunks of many rows. */
+export async function copyOut(sql: Sql, table: TableShape): Promise<AsyncIterable<Buffer>> {
+  const reader = await copyOutStream(sql, table);
   return (async function* () {
     try {
       for await (const chunk of reader as AsyncIterable<Buffer>) yield chunk;
     } finally {
-      // postgres.js may leave the socket paused after a COPY TO (table-copy.ts says more).
+      // Also when the reader stops early (an error): the connection must answer its next query.
       reader._read(0);
     }
   })();

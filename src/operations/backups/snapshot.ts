@@ -12,8 +12,9 @@ import { SILO_VERSION } from '../../base/version.ts';
 import { COPY_SESSION, readSequences, readTables } from '../scale-out/table-copy.ts';
 import type { CompanyRow } from '../../control-plane/schema.ts';
 import { hasDatabase, openAsCompany } from '../../data-plane/company-database.ts';
-import { FORMAT_VERSION, type Manifest, writeArchive } from './archive-format.ts';
-import { copyOut } from './copy-digest.ts';
+import { FORMAT_VERSION, type Manifest } from './archive-format.ts';
+import { writeArchive } from './archive-writer.ts';
+import { copyOutStream } from './copy-digest.ts';
 import type { OnProgress } from './progress.ts';
 import { fileReader, readFileList } from './archive-files.ts';
 
@@ -77,7 +78,7 @@ export async function takeSnapshot(ctx: SiloContext, company: CompanyRow, onProg
         sequences,
         ...(files ? { files } : {}),
       },
-      (table) => copyOut(sql, table),
+      (table) => copyOutStream(sql, table),
       {
         onRows:
           onProgress &&
