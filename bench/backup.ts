@@ -11,7 +11,9 @@
 // in one REPEATABLE READ transaction written to a file (raw, and through one gzip level 1 stream),
 // and COPY ... FROM STDIN of that raw file into an empty database at the same schema. The backup
 // is taken with each codec a format 3 archive may name (brotli, the default, and gzip), alternating
-// which goes first. Results and their reading: docs/backups.md.
+// which goes first. The raw COPY and the brotli backup also record the CPU time this process and
+// the embedded server used: both sides of a pipe share the machine's cores. Results and their
+// reading: docs/backups.md.
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +32,18 @@ import { COPY_SESSION, copyInto, fingerprint, readTables, type TableShape } from
 import { digestTable } from '../src/operations/backups/copy-digest.ts';
 import { listServers } from '../src/control-plane/server-records.ts';
 import { fill } from './company-data.ts';
-import { formatTable, intOption, machineInfo, median, ms, openBenchSilo, runBench, serverInfo, startBenchServer } from './support.ts';
+import {
+  cpuSnapshot,
+  formatTable,
+  intOption,
+  machineInfo,
+  median,
+  ms,
+  openBenchSilo,
+  runBench,
+  serverInfo,
+  startBenchServer,
+} from './support.ts';
 
 const copyOptions = { connection: { ...COPY_SESSION }, idle_timeout: 0, max_lifetime: 0 };
 
@@ -64,16 +77,23 @@ async function dumpByHand(sql: Sql, tables: TableShape[], dir: string, gzip: boo
   return { rows, bytes };
 }
 
-async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }> {
+/** The wall time of `run`, and the CPU time this process and the embedded server used meanwhile. */
+async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number; cpu: { node: number; postgres: number } }> {
+  const before = cpuSnapshot(postmasterPid);
   const started = performance.now();
   const value = await run();
-  return { value, ms: performance.now() - started };
+  const ms = performance.now() - started;
+  const after = cpuSnapshot(postmasterPid);
+  return { value, ms, cpu: { node: after.nodeMs - before.nodeMs, postgres: after.postgresMs - before.postgresMs } };
 }
+
+let postmasterPid: number | undefined;
 
 async function main() {
   const mb = intOption('mb', 'BENCH_MB', 100);
   const runs = intOption('runs', 'BENCH_RUNS', 3);
   const server = await startBenchServer();
+  postmasterPid = server.postmasterPid;
   const work = mkdtempSync(join(tmpdir(), 'silo-bench-backup-'));
   const bench = await openBenchSilo(server.url, { SILO_BACKUP_DIR: join(work, 'backups') });
   const ctx: SiloContext = bench.silo.ctx;
@@ -106,6 +126,10 @@ async function main() {
       /** Each run's raw COPY time over its backup's: the ratio within one run, less moved by the machine's load. */
       ofRaw: [] as number[],
       ofRawGzip: [] as number[],
+      handNodeCpu: [] as number[],
+      handPgCpu: [] as number[],
+      backupNodeCpu: [] as number[],
+      backupPgCpu: [] as number[],
     };
     let text = { rows: 0, bytes: 0 };
     const archiveBytes = { brotli: 0, gzip: 0 };
@@ -150,6 +174,10 @@ async function main() {
       });
       await restored.end();
       figures.hand.push(hand.ms);
+      figures.handNodeCpu.push(hand.cpu.node);
+      figures.handPgCpu.push(hand.cpu.postgres);
+      figures.backupNodeCpu.push(backup.cpu.node);
+      figures.backupPgCpu.push(backup.cpu.postgres);
       figures.handGzip.push(handGzip.ms);
       figures.backupGzip.push(backupGzipAfter.ms);
       figures.ofRaw.push(hand.ms / backup.ms);
@@ -224,6 +252,20 @@ async function main() {
           ["median of the runs' own ratios to the raw COPY", '', '', `brotli ${m.ofRaw.toFixed(2)}, gzip ${m.ofRawGzip.toFixed(2)}`],
           ["a restore's check, format 1 (SQL md5 per row)", ms(m.verifyOne), rate(m.verifyOne), ''],
           ["a restore's check, format 2 (COPY read back)", ms(m.verifyTwo), rate(m.verifyTwo), ''],
+        ],
+      ),
+    );
+    // Both sides of each pipe share the machine's cores: CPU over wall time says how many were busy,
+    // and how much a step could gain from more overlap on this machine.
+    const cores = (node: number, pg: number, wall: number) => (Number.isNaN(pg) ? '' : ((node + pg) / wall).toFixed(2));
+    const pg = (value: number) => (Number.isNaN(value) ? 'n/a (not embedded)' : ms(value));
+    console.log(`\nCPU time (medians of ${runs} runs; PostgreSQL: the embedded server's processes, in 10 ms ticks):`);
+    console.log(
+      formatTable(
+        ['', 'Node ms', 'PostgreSQL ms', 'cores busy'],
+        [
+          ['COPY out by hand (raw file)', ms(m.handNodeCpu), pg(m.handPgCpu), cores(m.handNodeCpu, m.handPgCpu, m.hand)],
+          ['Silo backup (brotli)', ms(m.backupNodeCpu), pg(m.backupPgCpu), cores(m.backupNodeCpu, m.backupPgCpu, m.backup)],
         ],
       ),
     );

@@ -10,7 +10,7 @@
 //   BENCH_DATABASE_URL=postgres://...        an existing server (admin login) instead of an embedded one
 //
 // Results and their reading: docs/migrations.md.
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { and, eq } from 'drizzle-orm';
@@ -25,7 +25,20 @@ import { startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts
 import { fleetStatus, fleetSucceeded, migrateFleet } from '../src/operations/migrations/fleet.ts';
 import { loadMigrationSet } from '../src/base/db/migration-set.ts';
 import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
-import { formatTable, intOption, machineInfo, median, ms, option, serverInfo, silentLog, withDatabase } from './support.ts';
+import {
+  type CpuSnapshot,
+  cpuSnapshot,
+  formatTable,
+  intOption,
+  machineInfo,
+  median,
+  ms,
+  option,
+  postmasterPidOf,
+  serverInfo,
+  silentLog,
+  withDatabase,
+} from './support.ts';
 import { sealedAt } from '../src/base/crypto/credentials.ts';
 import { appendMigration, cliDefaultConcurrency } from './migration-support.ts';
 
@@ -65,52 +78,6 @@ async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failure !== undefined) throw failure;
-}
-
-/** CPU time so far: this process's, the embedded server's (postmaster, live children and reaped ones), the machine's. */
-interface CpuSnapshot {
-  nodeMs: number;
-  postgresMs: number;
-  machineBusyTicks: number;
-  machineTotalTicks: number;
-}
-
-const TICK_MS = 10; // USER_HZ is 100 on Linux
-
-function procStat(pid: number): number[] | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after "(comm)": state, ppid, ..., utime (index 11), stime, cutime, cstime.
-    return text
-      .slice(text.lastIndexOf(')') + 2)
-      .split(' ')
-      .map(Number);
-  } catch {
-    return undefined;
-  }
-}
-
-function cpuSnapshot(postmasterPid: number | undefined): CpuSnapshot {
-  const usage = process.cpuUsage();
-  let postgresTicks = Number.NaN;
-  if (postmasterPid !== undefined) {
-    const own = procStat(postmasterPid);
-    postgresTicks = own ? own[11]! + own[12]! + own[13]! + own[14]! : Number.NaN;
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry) || Number(entry) === postmasterPid) continue;
-      const fields = procStat(Number(entry));
-      if (fields?.[1] === postmasterPid) postgresTicks += fields[11]! + fields[12]!;
-    }
-  }
-  const [, ...cpu] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
-  const ticks = cpu.map(Number);
-  const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
-  return {
-    nodeMs: (usage.user + usage.system) / 1000,
-    postgresMs: postgresTicks * TICK_MS,
-    machineBusyTicks: total - ticks[3]! - ticks[4]!,
-    machineTotalTicks: total,
-  };
 }
 
 function randomPrefix(index: number): string {
@@ -435,8 +402,7 @@ try {
     const server = await startEmbeddedPostgres(dir, { maxConnections: 300 });
     cleanups.push(() => server.stop());
     serverUrl = server.url;
-    const pid = Number(readFileSync(join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
-    embedded = { postmasterPid: Number.isInteger(pid) && pid > 0 ? pid : undefined };
+    embedded = { postmasterPid: postmasterPidOf(dir) };
   }
   await bench(serverUrl, embedded, folder, fleets, cleanups);
 } catch (error) {

@@ -2,7 +2,7 @@
 // Silo on it under a unique name prefix, cleanup that drops everything the run created, command-line
 // options, statistics and plain-text tables. Benchmarks print numbers; they assert nothing.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
@@ -24,7 +24,19 @@ export interface BenchServer {
   /** An admin login (one that may create databases and roles) on some database of the server. */
   url: string;
   embedded: boolean;
+  /** The embedded server's postmaster, whose CPU cpuSnapshot() reads; none for BENCH_DATABASE_URL. */
+  postmasterPid?: number;
   stop(): Promise<void>;
+}
+
+/** The postmaster's pid of the embedded server in `dir`, if it runs there (its cluster may live elsewhere). */
+export function postmasterPidOf(dir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -50,6 +62,7 @@ export async function startBenchServer(): Promise<BenchServer> {
   return {
     url: server.url,
     embedded: true,
+    postmasterPid: postmasterPidOf(dir),
     async stop() {
       try {
         await stopServer();
@@ -218,6 +231,52 @@ export async function timed(count: number, concurrency: number, attempt: (i: num
     }),
   );
   return ((performance.now() - started) * 1000) / count;
+}
+
+/** CPU time so far: this process's, the embedded server's (postmaster, live children and reaped ones), the machine's. */
+export interface CpuSnapshot {
+  nodeMs: number;
+  postgresMs: number;
+  machineBusyTicks: number;
+  machineTotalTicks: number;
+}
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+function procStat(pid: number): number[] | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm)": state, ppid, ..., utime (index 11), stime, cutime, cstime.
+    return text
+      .slice(text.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
+  } catch {
+    return undefined;
+  }
+}
+
+export function cpuSnapshot(postmasterPid: number | undefined): CpuSnapshot {
+  const usage = process.cpuUsage();
+  let postgresTicks = Number.NaN;
+  if (postmasterPid !== undefined) {
+    const own = procStat(postmasterPid);
+    postgresTicks = own ? own[11]! + own[12]! + own[13]! + own[14]! : Number.NaN;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry) || Number(entry) === postmasterPid) continue;
+      const fields = procStat(Number(entry));
+      if (fields?.[1] === postmasterPid) postgresTicks += fields[11]! + fields[12]!;
+    }
+  }
+  const [, ...cpu] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  const ticks = cpu.map(Number);
+  const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
+  return {
+    nodeMs: (usage.user + usage.system) / 1000,
+    postgresMs: postgresTicks * TICK_MS,
+    machineBusyTicks: total - ticks[3]! - ticks[4]!,
+    machineTotalTicks: total,
+  };
 }
 
 /** The machine's CPU ticks so far, all cores (Linux /proc/stat): busy ones and all of them. */
