@@ -138,6 +138,12 @@ describe('backup and restore in place', () => {
   it('restores exactly what the backup took, and its users log in', async () => {
     await createTenant('roundtrip');
     await seed('roundtrip');
+    // Documents longer than an archive block (1 MiB), up to several of them in one row.
+    await withTenantDb(
+      'roundtrip',
+      (sql) => sql`
+      insert into documents (title, content) select 'Long ' || i, repeat(md5(i::text) || ' ', 40000 * i) from generate_series(1, 4) i`,
+    );
     const before = await contents('roundtrip');
     const backup = await backupOverHttp('roundtrip');
     expect(backup.status, JSON.stringify(backup)).toBe('completed');

@@ -2,6 +2,7 @@
 // writer, for the tests that forge or inspect one: the plain head "SILO-BACKUP 3 <codec>\n", then
 // blocks (4-byte length + the block compressed on its own, at most 1 MiB once decompressed) up to a
 // zero length.
+import type { ManifestHead } from '../../src/operations/backups/archive-format.ts';
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 
 const BLOCK_BYTES = 1024 * 1024;
@@ -46,4 +47,19 @@ export function firstFiguresAt(content: Buffer): number {
   let at = 4 + content.readUInt32BE(0);
   while (content.readUInt32BE(at) !== 0) at += 4 + content.readUInt32BE(at);
   return at + 4;
+}
+
+/** The manifest head of a test company's archive whose tables, of two columns (id, data), are `names`. */
+export function manifestHeadOf(names: string[]): ManifestHead {
+  return {
+    format: 'silo-backup',
+    formatVersion: 3,
+    company: { id: '00000000-0000-4000-8000-000000000001', slug: 'acme', name: 'Acme' },
+    schemaVersion: null,
+    siloVersion: 'test',
+    serverVersion: 'test',
+    createdAt: new Date(0).toISOString(),
+    tables: names.map((name) => ({ name, columns: ['id', 'data'] })),
+    sequences: [],
+  };
 }

@@ -97,7 +97,7 @@ class InOrder<T> {
  * The content of a format 3 archive as it is written: bytes go into the block being filled
  * (`block`, `size`: the writer fills it in place, archive-writer.ts), and each block sealed is
  * compressed on the thread pool while the next one fills; `next()` answers their framed output in
- * order. Blocks are reused once compressed (IN_FLIGHT of them, a few more at most): a fresh 1 MiB
+ * order. Blocks are reused once compressed (IN_FLIGHT of them and the one being filled): a fresh 1 MiB
  * buffer per block added to the buffers after which V8 runs a full garbage collection, one every
  * few megabytes (docs/backups.md).
  */
@@ -112,6 +112,13 @@ export class BlockCompressor {
 
   get room(): number {
     return BLOCK_BYTES - this.size;
+  }
+
+  /** Leaves `n` bytes of the block to be written in place later (a frame's length); answers where they start. */
+  reserve(n: number): number {
+    const at = this.size;
+    this.size += n;
+    return at;
   }
 
   /** Copies what fits of `bytes` from `from` on into the block; answers how many bytes it took. */

@@ -24,7 +24,7 @@ const MAGIC_PREFIX = Buffer.from('SILO-BACKUP ');
 export const TRAILER = Buffer.from('END\n');
 /** A manifest larger than this is not one Silo wrote (a company's tables and sequences fit in a few kB). */
 const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
-/** Frames are what postgres.js hands over (64 kB or so); anything far larger is a damaged length. */
+/** Frames hold at most a block (format 3) or one read of the driver (older formats); anything far larger is a damaged length. */
 const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 const identifier = z.string().min(1).max(63);

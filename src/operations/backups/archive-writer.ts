@@ -69,9 +69,14 @@ class ContentWriter {
     this.text = { hash: createHash('sha256'), rows: 0 };
   }
 
-  /** COPY text, cut anywhere (rows may span frames): copied into frames that end where blocks do. */
-  appendText(chunk: Buffer): void {
-    for (let at = 0; at < chunk.length; ) {
+  /**
+   * COPY text, cut anywhere (rows may span frames): copied into frames that end where blocks do.
+   * Stops when too many blocks are being compressed (a row may span hundreds of blocks) and answers
+   * where it stopped in `chunk`: `settle`, then append the rest.
+   */
+  appendText(chunk: Buffer, from = 0): number {
+    let at = from;
+    while (at < chunk.length && !this.blocks.busy) {
       if (this.frameAt < 0) this.openFrame();
       at += this.blocks.fill(chunk, at);
       if (this.blocks.room === 0) {
@@ -79,6 +84,7 @@ class ContentWriter {
         this.blocks.seal();
       }
     }
+    return at;
   }
 
   /** The end of a table's text: its figures, and the zero length and figures that close its section. */
@@ -112,8 +118,7 @@ class ContentWriter {
   /** A frame's length is written when it closes, so it must lie in the block being filled with its text. */
   private openFrame(): void {
     if (this.blocks.room < 5) this.blocks.seal();
-    this.frameAt = this.blocks.size;
-    this.blocks.size += 4;
+    this.frameAt = this.blocks.reserve(4);
   }
 
   private closeFrame(): void {
@@ -136,22 +141,33 @@ class ContentWriter {
  */
 function appendTable(source: Readable, writer: ContentWriter): Promise<void> {
   return new Promise<void>((resolve, reject) => {
+    // The blocks being handed on while the stream is paused. Its 'end' can come meanwhile (rows
+    // and the end buffered during a pause, the last row's 'data' pausing it again): the table is
+    // done only when they are, or two loops would take blocks' output at once.
+    let settling: Promise<void> = Promise.resolve();
     const fail = (error: unknown) => {
       source.destroy();
       reject(error);
     };
     source.on('data', (chunk: Buffer) => {
+      let at: number;
       try {
-        writer.appendText(chunk);
+        at = writer.appendText(chunk);
       } catch (error) {
         fail(error);
         return;
       }
       if (!writer.busy) return;
       source.pause();
-      writer.settle().then(() => source.resume(), fail);
+      settling = (async () => {
+        for (;;) {
+          await writer.settle();
+          if (at === chunk.length) return;
+          at = writer.appendText(chunk, at);
+        }
+      })().then(() => void source.resume(), fail);
     });
-    source.once('end', resolve);
+    source.once('end', () => void settling.then(() => resolve()));
     source.once('error', reject);
   });
 }
@@ -200,6 +216,8 @@ export function writeArchive(
     if (archive.destroyed) throw new ReaderGone();
     let more = true;
     for (const piece of pieces) more = archive.push(piece);
+    // A reader can destroy the archive inside push (from a 'data' listener): no read would wake us.
+    if (archive.destroyed) throw new ReaderGone();
     if (!more) await new Promise<void>((resolve) => (wanted = resolve));
     if (archive.destroyed) throw new ReaderGone();
   };

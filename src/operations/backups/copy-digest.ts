@@ -44,7 +44,7 @@ export async function copyOutStream(sql: Sql, table: TableShape): Promise<Readab
   return reader;
 }
 
-/** One table's rows as COPY text from `sql`, in chunks of many rows. */
+/** One table's rows as COPY text from `sql`, in chunks as postgres.js hands them over (one row each). */
 export async function copyOut(sql: Sql, table: TableShape): Promise<AsyncIterable<Buffer>> {
   const reader = await copyOutStream(sql, table);
   return (async function* () {
