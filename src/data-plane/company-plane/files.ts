@@ -186,7 +186,25 @@ export async function getFile(db: TenantDb, documentId: string, fileId: string):
   return toFileView(row);
 }
 
-export async function openFile(storage: FileStorage, company: Company, file: FileView, range?: ByteRange): Promise<Readable> {
+/**
+ * A download whose bytes are at most this many is read whole and answered in one write; a larger one
+ * is streamed. 1 MiB, the read stream's own chunk: a streamed download holds as much at a time
+ * anyway, so memory stays bounded by this many bytes per download in progress either way.
+ */
+export const WHOLE_READ_BYTES = 1024 * 1024;
+
+/**
+ * The file's bytes, or the part `range` names: in memory when they are few (WHOLE_READ_BYTES; a
+ * stream and its chunks cost more than the read itself, docs/files.md, "Performance"), else a stream.
+ */
+export async function openFile(
+  storage: FileStorage,
+  company: Company,
+  file: FileView,
+  range?: ByteRange,
+): Promise<Uint8Array<ArrayBuffer> | Readable> {
+  const part = range ?? { start: 0, end: file.size - 1 };
+  if (part.end - part.start + 1 <= WHOLE_READ_BYTES) return storage.readBytes(company.id, file.id, part);
   return storage.read(company.id, file.id, range);
 }
 
