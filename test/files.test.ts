@@ -3,7 +3,7 @@
 // limit (also passed mid-body over HTTP, where the server reads Node's request itself), an unknown
 // document, isolation between companies, an upload aborted mid-way, and the company's folder made
 // by the provisioning saga, undone with it, and removed with the company.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { request } from 'node:http';
@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getCompany } from '../src/control-plane/company-records.ts';
 import { sql } from 'drizzle-orm';
 import { inTransaction } from '../src/base/db/transaction.ts';
+import { WHOLE_READ_BYTES } from '../src/data-plane/company-plane/files.ts';
 import { fileReservations } from '../src/data-plane/schema.ts';
 import { companyToken } from './support/company-login.ts';
 import { digestOf, fileBytes, streamOf } from './support/file-bytes.ts';
@@ -240,6 +241,81 @@ describe('ranges and ETags', () => {
     expect(changed.status).toBe(200);
     const same = await download('files-a', id, { range: 'bytes=0-9', 'if-range': etag });
     expect(same.status).toBe(206);
+  });
+});
+
+describe('small files, read whole', () => {
+  // A download of up to WHOLE_READ_BYTES is read whole and answered in one write, a larger one
+  // streamed: both must answer the same bytes and headers, whole and in part, over real HTTP.
+  it.each([
+    ['at the threshold', WHOLE_READ_BYTES],
+    ['one byte over it', WHOLE_READ_BYTES + 1],
+  ])('a file %s answers its bytes, length, ETag and ranges alike', async (_, size) => {
+    const company = companies['files-a']!;
+    const all = Buffer.from(Array.from({ length: size }, (_, i) => (i * 7) % 253));
+    const up = await upload('files-a', all, 'edge.bin', 'application/octet-stream');
+    expect(up.status).toBe(201);
+    const url = `${base}/api/documents/${company.document}/files/${up.body.id}`;
+    const get = (headers: Record<string, string> = {}) => fetch(url, { headers: { authorization: `Bearer ${company.token}`, ...headers } });
+
+    const whole = await get();
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get('content-length')).toBe(String(size));
+    expect(whole.headers.get('etag')).toBe(`"${up.body.sha256}"`);
+    expect(whole.headers.get('accept-ranges')).toBe('bytes');
+    expect(Buffer.from(await whole.arrayBuffer()).equals(all)).toBe(true);
+
+    for (const [range, start, end] of [
+      ['bytes=-10', size - 10, size - 1],
+      ['bytes=1000-2999', 1000, 2999],
+      ['bytes=0-', 0, size - 1],
+    ] as const) {
+      const part = await get({ range });
+      expect(part.status, range).toBe(206);
+      expect(part.headers.get('content-range')).toBe(`bytes ${start}-${end}/${size}`);
+      expect(part.headers.get('content-length')).toBe(String(end - start + 1));
+      expect(Buffer.from(await part.arrayBuffer()).equals(all.subarray(start, end + 1)), range).toBe(true);
+    }
+
+    const cached = await get({ 'if-none-match': `"${up.body.sha256}"` });
+    expect(cached.status).toBe(304);
+    expect(await cached.text()).toBe('');
+    const changed = await get({ range: 'bytes=0-9', 'if-range': '"other"' });
+    expect(changed.status).toBe(200);
+    expect((await changed.arrayBuffer()).byteLength).toBe(size);
+  });
+
+  it('answers an empty file with no bytes, and 404 when its bytes are gone', async () => {
+    const company = companies['files-a']!;
+    const empty = await upload('files-a', new Uint8Array(0));
+    const url = `${base}/api/documents/${company.document}/files/${empty.body.id}`;
+    const res = await fetch(url, { headers: { authorization: `Bearer ${company.token}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-length')).toBe('0');
+    expect((await res.arrayBuffer()).byteLength).toBe(0);
+
+    const small = await upload('files-a', Buffer.from('soon gone'));
+    rmSync(join(folderOf(company.id), small.body.id));
+    const gone = await fetch(`${base}/api/documents/${company.document}/files/${small.body.id}`, {
+      headers: { authorization: `Bearer ${company.token}` },
+    });
+    expect(gone.status).toBe(404);
+    expect((await gone.json()).error.code).toBe('not_found');
+  });
+});
+
+describe('a company made before files existed', () => {
+  it('has its folder made by its first upload', async () => {
+    const company = await createCompany('files-old');
+    // What such a company has: no folder (the write tries the file first and makes the folder then).
+    rmSync(folderOf(company.id), { recursive: true });
+    const { chunks, sha256 } = fileBytes(300_000);
+    const up = await upload('files-old', streamOf(chunks()));
+    expect(up.status).toBe(201);
+    expect(up.body.sha256).toBe(sha256);
+    expect(statSync(folderOf(company.id)).mode & 0o777).toBe(0o700);
+    expect(readdirSync(folderOf(company.id))).toEqual([up.body.id]);
+    expect(await digestOf((await download('files-old', up.body.id)).body)).toEqual({ sha256, size: 300_000 });
   });
 });
 

@@ -5,12 +5,13 @@
 // document deleted meanwhile) removes what was stored, so nothing is left behind. docs/files.md.
 import { createHash, randomUUID } from 'node:crypto';
 import { finished, Readable, Transform, type TransformCallback } from 'node:stream';
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, getTableColumns, sql } from 'drizzle-orm';
 import { invalid, notFound, pgCode, SiloError } from '../../base/errors.ts';
 import { inTransaction } from '../../base/db/transaction.ts';
 import type { ByteRange, FileStorage } from '../files/file-storage.ts';
 import type { TenantDb } from '../pool-map.ts';
 import { documentFiles, documents } from '../schema.ts';
+import { preparedSelect } from '../prepared.ts';
 import { rowsOf } from '../tenant-db.ts';
 import { StorageHold } from './file-quota.ts';
 
@@ -48,8 +49,26 @@ interface Company {
   id: string;
 }
 
+// The lookups of every upload and download, prepared once per tenant pool (prepared.ts): a small
+// transfer's time is mostly such fixed costs (docs/files.md, "Performance").
+const documentIdOf = preparedSelect({ id: documents.id }, (db) =>
+  db
+    .select({ id: documents.id })
+    .from(documents)
+    .where(eq(documents.id, sql.placeholder('id')))
+    .prepare('silo_document_exists'),
+);
+const fileColumns = getTableColumns(documentFiles);
+const fileById = preparedSelect(fileColumns, (db) =>
+  db
+    .select(fileColumns)
+    .from(documentFiles)
+    .where(and(eq(documentFiles.id, sql.placeholder('id')), eq(documentFiles.documentId, sql.placeholder('documentId'))))
+    .prepare('silo_document_file_by_id'),
+);
+
 async function assertDocument(db: TenantDb, documentId: string): Promise<void> {
-  const [row] = await db.select({ id: documents.id }).from(documents).where(eq(documents.id, documentId));
+  const [row] = await documentIdOf(db, { id: documentId });
   if (!row) throw notFound('document');
 }
 
@@ -178,15 +197,30 @@ export async function listFiles(db: TenantDb, documentId: string): Promise<FileV
 
 /** One file of one document; 404 for any other pair (another document's file, another company's id). */
 export async function getFile(db: TenantDb, documentId: string, fileId: string): Promise<FileView> {
-  const [row] = await db
-    .select()
-    .from(documentFiles)
-    .where(and(eq(documentFiles.id, fileId), eq(documentFiles.documentId, documentId)));
+  const [row] = await fileById(db, { id: fileId, documentId });
   if (!row) throw notFound('file');
   return toFileView(row);
 }
 
-export async function openFile(storage: FileStorage, company: Company, file: FileView, range?: ByteRange): Promise<Readable> {
+/**
+ * A download whose bytes are at most this many is read whole and answered in one write; a larger one
+ * is streamed. 1 MiB, the read stream's own chunk: a streamed download holds as much at a time
+ * anyway, so memory stays bounded by this many bytes per download in progress either way.
+ */
+export const WHOLE_READ_BYTES = 1024 * 1024;
+
+/**
+ * The file's bytes, or the part `range` names: in memory when they are few (WHOLE_READ_BYTES; a
+ * stream and its chunks cost more than the read itself, docs/files.md, "Performance"), else a stream.
+ */
+export async function openFile(
+  storage: FileStorage,
+  company: Company,
+  file: FileView,
+  range?: ByteRange,
+): Promise<Uint8Array<ArrayBuffer> | Readable> {
+  const part = range ?? { start: 0, end: file.size - 1 };
+  if (part.end - part.start + 1 <= WHOLE_READ_BYTES) return storage.readBytes(company.id, file.id, part);
   return storage.read(company.id, file.id, range);
 }
 

@@ -31,6 +31,11 @@ export interface FileStorage {
   /** The stored bytes, or a part of them; 404 when there are none. */
   read(companyId: string, fileId: string, range?: ByteRange): Promise<Readable>;
   /**
+   * Bytes `range` of a stored file (`end` = `start - 1`: none) in memory, for reads small enough to
+   * hold whole (the caller bounds them); 404 when there is no such file.
+   */
+  readBytes(companyId: string, fileId: string, range: ByteRange): Promise<Uint8Array<ArrayBuffer>>;
+  /**
    * The files stored for the company (not the temporary ones of uploads in progress), with when each
    * was last written; none when the company has no place yet.
    */

@@ -43,6 +43,10 @@ export class LazyS3FileStorage implements FileStorage {
     return (await this.loaded()).read(companyId, fileId, range);
   }
 
+  async readBytes(companyId: string, fileId: string, range: ByteRange): Promise<Uint8Array<ArrayBuffer>> {
+    return (await this.loaded()).readBytes(companyId, fileId, range);
+  }
+
   async list(companyId: string): Promise<StoredFile[]> {
     return (await this.loaded()).list(companyId);
   }

@@ -155,7 +155,9 @@ export function registerFileRoutes(app: App, ctx: SiloContext) {
         'Content-Length': String(range ? range.end - range.start + 1 : file.size),
       };
       if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${file.size}`;
-      return c.body(Readable.toWeb(bytes) as ReadableStream, range ? 206 : 200, headers);
+      // Bytes in memory go out in one write (@hono/node-server's path for a Uint8Array body).
+      const body = bytes instanceof Readable ? (Readable.toWeb(bytes) as ReadableStream) : bytes;
+      return c.body(body, range ? 206 : 200, headers);
     },
   );
 
