@@ -151,6 +151,17 @@ describe('upload and download', () => {
     expect(readdirSync(folderOf(id)).sort()).toEqual(before);
   }, 60_000);
 
+  it('answers 413 to a Content-Length over SILO_FILE_MAX_BYTES before looking its document up', async () => {
+    // Documented order: a body that could never be taken is refused first, even for a document
+    // that does not exist; nothing is stored.
+    const { id, token } = companies['files-a']!;
+    const before = readdirSync(folderOf(id)).sort();
+    const res = await uploadOverHttp({ token, document: crypto.randomUUID() }, MAX_FILE + 1, true);
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe('payload_too_large');
+    expect(readdirSync(folderOf(id)).sort()).toEqual(before);
+  }, 60_000);
+
   it('answers 404 over HTTP to an upload to an unknown document, whose bytes start to arrive while it is looked up, and stores nothing', async () => {
     const { id, token } = companies['files-a']!;
     const before = readdirSync(folderOf(id)).sort();
