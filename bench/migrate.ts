@@ -21,7 +21,7 @@ import { migrationsFolder, openSilo, type Silo } from '../src/bootstrap.ts';
 import { loadConfig } from '../src/base/config/config.ts';
 import type { SiloContext } from '../src/context.ts';
 import { companies, type CompanyRow } from '../src/control-plane/schema.ts';
-import { startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
+import { postmasterPid, startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
 import { fleetStatus, fleetSucceeded, migrateFleet } from '../src/operations/migrations/fleet.ts';
 import { loadMigrationSet } from '../src/base/db/migration-set.ts';
 import { provisionCompany } from '../src/operations/provisioning/provision-company.ts';
@@ -34,7 +34,6 @@ import {
   median,
   ms,
   option,
-  postmasterPidOf,
   serverInfo,
   silentLog,
   withDatabase,
@@ -402,7 +401,7 @@ try {
     const server = await startEmbeddedPostgres(dir, { maxConnections: 300 });
     cleanups.push(() => server.stop());
     serverUrl = server.url;
-    embedded = { postmasterPid: postmasterPidOf(dir) };
+    embedded = { postmasterPid: postmasterPid(server.clusterDir) };
   }
   await bench(serverUrl, embedded, folder, fleets, cleanups);
 } catch (error) {

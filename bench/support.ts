@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { type OpenOptions, openSilo, type Silo } from '../src/bootstrap.ts';
 import { loadConfig } from '../src/base/config/config.ts';
-import { startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
+import { postmasterPid, startEmbeddedPostgres } from '../src/base/embedded/embedded-postgres.ts';
 import { createLogger } from '../src/base/logger.ts';
 
 export const silentLog = createLogger('silent');
@@ -27,16 +27,6 @@ export interface BenchServer {
   /** The embedded server's postmaster, whose CPU cpuSnapshot() reads; none for BENCH_DATABASE_URL. */
   postmasterPid?: number;
   stop(): Promise<void>;
-}
-
-/** The postmaster's pid of the embedded server in `dir`, if it runs there (its cluster may live elsewhere). */
-export function postmasterPidOf(dir: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -62,7 +52,7 @@ export async function startBenchServer(): Promise<BenchServer> {
   return {
     url: server.url,
     embedded: true,
-    postmasterPid: postmasterPidOf(dir),
+    postmasterPid: postmasterPid(server.clusterDir),
     async stop() {
       try {
         await stopServer();

@@ -58,7 +58,8 @@ function portAnswers(port: number): Promise<boolean> {
   });
 }
 
-function postmasterPid(dir: string): number | undefined {
+/** The pid the postmaster.pid in a cluster's directory names, if there is one (the benchmarks read its CPU time). */
+export function postmasterPid(dir: string): number | undefined {
   try {
     const pid = Number(readFileSync(join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
