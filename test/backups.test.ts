@@ -4,7 +4,7 @@
 // downloads as stored and holds no secret; a damaged or truncated archive answers 400 with nothing
 // changed; a failure at every restore step leaves the company with its data and nothing behind; a
 // backup taken while 16 clients write matches one snapshot.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
@@ -424,6 +424,26 @@ describe('scheduled backups', () => {
       expect(off.body.backupSchedule).toBeNull();
     } finally {
       await second.close();
+    }
+  });
+});
+
+describe('a backup that cannot be stored', () => {
+  it('fails, and lets its snapshot’s connection go at once', async () => {
+    const id = await createTenant('unstorable');
+    // A file where the company's backup folder would be: the archive's temporary file cannot be opened.
+    const folder = join(t.config.backups.dir, id);
+    mkdirSync(t.config.backups.dir, { recursive: true });
+    writeFileSync(folder, 'in the way');
+    try {
+      const backup = await backupOverHttp('unstorable');
+      expect(backup.status).toBe('failed');
+      // The snapshot's transaction would otherwise sit idle, holding back vacuum, until the server's timeout.
+      await expect
+        .poll(async () => (await t.admin`select 1 from pg_stat_activity where application_name = 'silo-backup'`).length, { timeout: 5000 })
+        .toBe(0);
+    } finally {
+      rmSync(folder, { force: true });
     }
   });
 });

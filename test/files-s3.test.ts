@@ -85,6 +85,15 @@ describe('a bucket per company', () => {
     expect((await download(t, { ...b, document: a.document }, big.id)).status).toBe(404);
   }, 120_000);
 
+  it('answers a clean 500 for an object shorter than its row, never a body cut short', async () => {
+    const a = await createCompany(t, 's3-short');
+    const small = await upload(t, a, 5000);
+    await s3.truncate(`${PREFIX}-${a.id}`, small.id, 100);
+    const res = await download(t, a, small.id);
+    expect(res.status).toBe(500);
+    expect((await res.json()).error.code).toBe('internal');
+  });
+
   it.each(['role', 'first_admin'] as const)(
     'is removed by the undo when provisioning fails at "%s", after the bucket step',
     async (failAt) => {

@@ -3,7 +3,8 @@
 // limit (also passed mid-body over HTTP, where the server reads Node's request itself), an unknown
 // document, isolation between companies, an upload aborted mid-way, and the company's folder made
 // by the provisioning saga, undone with it, and removed with the company.
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { request } from 'node:http';
@@ -312,6 +313,66 @@ describe('small files, read whole', () => {
     });
     expect(gone.status).toBe(404);
     expect((await gone.json()).error.code).toBe('not_found');
+  });
+});
+
+describe('storage that does not match its rows', () => {
+  /** Two GETs pipelined on one connection, as raw HTTP/1.1; answers what came back within a second. */
+  function twoOnOneConnection(first: string, second: string, token: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const { port } = server.address() as AddressInfo;
+      const chunks: Buffer[] = [];
+      const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: silo\r\nAuthorization: Bearer ${token}\r\n\r\n`;
+      const socket = connect(port, '127.0.0.1', () => socket.write(get(first) + get(second)));
+      socket.on('data', (chunk) => chunks.push(chunk));
+      socket.on('error', reject);
+      setTimeout(() => {
+        socket.destroy();
+        resolve(Buffer.concat(chunks).toString('latin1'));
+      }, 1000);
+    });
+  }
+
+  it('sends a streamed file’s Content-Length and no byte more when the stored file is longer', async () => {
+    // Bytes past the row's size (storage damaged or tampered with) must not reach the connection,
+    // where the client would read them as the next answer.
+    const company = companies['files-b']!;
+    const size = 2 * WHOLE_READ_BYTES;
+    const up = await upload('files-b', streamOf(fileBytes(size).chunks()));
+    expect(up.status).toBe(201);
+    appendFileSync(join(folderOf(company.id), up.body.id), 'HTTP/1.1 200 OK\r\nX-Injected: yes\r\nContent-Length: 2\r\n\r\n{}');
+    const answers = await twoOnOneConnection(
+      `/api/documents/${company.document}/files/${up.body.id}`,
+      `/api/documents/${company.document}/files`,
+      company.token,
+    );
+    expect(answers).not.toContain('X-Injected');
+    // The second answer starts right after the first one's last byte (no line break before it).
+    expect(answers.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200']);
+  });
+
+  it('lets a HEAD’s file go at once, and answers it as the GET would', async () => {
+    const company = companies['files-b']!;
+    const up = await upload('files-b', streamOf(fileBytes(3 * WHOLE_READ_BYTES).chunks()));
+    const url = `${base}/api/documents/${company.document}/files/${up.body.id}`;
+    const head = (headers: Record<string, string> = {}) =>
+      fetch(url, { method: 'HEAD', headers: { authorization: `Bearer ${company.token}`, ...headers } });
+    const openOnIt = () =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).endsWith(up.body.id);
+        } catch {
+          return false;
+        }
+      }).length;
+    for (let i = 0; i < 30; i++) expect((await head()).status).toBe(200);
+    await expect.poll(openOnIt, { timeout: 2000 }).toBe(0);
+    const part = await head({ range: 'bytes=10-19' });
+    expect(part.status).toBe(206);
+    expect(part.headers.get('content-range')).toBe(`bytes 10-19/${up.body.size}`);
+    expect(part.headers.get('content-length')).toBe('10');
+    rmSync(join(folderOf(company.id), up.body.id));
+    expect((await head()).status).toBe(404);
   });
 });
 

@@ -50,14 +50,22 @@ export async function writeFileAtomically(
   data: Readable | AsyncIterable<Uint8Array>,
   options: AtomicWriteOptions = {},
 ): Promise<number> {
-  const fd = await openTemporary(temporary, options);
+  const source = data instanceof Readable ? data : Readable.from(data);
+  let fd: number;
+  try {
+    fd = await openTemporary(temporary, options);
+  } catch (error) {
+    // Let the source go, as the pipeline would have (a backup's snapshot ends its connection so).
+    source.destroy();
+    throw error;
+  }
   // `flush`: the stream fsyncs the file before it closes it.
   // `highWaterMark`: chunks that arrive while a write is under way wait in the stream and go out
   // together in one writev, rather than one write (and a thread-pool round trip) each; a socket
   // hands over 64 kB at a time (docs/files.md, "Performance").
   const out = createWriteStream(temporary, { fd, flush: true, highWaterMark: WRITE_BUFFER_BYTES });
   try {
-    await pipeline(data instanceof Readable ? data : Readable.from(data), out);
+    await pipeline(source, out);
     await rename(temporary, path);
     await fsyncPath(dirname(path));
     return out.bytesWritten;

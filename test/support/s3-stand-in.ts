@@ -6,7 +6,7 @@
 // Authorization header is required); nothing reaches the internet.
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
-import { copyFile, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, stat, truncate, utimes } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,8 @@ export interface S3StandIn {
   buckets(): Promise<string[]>;
   /** The keys in a bucket, sorted; null when there is no such bucket. */
   objects(bucket: string): Promise<string[] | null>;
+  /** Cuts an object to its first `size` bytes (storage damaged behind Silo's back). */
+  truncate(bucket: string, key: string, size: number): Promise<void>;
   /** Makes an object look last written at `when` (its LastModified in a listing). */
   age(bucket: string, key: string, when: Date): Promise<void>;
   /** Requests seen, as "METHOD /path". */
@@ -229,6 +231,9 @@ export async function startS3StandIn(): Promise<S3StandIn> {
         .filter((n) => !n.includes('.'))
         .map(keyOf)
         .sort();
+    },
+    async truncate(bucket, key, size) {
+      await truncate(join(bucketDir(bucket), fileName(key)), size);
     },
     async age(bucket, key, when) {
       await utimes(join(bucketDir(bucket), fileName(key)), when, when);

@@ -221,7 +221,8 @@ export async function openFile(
 ): Promise<Uint8Array<ArrayBuffer> | Readable> {
   const part = range ?? { start: 0, end: file.size - 1 };
   if (part.end - part.start + 1 <= WHOLE_READ_BYTES) return storage.readBytes(company.id, file.id, part);
-  return storage.read(company.id, file.id, range);
+  // `part`, never the open end: bytes on disk past the row's size must not follow its Content-Length.
+  return storage.read(company.id, file.id, part);
 }
 
 /** The row first, then the bytes: a failure between leaves bytes no row points at, never a row without its bytes. */

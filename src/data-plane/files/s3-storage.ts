@@ -108,7 +108,10 @@ export class S3FileStorage implements FileStorage {
 
   async readBytes(companyId: string, fileId: string, range: ByteRange): Promise<Uint8Array<ArrayBuffer>> {
     // No bytes: S3 has no Range for none, and the whole (empty) object is as much.
-    return buffer(await this.read(companyId, fileId, range.end >= range.start ? range : undefined));
+    const bytes = await buffer(await this.read(companyId, fileId, range.end >= range.start ? range : undefined));
+    // As the folder's read: never fewer or more bytes than the Content-Length taken from the row.
+    if (bytes.length !== range.end - range.start + 1) throw new Error('the stored object does not have the bytes its row says');
+    return bytes;
   }
 
   async list(companyId: string): Promise<StoredFile[]> {

@@ -136,8 +136,14 @@ async function runBackup(ctx: SiloContext, company: CompanyRow, backup: BackupRo
   try {
     const { manifest, sizeBytes } = await inTurn(ctx, company.serverId ?? company.id, async () => {
       const snapshot = await takeSnapshot(ctx, company, onProgress);
-      const sizeBytes = await backupStorage(ctx).write(backup.storageKey, snapshot.archive);
-      return { manifest: await snapshot.manifest, sizeBytes };
+      try {
+        const sizeBytes = await backupStorage(ctx).write(backup.storageKey, snapshot.archive);
+        return { manifest: await snapshot.manifest, sizeBytes };
+      } finally {
+        // A storage that failed before reading the archive (a folder it cannot make) would leave the
+        // snapshot's transaction open, holding back vacuum: its connection ends with the archive.
+        snapshot.archive.destroy();
+      }
     });
     return await finishBackup(ctx, company, backup, manifest, sizeBytes, performance.now() - started);
   } catch (error) {

@@ -155,6 +155,13 @@ export function registerFileRoutes(app: App, ctx: SiloContext) {
         'Content-Length': String(range ? range.end - range.start + 1 : file.size),
       };
       if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${file.size}`;
+      // HEAD (Hono runs this handler and drops the body): opened as for a GET, so that bytes gone
+      // answer 404 alike, then let go; a stream nobody reads would hold its file open until garbage
+      // collection.
+      if (c.req.method === 'HEAD') {
+        if (bytes instanceof Readable) bytes.destroy();
+        return c.body(null, range ? 206 : 200, headers);
+      }
       // Bytes in memory go out in one write (@hono/node-server's path for a Uint8Array body).
       const body = bytes instanceof Readable ? (Readable.toWeb(bytes) as ReadableStream) : bytes;
       return c.body(body, range ? 206 : 200, headers);
