@@ -8,6 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readArchive } from '../src/operations/backups/archive-format.ts';
 import { writeArchive } from '../src/operations/backups/archive-writer.ts';
 import { copyOutStream } from '../src/operations/backups/copy-digest.ts';
+import { copyTable } from '../src/operations/scale-out/table-copy.ts';
 import { manifestHeadOf } from './support/archive-bytes.ts';
 import { serverUrl } from './support/test-silo.ts';
 
@@ -39,3 +40,35 @@ it('writes archives of rows over a block each that read back (10 tries)', async 
     ).toEqual([8, 100, 8]);
   }
 }, 120_000);
+
+it('fails the archive, and a table copy, with the error of a COPY that fails on its first row', async () => {
+  // The error comes in the same read as the stream itself: its 'error' is emitted before copyOutStream's
+  // await returns (it once ended the process, or the archive waited for ever).
+  const latin1 = postgres(serverUrl('postgres'), { max: 1, onnotice: () => {} });
+  try {
+    await latin1.unsafe("set client_encoding = 'LATIN1'");
+    await latin1`create temp table snowmen (id int, data text)`;
+    await latin1.unsafe("insert into snowmen values (1, convert_from('\\x736e6f7720e29883'::bytea, 'UTF8'))");
+    for (let i = 0; i < 3; i++) {
+      const written = writeArchive(manifestHeadOf(['snowmen']), (table) => copyOutStream(latin1, table));
+      await expect(
+        (async () => {
+          for await (const _chunk of written.archive);
+        })(),
+      ).rejects.toThrow('has no equivalent in encoding "LATIN1"');
+    }
+    // A move's table copy takes the same stream: it fails with the error too, and nothing is lost.
+    const target = postgres(serverUrl('postgres'), { max: 1, onnotice: () => {} });
+    try {
+      await target`create temp table snowmen (id int, data text)`;
+      await expect(copyTable(latin1, target, { name: 'snowmen', columns: ['id', 'data'] })).rejects.toThrow(
+        'has no equivalent in encoding "LATIN1"',
+      );
+    } finally {
+      await target.end({ timeout: 1 });
+    }
+    expect((await latin1`select 1 as one`)[0]!.one).toBe(1);
+  } finally {
+    await latin1.end({ timeout: 1 });
+  }
+}, 30_000);

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Sql } from 'postgres';
-import type { TableShape } from '../scale-out/table-copy.ts';
+import { copyOutOf, type TableShape } from '../scale-out/table-copy.ts';
 import { countRows } from './progress.ts';
 
 export interface TableFigures {
@@ -35,10 +35,7 @@ export class CopyDigest {
  * chunk per row. The caller consumes it to its end (one COPY at a time on a connection).
  */
 export async function copyOutStream(sql: Sql, table: TableShape): Promise<Readable> {
-  const reader: Readable = await sql`copy ${sql(table.name)} (${sql(table.columns)}) to stdout`.readable();
-  // postgres.js destroys the stream with an error when its connection goes, maybe after its
-  // reader has stopped listening: an 'error' nobody listens to would end the process.
-  reader.on('error', () => {});
+  const reader = await copyOutOf(sql, table);
   // postgres.js may leave the socket paused after a COPY TO (table-copy.ts says more); its read hook resumes it.
   reader.once('end', () => reader._read(0));
   return reader;

@@ -65,6 +65,7 @@ export async function takeSnapshot(ctx: SiloContext, company: CompanyRow, onProg
     const files = await readFileList(sql, shapes);
     let done = 0;
     const total = onProgress ? await estimatedRows(sql) : 0;
+    const [session] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
     const written = writeArchive(
       {
         format: 'silo-backup',
@@ -91,7 +92,21 @@ export async function takeSnapshot(ctx: SiloContext, company: CompanyRow, onProg
       },
     );
     archive = written.archive;
-    const end = () => void sql.end({ timeout: 1 }).catch(() => {});
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      void (async () => {
+        // Stopped midway (its reader went away): a COPY being sent stays blocked on a socket nobody
+        // reads, its snapshot and locks held, and ending the client only half-closes the socket
+        // (move-finish.ts): the company's role ends its own session from the server's side.
+        try {
+          if (!written.archive.readableEnded) await endSession(ctx, company, session!.pid);
+        } finally {
+          await sql.end({ timeout: 1 });
+        }
+      })().catch(() => {});
+    };
     archive.once('end', end);
     archive.once('close', end);
     archive.once('error', end);
@@ -99,6 +114,16 @@ export async function takeSnapshot(ctx: SiloContext, company: CompanyRow, onProg
   } catch (error) {
     await sql.end({ timeout: 1 }).catch(() => {});
     throw error;
+  }
+}
+
+/** Ends a session of the company's role from another (a role may end its own sessions). */
+async function endSession(ctx: SiloContext, company: CompanyRow, pid: number): Promise<void> {
+  const other = await openAsCompany(ctx, company, { max: 1, idle_timeout: 0 });
+  try {
+    await other`select pg_terminate_backend(${pid})`;
+  } finally {
+    await other.end({ timeout: 1 }).catch(() => {});
   }
 }
 

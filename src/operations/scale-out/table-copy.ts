@@ -3,7 +3,7 @@
 // checksum) that both sides compute to verify the copy. Table and column names come from the
 // catalogs and reach SQL only as quoted identifiers (postgres.js `sql(name)`).
 import { once } from 'node:events';
-import type { Readable, Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Sql } from 'postgres';
 
@@ -98,17 +98,40 @@ export async function setSequences(sql: Sql, sequences: { name: string; lastValu
 const BATCH_BYTES = 256 * 1024;
 
 /**
+ * One table's COPY ... TO STDOUT on `sql` as postgres.js's readable stream, listened to for errors
+ * from the moment it exists. postgres.js destroys the stream with an error when its connection goes,
+ * maybe after its reader has stopped listening; and a COPY that fails on its first rows (a damaged
+ * page, a cancelled query) is destroyed in the very read that made it, its 'error' emitted before
+ * `readable()`'s promise is answered. Either 'error' with no listener would end the process, so the
+ * listener is attached as postgres.js hands the stream over (its query's `resolve`, an internal of
+ * postgres.js 3.4, checked by test/archive-writer-postgres.test.ts). The caller still sees the error,
+ * thrown here when it came first, or through its reads.
+ */
+export async function copyOutOf(sql: Sql, table: TableShape): Promise<Readable> {
+  const query = sql`copy ${sql(table.name)} (${sql(table.columns)}) to stdout`;
+  const handOver = query as unknown as { resolve?: (answer: unknown) => void };
+  const resolve = handOver.resolve;
+  if (typeof resolve === 'function') {
+    handOver.resolve = (answer) => {
+      if (answer instanceof Readable) answer.on('error', () => {});
+      resolve.call(query, answer);
+    };
+  }
+  const reader: Readable = await query.readable();
+  reader.on('error', () => {});
+  if (reader.errored) throw reader.errored;
+  return reader;
+}
+
+/**
  * Streams one table from `source` into the same table on `target` (COPY ... TO STDOUT piped into
  * COPY ... FROM STDIN, text format) and answers the bytes carried. Both are one-connection clients
  * (`max: 1`): the function asks them further questions on the same connection to work around two
  * postgres.js 3.4 hangs, noted where they are handled.
  */
 export async function copyTable(source: Sql, target: Sql, table: TableShape): Promise<number> {
-  // postgres.js destroys a COPY's stream with an error when its connection goes, possibly after
-  // this function has stopped listening: an 'error' with no listener would end the process. The
-  // errors still reach this function through the iteration, the writes and `finished`.
-  const reader: Readable = await source`copy ${source(table.name)} (${source(table.columns)}) to stdout`.readable();
-  reader.on('error', () => {});
+  // Its errors reach this function through the iteration, the writes and `finished`.
+  const reader = await copyOutOf(source, table);
   let started = false;
   async function* chunks(): AsyncGenerator<Buffer> {
     started = true;
