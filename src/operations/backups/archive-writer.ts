@@ -5,12 +5,11 @@
 // rows: going through async iterators and a buffer per 64 kB read copied the text twice and
 // allocated as much again, and the garbage collection that allocation costs was a quarter of a
 // backup's CPU (docs/backups.md, "Figures").
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { BLOCK_BYTES, BlockCompressor, type Codec } from './archive-codec.ts';
 import { FORMAT_VERSION, lengthOf, type Manifest, type ManifestFile, type ManifestHead, TRAILER } from './archive-format.ts';
-import type { TableFigures } from './copy-digest.ts';
-import { countRows } from './progress.ts';
+import { CopyDigest, type TableFigures } from './copy-digest.ts';
 import type { TableShape } from '../scale-out/table-copy.ts';
 
 type Bytes = AsyncIterable<Buffer | Uint8Array>;
@@ -41,7 +40,8 @@ class ContentWriter {
   private readonly trailer = createHash('sha256');
   /** Where the open frame of COPY text starts in the block (its length goes there); -1: none open. */
   private frameAt = -1;
-  private text: { hash: Hash; rows: number } | undefined;
+  /** The figures of the table whose COPY text is being written. */
+  private text: CopyDigest | undefined;
 
   constructor(
     codec: Codec,
@@ -66,7 +66,7 @@ class ContentWriter {
   }
 
   startText(): void {
-    this.text = { hash: createHash('sha256'), rows: 0 };
+    this.text = new CopyDigest();
   }
 
   /**
@@ -90,9 +90,8 @@ class ContentWriter {
   /** The end of a table's text: its figures, and the zero length and figures that close its section. */
   endText(): TableFigures {
     if (this.frameAt >= 0) this.closeFrame();
-    const { hash, rows } = this.text!;
+    const figures = this.text!.figures();
     this.text = undefined;
-    const figures = { rows, checksum: hash.digest('hex') };
     const footer = Buffer.from(JSON.stringify(figures));
     this.plain(Buffer.concat([lengthOf(Buffer.alloc(0)), lengthOf(footer), footer]));
     return figures;
@@ -127,9 +126,7 @@ class ContentWriter {
     const text = block.subarray(this.frameAt + 4, size);
     length.writeUInt32BE(text.length);
     this.trailer.update(length);
-    this.text!.hash.update(text);
-    const rows = countRows(text);
-    this.text!.rows += rows;
+    const rows = this.text!.update(text);
     this.onRows?.(rows);
     this.frameAt = -1;
   }

@@ -20,9 +20,12 @@ export class CopyDigest {
   private readonly hash = createHash('sha256');
   private rows = 0;
 
-  update(chunk: Buffer): void {
+  /** Answers the rows that ended in `chunk`. */
+  update(chunk: Buffer): number {
     this.hash.update(chunk);
-    this.rows += countRows(chunk);
+    const rows = countRows(chunk);
+    this.rows += rows;
+    return rows;
   }
 
   figures(): TableFigures {
