@@ -258,14 +258,12 @@ export function cpuSnapshot(postmasterPid: number | undefined): CpuSnapshot {
       if (fields?.[1] === postmasterPid) postgresTicks += fields[11]! + fields[12]!;
     }
   }
-  const [, ...cpu] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
-  const ticks = cpu.map(Number);
-  const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
+  const machine = machineTicks();
   return {
     nodeMs: (usage.user + usage.system) / 1000,
     postgresMs: postgresTicks * TICK_MS,
-    machineBusyTicks: total - ticks[3]! - ticks[4]!,
-    machineTotalTicks: total,
+    machineBusyTicks: machine.busy,
+    machineTotalTicks: machine.total,
   };
 }
 
