@@ -391,6 +391,56 @@ describe('a company made before files existed', () => {
   });
 });
 
+describe('many clients at once', () => {
+  it('16 clients over three companies upload, download, ask ranges and HEADs, and never reach another’s file', async () => {
+    await createCompany('files-c');
+    const slugs = ['files-a', 'files-b', 'files-c'];
+    // Both sides of the whole-read threshold, and a streamed file.
+    const sizes = [1000, WHOLE_READ_BYTES, WHOLE_READ_BYTES + 1, 2 * WHOLE_READ_BYTES + 17];
+    const at = (slug: string, path: string, init: RequestInit = {}) =>
+      fetch(`${base}/api/documents/${companies[slug]!.document}/files${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${companies[slug]!.token}`, ...(init.headers as Record<string, string>) },
+      });
+    const client = async (i: number) => {
+      const slug = slugs[i % slugs.length]!;
+      const other = slugs[(i + 1) % slugs.length]!;
+      const size = sizes[i % sizes.length]!;
+      const { chunks, sha256 } = fileBytes(size);
+      const up = await at(slug, '?name=c.bin', { method: 'POST', body: streamOf(chunks()), duplex: 'half' } as RequestInit);
+      const file = await up.json();
+      expect(up.status, JSON.stringify(file)).toBe(201);
+      const whole = await at(slug, `/${file.id}`);
+      expect(whole.status).toBe(200);
+      expect(await digestOf(whole.body)).toEqual({ sha256, size });
+      const part = await at(slug, `/${file.id}`, { headers: { range: 'bytes=-100' } });
+      expect(part.status).toBe(206);
+      expect((await part.arrayBuffer()).byteLength).toBe(100);
+      const head = await at(slug, `/${file.id}`, { method: 'HEAD' });
+      expect([head.status, head.headers.get('content-length')]).toEqual([200, String(size)]);
+      // Another company's user, by the file's own id, on its own document and on the owner's.
+      expect((await at(other, `/${file.id}`)).status).toBe(404);
+      const theirs = await fetch(`${base}/api/documents/${companies[slug]!.document}/files/${file.id}`, {
+        headers: { authorization: `Bearer ${companies[other]!.token}` },
+      });
+      expect(theirs.status).toBe(404);
+      return file.id as string;
+    };
+    const ids = await Promise.all(Array.from({ length: 16 }, (_, i) => client(i)));
+    expect(new Set(ids).size).toBe(16);
+    // Nothing of theirs is left open once every answer is read.
+    const openInFiles = () =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).startsWith(t.config.files.dir);
+        } catch {
+          return false;
+        }
+      }).length;
+    await expect.poll(openInFiles, { timeout: 2000 }).toBe(0);
+  }, 120_000);
+});
+
 describe('isolation between companies', () => {
   it("never lists, reads or removes another company's file, by any id", async () => {
     const secret = await upload('files-a', Buffer.from('company a only'));
